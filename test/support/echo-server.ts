@@ -1,0 +1,171 @@
+/**
+ * The echo server fixture shared by tests, the demo and the bench: a real grpc-js
+ * server whose behaviour (latency, failure rate and code, hang) can be changed at
+ * any time, and that counts what it served.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { loadEcho, type EchoReply, type EchoRequest, type StreamRequest } from './echo-proto';
+
+export interface EchoBehaviour {
+  /** Added latency per call (and per streamed message). Defaults to 0. */
+  latencyMs?: number;
+  /** Fraction of calls, 0..1, that fail with `failCode`. Defaults to 0. */
+  failRate?: number;
+  /** Status returned by failing calls. Defaults to UNAVAILABLE. */
+  failCode?: grpc.status;
+  /** Sent as `grpc-retry-pushback-ms` trailer on failures when set. Defaults to none. */
+  pushbackMs?: number;
+  /** Calls never answer (until the server stops or the client cancels). Defaults to false. */
+  hang?: boolean;
+}
+
+export interface EchoServerOptions extends EchoBehaviour {
+  /** Listen address. Defaults to `127.0.0.1:0` (a free port). */
+  address?: string;
+  /** Name put in every reply's `server` field. Defaults to the bound address. */
+  name?: string;
+  /** Randomness for `failRate`. Defaults to Math.random. */
+  random?: () => number;
+  /** Called with each call's metadata (e.g. to assert what reaches a server). */
+  onCall?: (method: string, metadata: grpc.Metadata) => void;
+  /** Extra services to add before binding (e.g. grpc.health.v1). */
+  configure?: (server: grpc.Server) => void;
+}
+
+export interface EchoServer {
+  readonly server: grpc.Server;
+  /** `127.0.0.1:<port>` as bound. */
+  readonly address: string;
+  readonly port: number;
+  readonly name: string;
+  /** Calls that reached the handler (including failed and hung ones). */
+  calls: number;
+  /** Calls answered with OK. */
+  ok: number;
+  /** Calls answered with an error by the fault profile. */
+  failed: number;
+  /** Calls currently in the handler. */
+  inFlight: number;
+  behaviour: EchoBehaviour;
+  setBehaviour(b: EchoBehaviour): void;
+  /** Graceful: tryShutdown, then forceShutdown after `graceMs` (default 2000). */
+  stop(graceMs?: number): Promise<void>;
+  forceStop(): void;
+}
+
+const running = new Set<EchoServer>();
+
+export async function startEchoServer(options: EchoServerOptions = {}): Promise<EchoServer> {
+  const { service } = loadEcho();
+  const server = new grpc.Server();
+  const random = options.random ?? Math.random;
+  const hung = new Set<() => void>();
+  let name = options.name ?? '';
+
+  const state: EchoServer = {
+    server,
+    address: '',
+    port: 0,
+    get name() { return name; },
+    calls: 0,
+    ok: 0,
+    failed: 0,
+    inFlight: 0,
+    behaviour: {
+      latencyMs: options.latencyMs, failRate: options.failRate, failCode: options.failCode,
+      pushbackMs: options.pushbackMs, hang: options.hang,
+    },
+    setBehaviour(b) { state.behaviour = { ...b }; },
+    async stop(graceMs = 2000) {
+      running.delete(state);
+      for (const release of hung) release();
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
+        server.tryShutdown(() => { clearTimeout(timer); resolve(); });
+      });
+    },
+    forceStop() {
+      running.delete(state);
+      for (const release of hung) release();
+      server.forceShutdown();
+    },
+  };
+
+  /** Applies the fault profile; resolves to an error status or undefined for success. */
+  const fault = async (call: { once(event: 'cancelled', listener: () => void): unknown }): Promise<Partial<grpc.StatusObject> | undefined> => {
+    const b = state.behaviour;
+    if (b.hang) {
+      await new Promise<void>(resolve => {
+        const release = (): void => { hung.delete(release); resolve(); };
+        hung.add(release);
+        call.once('cancelled', release);
+      });
+      return { code: grpc.status.UNAVAILABLE, details: 'hung call released' };
+    }
+    if (b.latencyMs && b.latencyMs > 0) await new Promise(r => setTimeout(r, b.latencyMs));
+    if (b.failRate && random() < b.failRate) {
+      const metadata = new grpc.Metadata();
+      if (b.pushbackMs !== undefined) metadata.set('grpc-retry-pushback-ms', String(b.pushbackMs));
+      return { code: b.failCode ?? grpc.status.UNAVAILABLE, details: `injected failure from ${name}`, metadata };
+    }
+    return undefined;
+  };
+
+  server.addService(service, {
+    Unary: (call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, callback: grpc.sendUnaryData<EchoReply>) => {
+      state.calls++;
+      state.inFlight++;
+      options.onCall?.('Unary', call.metadata);
+      void fault(call).then(err => {
+        state.inFlight--;
+        if (err) {
+          state.failed++;
+          callback(err);
+        } else {
+          state.ok++;
+          callback(null, { message: call.request.message ?? '', server: name, index: 0 });
+        }
+      });
+    },
+    ServerStream: (call: grpc.ServerWritableStream<StreamRequest, EchoReply>) => {
+      state.calls++;
+      state.inFlight++;
+      options.onCall?.('ServerStream', call.metadata);
+      void serveStream(call);
+    },
+  });
+  const serveStream = async (call: grpc.ServerWritableStream<StreamRequest, EchoReply>): Promise<void> => {
+    const err = await fault(call);
+    if (err) {
+      state.inFlight--;
+      state.failed++;
+      call.emit('error', err);
+      return;
+    }
+    const count = call.request.count ?? 1;
+    for (let i = 0; i < count && !call.cancelled; i++) {
+      if (i > 0 && state.behaviour.latencyMs) await new Promise(r => setTimeout(r, state.behaviour.latencyMs));
+      call.write({ message: call.request.message ?? '', server: name, index: i });
+    }
+    state.inFlight--;
+    state.ok++;
+    call.end();
+  };
+  options.configure?.(server);
+
+  const bindAddress = options.address ?? '127.0.0.1:0';
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(bindAddress, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  const host = bindAddress.slice(0, bindAddress.lastIndexOf(':'));
+  const address = `${host}:${port}`;
+  Object.assign(state, { address, port });
+  if (!name) name = address;
+  running.add(state);
+  return state;
+}
+
+/** Force-stops every echo server this process started and has not stopped. */
+export async function stopAllEchoServers(): Promise<void> {
+  for (const s of [...running]) s.forceStop();
+}
