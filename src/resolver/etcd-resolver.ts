@@ -1,0 +1,3 @@
+// Placeholder, replaced by the resolver implementation (issue 4).
+/** Registers the `etcd` resolver scheme with grpc-js. Idempotent. */
+export function registerEtcdResolver(): void {}
