@@ -1,0 +1,35 @@
+/** `registerEndpoint`: the server-side entry point of the registry. */
+import { EtcdRegistration, type Registration } from './registration';
+import { resolveRegistrationOptions, type RegistrationOptions } from './registration-options';
+
+/**
+ * Announces `address` under `<service>/<address>` in etcd, in the Go
+ * `naming/endpoints` format, under a lease of `ttlSeconds` that is kept alive.
+ *
+ * Resolves after the first successful put (and sets `health`, if given, to
+ * SERVING). Rejects with a clear error on invalid options, when no etcd
+ * connection is configured, or when etcd has not accepted the put within
+ * `registerTimeoutMs` (nothing is left behind then).
+ *
+ * From then on the registration heals itself: if the lease or the key is lost
+ * it writes the key again (keeping the old lease when etcd still has it), with
+ * backoff capped at min(1 s, TTL/2), until `close()`. Watch it with
+ * `onLost` / `onRegistered` / `onError`.
+ *
+ * @example
+ * const health = new HealthImplementation();
+ * health.addToServer(server);
+ * const registration = await registerEndpoint({ service: 'echo', address: '10.0.0.5:50051', health });
+ * shutdownOnSignals(server, registration);
+ */
+export async function registerEndpoint(options: RegistrationOptions): Promise<Registration> {
+  const resolved = resolveRegistrationOptions(options);
+  const registration = new EtcdRegistration(resolved);
+  try {
+    await registration.waitRegistered(resolved.registerTimeoutMs);
+  } catch (err) {
+    await registration.close();
+    throw err;
+  }
+  return registration;
+}
