@@ -1,0 +1,89 @@
+/**
+ * `createRetryInterceptor()`: retries a failed call on a *different* replica.
+ * Anchors: gRFC A6 (attempts, backoff, retryThrottling, pushback), Envoy's
+ * `previous_hosts` retry predicate, Kitex `RetrySameNode=false`, Dubbo failover.
+ */
+import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
+import { log, logVerbosity } from '../grpc-experimental';
+import { RetryBudget } from './retry-budget';
+import { resolveRetryOptions, type ResolvedRetryOptions, type RetryOptions } from './retry-options';
+import { RetryingCall, type RetryScope } from './retrying-call';
+
+const WARN_INTERVAL_MS = 10_000;
+
+/** Per-interceptor state: options, one budget per channel target, warning rate limit. */
+class RetryInterceptorScope implements RetryScope {
+  private readonly budgets = new Map<string, RetryBudget>();
+  private lastWarnMs = -Infinity;
+  private suppressedWarnings = 0;
+
+  constructor(readonly options: ResolvedRetryOptions) {}
+
+  budgetFor(target: string): RetryBudget {
+    let budget = this.budgets.get(target);
+    if (budget === undefined) {
+      budget = new RetryBudget(this.options.maxTokens, this.options.tokenRatio);
+      this.budgets.set(target, budget);
+    }
+    return budget;
+  }
+
+  warn(text: string): void {
+    const now = Date.now();
+    if (now - this.lastWarnMs < WARN_INTERVAL_MS) {
+      this.suppressedWarnings++;
+      return;
+    }
+    const suppressed = this.suppressedWarnings ? ` (${this.suppressedWarnings} similar warnings suppressed)` : '';
+    this.lastWarnMs = now;
+    this.suppressedWarnings = 0;
+    log(logVerbosity.ERROR, `grpc-etcd-lb retry interceptor: ${text}${suppressed}`);
+  }
+}
+
+/**
+ * Returns a grpc-js client `Interceptor` that retries failed calls, each retry on a
+ * replica the call has not tried yet. Add it with the `interceptors` client option
+ * (`new Client(target, creds, { interceptors: [createRetryInterceptor()] })`) or call option.
+ *
+ * With no options: every unary and server-streaming call is retried on UNAVAILABLE
+ * (the server did not process it), up to 3 attempts in all, with full-jitter
+ * exponential backoff (25 ms, then 50 ms ceilings), within a retry budget of 100 tokens
+ * per channel target. See `RetryOptions` for each knob and the retry-scope caveat:
+ * a server that answers UNAVAILABLE after doing the work gets the call twice; narrow
+ * with `shouldRetry` (e.g. to idempotent methods) when that matters.
+ *
+ * Behaviour:
+ * - Replica avoidance: each retry carries the set of replicas this call already tried;
+ *   the `etcd_*` pickers skip them while another READY replica exists, and reuse one
+ *   (after the backoff) only when none does. Under grpc-js's own policies a retry is
+ *   simply a new pick: with `round_robin` that is normally the next replica in the
+ *   rotation (not guaranteed under concurrency); with `pick_first` it is the same one.
+ * - Deadline: never sleeps or starts an attempt past the call's deadline (its own or a
+ *   propagated parent's); when the backoff would cross it, the caller gets the last
+ *   failure at once. Cancelling the call cancels the attempt in flight or the pending
+ *   retry; no attempt starts after that.
+ * - Server pushback: a `grpc-retry-pushback-ms` trailer ≥ 0 replaces the backoff;
+ *   a negative or invalid one stops retrying (gRFC A6). Retries carry
+ *   `grpc-previous-rpc-attempts`.
+ * - Commit: once response headers or a message arrive, the call is never retried (so
+ *   a server stream is retried only before its first message).
+ * - Pass-through: client-streaming and bidi-streaming calls are not retried or touched.
+ * - Nothing internal reaches a server: the tried-set travels in the call's metadata
+ *   *options* object, which grpc-js never serialises, whatever the LB policy.
+ * - Budget scope: one token bucket per interceptor instance and channel target
+ *   (the target string, e.g. `etcd:///svc`), so clients sharing an interceptor and a
+ *   target share a budget, as calls on one grpc-js channel do in gRFC A6.
+ *
+ * Per call it allocates a copy of the metadata and the steering state; per retry,
+ * one more metadata copy and the next attempt.
+ *
+ * @throws TypeError naming the option and value when `options` is invalid.
+ */
+export function createRetryInterceptor(options: RetryOptions = {}): Interceptor {
+  const scope = new RetryInterceptorScope(resolveRetryOptions(options));
+  return (callOptions, nextCall) =>
+    callOptions.method_definition.requestStream
+      ? new InterceptingCall(nextCall(callOptions))
+      : new InterceptingCall(new RetryingCall(scope, callOptions, nextCall));
+}

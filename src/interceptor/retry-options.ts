@@ -1,0 +1,174 @@
+/**
+ * Options of the retry interceptor: the public `RetryOptions`, their defaults,
+ * and the one validation step that turns them into a frozen `ResolvedRetryOptions`.
+ */
+import { status, type StatusObject } from '@grpc/grpc-js';
+
+/** What `onRetry` is told each time a call is about to be retried. */
+export interface RetryEvent {
+  /** Full method path, e.g. `/pkg.Service/Method`. */
+  readonly method: string;
+  /** Number of the attempt about to start (2 for the first retry), counting the first attempt. */
+  readonly attempt: number;
+  /** Status of the attempt that just failed. */
+  readonly status: StatusObject;
+  /** Address (`host:port`) of the replica that failed, when known; the retry avoids it. */
+  readonly peer: string | undefined;
+  /** Milliseconds the call waits before the retry starts (jittered backoff or server pushback). */
+  readonly delayMs: number;
+  /** True when the attempt was cut by `perAttemptTimeoutMs`. */
+  readonly attemptTimedOut: boolean;
+}
+
+/**
+ * Options of `createRetryInterceptor`. All optional; every field says its default.
+ *
+ * Retry scope: every unary and server-streaming call whose attempt ends with a
+ * code in `retryableCodes` is retried. The default, UNAVAILABLE, means the server
+ * did not process the call, so a retry is safe even for non-idempotent methods in
+ * the usual case; but a server (or proxy) that returns UNAVAILABLE *after* doing
+ * the work makes a retry run it twice. Use `shouldRetry` to narrow retries to
+ * idempotent methods if that matters to you. Client- and bidi-streaming calls are
+ * never retried (they pass through untouched).
+ */
+export interface RetryOptions {
+  /** Attempts per call, counting the first one (as gRFC A6); integer ≥ 1, 1 = never retry. Defaults to 3. */
+  maxAttempts?: number;
+  /** Status codes that may be retried (never OK). Defaults to `[status.UNAVAILABLE]`. */
+  retryableCodes?: readonly status[];
+  /** Ceiling of the first retry's delay; each delay is uniform in [0, ceiling) ("full jitter"). Defaults to 25. */
+  initialBackoffMs?: number;
+  /** Largest backoff ceiling. Defaults to 1000. */
+  maxBackoffMs?: number;
+  /** The ceiling is multiplied by this after each retry (as gRFC A6). Defaults to 2. */
+  backoffMultiplier?: number;
+  /**
+   * Cut an attempt that has not been answered (unary: no response headers; server-streaming:
+   * no headers or message) after this long, and retry it elsewhere: a hung replica then costs
+   * one attempt, not the whole deadline. Timed-out attempts end with DEADLINE_EXCEEDED and are
+   * retried whatever `retryableCodes` says (still subject to `shouldRetry`, attempts, budget,
+   * deadline). The server may have processed a timed-out attempt. Defaults to off (undefined).
+   */
+  perAttemptTimeoutMs?: number;
+  /**
+   * Retry budget (gRFC A6 retryThrottling), one token bucket per channel target: each
+   * attempt failing with a retryable code (or timing out) takes 1 token, each OK attempt
+   * gives back `tokenRatio`; retries stop while tokens ≤ maxTokens / 2. Defaults to 100.
+   */
+  maxTokens?: number;
+  /** Tokens given back per successful attempt. Defaults to 1. */
+  tokenRatio?: number;
+  /**
+   * Narrows retries (it can only say no): called with the method path and the failed
+   * attempt's status, only for a status that would otherwise be retried. A throw counts
+   * as false (and is logged). Defaults to retrying every method.
+   */
+  shouldRetry?: (method: string, status: StatusObject) => boolean;
+  /** Called just before each retry is scheduled (metrics, logging). Must not throw (a throw is logged). Defaults to none. */
+  onRetry?: (event: RetryEvent) => void;
+  /** Randomness in [0, 1) for the jitter. Defaults to Math.random. */
+  random?: () => number;
+}
+
+/** The defaults of every `RetryOptions` field. */
+export const DEFAULT_RETRY_OPTIONS = Object.freeze({
+  maxAttempts: 3,
+  retryableCodes: Object.freeze([status.UNAVAILABLE]) as readonly status[],
+  initialBackoffMs: 25,
+  maxBackoffMs: 1000,
+  backoffMultiplier: 2,
+  perAttemptTimeoutMs: undefined as number | undefined,
+  maxTokens: 100,
+  tokenRatio: 1,
+  shouldRetry: undefined as RetryOptions['shouldRetry'],
+  onRetry: undefined as RetryOptions['onRetry'],
+  random: Math.random,
+});
+
+/** Validated options, plus what the per-call path needs precomputed. */
+export interface ResolvedRetryOptions {
+  readonly maxAttempts: number;
+  /** Bit `1 << code` set for each retryable code: a lookup with no allocation. */
+  readonly retryableCodeMask: number;
+  readonly initialBackoffMs: number;
+  readonly maxBackoffMs: number;
+  readonly backoffMultiplier: number;
+  readonly perAttemptTimeoutMs: number | undefined;
+  /** Status details of an attempt cut by `perAttemptTimeoutMs`. */
+  readonly attemptTimeoutDetails: string;
+  readonly maxTokens: number;
+  readonly tokenRatio: number;
+  readonly shouldRetry: RetryOptions['shouldRetry'];
+  readonly onRetry: RetryOptions['onRetry'];
+  readonly random: () => number;
+}
+
+const KNOWN_KEYS = new Set(Object.keys(DEFAULT_RETRY_OPTIONS));
+
+function fail(what: string, value: unknown): never {
+  let shown: string;
+  try {
+    shown = typeof value === 'function' ? 'a function' : JSON.stringify(value) ?? String(value);
+  } catch {
+    shown = String(value);
+  }
+  throw new TypeError(`grpc-etcd-lb retry interceptor: ${what}, got ${shown}`);
+}
+
+function finiteAtLeast(name: string, value: number, min: number, inclusive: boolean): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || (inclusive ? value < min : value <= min)) {
+    fail(`${name} must be a finite number ${inclusive ? '≥' : '>'} ${min}`, value);
+  }
+  return value;
+}
+
+function optionalFunction<F>(name: string, value: F | undefined): F | undefined {
+  if (value !== undefined && typeof value !== 'function') fail(`${name} must be a function`, value);
+  return value;
+}
+
+/** Merges `options` over the defaults and validates once; throws a TypeError naming the bad option and value. */
+export function resolveRetryOptions(options: RetryOptions = {}): ResolvedRetryOptions {
+  if (options === null || typeof options !== 'object') fail('options must be an object', options);
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_KEYS.has(key)) fail(`unknown option '${key}' (known: ${[...KNOWN_KEYS].join(', ')})`, (options as Record<string, unknown>)[key]);
+  }
+  const d = DEFAULT_RETRY_OPTIONS;
+  const maxAttempts = options.maxAttempts ?? d.maxAttempts;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) fail('maxAttempts must be an integer ≥ 1 (it counts the first attempt)', maxAttempts);
+
+  const codes = options.retryableCodes ?? d.retryableCodes;
+  if (!Array.isArray(codes)) fail('retryableCodes must be an array of grpc status codes', codes);
+  let retryableCodeMask = 0;
+  for (const code of codes) {
+    if (!Number.isInteger(code) || code < 1 || code > 16) fail('retryableCodes must hold grpc status codes 1..16 (OK cannot be retried)', code);
+    retryableCodeMask |= 1 << code;
+  }
+
+  const initialBackoffMs = finiteAtLeast('initialBackoffMs', options.initialBackoffMs ?? d.initialBackoffMs, 0, true);
+  const maxBackoffMs = finiteAtLeast('maxBackoffMs', options.maxBackoffMs ?? d.maxBackoffMs, 0, true);
+  if (maxBackoffMs < initialBackoffMs) fail(`maxBackoffMs must be ≥ initialBackoffMs (${initialBackoffMs})`, maxBackoffMs);
+  const backoffMultiplier = finiteAtLeast('backoffMultiplier', options.backoffMultiplier ?? d.backoffMultiplier, 0, false);
+
+  const perAttemptTimeoutMs = options.perAttemptTimeoutMs ?? d.perAttemptTimeoutMs;
+  if (perAttemptTimeoutMs !== undefined) finiteAtLeast('perAttemptTimeoutMs (omit it to turn it off)', perAttemptTimeoutMs, 0, false);
+
+  const maxTokens = finiteAtLeast('maxTokens', options.maxTokens ?? d.maxTokens, 0, false);
+  const tokenRatio = finiteAtLeast('tokenRatio', options.tokenRatio ?? d.tokenRatio, 0, false);
+  const random = optionalFunction('random', options.random) ?? d.random;
+
+  return Object.freeze({
+    maxAttempts,
+    retryableCodeMask,
+    initialBackoffMs,
+    maxBackoffMs,
+    backoffMultiplier,
+    perAttemptTimeoutMs,
+    attemptTimeoutDetails: `attempt timed out after ${perAttemptTimeoutMs} ms (retry perAttemptTimeoutMs)`,
+    maxTokens,
+    tokenRatio,
+    shouldRetry: optionalFunction('shouldRetry', options.shouldRetry),
+    onRetry: optionalFunction('onRetry', options.onRetry),
+    random,
+  });
+}

@@ -1,0 +1,360 @@
+/**
+ * One logical unary or server-streaming call made of sequential attempts. It sits
+ * where the retry interceptor's `InterceptingCall` would forward to `nextCall`, and
+ * creates one lower call per attempt (a fresh pick each time).
+ *
+ * Contract with the layers around it:
+ * - Above: grpc-js's client starts it, sends the single request message, half-closes
+ *   and (streams) calls `startRead()`; it gets response headers, messages and exactly
+ *   one status, as from any call.
+ * - Below: at most one attempt is live at a time, so this object is itself the
+ *   listener of every attempt (no per-attempt allocation); a stale event cannot
+ *   arrive because a new attempt starts only after the previous one's status.
+ * - Pickers: the call's metadata carries `CallSteering` (by its options object,
+ *   never on the wire); every failed attempt's address goes into `tried`.
+ *
+ * The call commits (no more retries) on the first response headers or message, as
+ * gRFC A6 does; a unary failure's synthetic `null` message is held until the status.
+ */
+import {
+  type InterceptingListener,
+  type InterceptorOptions,
+  Metadata,
+  type NextCall,
+  propagate,
+  status,
+  type StatusObject,
+} from '@grpc/grpc-js';
+import { attachSteering, type CallSteering } from '../balancer/call-steering';
+import { tracer } from '../grpc-experimental';
+import { fullJitterDelayMs, nextBackoffCeilingMs } from './backoff';
+import { type RetryBudget } from './retry-budget';
+import { type ResolvedRetryOptions } from './retry-options';
+import { PUSHBACK_STOP, readPushbackMs } from './retry-pushback';
+
+/** What `nextCall` returns: grpc-js does not export the interface by name. */
+export type AttemptCall = ReturnType<NextCall>;
+type MessageContext = Parameters<AttemptCall['sendMessageWithContext']>[0];
+type Deadline = InterceptorOptions['deadline'];
+
+/** Per-interceptor state a call needs: the options, the budgets, a rate-limited warning. */
+export interface RetryScope {
+  readonly options: ResolvedRetryOptions;
+  /** The budget of one channel target, created on first use. */
+  budgetFor(target: string): RetryBudget;
+  /** Logs a problem (e.g. a throwing user hook) at most every few seconds. */
+  warn(text: string): void;
+}
+
+export const PREVIOUS_ATTEMPTS_KEY = 'grpc-previous-rpc-attempts';
+
+const trace = tracer('etcd_retry');
+const NO_CONTEXT: MessageContext = Object.freeze({});
+
+// Phases of the call (a tagged state; the numbers keep the object shape flat).
+const IDLE = 0; // created, first attempt not started
+const ATTEMPT = 1; // an attempt is in flight
+const BACKOFF = 2; // between attempts
+const DONE = 3; // status delivered (or being delivered)
+
+function deadlineToMs(deadline: Deadline | undefined): number {
+  if (deadline === undefined) return Infinity;
+  return deadline instanceof Date ? deadline.getTime() : deadline;
+}
+
+/** The call's absolute deadline, including a propagated parent deadline, as grpc-js computes it. */
+function callDeadlineMs(options: InterceptorOptions): number {
+  const own = deadlineToMs(options.deadline);
+  const parent = options.parent;
+  if (parent && ((options.propagate_flags ?? propagate.DEFAULTS) & propagate.DEADLINE) !== 0) {
+    return Math.min(own, deadlineToMs(parent.getDeadline()));
+  }
+  return own;
+}
+
+function isRetryableCode(mask: number, code: number): boolean {
+  return code > 0 && code < 31 && (mask & (1 << code)) !== 0;
+}
+
+export class RetryingCall implements AttemptCall, InterceptingListener {
+  private phase = IDLE;
+  /** The latest attempt (the live one in ATTEMPT; the failed one in BACKOFF). */
+  private call: AttemptCall;
+  private listener: Partial<InterceptingListener> | undefined;
+  /** Our own copy of the caller's metadata, carrying the steering; each retry clones it. */
+  private metadata: Metadata | undefined;
+  private steering: CallSteering | undefined;
+  private message: unknown = undefined;
+  private hasMessage = false;
+  /** Context of a message no attempt has been given yet (its write callback belongs to the first send). */
+  private messageContext: MessageContext | undefined;
+  private halfClosed = false;
+  /** A read was requested and no message delivered since: a new attempt must start reading. */
+  private readPending = false;
+  private committed = false;
+  private cancelled = false;
+  private heldNullMessage = false;
+  private attemptTimedOut = false;
+  private attempts = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private backoffCeilingMs: number;
+  /** Status of the failed attempt while waiting to retry (the call's status if the retry is abandoned). */
+  private lastStatus: StatusObject | undefined;
+  private readonly deadlineMs: number;
+  private readonly target: string;
+  private readonly budget: RetryBudget;
+
+  constructor(
+    private readonly scope: RetryScope,
+    private readonly callOptions: InterceptorOptions,
+    private readonly nextCall: NextCall,
+  ) {
+    this.call = nextCall(callOptions);
+    // Before it starts, a grpc-js call reports its channel's target as its peer: the budget key.
+    this.target = this.call.getPeer();
+    this.budget = scope.budgetFor(this.target);
+    this.backoffCeilingMs = scope.options.initialBackoffMs;
+    this.deadlineMs = callDeadlineMs(callOptions);
+  }
+
+  start(metadata: Metadata, listener?: Partial<InterceptingListener>): void {
+    if (this.phase !== IDLE) return;
+    this.listener = listener;
+    // A copy: the caller may reuse its Metadata for other calls while we still need ours.
+    const own = metadata.clone();
+    this.steering = attachSteering(own);
+    this.metadata = own;
+    this.startAttempt();
+  }
+
+  sendMessageWithContext(context: MessageContext, message: unknown): void {
+    if (this.phase === DONE) return;
+    this.message = message;
+    this.hasMessage = true;
+    if (this.phase === ATTEMPT) this.call.sendMessageWithContext(context, message);
+    else this.messageContext = context;
+  }
+
+  sendMessage(message: unknown): void {
+    this.sendMessageWithContext(NO_CONTEXT, message);
+  }
+
+  halfClose(): void {
+    this.halfClosed = true;
+    if (this.phase === ATTEMPT) this.call.halfClose();
+  }
+
+  startRead(): void {
+    this.readPending = true;
+    if (this.phase === ATTEMPT) this.call.startRead();
+  }
+
+  cancelWithStatus(code: status, details: string): void {
+    if (this.phase === DONE) return;
+    this.cancelled = true;
+    this.clearTimer();
+    if (this.phase === ATTEMPT) {
+      // The attempt reports the cancellation as its status, which ends the call.
+      this.call.cancelWithStatus(code, details);
+      return;
+    }
+    if (this.phase === IDLE) this.call.cancelWithStatus(code, details);
+    this.phase = DONE;
+    this.release();
+    // Status is delivered asynchronously, as grpc-js's own calls do on cancel.
+    process.nextTick(deliverStatus, this.listener, { code, details, metadata: new Metadata() });
+  }
+
+  getPeer(): string {
+    return this.call.getPeer();
+  }
+
+  getAuthContext(): ReturnType<AttemptCall['getAuthContext']> {
+    return this.call.getAuthContext();
+  }
+
+  // ---- listener of the live attempt ----
+
+  onReceiveMetadata(metadata: Metadata): void {
+    if (this.phase !== ATTEMPT) return;
+    this.commit();
+    this.listener?.onReceiveMetadata?.(metadata);
+  }
+
+  onReceiveMessage(message: unknown): void {
+    if (this.phase !== ATTEMPT) return;
+    if (!this.committed) {
+      // grpc-js's unary bottom call emits `null` right before a status when no message came.
+      if (message === null && !this.callOptions.method_definition.responseStream) {
+        this.heldNullMessage = true;
+        return;
+      }
+      this.commit();
+    }
+    this.readPending = false;
+    this.listener?.onReceiveMessage?.(message);
+  }
+
+  onReceiveStatus(attemptStatus: StatusObject): void {
+    if (this.phase !== ATTEMPT) return;
+    this.clearTimer();
+    const timedOut = this.attemptTimedOut;
+    const code = attemptStatus.code;
+    if (code === status.OK) this.budget.recordSuccess();
+    else if (timedOut || isRetryableCode(this.scope.options.retryableCodeMask, code)) this.budget.recordFailure();
+    if (code !== status.OK && !this.committed && !this.cancelled) {
+      const delayMs = this.retryDelayMs(attemptStatus, timedOut);
+      if (delayMs >= 0) {
+        this.scheduleRetry(attemptStatus, delayMs, timedOut);
+        return;
+      }
+    }
+    this.finish(attemptStatus);
+  }
+
+  // ---- internals ----
+
+  private startAttempt(): void {
+    const call = this.attempts === 0 ? this.call : (this.call = this.nextCall(this.callOptions));
+    this.attempts++;
+    this.phase = ATTEMPT;
+    this.attemptTimedOut = false;
+    this.heldNullMessage = false;
+    this.lastStatus = undefined;
+    const steering = this.steering!;
+    steering.lastPicked = undefined;
+    let metadata = this.metadata!;
+    if (this.attempts > 1) {
+      metadata = metadata.clone();
+      metadata.set(PREVIOUS_ATTEMPTS_KEY, String(this.attempts - 1));
+    }
+    call.start(metadata, this);
+    // A lower layer may end the attempt synchronously.
+    if (this.phase !== ATTEMPT || this.call !== call) return;
+    if (this.hasMessage) {
+      const context = this.messageContext ?? NO_CONTEXT;
+      this.messageContext = undefined;
+      call.sendMessageWithContext(context, this.message);
+    }
+    if (this.halfClosed) call.halfClose();
+    if (this.readPending) call.startRead();
+    const attemptTimeoutMs = this.scope.options.perAttemptTimeoutMs;
+    if (this.phase === ATTEMPT && attemptTimeoutMs !== undefined && Date.now() + attemptTimeoutMs < this.deadlineMs) {
+      this.timer = setTimeout(RetryingCall.onAttemptTimer, attemptTimeoutMs, this);
+      this.timer.unref();
+    }
+  }
+
+  /** The delay before the next attempt, or -1 when the call must not be retried. */
+  private retryDelayMs(attemptStatus: StatusObject, timedOut: boolean): number {
+    const o = this.scope.options;
+    if (this.attempts >= o.maxAttempts) return -1;
+    if (!timedOut && !isRetryableCode(o.retryableCodeMask, attemptStatus.code)) return -1;
+    // A cancelled parent does not cancel a new attempt (its listener fired already).
+    if (this.callOptions.parent?.cancelled) return -1;
+    const pushbackMs = readPushbackMs(attemptStatus.metadata);
+    if (pushbackMs === PUSHBACK_STOP) return -1;
+    if (!this.budget.canRetry()) {
+      trace(`${this.callOptions.method_definition.path}: retry denied by the budget of ${this.target}`);
+      return -1;
+    }
+    if (o.shouldRetry && !this.askShouldRetry(o.shouldRetry, attemptStatus)) return -1;
+    let delayMs: number;
+    if (pushbackMs >= 0) {
+      delayMs = pushbackMs;
+      this.backoffCeilingMs = o.initialBackoffMs; // A6: pushback resets the backoff
+    } else {
+      delayMs = fullJitterDelayMs(this.backoffCeilingMs, o.random);
+      this.backoffCeilingMs = nextBackoffCeilingMs(this.backoffCeilingMs, o.backoffMultiplier, o.maxBackoffMs);
+    }
+    // Never sleep past the deadline: the caller gets the real failure now instead.
+    if (Date.now() + delayMs >= this.deadlineMs) return -1;
+    return delayMs;
+  }
+
+  private askShouldRetry(shouldRetry: NonNullable<ResolvedRetryOptions['shouldRetry']>, attemptStatus: StatusObject): boolean {
+    try {
+      return shouldRetry(this.callOptions.method_definition.path, attemptStatus) === true;
+    } catch (err) {
+      this.scope.warn(`shouldRetry threw (treated as false): ${(err as Error)?.message ?? String(err)}`);
+      return false;
+    }
+  }
+
+  private scheduleRetry(attemptStatus: StatusObject, delayMs: number, timedOut: boolean): void {
+    const steering = this.steering!;
+    const seen = steering.lastPicked ?? this.call.getPeer();
+    // Without a subchannel, grpc-js reports the channel target (or 'unknown'): not a replica.
+    const peer = seen && seen !== this.target && seen !== 'unknown' ? seen : undefined;
+    if (peer !== undefined) steering.tried.add(peer);
+    this.phase = BACKOFF;
+    this.lastStatus = attemptStatus;
+    const method = this.callOptions.method_definition.path;
+    trace(`${method}: attempt ${this.attempts} on ${peer ?? '?'} ended with code ${attemptStatus.code}${timedOut ? ' (attempt timeout)' : ''}; retrying in ${delayMs} ms`);
+    const onRetry = this.scope.options.onRetry;
+    if (onRetry) {
+      try {
+        onRetry({ method, attempt: this.attempts + 1, status: attemptStatus, peer, delayMs, attemptTimedOut: timedOut });
+      } catch (err) {
+        this.scope.warn(`onRetry threw (ignored): ${(err as Error)?.message ?? String(err)}`);
+      }
+      if (this.phase !== BACKOFF) return; // the hook cancelled the call
+    }
+    // Not unref'd: with no attempt in flight, this timer may be all that keeps the process
+    // alive until the caller gets its answer. It is bounded by the deadline and cleared on cancel.
+    this.timer = setTimeout(RetryingCall.onBackoffTimer, delayMs, this);
+  }
+
+  private static onBackoffTimer(this: void, call: RetryingCall): void {
+    call.timer = undefined;
+    if (call.phase !== BACKOFF) return;
+    // Timers can fire late: never start an attempt at or past the deadline.
+    if (Date.now() >= call.deadlineMs) {
+      call.finish(call.lastStatus!);
+      return;
+    }
+    call.startAttempt();
+  }
+
+  private static onAttemptTimer(this: void, call: RetryingCall): void {
+    call.timer = undefined;
+    if (call.phase !== ATTEMPT || call.committed) return;
+    call.attemptTimedOut = true;
+    call.call.cancelWithStatus(status.DEADLINE_EXCEEDED, call.scope.options.attemptTimeoutDetails);
+  }
+
+  private commit(): void {
+    if (this.committed) return;
+    this.committed = true;
+    this.clearTimer(); // the per-attempt timeout guards only the wait for an answer
+    this.message = undefined;
+  }
+
+  private finish(finalStatus: StatusObject): void {
+    this.phase = DONE;
+    const heldNull = this.heldNullMessage;
+    const listener = this.listener;
+    this.release();
+    if (heldNull) listener?.onReceiveMessage?.(null);
+    listener?.onReceiveStatus?.(finalStatus);
+  }
+
+  /** Drops what a finished call no longer needs (the request may be large). */
+  private release(): void {
+    this.message = undefined;
+    this.messageContext = undefined;
+    this.metadata = undefined;
+    this.lastStatus = undefined;
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+function deliverStatus(listener: Partial<InterceptingListener> | undefined, finalStatus: StatusObject): void {
+  listener?.onReceiveStatus?.(finalStatus);
+}
