@@ -2,8 +2,9 @@
  * The retry budget: gRFC A6 retryThrottling's token bucket. A failed attempt
  * takes a token, a successful one gives back `tokenRatio`; retries are allowed
  * only while more than half the bucket is left. With the defaults (100, 1) one
- * dead replica out of four never drains it (each retried call nets 0), and a total
- * outage is cut to about `maxTokens / 2` = 50 extra attempts before calls fail fast.
+ * dead replica out of four never drains it (a call retried once nets 0), and a
+ * total outage costs at most `maxTokens / 2` = 50 failed attempts before retries
+ * stop (33 of them retries with maxAttempts 3); after that each call makes one attempt.
  */
 
 /** One token bucket; the interceptor keeps one per channel target. */

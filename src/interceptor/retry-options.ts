@@ -108,7 +108,7 @@ const KNOWN_KEYS = new Set(Object.keys(DEFAULT_RETRY_OPTIONS));
 function fail(what: string, value: unknown): never {
   let shown: string;
   try {
-    shown = typeof value === 'function' ? 'a function' : JSON.stringify(value) ?? String(value);
+    shown = typeof value === 'function' ? 'a function' : typeof value === 'number' ? String(value) : JSON.stringify(value) ?? String(value);
   } catch {
     shown = String(value);
   }

@@ -1,0 +1,120 @@
+import { expect } from 'chai';
+import { Metadata } from '@grpc/grpc-js';
+import { fullJitterDelayMs, nextBackoffCeilingMs } from '../../src/interceptor/backoff';
+import { RetryBudget } from '../../src/interceptor/retry-budget';
+import { NO_PUSHBACK, PUSHBACK_STOP, readPushbackMs } from '../../src/interceptor/retry-pushback';
+import { seededRandom } from '../support/wait';
+
+/** Simulates sequential calls against a budget, as the retrying call spends it; returns attempts made. */
+function simulate(budget: RetryBudget, calls: number, maxAttempts: number, fails: (attempt: number) => boolean): number {
+  let attempts = 0;
+  for (let c = 0; c < calls; c++) {
+    for (let a = 1; a <= maxAttempts; a++) {
+      attempts++;
+      if (!fails(attempts)) {
+        budget.recordSuccess();
+        break;
+      }
+      budget.recordFailure();
+      if (!budget.canRetry()) break;
+    }
+  }
+  return attempts;
+}
+
+describe('retry budget (gRFC A6 retryThrottling)', () => {
+  it('one dead replica out of four (first attempts failing 25%) never drains it', () => {
+    const budget = new RetryBudget(100, 1);
+    const random = seededRandom(7);
+    // A failed first attempt is retried on a live replica (the pickers skip the dead one).
+    let lowest = budget.tokens;
+    for (let c = 0; c < 10_000; c++) {
+      if (random() < 0.25) {
+        budget.recordFailure();
+        lowest = Math.min(lowest, budget.tokens);
+        expect(budget.canRetry()).to.equal(true);
+      }
+      budget.recordSuccess();
+    }
+    console.log(`      25% failing first attempts over 10000 calls: tokens never below ${lowest}`);
+    expect(lowest).to.be.greaterThan(90);
+  });
+
+  it('a total outage costs at most maxTokens/2 extra attempts, then one attempt per call', () => {
+    const budget = new RetryBudget(100, 1);
+    const calls = 1000;
+    const attempts = simulate(budget, calls, 3, () => true);
+    console.log(`      total outage: ${calls} calls made ${attempts} attempts (${attempts - calls} retries)`);
+    // Every failed attempt takes a token, retries stop at half: 50 failures, 2 of each 3 being retries.
+    expect(attempts - calls).to.be.within(30, 50);
+    expect(budget.canRetry()).to.equal(false);
+    expect(budget.tokens).to.equal(0);
+  });
+
+  it('recovers: successes refill it by tokenRatio, capped at maxTokens', () => {
+    const budget = new RetryBudget(10, 0.5);
+    for (let i = 0; i < 10; i++) budget.recordFailure();
+    expect(budget.tokens).to.equal(0);
+    expect(budget.canRetry()).to.equal(false);
+    for (let i = 0; i < 11; i++) budget.recordSuccess();
+    expect(budget.tokens).to.equal(5.5);
+    expect(budget.canRetry()).to.equal(true);
+    for (let i = 0; i < 100; i++) budget.recordSuccess();
+    expect(budget.tokens).to.equal(10);
+  });
+
+  it('retries only while tokens are strictly above half', () => {
+    const budget = new RetryBudget(4, 1);
+    budget.recordFailure();
+    expect(budget.canRetry()).to.equal(true); // 3 > 2
+    budget.recordFailure();
+    expect(budget.canRetry()).to.equal(false); // 2 is not > 2
+  });
+});
+
+describe('backoff (full jitter)', () => {
+  it('draws in [0, ceiling) and grows the ceiling by the multiplier up to the max', () => {
+    expect(fullJitterDelayMs(100, () => 0)).to.equal(0);
+    expect(fullJitterDelayMs(100, () => 0.999)).to.equal(99);
+    expect(fullJitterDelayMs(100, () => 0.5)).to.equal(50);
+    let ceiling = 25;
+    const ceilings: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      ceilings.push(ceiling);
+      ceiling = nextBackoffCeilingMs(ceiling, 2, 1000);
+    }
+    expect(ceilings).to.deep.equal([25, 50, 100, 200, 400, 800, 1000, 1000]);
+  });
+
+  it('a broken random source cannot produce a negative or huge delay', () => {
+    expect(fullJitterDelayMs(100, () => -5)).to.equal(0);
+    expect(fullJitterDelayMs(100, () => 7)).to.equal(0);
+    expect(fullJitterDelayMs(100, () => NaN)).to.equal(0);
+  });
+
+  it('is uniform over a seeded run (mean near half the ceiling)', () => {
+    const random = seededRandom(3);
+    let sum = 0;
+    for (let i = 0; i < 10_000; i++) sum += fullJitterDelayMs(1000, random);
+    expect(sum / 10_000).to.be.within(480, 520);
+  });
+});
+
+describe('server pushback', () => {
+  const md = (value?: string): Metadata => {
+    const m = new Metadata();
+    if (value !== undefined) m.set('grpc-retry-pushback-ms', value);
+    return m;
+  };
+  it('reads a non-negative integer as a delay', () => {
+    expect(readPushbackMs(md('0'))).to.equal(0);
+    expect(readPushbackMs(md('150'))).to.equal(150);
+  });
+  it('absent means the normal backoff', () => {
+    expect(readPushbackMs(md())).to.equal(NO_PUSHBACK);
+    expect(readPushbackMs(undefined)).to.equal(NO_PUSHBACK);
+  });
+  it('negative or invalid means do not retry', () => {
+    for (const v of ['-1', 'soon', '1.5', '', '12345678901']) expect(readPushbackMs(md(v)), v).to.equal(PUSHBACK_STOP);
+  });
+});
