@@ -15,11 +15,11 @@ export interface ReplicaProcess {
 const ECHO_SERVER_MODULE = join(__dirname, '..', 'support', 'echo-server.ts');
 const running = new Set<ChildProcess>();
 
-/** Starts `startEchoServer({ name })` in a child process and resolves once it listens. */
-export function startReplicaProcess(name: string, timeoutMs = 20_000): Promise<ReplicaProcess> {
+/** Starts `startEchoServer({ name, latencyMs })` in a child process and resolves once it listens. */
+export function startReplicaProcess(name: string, latencyMs = 0, timeoutMs = 20_000): Promise<ReplicaProcess> {
   const script = `
     const { startEchoServer } = require(${JSON.stringify(ECHO_SERVER_MODULE)});
-    startEchoServer({ name: ${JSON.stringify(name)} }).then(s => process.stdout.write('LISTENING ' + s.address + '\\n'));
+    startEchoServer({ name: ${JSON.stringify(name)}, latencyMs: ${Number(latencyMs)} }).then(s => process.stdout.write('LISTENING ' + s.address + '\\n'));
     process.stdin.on('end', () => process.exit(0)); // parent gone: do not linger
     process.stdin.resume();
   `;
