@@ -12,3 +12,5 @@ export { type RegistrationOptions, type EndpointUpdate, type HealthStatusSetter,
 export { type LostEvent, type LostReason, type RegisteredEvent, RegistrationError } from './registry/registration-events';
 export * from './registry/graceful-shutdown';
 export * from './registry/shutdown-on-signals';
+export { createRetryInterceptor } from './interceptor/retry-interceptor';
+export { type RetryOptions, type RetryEvent, DEFAULT_RETRY_OPTIONS } from './interceptor/retry-options';
