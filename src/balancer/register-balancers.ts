@@ -1,3 +1,14 @@
-// Placeholder, replaced by the balancer implementation (issue 5).
-/** Registers every `etcd_*` LB policy with grpc-js. Idempotent. */
-export function registerBalancers(): void {}
+import { setupLeastRequest } from './least-request';
+import { setupWeightedRandom } from './weighted-random';
+import { setupWeightedRoundRobin } from './weighted-round-robin';
+
+/**
+ * Registers every `etcd_*` LB policy with grpc-js. Idempotent. Must run before
+ * channels are created: grpc-js silently falls back to pick_first for a
+ * `loadBalancingConfig` name it does not know yet.
+ */
+export function registerBalancers(): void {
+  setupWeightedRoundRobin();
+  setupWeightedRandom();
+  setupLeastRequest();
+}

@@ -1,0 +1,35 @@
+/**
+ * The seam between the shared endpoint layer and each policy: a policy is a
+ * `PickStrategy` that builds one `TierScheduler` per priority tier. The shared
+ * layer owns children, readiness, tiers, call accounting and the skip hook; a
+ * scheduler only answers "which index of this tier next".
+ */
+import { type CallLoad } from './call-load';
+
+/** What a scheduler may read of an endpoint. */
+export interface SchedulableEndpoint {
+  /** Outstanding calls and failure penalty (maintained only when the strategy `tracksCalls`). */
+  readonly load: CallLoad;
+}
+
+/** Chooses among the READY endpoints of one tier. Built on state changes, used per pick. */
+export interface TierScheduler {
+  /**
+   * Returns the index (into the tier's endpoint list) of the endpoint to use.
+   * `excluded`, when given, flags indices to avoid with 1; at least one index is
+   * then not flagged. `nowMs` is the pick's clock reading (0 when the strategy
+   * does not track calls). Must not throw and should not allocate.
+   */
+  pick(excluded: Uint8Array | undefined, nowMs: number): number;
+}
+
+/** A load-balancing algorithm, independent of connection handling. */
+export interface PickStrategy {
+  /** Whether picks must be counted (outstanding calls, failure penalty): costs two hooks per call. */
+  readonly tracksCalls: boolean;
+  /**
+   * Builds the scheduler for one tier. `weights[i] > 0` is the weight of
+   * `endpoints[i]`; both arrays are owned by the caller and not changed later.
+   */
+  createScheduler(endpoints: readonly SchedulableEndpoint[], weights: readonly number[]): TierScheduler;
+}

@@ -1,0 +1,62 @@
+/**
+ * `etcd_weighted_random`: each pick independently chooses endpoint i of the
+ * active priority tier with probability W(i)/ΣW, in O(1) (alias method, see
+ * `AliasScheduler`). Stateless between picks, so many clients never fall in
+ * step, at the price of short-term variance that round robin does not have.
+ *
+ * Service config: `{"loadBalancingConfig":[{"etcd_weighted_random":{}}]}`,
+ * optional `healthCheck: {"serviceName": "..."}`.
+ */
+import { registerLoadBalancerType, tracer, type ChannelControlHelper, type TypedLoadBalancingConfig } from '../grpc-experimental';
+import { AliasScheduler } from './alias-scheduler';
+import { EndpointPoolBalancer, type EndpointPoolOptions, type PoolPolicy } from './endpoint-pool-balancer';
+import { configObject, EtcdPolicyConfig, parseHealthCheck, type HealthCheckConfig } from './policy-config';
+import { type PickStrategy, type TierScheduler } from './tier-scheduler';
+
+const TYPE_NAME = 'etcd_weighted_random';
+const trace = tracer('etcd_random');
+
+export class EtcdWeightedRandomConfig extends EtcdPolicyConfig {
+  constructor(healthCheck?: HealthCheckConfig) {
+    super(healthCheck);
+  }
+
+  getLoadBalancerName(): string {
+    return TYPE_NAME;
+  }
+
+  protected ownJson(): Record<string, unknown> {
+    return {};
+  }
+
+  /** Validates the service-config body; errors name the policy. */
+  static createFromJson(json: unknown): EtcdWeightedRandomConfig {
+    const body = configObject(TYPE_NAME, json);
+    return new EtcdWeightedRandomConfig(parseHealthCheck(TYPE_NAME, body));
+  }
+}
+
+class WeightedRandomStrategy implements PickStrategy {
+  readonly tracksCalls = false;
+  constructor(private readonly random: () => number) {}
+  createScheduler(_endpoints: unknown, weights: readonly number[]): TierScheduler {
+    return new AliasScheduler(weights, this.random);
+  }
+}
+
+const POLICY: PoolPolicy<EtcdWeightedRandomConfig> = {
+  typeName: TYPE_NAME,
+  trace,
+  isConfig: (config: TypedLoadBalancingConfig): config is EtcdWeightedRandomConfig => config instanceof EtcdWeightedRandomConfig,
+  createStrategy: (_config, random) => new WeightedRandomStrategy(random),
+};
+
+export class EtcdWeightedRandomLoadBalancer extends EndpointPoolBalancer<EtcdWeightedRandomConfig> {
+  constructor(helper: ChannelControlHelper, options?: EndpointPoolOptions) {
+    super(helper, POLICY, options);
+  }
+}
+
+export function setupWeightedRandom(): void {
+  registerLoadBalancerType(TYPE_NAME, EtcdWeightedRandomLoadBalancer, EtcdWeightedRandomConfig);
+}

@@ -1,0 +1,63 @@
+/**
+ * `etcd_weighted_round_robin`: smooth weighted round robin over the active
+ * priority tier. With integer weights and every endpoint ready, each window of
+ * ΣW consecutive picks gives endpoint i exactly W(i) picks, spread out;
+ * fractional weights are exactly proportional up to 6 decimals; equal weights
+ * are plain round robin. O(log n) per pick (see `SmoothWeightedScheduler`).
+ *
+ * Service config: `{"loadBalancingConfig":[{"etcd_weighted_round_robin":{}}]}`,
+ * optional `healthCheck: {"serviceName": "..."}`.
+ */
+import { registerLoadBalancerType, tracer, type ChannelControlHelper, type TypedLoadBalancingConfig } from '../grpc-experimental';
+import { EndpointPoolBalancer, type EndpointPoolOptions, type PoolPolicy } from './endpoint-pool-balancer';
+import { configObject, EtcdPolicyConfig, parseHealthCheck, type HealthCheckConfig } from './policy-config';
+import { SmoothWeightedScheduler } from './smooth-weighted-scheduler';
+import { type PickStrategy, type TierScheduler } from './tier-scheduler';
+
+const TYPE_NAME = 'etcd_weighted_round_robin';
+const trace = tracer('etcd_wrr');
+
+export class EtcdWeightedRoundRobinConfig extends EtcdPolicyConfig {
+  constructor(healthCheck?: HealthCheckConfig) {
+    super(healthCheck);
+  }
+
+  getLoadBalancerName(): string {
+    return TYPE_NAME;
+  }
+
+  protected ownJson(): Record<string, unknown> {
+    return {};
+  }
+
+  /** Validates the service-config body; errors name the policy. */
+  static createFromJson(json: unknown): EtcdWeightedRoundRobinConfig {
+    const body = configObject(TYPE_NAME, json);
+    return new EtcdWeightedRoundRobinConfig(parseHealthCheck(TYPE_NAME, body));
+  }
+}
+
+class SmoothWeightedStrategy implements PickStrategy {
+  readonly tracksCalls = false;
+  constructor(private readonly random: () => number) {}
+  createScheduler(_endpoints: unknown, weights: readonly number[]): TierScheduler {
+    return new SmoothWeightedScheduler(weights, this.random);
+  }
+}
+
+const POLICY: PoolPolicy<EtcdWeightedRoundRobinConfig> = {
+  typeName: TYPE_NAME,
+  trace,
+  isConfig: (config: TypedLoadBalancingConfig): config is EtcdWeightedRoundRobinConfig => config instanceof EtcdWeightedRoundRobinConfig,
+  createStrategy: (_config, random) => new SmoothWeightedStrategy(random),
+};
+
+export class EtcdWeightedRoundRobinLoadBalancer extends EndpointPoolBalancer<EtcdWeightedRoundRobinConfig> {
+  constructor(helper: ChannelControlHelper, options?: EndpointPoolOptions) {
+    super(helper, POLICY, options);
+  }
+}
+
+export function setupWeightedRoundRobin(): void {
+  registerLoadBalancerType(TYPE_NAME, EtcdWeightedRoundRobinLoadBalancer, EtcdWeightedRoundRobinConfig);
+}
