@@ -1,15 +1,63 @@
-// Placeholder, replaced by the resolver implementation (issue 4).
-import { type EtcdOptions } from './etcd/connection';
+/**
+ * `register()`: plugs this package into grpc-js, once per process.
+ */
+import { connectionKey, setDefaultEtcdOptions, validateEtcdOptions, type EtcdOptions } from './etcd/connection';
 import { registerBalancers } from './balancer/register-balancers';
-import { registerEtcdResolver } from './resolver/etcd-resolver';
+import { registerEtcdResolver, setEtcdResolverOptions } from './resolver/etcd-resolver';
+import { resolveEtcdResolverOptions, type EtcdResolverOptions } from './resolver/etcd-resolver-options';
 
 export interface RegisterOptions {
-  /** Default etcd connection for `etcd:///svc` targets and registrations. Defaults to `ETCD_ENDPOINTS`. */
+  /**
+   * Default etcd connection for `etcd:///svc` targets and registrations, in etcd3's
+   * `IOptions` shape (`{ hosts: ['127.0.0.1:2379'], auth?, credentials?, … }`).
+   * `etcd://h1:2379,h2:2379/svc` targets use their own hosts with this connection's
+   * auth and TLS. Defaults to `ETCD_ENDPOINTS` (comma-separated `host:port`).
+   */
   etcd?: EtcdOptions;
+  /** Resolver tuning (coalescing, retry backoff, page size). Defaults to `DEFAULT_ETCD_RESOLVER_OPTIONS`. */
+  resolver?: EtcdResolverOptions;
 }
 
-/** Registers the `etcd` resolver scheme and every LB policy with grpc-js. Idempotent. */
-export function register(_options: RegisterOptions = {}): void {
+let registeredEtcdKey: string | undefined;
+let registeredResolverKey: string | undefined;
+
+/**
+ * Registers the `etcd` resolver scheme and every `etcd_*` LB policy with grpc-js.
+ * Call it before creating channels: grpc-js silently falls back to pick_first
+ * for an LB policy name it does not know.
+ *
+ * Idempotent: later calls may repeat the same options or omit them; a call with
+ * a different `etcd` connection or different `resolver` options than an earlier
+ * one throws (these settings are process-wide).
+ */
+export function register(options: RegisterOptions = {}): void {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`register(): options must be an object like { etcd: { hosts: ['127.0.0.1:2379'] } }, got ${String(options)}`);
+  }
+  let etcd: EtcdOptions | undefined;
+  let etcdKey: string | undefined;
+  if (options.etcd !== undefined) {
+    etcd = validateEtcdOptions(options.etcd, 'register()');
+    etcdKey = connectionKey(etcd);
+    if (registeredEtcdKey !== undefined && registeredEtcdKey !== etcdKey) {
+      throw new Error(`register(): already called with a different etcd connection; got hosts ${JSON.stringify(etcd.hosts)}. ` +
+        'The default connection is process-wide: pass the same options, or name the hosts in the target (etcd://host:2379/svc).');
+    }
+  }
+  const resolver = options.resolver === undefined ? undefined : resolveEtcdResolverOptions(options.resolver);
+  const resolverKey = resolver && JSON.stringify(resolver);
+  if (resolverKey !== undefined && registeredResolverKey !== undefined && registeredResolverKey !== resolverKey) {
+    throw new Error(`register(): already called with different resolver options; got ${resolverKey}, had ${registeredResolverKey}`);
+  }
+  // Everything validated: commit.
+  if (etcd && registeredEtcdKey === undefined) {
+    registeredEtcdKey = etcdKey;
+    setDefaultEtcdOptions(etcd);
+  }
+  if (resolver && registeredResolverKey === undefined) {
+    registeredResolverKey = resolverKey;
+    setEtcdResolverOptions(resolver);
+  }
   registerEtcdResolver();
   registerBalancers();
 }

@@ -1,0 +1,68 @@
+/** Tuning of the `etcd` resolver (shared by every channel: set once, with `register({ resolver })`). */
+
+export interface EtcdResolverOptions {
+  /**
+   * Watch events arriving within this window after a first one reach the LB
+   * policy as one update (a burst of 1,000 changes is a handful of updates; each
+   * update also resets the channel's re-resolution backoff). Defaults to 50 ms.
+   */
+  coalesceWindowMs?: number;
+  /** Delay before listing again after a failed list or a lost watch. Defaults to 100 ms. */
+  initialBackoffMs?: number;
+  /**
+   * Cap of that delay while etcd stays unreachable (with etcd3's circuit breaker
+   * half-opening after 500 ms, changes are seen within about 1 s of etcd being back).
+   * Defaults to 500 ms.
+   */
+  maxBackoffMs?: number;
+  /** Keys per list page (halved while a page exceeds grpc-js's 4 MiB receive limit). Defaults to 1,000. */
+  pageSize?: number;
+  /**
+   * HTTP/2 keepalive ping interval on the resolver's etcd connection, so a silently
+   * dead connection (no RST) is noticed and the watch re-established; 0 disables it.
+   * Ignored when the connection's `grpcOptions` set `grpc.keepalive_time_ms`. Defaults to 10,000 ms
+   * (etcd refuses pings more often than every 5 s).
+   */
+  keepaliveTimeMs?: number;
+  /** How long a keepalive ping may go unanswered. Defaults to 5,000 ms. */
+  keepaliveTimeoutMs?: number;
+}
+
+export type ResolvedEtcdResolverOptions = Readonly<Required<EtcdResolverOptions>>;
+
+export const DEFAULT_ETCD_RESOLVER_OPTIONS: ResolvedEtcdResolverOptions = Object.freeze({
+  coalesceWindowMs: 50,
+  initialBackoffMs: 100,
+  maxBackoffMs: 500,
+  pageSize: 1000,
+  keepaliveTimeMs: 10_000,
+  keepaliveTimeoutMs: 5_000,
+});
+
+/** Merges `options` over the defaults; throws an error naming the bad field. */
+export function resolveEtcdResolverOptions(options: EtcdResolverOptions = {}): ResolvedEtcdResolverOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`etcd resolver: options must be an object, got ${String(options)}`);
+  }
+  const merged: Required<EtcdResolverOptions> = {
+    coalesceWindowMs: options.coalesceWindowMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.coalesceWindowMs,
+    initialBackoffMs: options.initialBackoffMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.initialBackoffMs,
+    maxBackoffMs: options.maxBackoffMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.maxBackoffMs,
+    pageSize: options.pageSize ?? DEFAULT_ETCD_RESOLVER_OPTIONS.pageSize,
+    keepaliveTimeMs: options.keepaliveTimeMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.keepaliveTimeMs,
+    keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.keepaliveTimeoutMs,
+  };
+  for (const [name, value] of Object.entries(merged)) {
+    const min = name === 'pageSize' || name === 'initialBackoffMs' || name === 'maxBackoffMs' ? 1 : 0;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 3_600_000) {
+      throw new TypeError(`etcd resolver: '${name}' must be an integer in [${min}, 3600000], got ${JSON.stringify(value)}`);
+    }
+  }
+  if (merged.keepaliveTimeMs !== 0 && merged.keepaliveTimeMs < 5000) {
+    throw new TypeError(`etcd resolver: 'keepaliveTimeMs' must be 0 (off) or ≥ 5000 (etcd's minimum ping interval), got ${merged.keepaliveTimeMs}`);
+  }
+  if (merged.maxBackoffMs < merged.initialBackoffMs) {
+    throw new TypeError(`etcd resolver: 'maxBackoffMs' (${merged.maxBackoffMs}) must be ≥ 'initialBackoffMs' (${merged.initialBackoffMs})`);
+  }
+  return Object.freeze(merged);
+}

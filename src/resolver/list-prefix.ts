@@ -1,0 +1,58 @@
+/**
+ * Lists every key under a prefix at one revision, in pages: a single range
+ * response over 4 MiB (grpc-js's default receive limit) fails with
+ * RESOURCE_EXHAUSTED, so a large service is read in pages pinned to the
+ * revision of the first page (no page sees a newer state than another).
+ */
+import { GRPCOutOfRangeError, GRPCResourceExhastedError, Range, type Etcd3 } from 'etcd3';
+import { type EtcdKeyValue } from './endpoint-table';
+
+export interface PrefixListing {
+  /** The store revision the listing is pinned to: watch from `revision + 1`. */
+  readonly revision: number;
+  readonly kvs: EtcdKeyValue[];
+}
+
+/** Restarts allowed when the pinned revision is compacted while paging. */
+const MAX_COMPACTION_RESTARTS = 3;
+
+/** Lists `prefix` in pages of at most `pageSize` keys (halved while a page is too large). */
+export async function listPrefix(client: Etcd3, prefix: string, pageSize: number): Promise<PrefixListing> {
+  for (let restart = 0; ; restart++) {
+    try {
+      return await listPinned(client, prefix, pageSize);
+    } catch (err) {
+      // The first page's revision was compacted while later pages were read: start over at the newest revision.
+      if (!(err instanceof GRPCOutOfRangeError) || restart >= MAX_COMPACTION_RESTARTS) throw err;
+    }
+  }
+}
+
+async function listPinned(client: Etcd3, prefix: string, pageSize: number): Promise<PrefixListing> {
+  const end = Range.prefix(prefix).end;
+  let start: Buffer = Buffer.from(prefix);
+  let limit = pageSize;
+  let revision: number | undefined;
+  const kvs: EtcdKeyValue[] = [];
+  for (;;) {
+    const builder = client.getAll().inRange({ start, end }).limit(limit);
+    if (revision !== undefined) builder.revision(revision);
+    let res;
+    try {
+      res = await builder.exec();
+    } catch (err) {
+      if (err instanceof GRPCResourceExhastedError && limit > 1) {
+        limit = Math.max(1, Math.floor(limit / 2));
+        continue;
+      }
+      throw err;
+    }
+    revision ??= Number(res.header.revision);
+    for (const kv of res.kvs) {
+      kvs.push({ key: kv.key.toString('utf8'), value: kv.value, modRevision: kv.mod_revision });
+    }
+    if (!res.more || res.kvs.length === 0) return { revision, kvs };
+    // The next page starts just after the last key (keys are returned in byte order).
+    start = Buffer.concat([res.kvs[res.kvs.length - 1].key, Buffer.from([0])]);
+  }
+}

@@ -1,0 +1,77 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { register } from '../src/register';
+import { startEtcd, type EtcdServer } from './support/etcd';
+import { startEchoServer, type EchoServer } from './support/echo-server';
+import { putEndpoint, writerClient } from './resolver/resolver-fixtures';
+
+const CHILD = join(__dirname, 'resolver', 'register-child.ts');
+
+/** register() is process-wide, so each scenario runs in a fresh process. */
+function runChild(scenario: string, env: Record<string, string | undefined>): Promise<Record<string, unknown>> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, SCENARIO: scenario, ...env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k];
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--require', 'tsx/cjs', CHILD], { env: childEnv, timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err) {
+        reject(new Error(`${scenario} child failed: ${err.message}\n${stderr}`));
+        return;
+      }
+      resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>);
+    });
+  });
+}
+
+describe('register()', function () {
+  let etcd: EtcdServer;
+  let server: EchoServer;
+  const service = 'team/registered';
+
+  before(async function () {
+    [etcd, server] = await Promise.all([startEtcd(), startEchoServer({ name: 'r1' })]);
+    const writer = writerClient(etcd.endpoints);
+    try {
+      await putEndpoint(writer, service, server.address);
+    } finally {
+      writer.close();
+    }
+  });
+
+  after(async function () {
+    await server?.stop(100);
+    await etcd?.destroy();
+  });
+
+  it('is idempotent without options in this process', function () {
+    register();
+    register({});
+  });
+
+  it('rejects options that are not an object, naming register()', function () {
+    expect(() => register(null as never)).to.throw(/register\(\): options must be an object/);
+    expect(() => register({ resolver: { pageSize: -1 } })).to.throw(/'pageSize'/);
+  });
+
+  it('register({ etcd }) sets the default connection; a different one throws; etcd://hosts/svc works too', async function () {
+    const out = await runChild('default-connection', { TEST_ETCD: etcd.endpoint, TEST_SERVICE: service, ETCD_ENDPOINTS: undefined });
+    expect(out.viaDefault).to.deep.equal({ server: 'r1' });
+    expect(out.viaHosts).to.deep.equal({ server: 'r1' });
+    expect(out.conflict).to.match(/register\(\): already called with a different etcd connection/);
+    expect(out.badOptions).to.match(/register\(\): etcd options need at least one host/);
+    expect(out.resolverConflict).to.match(/register\(\): already called with different resolver options/);
+  });
+
+  it('falls back to ETCD_ENDPOINTS', async function () {
+    const out = await runChild('env', { ETCD_ENDPOINTS: ` ${etcd.endpoint} `, TEST_SERVICE: service });
+    expect(out.viaEnv).to.deep.equal({ server: 'r1' });
+  });
+
+  it('with no connection at all, calls fail with a clear UNAVAILABLE; a bad target throws at channel creation', async function () {
+    const out = await runChild('no-connection', { ETCD_ENDPOINTS: undefined, TEST_SERVICE: service });
+    const failure = out.noConnection as { code: number; details: string };
+    expect(failure.code).to.equal(14);
+    expect(failure.details).to.include(`no etcd connection for service '${service}'`).and.include('ETCD_ENDPOINTS');
+    expect(out.badTarget).to.match(/etcd resolver: bad target 'etcd:\/\/\/bad\/\/name'/);
+  });
+});

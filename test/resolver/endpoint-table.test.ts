@@ -1,0 +1,71 @@
+import { expect } from 'chai';
+import { EndpointTable, type EtcdKeyValue } from '../../src/resolver/endpoint-table';
+import { encodeEndpointValue } from '../../src/etcd/endpoint-codec';
+
+function kv(key: string, address: string, modRevision: string, fields: { weight?: number; priority?: number; metadata?: Record<string, unknown> } = {}): EtcdKeyValue {
+  return { key, value: encodeEndpointValue({ address, ...fields }), modRevision };
+}
+
+describe('EndpointTable', function () {
+  let warnings: string[];
+  let table: EndpointTable;
+  beforeEach(function () {
+    warnings = [];
+    table = new EndpointTable('svc', text => warnings.push(text));
+  });
+  const addresses = (): string[] => table.resolve().endpoints.map(e => e.addresses.map(a => ('host' in a ? `${a.host}:${a.port}` : '')).join());
+
+  it('lists endpoints in key order, whatever the order of puts, with their attributes', function () {
+    table.replaceAll([kv('svc/b', '10.0.0.2:80', '5', { weight: 3, priority: 1, metadata: { zone: 'z' } })]);
+    table.put(kv('svc/a', '10.0.0.1:80', '6'));
+    table.put(kv('svc/c', '[::1]:80', '7'));
+    expect(addresses()).to.deep.equal(['10.0.0.1:80', '10.0.0.2:80', '::1:80']);
+    const attrs = table.resolve().attributes;
+    expect(attrs.get('10.0.0.2:80')).to.deep.equal({ weight: 3, priority: 1, metadata: { zone: 'z' } });
+    expect(attrs.get('[::1]:80')).to.deep.equal({ weight: 1, priority: 0, metadata: {} });
+    expect(Object.isFrozen(attrs.get('10.0.0.1:80'))).to.equal(true);
+  });
+
+  it('skips bad values with one warning each and keeps good ones', function () {
+    table.replaceAll([
+      { key: 'svc/x', value: 'not json', modRevision: '2' },
+      kv('svc/y', '10.0.0.1:80', '3'),
+      { key: 'svc/z', value: JSON.stringify({ Addr: '10.0.0.2:80', Metadata: { weight: 'heavy' } }), modRevision: '4' },
+    ]);
+    expect(addresses()).to.deep.equal(['10.0.0.1:80']);
+    expect(warnings).to.have.length(2);
+    expect(warnings[0]).to.include("key 'svc/x'").and.include('not JSON');
+    expect(warnings[1]).to.include("key 'svc/z'").and.include('weight');
+    // A re-list of the same revisions neither re-decodes nor re-warns, and reports no change.
+    expect(table.replaceAll([
+      { key: 'svc/x', value: 'not json', modRevision: '2' },
+      kv('svc/y', '10.0.0.1:80', '3'),
+      { key: 'svc/z', value: 'whatever', modRevision: '4' },
+    ])).to.equal(false);
+    expect(warnings).to.have.length(2);
+    // Fixing a bad key brings it in.
+    expect(table.put(kv('svc/z', '10.0.0.2:80', '9'))).to.equal(true);
+    expect(addresses()).to.deep.equal(['10.0.0.1:80', '10.0.0.2:80']);
+  });
+
+  it('first key wins a duplicate address, with one warning; the loser takes over when the winner goes', function () {
+    table.replaceAll([kv('svc/1', '10.0.0.1:80', '2', { weight: 1 }), kv('svc/2', '10.0.0.1:80', '3', { weight: 9 })]);
+    expect(addresses()).to.deep.equal(['10.0.0.1:80']);
+    expect(table.resolve().attributes.get('10.0.0.1:80')?.weight).to.equal(1);
+    table.resolve();
+    expect(warnings).to.have.length(1);
+    expect(warnings[0]).to.include("key 'svc/2'").and.include("'svc/1'");
+    expect(table.delete('svc/1')).to.equal(true);
+    expect(table.resolve().attributes.get('10.0.0.1:80')?.weight).to.equal(9);
+    expect(table.delete('svc/1')).to.equal(false);
+  });
+
+  it('reports changes only when something changed', function () {
+    expect(table.replaceAll([kv('svc/a', '10.0.0.1:80', '2')])).to.equal(true);
+    expect(table.put(kv('svc/a', '10.0.0.1:80', '2'))).to.equal(false);
+    expect(table.replaceAll([kv('svc/a', '10.0.0.1:80', '2')])).to.equal(false);
+    expect(table.replaceAll([kv('svc/a', '10.0.0.1:80', '3')])).to.equal(true);
+    expect(table.replaceAll([])).to.equal(true);
+    expect(table.resolve().endpoints).to.deep.equal([]);
+  });
+});
