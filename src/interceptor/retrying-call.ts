@@ -178,6 +178,8 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
   onReceiveMetadata(metadata: Metadata): void {
     if (this.phase !== ATTEMPT) return;
     this.commit();
+    // As grpc-js's own retries do: the application can see how many attempts came before.
+    if (this.attempts > 1) metadata.set(PREVIOUS_ATTEMPTS_KEY, String(this.attempts - 1));
     this.listener?.onReceiveMetadata?.(metadata);
   }
 
@@ -332,6 +334,7 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
 
   private finish(finalStatus: StatusObject): void {
     this.phase = DONE;
+    if (this.attempts > 1 && !this.committed) finalStatus.metadata.set(PREVIOUS_ATTEMPTS_KEY, String(this.attempts - 1));
     const heldNull = this.heldNullMessage;
     const listener = this.listener;
     this.release();

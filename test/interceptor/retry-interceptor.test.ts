@@ -63,6 +63,7 @@ describe('retry interceptor with grpc-js policies', function () {
     expect(first.calls).to.equal(3);
     expect(second.calls).to.equal(0);
     expect(replicas.previousAttempts).to.deep.equal(['1', '2']);
+    expect(err?.metadata.get('grpc-previous-rpc-attempts')).to.deep.equal(['2']);
     expect(events.map(e => [e.attempt, e.peer, e.method])).to.deep.equal([[2, first.address, UNARY_PATH], [3, first.address, UNARY_PATH]]);
     expect([...replicas.foreignKeys.keys()]).to.deep.equal([]);
   });
