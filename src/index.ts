@@ -14,3 +14,4 @@ export * from './registry/graceful-shutdown';
 export * from './registry/shutdown-on-signals';
 export { createRetryInterceptor } from './interceptor/retry-interceptor';
 export { type RetryOptions, type RetryEvent, DEFAULT_RETRY_OPTIONS } from './interceptor/retry-options';
+export { type EtcdResolverOptions, DEFAULT_ETCD_RESOLVER_OPTIONS } from './resolver/etcd-resolver-options';

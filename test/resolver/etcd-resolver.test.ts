@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { type Etcd3 } from 'etcd3';
 import { registerEtcdResolver } from '../../src/resolver/etcd-resolver';
+import { registerBalancers } from '../../src/balancer/register-balancers';
 import { activeServiceWatchCount } from '../../src/resolver/service-watch-registry';
 import { openEtcdClientCount } from '../../src/etcd/connection';
 import { endpointKey } from '../../src/etcd/endpoint-codec';
@@ -113,6 +114,24 @@ describe('etcd resolver (real etcd, real servers)', function () {
     console.log(`      weight change reached the LB policy in ${ms} ms (${Date.now() - start} ms after the put)`);
     // Calls still flow after the update.
     expect((await unary(ch)).server).to.be.oneOf(['a', 'b']);
+  });
+
+  it('change weight → traffic follows (etcd_weighted_round_robin)', async function () {
+    registerBalancers();
+    const [a, b] = await servers3();
+    const service = nextService();
+    await putEndpoint(writer, service, a.address, { weight: 1 });
+    await putEndpoint(writer, service, b.address, { weight: 3 });
+    const ch = client(service, { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ etcd_weighted_round_robin: {} }] }) });
+    await waitFor('both replicas ready', async () => (await spread(ch, 8)).size === 2, { timeoutMs: 5000 });
+    const before = await spread(ch, 40);
+    expect(before.get('a')).to.be.within(8, 12);
+    await putEndpoint(writer, service, a.address, { weight: 3 });
+    await putEndpoint(writer, service, b.address, { weight: 1 });
+    const ms = await waitFor('traffic to follow the new weights', async () => ((await spread(ch, 8)).get('a') ?? 0) >= 5, { timeoutMs: 5000 });
+    const after = await spread(ch, 40);
+    expect(after.get('a')).to.be.within(28, 32);
+    console.log(`      weights 1:3 → a got ${before.get('a')}/40; after 3:1 (seen in ${ms} ms) → a got ${after.get('a')}/40`);
   });
 
   it('resolves keys written by etcdctl in Go format, with and without Metadata', async function () {
