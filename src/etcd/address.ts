@@ -2,7 +2,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 
 export interface HostPort {
-  /** IP literal, IPv6 without brackets. */
+  /** IP literal, IPv6 without brackets, in canonical (compressed, lower-case) form. */
   host: string;
   port: number;
 }
@@ -16,9 +16,12 @@ export function parseIpAddress(address: unknown): HostPort | string {
   if (address.startsWith('[')) {
     const close = address.indexOf(']');
     if (close < 0 || address[close + 1] !== ':') return `address '${address}' must look like [ipv6]:port`;
-    host = address.slice(1, close);
     portText = address.slice(close + 2);
-    if (!isIPv6(host)) return `address '${address}' has an invalid IPv6 literal`;
+    const literal = address.slice(1, close);
+    if (literal.includes('%')) return `address '${address}': IPv6 zone IDs are not supported`;
+    if (!isIPv6(literal)) return `address '${address}' has an invalid IPv6 literal`;
+    // One text per address (e.g. [0:0::1] and [::1] are one endpoint): the URL standard's compressed lower-case form.
+    host = new URL(`http://[${literal}]/`).hostname.slice(1, -1);
   } else {
     const colon = address.lastIndexOf(':');
     if (colon < 0) return `address '${address}' needs a port (host:port)`;

@@ -2,7 +2,7 @@
  * The etcd key/value format of an endpoint, interoperable with etcd's Go
  * `naming/endpoints` Manager and the 3.4 `GRPCResolver`:
  *   key   `<service>/<host:port>`
- *   value `{"Op":0,"Addr":"<host:port>","Metadata":{"weight":1,"priority":0,...}}`
+ *   value `{"Op":0,"Addr":"<host:port>","Metadata":{"priority":0,"weight":1,...}}` (Go's bytes: keys sorted)
  * Reading is tolerant (Addr in any case, Metadata null/absent, numeric strings);
  * a bad value yields an `EndpointDecodeError`, never a throw.
  */
@@ -75,10 +75,27 @@ export function checkPriority(priority: unknown): string | undefined {
   return undefined;
 }
 
-/** Encodes the value bytes, Go-format, with `weight` and `priority` always written first in Metadata. */
+/**
+ * Encodes the value bytes exactly as Go's Manager writes them (`json.Marshal` of
+ * `Update{Op, Addr, Metadata map[string]any}`): `weight` and `priority` always
+ * present, map keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped.
+ */
 export function encodeEndpointValue(e: { address: string; weight?: number; priority?: number; metadata?: Record<string, unknown> }): string {
-  const metadata = { weight: e.weight ?? DEFAULT_WEIGHT, priority: e.priority ?? DEFAULT_PRIORITY, ...withoutOwnKeys(e.metadata) };
-  return JSON.stringify({ Op: 0, Addr: e.address, Metadata: metadata });
+  const userMetadata = JSON.parse(JSON.stringify(withoutOwnKeys(e.metadata))) as Record<string, unknown>;
+  const metadata = { ...userMetadata, weight: e.weight ?? DEFAULT_WEIGHT, priority: e.priority ?? DEFAULT_PRIORITY };
+  return `{"Op":0,"Addr":${goJson(e.address)},"Metadata":${goJson(metadata)}}`;
+}
+
+/** JSON text as Go's encoding/json writes a decoded-JSON value (maps with byte-wise sorted keys). */
+function goJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(goJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    return `{${keys.map(k => `${goJson(k)}:${goJson(obj[k])}`).join(',')}}`;
+  }
+  // Go's HTML-safe escaping on top of standard JSON; numbers already match (shortest round-trip, same exponent thresholds).
+  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function withoutOwnKeys(metadata: Record<string, unknown> | undefined): Record<string, unknown> {

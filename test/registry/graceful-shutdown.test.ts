@@ -1,0 +1,196 @@
+import { expect } from 'chai';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { HealthImplementation, protoPath as HEALTH_PROTO_PATH } from 'grpc-health-check';
+import { registerEndpoint } from '../../src/registry/register-endpoint';
+import { type Registration } from '../../src/registry/registration';
+import { type ServingStatus } from '../../src/registry/registration-options';
+import { gracefulShutdown, type ShutdownPhase, type ShutdownResult } from '../../src/registry/graceful-shutdown';
+import { shutdownOnSignals } from '../../src/registry/shutdown-on-signals';
+import { startEtcd, type EtcdServer } from '../support/etcd';
+import { startEchoServer, type EchoServer } from '../support/echo-server';
+import { loadEcho, unary, type EchoClient } from '../support/echo-proto';
+import { waitFor } from '../support/wait';
+import { EtcdObserver } from './registry-fixtures';
+
+const SERVICE = 'test/graceful';
+
+interface HealthClient extends grpc.Client {
+  check(req: { service: string }, options: Partial<grpc.CallOptions>, cb: grpc.requestCallback<{ status: string }>): grpc.ClientUnaryCall;
+}
+
+function healthClient(address: string): HealthClient {
+  const def = protoLoader.loadSync(HEALTH_PROTO_PATH, { keepCase: true, enums: String, defaults: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
+  return new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure()) as unknown as HealthClient;
+}
+
+/** grpc.health.v1 Check over the network, as a load balancer would ask. */
+function check(client: HealthClient, service: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    client.check({ service }, { deadline: Date.now() + 2000 }, (err, res) => (err ? reject(err) : resolve(res!.status)));
+  });
+}
+
+describe('registry: health and graceful shutdown', function () {
+  this.timeout(30_000);
+
+  let etcd: EtcdServer;
+  let observer: EtcdObserver;
+  let echo: EchoServer | undefined;
+  let client: EchoClient | undefined;
+  let health: HealthClient | undefined;
+  let registration: Registration | undefined;
+
+  before(async () => {
+    etcd = await startEtcd();
+    observer = new EtcdObserver(etcd.endpoints);
+  });
+
+  after(async () => {
+    observer.close();
+    await etcd.destroy();
+  });
+
+  afterEach(async () => {
+    client?.close();
+    health?.close();
+    await registration?.close();
+    echo?.forceStop();
+    client = health = registration = echo = undefined;
+  });
+
+  /** An echo server with grpc.health.v1, registered in etcd; `log` records health changes in order. */
+  async function startRegisteredServer(log: string[] = [], latencyMs = 0): Promise<void> {
+    const impl = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE]: 'NOT_SERVING' });
+    echo = await startEchoServer({ name: 'graceful', latencyMs, configure: server => impl.addToServer(server) });
+    const recording = {
+      setStatus(service: string, status: ServingStatus): void {
+        log.push(`health '${service}' ${status}`);
+        impl.setStatus(service, status);
+      },
+    };
+    registration = await registerEndpoint({
+      service: SERVICE, address: echo.address, ttlSeconds: 2, health: recording, etcd: { hosts: etcd.endpoints },
+    });
+    const { Client } = loadEcho();
+    client = new Client(echo.address, grpc.credentials.createInsecure());
+    health = healthClient(echo.address);
+  }
+
+  it('health: SERVING after register, setServing flips it, both for the server and the service', async () => {
+    await startRegisteredServer();
+    expect(await check(health!, '')).to.equal('SERVING');
+    expect(await check(health!, SERVICE)).to.equal('SERVING');
+    registration!.setServing(false);
+    expect(await check(health!, '')).to.equal('NOT_SERVING');
+    expect(await check(health!, SERVICE)).to.equal('NOT_SERVING');
+    // The etcd key is untouched by setServing.
+    expect(await observer.get(registration!.key)).to.not.equal(undefined);
+    registration!.setServing(true);
+    expect(await check(health!, '')).to.equal('SERVING');
+  });
+
+  it('setServing without health is a valid no-op', async () => {
+    echo = await startEchoServer();
+    registration = await registerEndpoint({ service: SERVICE, address: echo.address, ttlSeconds: 2, etcd: { hosts: etcd.endpoints } });
+    registration.setServing(false);
+    registration.setServing(true);
+    expect(registration.state).to.equal('registered');
+  });
+
+  it('NOT_SERVING first, then deregister, grace, drain: no in-flight call fails', async () => {
+    const log: string[] = [];
+    await startRegisteredServer(log, 150);
+    const key = registration!.key;
+    const phaseAt = new Map<ShutdownPhase, number>();
+    let inFlightAtDrain = -1;
+    let duringGrace: Promise<[string, boolean]> | undefined;
+
+    // A stream of calls from a client connected directly to the server.
+    const results: Array<{ startedAt: number; error?: grpc.ServiceError }> = [];
+    let running = true;
+    const worker = async (): Promise<void> => {
+      while (running) {
+        const r: { startedAt: number; error?: grpc.ServiceError } = { startedAt: Date.now() };
+        results.push(r);
+        await unary(client!, 'x', { deadline: Date.now() + 5000 }).catch((err: grpc.ServiceError) => { r.error = err; });
+      }
+    };
+    const workers = Array.from({ length: 8 }, worker);
+    await waitFor('calls in flight', () => echo!.inFlight >= 4, { timeoutMs: 5000 });
+
+    const result: ShutdownResult = await gracefulShutdown(echo!.server, registration!, {
+      deregisterGraceMs: 400,
+      drainMs: 5000,
+      onPhase: phase => {
+        phaseAt.set(phase, Date.now());
+        log.push(`phase ${phase}`);
+        if (phase === 'grace') {
+          // While still serving: health already says NOT_SERVING and the key is gone.
+          duringGrace = Promise.all([check(health!, ''), observer.get(key).then(kv => kv === undefined)]);
+        }
+        if (phase === 'draining') inFlightAtDrain = echo!.inFlight;
+        if (phase === 'stopped') running = false;
+      },
+    });
+    await Promise.all(workers);
+
+    expect(log.indexOf("health '' NOT_SERVING")).to.be.greaterThan(-1);
+    expect(log.indexOf("health '' NOT_SERVING")).to.be.lessThan(log.indexOf('phase deregistering'));
+    expect(log.indexOf(`health '${SERVICE}' NOT_SERVING`)).to.be.lessThan(log.indexOf('phase deregistering'));
+    expect(await duringGrace).to.deep.equal(['NOT_SERVING', true]);
+    expect(result.forced).to.equal(false);
+    expect(inFlightAtDrain).to.be.greaterThan(0);
+
+    const drainAt = phaseAt.get('draining')!;
+    const before = results.filter(r => r.startedAt < drainAt);
+    const after = results.filter(r => r.startedAt >= drainAt);
+    const failedBefore = before.filter(r => r.error).map(r => `${r.error!.code} ${r.error!.details}`);
+    console.log(`      shutdown took ${result.elapsedMs} ms; ${before.length} calls started before draining (${inFlightAtDrain} in flight at tryShutdown), `
+      + `${failedBefore.length} failed; ${after.length} started after (${after.filter(r => r.error).length} failed, codes ${[...new Set(after.map(r => r.error?.code))].join(',')})`);
+    expect(failedBefore).to.deep.equal([]);
+    // Calls started after tryShutdown could only be refused (a discovery client would have moved away already).
+    for (const r of after) if (r.error) expect(r.error.code).to.equal(grpc.status.UNAVAILABLE);
+    expect(await observer.get(key)).to.equal(undefined);
+  });
+
+  it('forces the shutdown when drainMs runs out', async () => {
+    await startRegisteredServer();
+    echo!.setBehaviour({ hang: true });
+    const hung = unary(client!, 'x', { deadline: Date.now() + 10_000 }).then(() => 'ok', (err: grpc.ServiceError) => err.code);
+    await waitFor('a hung call', () => echo!.inFlight === 1, { timeoutMs: 5000 });
+    const result = await gracefulShutdown(echo!.server, registration!, { deregisterGraceMs: 0, drainMs: 300 });
+    expect(result.forced).to.equal(true);
+    expect(await hung).to.not.equal('ok');
+  });
+
+  it('shutdownOnSignals runs the shutdown on a signal, then removes its listeners', async () => {
+    await startRegisteredServer();
+    const signal: NodeJS.Signals = 'SIGUSR2';
+    const listenersBefore = process.listenerCount(signal);
+    let done: ShutdownResult | Error | undefined;
+    shutdownOnSignals(echo!.server, registration!, {
+      signals: [signal], deregisterGraceMs: 0, drainMs: 2000, onShutdown: r => { done = r; },
+    });
+    expect(process.listenerCount(signal)).to.equal(listenersBefore + 1);
+    process.kill(process.pid, signal);
+    const ms = await waitFor('the shutdown to finish', () => done !== undefined, { timeoutMs: 10_000 });
+    console.log(`      shutdown finished ${ms} ms after ${signal}`);
+    expect(done).to.not.be.instanceOf(Error);
+    expect(registration!.state).to.equal('closed');
+    expect(await observer.get(registration!.key)).to.equal(undefined);
+    expect(process.listenerCount(signal)).to.equal(listenersBefore);
+  });
+
+  it('shutdownOnSignals returns a disposer that removes its listeners', async () => {
+    await startRegisteredServer();
+    const before = process.listenerCount('SIGTERM');
+    const dispose = shutdownOnSignals(echo!.server, registration!);
+    expect(process.listenerCount('SIGTERM')).to.equal(before + 1);
+    expect(process.listenerCount('SIGINT')).to.be.greaterThan(0);
+    dispose();
+    expect(process.listenerCount('SIGTERM')).to.equal(before);
+    expect(registration!.state).to.equal('registered');
+  });
+});
