@@ -4,7 +4,7 @@ import { type Etcd3 } from 'etcd3';
 import { registerEtcdResolver } from '../../src/resolver/etcd-resolver';
 import { registerBalancers } from '../../src/balancer/register-balancers';
 import { activeServiceWatchCount } from '../../src/resolver/service-watch-registry';
-import { openEtcdClientCount } from '../../src/etcd/connection';
+import { acquireEtcdClient, openEtcdClientCount } from '../../src/etcd/connection';
 import { endpointKey } from '../../src/etcd/endpoint-codec';
 import { startEtcd, etcdctl, type EtcdServer } from '../support/etcd';
 import { startEchoServer, type EchoServer } from '../support/echo-server';
@@ -210,12 +210,14 @@ describe('etcd resolver (real etcd, real servers)', function () {
     const [a, b] = await servers3();
     const service = nextService();
     await putEndpoint(writer, service, a.address);
+    const baseWatches = activeServiceWatchCount();
     const r = resolve(service);
     await waitFor('first resolution', () => r.updates.length === 1, { timeoutMs: 5000 });
     r.resolver.updateResolution();
     r.resolver.updateResolution();
+    expect(activeServiceWatchCount()).to.equal(baseWatches + 1);
     r.resolver.destroy();
-    expect(activeServiceWatchCount()).to.equal(0);
+    expect(activeServiceWatchCount()).to.equal(baseWatches);
     await putEndpoint(writer, service, b.address);
     r.resolver.updateResolution();
     await waitFor('resolution after restart', () => r.updates.length === 2, { timeoutMs: 5000 });
@@ -237,11 +239,13 @@ describe('etcd resolver (real etcd, real servers)', function () {
     const [a, b] = await servers3();
     const service = nextService();
     await putEndpoint(writer, service, a.address);
+    const baseWatches = activeServiceWatchCount();
     const ch = client(service, { 'grpc.client_idle_timeout_ms': 1000 });
     expect((await unary(ch)).server).to.equal('a');
+    expect(activeServiceWatchCount()).to.equal(baseWatches + 1);
     const channel = ch.getChannel();
     const idleMs = await waitFor('channel to go idle', () => channel.getConnectivityState(false) === grpc.connectivityState.IDLE, { timeoutMs: 10_000, intervalMs: 50 });
-    await waitFor('the idle channel to release its watch', () => activeServiceWatchCount() === 0, { timeoutMs: 2000 });
+    expect(activeServiceWatchCount()).to.equal(baseWatches, 'an idle channel releases its watch');
     await writer.delete().key(endpointKey(service, a.address)).exec();
     await putEndpoint(writer, service, b.address);
     expect((await unary(ch, 'x', { deadline: Date.now() + 5000 })).server).to.equal('b');
@@ -249,25 +253,37 @@ describe('etcd resolver (real etcd, real servers)', function () {
   });
 
   it('channels to the same service share one watch; 1,000 channels closed leave no watch or client', async function () {
-    const [a] = await servers3();
+    await servers3();
+    // A registration-side client on the same connection: the resolver must not share it (its failures
+    // would open the circuit breaker that lease keep-alives go through).
+    const registrationClient = acquireEtcdClient({ hosts: etcd.endpoints });
+    const channels: grpc.Channel[] = [];
+    try {
+      await runChannels(channels);
+    } finally {
+      for (const ch of channels) ch.close();
+      registrationClient.release();
+    }
+  });
+
+  async function runChannels(channels: grpc.Channel[]): Promise<void> {
     const service = nextService();
-    await putEndpoint(writer, service, a.address);
+    await putEndpoint(writer, service, servers[0].address);
     const baseClients = openEtcdClientCount();
     const baseWatches = activeServiceWatchCount();
-    const channels: grpc.Channel[] = [];
     for (let i = 0; i < 1000; i++) {
       const ch = new grpc.Channel(etcdTarget(service, etcd.endpoints), grpc.credentials.createInsecure(), {});
       ch.getConnectivityState(true);
       channels.push(ch);
     }
     expect(activeServiceWatchCount()).to.equal(baseWatches + 1);
-    expect(openEtcdClientCount()).to.equal(baseClients + 1);
+    expect(openEtcdClientCount()).to.equal(baseClients + 1, 'one resolver client, apart from the registration client');
     await waitFor('all channels to leave IDLE', () => channels.every(ch => ch.getConnectivityState(false) !== grpc.connectivityState.IDLE), { timeoutMs: 10_000 });
     for (const ch of channels) ch.close();
     expect(activeServiceWatchCount()).to.equal(baseWatches);
     expect(openEtcdClientCount()).to.equal(baseClients);
-    console.log(`      1,000 channels: 1 shared watch while open, ${activeServiceWatchCount()} watches and ${openEtcdClientCount()} resolver clients after close`);
-  });
+    console.log(`      1,000 channels: 1 shared watch while open, ${activeServiceWatchCount() - baseWatches} watches and ${openEtcdClientCount() - baseClients} resolver clients left after close`);
+  }
 
   it('grpc.default_authority overrides the derived authority', async function () {
     const seen: string[] = [];

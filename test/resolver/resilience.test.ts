@@ -98,6 +98,9 @@ describe('etcd resolver resilience (real etcd, real servers)', function () {
     await putEndpoint(w, 'compacted', a.address);
     const r = resolve('compacted', [proxy.address]);
     await waitFor('first resolution', () => r.last()?.addresses.length === 1, { timeoutMs: 5000 });
+    // A change seen after the list proves the watch is established before we cut it.
+    await putEndpoint(w, 'compacted', a.address, { weight: 2 });
+    await waitFor('the watch to deliver a change', () => r.last()?.attributes?.get(a.address)?.weight === 2, { timeoutMs: 5000 });
 
     proxy.cut();
     await putEndpoint(w, 'compacted', b.address);
