@@ -1,0 +1,235 @@
+/**
+ * `npm run demo`: the main job in one command. A throwaway etcd (or ETCD_ENDPOINTS),
+ * 4 echo replicas in their own processes with different weights (one slow), and a
+ * client on `etcd:///echo` with a load-balancing policy and the retry interceptor
+ * under steady load — while a replica is killed, one is added, one leaves
+ * gracefully and etcd itself restarts. Exits non-zero if any call failed.
+ *
+ *   npm run demo -- [--duration 40] [--policy etcd_least_request] [--rate 300] [--plain]
+ */
+import * as grpc from '@grpc/grpc-js';
+import { parseArgs } from 'node:util';
+import { createRetryInterceptor, register } from '../../src';
+import { startEtcd, type EtcdServer } from '../../test/support/etcd';
+import { loadEcho, type EchoReply } from '../../test/support/echo-proto';
+import { killAllReplicas, spawnReplica, type ReplicaProcess } from '../../test/support/replica-process';
+import { DemoOutput } from './table';
+import { LoadStats } from './load-stats';
+
+const POLICIES = ['etcd_least_request', 'etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_peak_ewma', 'round_robin'];
+const SERVICE = 'echo';
+const CALL_DEADLINE_MS = 3000;
+const MAX_IN_FLIGHT = 1000;
+
+interface Options { durationS: number; policy: string; rate: number; plain: boolean }
+
+function parseOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string', default: '40' },
+      policy: { type: 'string', default: 'etcd_least_request' },
+      rate: { type: 'string', default: '300' },
+      plain: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log('usage: npm run demo -- [--duration S (10-600, default 40)] [--policy NAME] [--rate CALLS_PER_S] [--plain]');
+    console.log(`policies: ${POLICIES.join(', ')}`);
+    process.exit(0);
+  }
+  const durationS = Number(values.duration);
+  const rate = Number(values.rate);
+  if (!Number.isFinite(durationS) || durationS < 10 || durationS > 600) throw new Error(`--duration must be 10..600 seconds, got ${values.duration}`);
+  if (!Number.isFinite(rate) || rate < 1 || rate > 5000) throw new Error(`--rate must be 1..5000 calls/s, got ${values.rate}`);
+  if (!POLICIES.includes(values.policy)) throw new Error(`--policy must be one of ${POLICIES.join(', ')}, got ${values.policy}`);
+  return { durationS, policy: values.policy, rate, plain: values.plain || !process.stdout.isTTY };
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions();
+  const out = new DemoOutput(!opts.plain);
+  let t0 = Date.now();
+  const elapsedS = (): number => (Date.now() - t0) / 1000;
+  const say = (text: string): void => out.banner(elapsedS(), text);
+
+  let etcd: EtcdServer | undefined;
+  const external = process.env.ETCD_ENDPOINTS?.split(',').map(s => s.trim()).filter(Boolean);
+  let hosts: string[];
+  if (external && external.length > 0) {
+    hosts = external;
+    out.line(`using etcd at ${hosts.join(',')} (ETCD_ENDPOINTS); the etcd-restart event is skipped`);
+  } else {
+    etcd = await startEtcd({ name: 'demo' });
+    hosts = etcd.endpoints;
+    out.line(`started a throwaway etcd at ${hosts.join(',')} (pid ${etcd.pid})`);
+  }
+
+  const stats = new LoadStats();
+  const replicas = new Map<string, ReplicaProcess>();
+  const weights = new Map<string, number>();
+  const states = new Map<string, string>();
+  const spawn = async (name: string, weight: number, latencyMs = 0): Promise<ReplicaProcess> => {
+    const r = await spawnReplica({ name, service: SERVICE, etcdHosts: hosts, weight, ttlSeconds: 3, behaviour: { latencyMs } });
+    replicas.set(name, r);
+    stats.names.set(r.address, name);
+    weights.set(name, weight);
+    states.set(name, 'up');
+    return r;
+  };
+  await Promise.all([spawn('r1', 1), spawn('r2', 2), spawn('r3', 3), spawn('r4-slow', 2, 25)]);
+  out.line(`4 replicas registered under '${SERVICE}/' (r4-slow adds 25 ms); client: etcd:///${SERVICE} + ${opts.policy} + retry interceptor, ${opts.rate} calls/s`);
+
+  register({ etcd: { hosts } });
+  const { Client } = loadEcho();
+  const client = new Client(`etcd:///${SERVICE}`, grpc.credentials.createInsecure(), {
+    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [opts.policy]: {} }] }),
+    interceptors: [createRetryInterceptor({ onRetry: e => stats.retried(e.peer) })],
+  });
+
+  t0 = Date.now();
+  let inFlight = 0;
+  const fire = (): void => {
+    if (inFlight >= MAX_IN_FLIGHT) {
+      stats.failed('client over its in-flight cap');
+      return;
+    }
+    inFlight++;
+    const start = process.hrtime.bigint();
+    client.unary({ message: 'demo' }, new grpc.Metadata(), { deadline: Date.now() + CALL_DEADLINE_MS }, (err, reply) => {
+      inFlight--;
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      if (err) stats.failed(`${grpc.status[err.code]}: ${err.details}`);
+      else stats.served((reply as EchoReply).server, ms);
+    });
+  };
+
+  // Open-loop load: a fixed rate regardless of latency, like real traffic.
+  const tickMs = 10;
+  let owed = 0;
+  const loadTimer = setInterval(() => {
+    owed += (opts.rate * tickMs) / 1000;
+    for (; owed >= 1; owed--) fire();
+  }, tickMs);
+
+  const drawTimer = setInterval(() => {
+    const snapshot = stats.window();
+    out.frame({
+      elapsedS: elapsedS(),
+      durationS: opts.durationS,
+      callsPerS: snapshot.calls,
+      calls: stats.totalCalls,
+      failed: stats.totalFailed,
+      rows: [...weights.keys()].map(name => ({
+        name,
+        weight: weights.get(name) ?? 0,
+        state: states.get(name) ?? '?',
+        share: snapshot.calls > 0 ? (snapshot.byReplica.get(name)?.calls ?? 0) / snapshot.calls : 0,
+        total: stats.replica(name).total,
+        inFlight: replicas.get(name)?.isRunning() ? replicas.get(name)?.stats.inFlight ?? 0 : 0,
+        p99Ms: snapshot.byReplica.get(name)?.p99Ms,
+        retried: stats.replica(name).retried,
+      })),
+    });
+  }, 1000);
+
+  const results: string[] = [];
+  const at = (fraction: number): Promise<void> => waitUntil(t0 + fraction * opts.durationS * 1000);
+  const cleanup = async (): Promise<void> => {
+    clearInterval(loadTimer);
+    clearInterval(drawTimer);
+    client.close();
+    await killAllReplicas();
+    await etcd?.destroy();
+  };
+  process.once('SIGINT', () => {
+    void cleanup().then(() => process.exit(130));
+  });
+
+  try {
+    await at(0.2);
+    const victim = replicas.get('r2')!;
+    const killedAt = Date.now();
+    await victim.kill('SIGKILL');
+    states.set('r2', 'killed');
+    say(`kill -9 r2 (pid ${victim.pid}): its in-flight calls fail over to other replicas`);
+
+    await at(0.38);
+    const joinStart = Date.now();
+    await spawn('r5-new', 2);
+    states.set('r5-new', 'new');
+    const registeredAt = Date.now();
+    say(`r5-new registered in etcd (weight 2, took ${registeredAt - joinStart} ms incl. process start)`);
+
+    await at(0.55);
+    const leaving = replicas.get('r3')!;
+    states.set('r3', 'draining');
+    states.set('r5-new', 'up');
+    say('r3 shuts down gracefully: deregister → clients drop it → drain → exit');
+    const leftAt = Date.now();
+    await leaving.shutdown({ deregisterGraceMs: 1000, drainMs: 5000 });
+    states.set('r3', 'gone');
+
+    let etcdDown: { from: number; to: number; calls: number } | undefined;
+    if (etcd) {
+      await at(0.7);
+      const before = stats.totalCalls;
+      const from = Date.now();
+      await etcd.kill('SIGKILL');
+      say('etcd kill -9: clients keep their last good endpoint list; calls go on');
+      await delay(3000);
+      await etcd.restart();
+      const to = Date.now();
+      say(`etcd restarted after ${((to - from) / 1000).toFixed(1)} s; watches and leases resume`);
+      etcdDown = { from, to, calls: stats.totalCalls - before };
+    }
+
+    await at(1);
+    clearInterval(loadTimer);
+    await waitUntilQuiet(() => inFlight, CALL_DEADLINE_MS + 1000);
+    clearInterval(drawTimer);
+
+    const lastR2 = stats.lastRetryOf(victim.address);
+    results.push(`kill -9 r2: ${stats.replica('r2').retried} attempts retried elsewhere; ` +
+      `last one ${lastR2 ? lastR2 - killedAt : 0} ms after the kill`);
+    const firstNew = stats.replica('r5-new').firstServedAt;
+    results.push(`new replica r5-new: first call served ${firstNew ? firstNew - registeredAt : 'never'} ms after it was registered`);
+    const lastR3 = stats.replica('r3').lastServedAt;
+    results.push(`graceful shutdown of r3: last call served ${lastR3 ? Math.max(0, lastR3 - leftAt) : 0} ms after shutdown began, none failed`);
+    if (etcdDown) results.push(`etcd down ${((etcdDown.to - etcdDown.from) / 1000).toFixed(1)} s: ${etcdDown.calls} calls served meanwhile`);
+  } finally {
+    await cleanup();
+  }
+
+  const all = stats.overall();
+  out.line('');
+  out.line('summary');
+  for (const r of results) out.line(`  ${r}`);
+  out.line(`  calls: ${stats.totalCalls}`);
+  out.line(`  p50: ${all.p50Ms.toFixed(1)} ms, p99: ${all.p99Ms.toFixed(1)} ms`);
+  for (const [reason, n] of stats.failureReasons()) out.line(`  failure: ${n} × ${reason}`);
+  out.line(`failed calls: ${stats.totalFailed}`);
+  return stats.totalFailed === 0 ? 0 : 1;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms));
+}
+
+function waitUntil(when: number): Promise<void> {
+  return delay(Math.max(0, when - Date.now()));
+}
+
+async function waitUntilQuiet(inFlight: () => number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (inFlight() > 0 && Date.now() < deadline) await delay(20);
+}
+
+main().then(
+  code => process.exit(code),
+  async (err: unknown) => {
+    console.error(`demo failed: ${(err as Error).stack ?? String(err)}`);
+    await killAllReplicas();
+    process.exit(2);
+  },
+);

@@ -1,0 +1,72 @@
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { etcdctl, startEtcd, type EtcdServer } from '../support/etcd';
+import { freePort } from '../support/ports';
+import { waitFor } from '../support/wait';
+
+const ROOT = join(__dirname, '..', '..');
+
+/** Runs a TS entry point the way a user would (tsx), in its own process. */
+function run(script: string, args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout?.on('data', (b: Buffer) => { text += b.toString(); });
+  child.stderr?.on('data', (b: Buffer) => { text += b.toString(); });
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)));
+  return { child, output: () => text, exited };
+}
+
+describe('examples (run as a user would)', function () {
+  this.timeout(120_000);
+  let etcd: EtcdServer;
+  const children: ChildProcess[] = [];
+
+  before(async () => { etcd = await startEtcd(); });
+  after(async () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    await etcd.destroy();
+  });
+
+  it('examples/server.ts registers, examples/client.ts calls it, SIGTERM deregisters', async () => {
+    const env = { ETCD_ENDPOINTS: etcd.endpoints.join(',') };
+    const address = `127.0.0.1:${await freePort()}`;
+    const server = run('examples/server.ts', [address], env);
+    children.push(server.child);
+    await waitFor('the example server to register', () => server.output().includes('registered in etcd'), { timeoutMs: 30_000 });
+    expect(etcdctl(etcd.endpoints, ['get', '--print-value-only', `echo/${address}`])).to.include(`"Addr":"${address}"`);
+
+    const client = run('examples/client.ts', [], env);
+    children.push(client.child);
+    expect(await client.exited, client.output()).to.equal(0);
+    expect(client.output().match(/← /g)?.length).to.equal(10);
+    expect(client.output()).to.include(`hello 9 ← ${address}`);
+
+    server.child.kill('SIGTERM');
+    expect(await server.exited, server.output()).to.equal(0);
+    expect(etcdctl(etcd.endpoints, ['get', '--print-value-only', `echo/${address}`]).trim()).to.equal('');
+  });
+});
+
+describe('npm run demo (plain mode, short)', function () {
+  this.timeout(120_000);
+
+  it('runs the scripted events and reports zero failed calls', async () => {
+    const demo = run('examples/demo/demo.ts', ['--duration', '12', '--plain'], { ETCD_ENDPOINTS: '' });
+    const code = await demo.exited;
+    const out = demo.output();
+    expect(out, out).to.match(/^failed calls: 0$/m);
+    expect(code, out).to.equal(0);
+    for (const banner of ['kill -9 r2', 'r5-new registered', 'r3 shuts down gracefully', 'etcd kill -9', 'etcd restarted']) {
+      expect(out).to.include(banner);
+    }
+    // Plain mode: no cursor control.
+    expect(out).to.not.include('\x1b[');
+    const calls = Number(/^ {2}calls: (\d+)$/m.exec(out)?.[1]);
+    expect(calls).to.be.greaterThan(1000);
+  });
+});

@@ -1,0 +1,123 @@
+/**
+ * Echo replicas in child processes, for tests, the demo and the bench:
+ * real `kill -9`, graceful shutdown through the registry, behaviour changes over IPC.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import type { EchoBehaviour } from './echo-server';
+
+export interface ReplicaConfig {
+  /** Name put in replies. Defaults to the address. */
+  name?: string;
+  /** Listen address. Defaults to `127.0.0.1:0`. */
+  address?: string;
+  behaviour?: EchoBehaviour;
+  /** Register under this service in etcd when set. */
+  service?: string;
+  etcdHosts?: string[];
+  weight?: number;
+  priority?: number;
+  ttlSeconds?: number;
+}
+
+export type ReplicaCommand =
+  | { type: 'behaviour'; behaviour: EchoBehaviour }
+  | { type: 'update'; weight?: number; priority?: number }
+  | { type: 'shutdown'; deregisterGraceMs?: number; drainMs?: number };
+
+export type ReplicaEvent =
+  | { type: 'ready'; address: string; pid: number }
+  | { type: 'stats'; calls: number; inFlight: number }
+  | { type: 'error'; message: string };
+
+export interface ReplicaProcess {
+  readonly name: string;
+  readonly address: string;
+  readonly pid: number;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<void>;
+  /** Latest figures the replica reported (every 250 ms). */
+  readonly stats: { calls: number; inFlight: number };
+  isRunning(): boolean;
+  setBehaviour(behaviour: EchoBehaviour): void;
+  update(weights: { weight?: number; priority?: number }): void;
+  /** Graceful shutdown through the registry (deregister, grace, drain); resolves on exit. */
+  shutdown(options?: { deregisterGraceMs?: number; drainMs?: number }): Promise<void>;
+  /** Sends a signal (default SIGKILL) and waits for exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+const MAIN = join(__dirname, 'replica-main.ts');
+const START_TIMEOUT_MS = 20_000;
+const live = new Set<ChildProcess>();
+
+/** Starts one replica process and waits until it serves (and is registered, when `service` is set). */
+export function spawnReplica(config: ReplicaConfig = {}): Promise<ReplicaProcess> {
+  const child = fork(MAIN, [JSON.stringify(config)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  live.add(child);
+  const exited = new Promise<void>(resolve => child.once('exit', () => {
+    live.delete(child);
+    resolve();
+  }));
+  const isRunning = (): boolean => child.exitCode === null && child.signalCode === null;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`replica ${config.name ?? ''} did not start within ${START_TIMEOUT_MS} ms`));
+    }, START_TIMEOUT_MS);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`replica ${config.name ?? ''} exited during start (${signal ?? code})`));
+    });
+    const stats = { calls: 0, inFlight: 0 };
+    child.on('message', (raw: unknown) => {
+      const event = raw as ReplicaEvent;
+      if (event.type === 'stats') {
+        stats.calls = event.calls;
+        stats.inFlight = event.inFlight;
+      } else if (event.type === 'error') {
+        clearTimeout(timer);
+        reject(new Error(`replica ${config.name ?? ''} failed: ${event.message}`));
+      } else if (event.type === 'ready') {
+        clearTimeout(timer);
+        const command = (cmd: ReplicaCommand): void => {
+          if (isRunning() && child.connected) child.send(cmd);
+        };
+        resolve({
+          name: config.name ?? event.address,
+          address: event.address,
+          pid: event.pid,
+          exited,
+          stats,
+          isRunning,
+          setBehaviour: behaviour => command({ type: 'behaviour', behaviour }),
+          update: w => command({ type: 'update', ...w }),
+          async shutdown(options = {}) {
+            command({ type: 'shutdown', ...options });
+            await exited;
+          },
+          async kill(signal = 'SIGKILL') {
+            if (isRunning()) child.kill(signal);
+            await exited;
+          },
+        });
+      }
+    });
+  });
+}
+
+/** Kills every replica process still running (root hooks, demo and bench cleanup). */
+export async function killAllReplicas(): Promise<void> {
+  const children = [...live];
+  for (const c of children) c.kill('SIGKILL');
+  await Promise.all(children.map(c => (c.exitCode !== null || c.signalCode !== null
+    ? Promise.resolve()
+    : new Promise<void>(resolve => c.once('exit', () => resolve())))));
+}
+
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
