@@ -120,7 +120,7 @@ async function main(): Promise<number> {
       callsPerS: snapshot.calls,
       calls: stats.totalCalls,
       failed: stats.totalFailed,
-      rows: [...weights.keys()].map(name => ({
+      rows: [...weights.keys()].sort().map(name => ({
         name,
         weight: weights.get(name) ?? 0,
         state: states.get(name) ?? '?',

@@ -112,9 +112,11 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.updatesPaused = false;
     this.policy.trace(`endpoints [${[...next.values()].map(e => `${e.key} w=${e.weight} p=${e.priority}`).join(', ')}]`);
     if (next.size === 0) {
+      // Accepted (as round_robin does): an empty service is a state, and calls should fail fast with
+      // this message. Returning false would leave calls waiting for name resolution until their deadline.
       const message = `${this.policy.typeName}: no addresses resolved. Resolution note: ${resolutionNote}`;
       this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message }), message);
-      return false;
+      return true;
     }
     this.recompute();
     return true;

@@ -1,5 +1,6 @@
 /** `registerEndpoint`: the server-side entry point of the registry. */
-import { EtcdRegistration, type Registration } from './registration';
+import { EtcdRegistration } from './etcd-registration';
+import { type Registration } from './registration';
 import { resolveRegistrationOptions, type RegistrationOptions } from './registration-options';
 
 /**
