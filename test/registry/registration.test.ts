@@ -156,6 +156,21 @@ describe('registry: registerEndpoint on a real etcd', function () {
     expect(openEtcdClientCount()).to.equal(clientsBefore);
   });
 
+  it('waits for an etcd that is down at start and resolves once it is back', async () => {
+    await etcd.kill('SIGKILL');
+    const pending = registerEndpoint({ service: 'test/echo', address: '127.0.0.1:7012', ttlSeconds: 2, registerTimeoutMs: 15_000, etcd: { hosts: etcd.endpoints } });
+    let settled = false;
+    void pending.then(() => { settled = true; }, () => { settled = true; });
+    await new Promise(resolve => setImmediate(resolve));
+    expect(settled, 'still waiting for etcd').to.equal(false);
+    await etcd.restart();
+    const healthyAt = Date.now();
+    const r = await pending;
+    open.push(r);
+    console.log(`      registerEndpoint resolved ${Date.now() - healthyAt} ms after etcd became healthy`);
+    expect((await observer.get(r.key))?.lease).to.equal(r.leaseId);
+  });
+
   it('refuses a second registration of the same key in one process', async () => {
     await register('127.0.0.1:7008');
     let error: Error | undefined;
