@@ -273,11 +273,12 @@ export class EtcdRegistration implements Registration {
 
   /** A put while registered: a new value (update) or a re-sync after the watch broke. */
   private async rewrite(): Promise<void> {
+    const leaseId = this.currentLeaseId as string;
     try {
       await this.putValue();
     } catch (err) {
       if (err instanceof EtcdLeaseInvalidError) {
-        this.markLost('lease-lost');
+        this.markLost('lease-lost', leaseId);
         return;
       }
       throw err;
@@ -293,7 +294,7 @@ export class EtcdRegistration implements Registration {
     } catch (err) {
       this.reportError('keepalive', err);
       if (Date.now() - this.lastAckAt > this.ttlMs) {
-        this.markLost('unreachable', err);
+        this.markLost('unreachable', leaseId, err);
       } else {
         // Retry with backoff, but also look again right when the TTL runs out, so the loss is reported on time.
         this.nextBeatAt = Math.min(Date.now() + this.backoff.next(), this.lastAckAt + this.ttlMs + 1);
@@ -302,7 +303,7 @@ export class EtcdRegistration implements Registration {
     }
     if (ttl <= 0) {
       this.currentLeaseId = undefined;
-      this.markLost('lease-lost');
+      this.markLost('lease-lost', leaseId);
       return;
     }
     this.lastAckAt = Date.now();
@@ -325,15 +326,14 @@ export class EtcdRegistration implements Registration {
     } catch (err) {
       this.reportError('keepalive', err);
     }
-    this.markLost(reason);
+    this.markLost(reason, leaseId);
   }
 
-  private markLost(reason: LostReason, error?: unknown): void {
+  private markLost(reason: LostReason, leaseId: string, error?: unknown): void {
     if (this.closing) return;
     this.currentState = 'lost';
     this.lossNoticedAt = Date.now();
-    const leaseId = this.currentLeaseId ?? '';
-    trace(`${this.key}: lost (${reason}), lease ${leaseId || 'gone'}`);
+    trace(`${this.key}: lost (${reason}), lease ${leaseId}`);
     this.lost.emit({ reason, leaseId, ...(error instanceof Error ? { error } : {}) });
   }
 

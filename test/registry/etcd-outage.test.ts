@@ -91,7 +91,7 @@ describe('registry: etcd killed (-9) for longer than 2×TTL, then restarted', fu
     const killedAt = Date.now();
     await etcd.kill('SIGKILL');
     const lostMs = await waitFor('the loss to be noticed', () => lost.length > 0, { timeoutMs: 5000 * TTL_SECONDS });
-    expect(lost[0].reason).to.equal('unreachable');
+    expect([lost[0].reason, lost[0].leaseId]).to.deep.equal(['unreachable', leaseBefore]);
     expect(registration.state).to.equal('lost');
     // Draining during the outage: update() waits for etcd and lands once it is back.
     const drained = registration.update({ weight: 0 });

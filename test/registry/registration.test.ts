@@ -69,7 +69,7 @@ describe('registry: registerEndpoint on a real etcd', function () {
     etcdctl(etcd.endpoints, ['del', r.key]);
     const ms = await waitFor('key rewritten', async () => (await observer.get(r.key)) !== undefined, { timeoutMs: 5000 });
     console.log(`      key rewritten ${ms} ms after etcdctl del (${Date.now() - t0} ms incl. etcdctl)`);
-    expect(events.lost.map(e => e.reason)).to.deep.equal(['key-deleted']);
+    expect(events.lost.map(e => [e.reason, e.leaseId])).to.deep.equal([['key-deleted', leaseBefore]]);
     await waitFor('onRegistered', () => events.registered.length === 1, { timeoutMs: 2000 });
     expect(events.registered[0].leaseKept).to.equal(true);
     expect(r.leaseId).to.equal(leaseBefore);
@@ -88,7 +88,7 @@ describe('registry: registerEndpoint on a real etcd', function () {
     }, { timeoutMs: 5000 });
     console.log(`      key rewritten under a new lease ${ms} ms after etcdctl lease revoke`);
     await waitFor('onRegistered', () => events.registered.length === 1, { timeoutMs: 2000 });
-    expect(events.lost.map(e => e.reason)).to.deep.equal(['lease-lost']);
+    expect(events.lost.map(e => [e.reason, e.leaseId])).to.deep.equal([['lease-lost', oldLease]]);
     expect(events.registered[0].leaseKept).to.equal(false);
     expect(r.leaseId).to.not.equal(oldLease);
     expect((await observer.get(r.key))?.lease).to.equal(r.leaseId);
