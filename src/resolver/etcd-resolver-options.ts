@@ -17,6 +17,8 @@ export interface EtcdResolverOptions {
   maxBackoffMs?: number;
   /** Keys per list page (halved while a page exceeds grpc-js's 4 MiB receive limit). Defaults to 1,000. */
   pageSize?: number;
+  /** Deadline of each list page: a connection that accepts but never answers must not hang the resolver. Defaults to 5,000 ms. */
+  listTimeoutMs?: number;
   /**
    * HTTP/2 keepalive ping interval on the resolver's etcd connection, so a silently
    * dead connection (no RST) is noticed and the watch re-established; 0 disables it.
@@ -35,6 +37,7 @@ export const DEFAULT_ETCD_RESOLVER_OPTIONS: ResolvedEtcdResolverOptions = Object
   initialBackoffMs: 100,
   maxBackoffMs: 500,
   pageSize: 1000,
+  listTimeoutMs: 5_000,
   keepaliveTimeMs: 10_000,
   keepaliveTimeoutMs: 5_000,
 });
@@ -49,11 +52,12 @@ export function resolveEtcdResolverOptions(options: EtcdResolverOptions = {}): R
     initialBackoffMs: options.initialBackoffMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.initialBackoffMs,
     maxBackoffMs: options.maxBackoffMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.maxBackoffMs,
     pageSize: options.pageSize ?? DEFAULT_ETCD_RESOLVER_OPTIONS.pageSize,
+    listTimeoutMs: options.listTimeoutMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.listTimeoutMs,
     keepaliveTimeMs: options.keepaliveTimeMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.keepaliveTimeMs,
     keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.keepaliveTimeoutMs,
   };
   for (const [name, value] of Object.entries(merged)) {
-    const min = name === 'pageSize' || name === 'initialBackoffMs' || name === 'maxBackoffMs' ? 1 : 0;
+    const min = name === 'coalesceWindowMs' || name.startsWith('keepalive') ? 0 : 1;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 3_600_000) {
       throw new TypeError(`etcd resolver: '${name}' must be an integer in [${min}, 3600000], got ${JSON.stringify(value)}`);
     }

@@ -16,11 +16,20 @@ export interface PrefixListing {
 /** Restarts allowed when the pinned revision is compacted while paging. */
 const MAX_COMPACTION_RESTARTS = 3;
 
-/** Lists `prefix` in pages of at most `pageSize` keys (halved while a page is too large). */
-export async function listPrefix(client: Etcd3, prefix: string, pageSize: number): Promise<PrefixListing> {
+/** Page size, shrunk in place when a page is too large, so later listings start from what fits. */
+export interface Pager {
+  pageSize: number;
+}
+
+/**
+ * Lists `prefix` in pages of at most `pager.pageSize` keys, halving it while a
+ * page exceeds the receive limit. Each page has `pageTimeoutMs` to answer: a
+ * connection that accepts but never answers must not hang the resolver.
+ */
+export async function listPrefix(client: Etcd3, prefix: string, pager: Pager, pageTimeoutMs: number): Promise<PrefixListing> {
   for (let restart = 0; ; restart++) {
     try {
-      return await listPinned(client, prefix, pageSize);
+      return await listPinned(client, prefix, pager, pageTimeoutMs);
     } catch (err) {
       // The first page's revision was compacted while later pages were read: start over at the newest revision.
       if (!(err instanceof GRPCOutOfRangeError) || restart >= MAX_COMPACTION_RESTARTS) throw err;
@@ -28,21 +37,22 @@ export async function listPrefix(client: Etcd3, prefix: string, pageSize: number
   }
 }
 
-async function listPinned(client: Etcd3, prefix: string, pageSize: number): Promise<PrefixListing> {
+async function listPinned(client: Etcd3, prefix: string, pager: Pager, pageTimeoutMs: number): Promise<PrefixListing> {
   const end = Range.prefix(prefix).end;
   let start: Buffer = Buffer.from(prefix);
-  let limit = pageSize;
   let revision: number | undefined;
   const kvs: EtcdKeyValue[] = [];
   for (;;) {
-    const builder = client.getAll().inRange({ start, end }).limit(limit);
+    const builder = client.getAll().inRange({ start, end }).limit(pager.pageSize).options({ deadline: Date.now() + pageTimeoutMs });
     if (revision !== undefined) builder.revision(revision);
     let res;
     try {
       res = await builder.exec();
     } catch (err) {
-      if (err instanceof GRPCResourceExhastedError && limit > 1) {
-        limit = Math.max(1, Math.floor(limit / 2));
+      // Too large: shrink for good. etcd3 counts this error against the host's circuit
+      // breaker, so the retry may fail fast; the caller's backoff then lists again, smaller.
+      if (err instanceof GRPCResourceExhastedError && pager.pageSize > 1) {
+        pager.pageSize = Math.max(1, Math.floor(pager.pageSize / 2));
         continue;
       }
       throw err;

@@ -5,7 +5,12 @@
  * failing list or watch must not open the circuit breaker that lease
  * keep-alives go through.
  */
-import { acquireEtcdClient, connectionKey, normalizeHosts, type EtcdClientLease, type EtcdOptions } from '../etcd/connection';
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
+import { GRPCResourceExhastedError, isRecoverableError } from 'etcd3';
+import {
+  acquireEtcdClient, connectionKey, normalizeHosts, DEFAULT_CIRCUIT_HALF_OPEN_AFTER_MS, DEFAULT_WATCH_BACKOFF_INITIAL_MS,
+  DEFAULT_WATCH_BACKOFF_MAX_MS, type EtcdClientLease, type EtcdOptions,
+} from '../etcd/connection';
 import { type ResolvedEtcdResolverOptions } from './etcd-resolver-options';
 import { ServiceWatch } from './service-watch';
 import { WarningLimiter } from './warning-limiter';
@@ -32,7 +37,7 @@ export interface ServiceWatchLease {
 
 /** Takes a reference on the shared watch of `service` on `connection`, starting it if new. */
 export function acquireServiceWatch(connection: EtcdOptions, service: string, options: ResolvedEtcdResolverOptions): ServiceWatchLease {
-  const clientOptions = withKeepalive(connection, options);
+  const clientOptions = resolverClientOptions(connection, options);
   const key = `${connectionKey(clientOptions, RESOLVER_POOL_NAME)}\n${service}`;
   let entry = entries.get(key);
   if (!entry) {
@@ -66,16 +71,42 @@ export function activeServiceWatchCount(): number {
   return entries.size;
 }
 
-/** Adds HTTP/2 keepalive to the resolver's etcd connection unless the caller configured it. */
-function withKeepalive(connection: EtcdOptions, options: ResolvedEtcdResolverOptions): EtcdOptions {
+/**
+ * The resolver's connection: the caller's options plus
+ * - HTTP/2 keepalive (unless configured), so a silently dead connection ends the watch;
+ * - the pool's fast fault handling (unless configured), except that a list page over
+ *   the receive limit is neither retried as is (etcd3 retries it 3 times, moving the
+ *   same megabytes) nor counted by the circuit breaker (3 of them open it): the
+ *   lister shrinks the page and asks again at once.
+ */
+function resolverClientOptions(connection: EtcdOptions, options: ResolvedEtcdResolverOptions): EtcdOptions {
   const grpcOptions = connection.grpcOptions ?? {};
-  if (options.keepaliveTimeMs === 0 || grpcOptions['grpc.keepalive_time_ms'] !== undefined) return connection;
-  return {
-    ...connection,
-    grpcOptions: {
-      ...grpcOptions,
-      'grpc.keepalive_time_ms': options.keepaliveTimeMs,
-      'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs,
-    },
-  };
+  const withKeepalive = options.keepaliveTimeMs === 0 || grpcOptions['grpc.keepalive_time_ms'] !== undefined
+    ? connection
+    : {
+      ...connection,
+      grpcOptions: {
+        ...grpcOptions,
+        'grpc.keepalive_time_ms': options.keepaliveTimeMs,
+        'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs,
+      },
+    };
+  if (connection.faultHandling) return withKeepalive;
+  return { ...withKeepalive, faultHandling: RESOLVER_FAULT_HANDLING };
 }
+
+const isTransient = (err: Error): boolean => isRecoverableError(err) && !(err instanceof GRPCResourceExhastedError);
+
+/** One object, so every resolver connection to the same hosts maps to one pooled client. */
+const RESOLVER_FAULT_HANDLING: NonNullable<EtcdOptions['faultHandling']> = Object.freeze({
+  host: () => circuitBreaker(handleWhen(isTransient), {
+    halfOpenAfter: DEFAULT_CIRCUIT_HALF_OPEN_AFTER_MS,
+    breaker: new ConsecutiveBreaker(3),
+  }),
+  global: retry(handleWhen(isTransient), { maxAttempts: 3 }),
+  // etcd3's .d.ts types this as IBackoff<unknown>; cockatiel's ExponentialBackoff fits at runtime.
+  watchBackoff: new ExponentialBackoff({
+    initialDelay: DEFAULT_WATCH_BACKOFF_INITIAL_MS,
+    maxDelay: DEFAULT_WATCH_BACKOFF_MAX_MS,
+  }) as unknown as NonNullable<EtcdOptions['faultHandling']>['watchBackoff'],
+});

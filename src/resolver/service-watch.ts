@@ -13,7 +13,7 @@ import { servicePrefix } from '../etcd/endpoint-codec';
 import { tracer } from '../grpc-experimental';
 import { EndpointTable, type ResolvedEndpoints } from './endpoint-table';
 import { type ResolvedEtcdResolverOptions } from './etcd-resolver-options';
-import { listPrefix } from './list-prefix';
+import { listPrefix, type Pager } from './list-prefix';
 
 const trace = tracer('etcd_resolver');
 
@@ -36,6 +36,7 @@ export function resyncDelayMs(attempt: number, options: ResolvedEtcdResolverOpti
 export class ServiceWatch {
   private readonly prefix: string;
   private readonly table: EndpointTable;
+  private readonly pager: Pager;
   private readonly subscribers = new Set<ResolutionSubscriber>();
   private state: ResolutionState | undefined;
   /** Bumped whenever the current list/watch is abandoned; stale callbacks compare it. */
@@ -62,6 +63,7 @@ export class ServiceWatch {
   ) {
     this.prefix = servicePrefix(service);
     this.table = new EndpointTable(service, warn);
+    this.pager = { pageSize: options.pageSize };
   }
 
   /** The latest state, or undefined before the first list finished or failed. */
@@ -99,12 +101,12 @@ export class ServiceWatch {
 
   private listThenWatch(generation: number): void {
     const startedMs = Date.now();
-    listPrefix(this.client, this.prefix, this.options.pageSize).then(
+    listPrefix(this.client, this.prefix, this.pager, this.options.listTimeoutMs).then(
       listing => {
         if (generation !== this.generation) return;
         this.revision = listing.revision;
         const changed = this.table.replaceAll(listing.kvs);
-        this.trace(`listed ${listing.kvs.length} keys at revision ${listing.revision} in ${Date.now() - startedMs} ms`);
+        this.trace(`listed ${listing.kvs.length} keys at revision ${listing.revision} in ${Date.now() - startedMs} ms (pages of ${this.pager.pageSize})`);
         // The first list, and a re-list that found changes, are published at once (a list is already a batch).
         if (changed || this.state === undefined || !this.state.ok) this.markChanged(0);
         this.startWatch(generation, listing.revision + 1);

@@ -3,6 +3,9 @@ import { execFile } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { type Etcd3, GRPCResourceExhastedError } from 'etcd3';
 import { registerEtcdResolver } from '../../src/resolver/etcd-resolver';
+import { resolveEtcdResolverOptions } from '../../src/resolver/etcd-resolver-options';
+import { acquireServiceWatch } from '../../src/resolver/service-watch-registry';
+import { type ResolutionState } from '../../src/resolver/service-watch';
 import { encodeEndpointValue, endpointKey } from '../../src/etcd/endpoint-codec';
 import { startEtcd, startEtcdCluster, etcdctl, ETCDCTL_BIN, type EtcdCluster, type EtcdServer } from '../support/etcd';
 import { startEchoServer, type EchoServer } from '../support/echo-server';
@@ -116,6 +119,57 @@ describe('etcd resolver resilience (real etcd, real servers)', function () {
     const nextMs = await waitFor('a removed via the new watch', () => r.last()?.addresses.join() === b.address, { timeoutMs: 5000 });
     console.log(`      compacted to ${revision} while cut: resynced ${seenMs} ms after the connection came back, next change seen in ${nextMs} ms`);
     expect(r.updates.every(u => u.ok)).to.equal(true, 'no error is reported once a list was obtained');
+  });
+
+  it('notices a silent partition (keepalive), keeps the last list, and resyncs through a new connection', async function () {
+    const etcd = await oneEtcd();
+    const proxy = await startTcpProxy(etcd.endpoint);
+    proxies.push(proxy);
+    const w = writer(etcd.endpoints);
+    await putEndpoint(w, 'silent', '10.0.0.1:1');
+    // Shortest keepalive etcd accepts; short list deadline (blackholed connections accept and never answer).
+    const options = resolveEtcdResolverOptions({ keepaliveTimeMs: 5000, keepaliveTimeoutMs: 1000, listTimeoutMs: 1000 });
+    const lease = acquireServiceWatch({ hosts: [proxy.address] }, 'silent', options);
+    const states: ResolutionState[] = [];
+    const unsubscribe = lease.watch.subscribe(state => states.push(state));
+    const addressesNow = (): string[] => {
+      const last = states[states.length - 1];
+      return last?.ok ? last.resolved.endpoints.map(e => e.addresses.map(a => ('host' in a ? `${a.host}:${a.port}` : '')).join()) : [];
+    };
+    try {
+      await waitFor('first list', () => addressesNow().length === 1, { timeoutMs: 5000 });
+      await putEndpoint(w, 'silent', '10.0.0.2:1');
+      await waitFor('the watch to deliver a change', () => addressesNow().length === 2, { timeoutMs: 5000 });
+      const closedBefore = proxy.closedConnections;
+      proxy.blackhole();
+      const start = Date.now();
+      await putEndpoint(w, 'silent', '10.0.0.3:1');
+      const noticedMs = await waitFor('the resolver to give up the dead connection', () => proxy.closedConnections > closedBefore, { timeoutMs: 20_000, intervalMs: 50 });
+      proxy.resume();
+      await waitFor('the change made during the partition', () => addressesNow().length === 3, { timeoutMs: 30_000, intervalMs: 50 });
+      console.log(`      silent partition: dead connection dropped after ${noticedMs} ms, change seen ${Date.now() - start} ms after the partition began`);
+      expect(states.every(state => state.ok)).to.equal(true, 'the last good list keeps serving; no error is published');
+    } finally {
+      unsubscribe();
+      lease.release();
+    }
+  });
+
+  it('shrinks list pages that exceed the 4 MiB receive limit', async function () {
+    const etcd = await oneEtcd();
+    const w = writer(etcd.endpoints);
+    const padding = 'p'.repeat(60 * 1024);
+    const ops = Array.from({ length: 150 }, (_, i) => {
+      const address = `10.2.0.${i + 1}:80`;
+      return { request_put: { key: Buffer.from(endpointKey('wide', address)), value: Buffer.from(encodeEndpointValue({ address, metadata: { padding } })) } };
+    });
+    // etcd takes at most 1.5 MiB per request.
+    for (let i = 0; i < ops.length; i += 20) await w.kv.txn({ success: ops.slice(i, i + 20) });
+    const start = Date.now();
+    const r = resolve('wide', etcd.endpoints);
+    await waitFor('150 wide endpoints', () => r.last()?.addresses.length === 150, { timeoutMs: 30_000, intervalMs: 20 });
+    console.log(`      150 endpoints of 60 KiB (8.8 MiB, over 4 MiB in one page of 1,000) resolved in ${Date.now() - start} ms`);
+    expect(r.updates.every(u => u.ok)).to.equal(true);
   });
 
   it('reports UNAVAILABLE while no list was ever obtained, then resolves when etcd becomes reachable', async function () {

@@ -10,9 +10,17 @@ export interface TcpProxy {
   readonly address: string;
   /** Connections currently proxied. */
   readonly openConnections: number;
+  /** Client connections closed so far (by either side). */
+  readonly closedConnections: number;
   /** Destroys every open connection and refuses new ones until `resume()`. */
   cut(): void;
-  /** Accepts connections again. */
+  /**
+   * A silent partition: open and new connections stay up but every byte is
+   * dropped, until `resume()` (connections blackholed meanwhile stay dead:
+   * only the client giving up on them, e.g. by keepalive, ends them).
+   */
+  blackhole(): void;
+  /** Forwards new connections again. */
   resume(): void;
   /** Stops listening and destroys every connection. Idempotent. */
   close(): Promise<void>;
@@ -26,27 +34,40 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   const host = target.slice(0, colon);
   const port = Number(target.slice(colon + 1));
   const sockets = new Set<Socket>();
-  let refusing = false;
+  const pairs = new Set<{ client: Socket; upstream: Socket | undefined }>();
+  let mode: 'forward' | 'refuse' | 'blackhole' = 'forward';
   let closed = false;
+  let closedConnections = 0;
+  const drop = (): void => undefined;
 
   const server: Server = createServer(client => {
-    if (refusing) {
+    if (mode === 'refuse') {
       client.destroy();
       return;
     }
-    const upstream = createConnection({ host, port });
+    const pair = { client, upstream: mode === 'forward' ? createConnection({ host, port }) : undefined };
+    pairs.add(pair);
     sockets.add(client);
-    sockets.add(upstream);
+    let done = false;
     const teardown = (): void => {
+      if (done) return;
+      done = true;
+      closedConnections++;
       client.destroy();
-      upstream.destroy();
+      pair.upstream?.destroy();
       sockets.delete(client);
-      sockets.delete(upstream);
+      if (pair.upstream) sockets.delete(pair.upstream);
+      pairs.delete(pair);
     };
     client.on('error', teardown).on('close', teardown);
-    upstream.on('error', teardown).on('close', teardown);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    if (!pair.upstream) {
+      client.on('data', drop);
+      return;
+    }
+    sockets.add(pair.upstream);
+    pair.upstream.on('error', teardown).on('close', teardown);
+    client.pipe(pair.upstream);
+    pair.upstream.pipe(client);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -57,14 +78,27 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
 
   const proxy: TcpProxy = {
     address: `127.0.0.1:${address.port}`,
-    get openConnections() { return sockets.size / 2; },
+    get openConnections() { return pairs.size; },
+    get closedConnections() { return closedConnections; },
     cut() {
-      refusing = true;
+      mode = 'refuse';
       for (const s of sockets) s.destroy();
       sockets.clear();
     },
+    blackhole() {
+      mode = 'blackhole';
+      for (const { client, upstream } of pairs) {
+        if (!upstream) continue;
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        // Keep reading (so a close is noticed) and drop everything.
+        // unpipe() pauses a stream: resume it so a close is still noticed.
+        client.on('data', drop).resume();
+        upstream.on('data', drop).resume();
+      }
+    },
     resume() {
-      refusing = false;
+      mode = 'forward';
     },
     async close() {
       if (closed) return;
