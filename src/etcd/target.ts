@@ -5,7 +5,7 @@
  * Service names may contain `/` (etcd's Go naming uses `foo/bar/svc`).
  */
 import { checkServiceName } from './endpoint-codec';
-import { getDefaultEtcdOptions, type EtcdOptions } from './connection';
+import { getDefaultEtcdOptions, normalizeHosts, type EtcdOptions } from './connection';
 
 /** The URI scheme this package registers with grpc-js. */
 export const ETCD_SCHEME = 'etcd';
@@ -66,7 +66,11 @@ export function authorityForService(service: string): string {
  * Returns an error message when there is none.
  */
 export function connectionForTarget(target: EtcdTarget, defaults: EtcdOptions | undefined = getDefaultEtcdOptions()): EtcdOptions | string {
-  if (target.hosts) return { ...defaults, hosts: [...target.hosts] };
+  if (target.hosts) {
+    // etcd3 turns TLS on for `https://` hosts even without `credentials`: keep that too.
+    const tls = normalizeHosts(defaults?.hosts).some(h => h.startsWith('https://'));
+    return { ...defaults, hosts: target.hosts.map(h => (tls ? `https://${h}` : h)) };
+  }
   if (defaults) return defaults;
   return `no etcd connection for service '${target.service}': name hosts in the target ` +
     `(etcd://127.0.0.1:2379/${target.service}), call register({ etcd: { hosts: [...] } }), or set ETCD_ENDPOINTS`;

@@ -32,6 +32,8 @@ describe('etcd target parsing', function () {
     const named = parseEtcdTarget({ scheme: 'etcd', authority: '127.0.0.1:1,127.0.0.1:2', path: 'svc' });
     expect(connectionForTarget(named, defaults)).to.deep.equal({ hosts: ['127.0.0.1:1', '127.0.0.1:2'], auth: { username: 'u', password: 'p' }, dialTimeout: 1234 });
     expect(connectionForTarget(named, undefined)).to.deep.equal({ hosts: ['127.0.0.1:1', '127.0.0.1:2'] });
+    // TLS by https:// hosts (system roots, no credentials) carries over too.
+    expect(connectionForTarget(named, { hosts: 'https://etcd.example:2379' })).to.deep.equal({ hosts: ['https://127.0.0.1:1', 'https://127.0.0.1:2'] });
     const plain = parseEtcdTarget({ scheme: 'etcd', authority: '', path: 'svc' });
     expect(connectionForTarget(plain, defaults)).to.equal(defaults);
     expect(connectionForTarget(plain, undefined)).to.be.a('string').that.includes("no etcd connection for service 'svc'").and.includes('ETCD_ENDPOINTS');
