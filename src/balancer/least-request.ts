@@ -1,6 +1,7 @@
 /**
  * `etcd_least_request`: fewest outstanding calls per unit of weight, by power
- * of d choices (`choiceCount`, default 2; 0 = scan all = least connections).
+ * of d choices (`choiceCount`, default 2; 0 or ≥ n = scan all = least
+ * connections; 1 = uniform random, ignoring load).
  * Outstanding counts un-started picks too (bursts), expires picks that never
  * start (no leak), and adds a decaying penalty per failed call so that a
  * replica failing fast does not attract traffic by looking idle (see

@@ -50,8 +50,11 @@ export function toIntegerWeights(weights: readonly number[]): Float64Array {
 
 export class SmoothWeightedScheduler implements TierScheduler {
   private readonly weight: Float64Array;
-  /** Picks of each endpoint in the current period (a little more after skips). */
-  private readonly picked: Float64Array;
+  /**
+   * 2k + 1 for an endpoint picked k times this period (a little more after skips):
+   * the numerator of its next deadline (k + ½)/W.
+   */
+  private readonly due: Float64Array;
   private readonly heap: Int32Array;
   private size: number;
   /** Scratch for picks that skip excluded endpoints. */
@@ -63,7 +66,7 @@ export class SmoothWeightedScheduler implements TierScheduler {
   constructor(weights: readonly number[], random: () => number) {
     const n = weights.length;
     this.weight = toIntegerWeights(weights);
-    this.picked = new Float64Array(n);
+    this.due = new Float64Array(n).fill(1);
     this.heap = new Int32Array(n);
     this.skipped = new Int32Array(n);
     this.size = n;
@@ -102,22 +105,23 @@ export class SmoothWeightedScheduler implements TierScheduler {
 
   /** Counts a pick of the heap's top (`chosen`) and restores the heap. */
   private advance(chosen: number): void {
-    this.picked[chosen]++;
+    this.due[chosen] += 2;
     this.siftDown(0);
     if (++this.picksThisPeriod >= this.period) this.endPeriod();
   }
 
   private endPeriod(): void {
     this.picksThisPeriod = 0;
-    for (let i = 0; i < this.picked.length; i++) if (this.picked[i] < this.weight[i]) return;
+    // Only once every endpoint had its W picks (skips can delay that).
+    for (let i = 0; i < this.due.length; i++) if (this.due[i] < 2 * this.weight[i] + 1) return;
     // Every deadline moves back by exactly 1: the order (and the heap) is unchanged.
-    for (let i = 0; i < this.picked.length; i++) this.picked[i] -= this.weight[i];
+    for (let i = 0; i < this.due.length; i++) this.due[i] -= 2 * this.weight[i];
   }
 
   /** Whether endpoint a is due before endpoint b: (k_a+½)/W_a < (k_b+½)/W_b, ties by index. */
   private before(a: number, b: number): boolean {
-    const lhs = (2 * this.picked[a] + 1) * this.weight[b];
-    const rhs = (2 * this.picked[b] + 1) * this.weight[a];
+    const lhs = this.due[a] * this.weight[b];
+    const rhs = this.due[b] * this.weight[a];
     return lhs < rhs || (lhs === rhs && a < b);
   }
 

@@ -7,7 +7,9 @@
  * addresses in `tried` are avoided while another usable endpoint exists:
  * first an untried endpoint of tier 0, else an untried one of the next tier
  * (a standby is a better retry target than the replica that just failed),
- * else tier 0 as usual (reuse beats failing the call).
+ * else tier 0 as usual (reuse beats failing the call). Draining (weight 0)
+ * endpoints are in no tier while a positive-weight one is usable, so they are
+ * never retry targets then.
  *
  * Per pick without steering: one WeakMap lookup, one scheduler pick, one child
  * pick; the child's result object (fresh per pick) gets our hooks.
