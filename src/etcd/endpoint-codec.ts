@@ -59,10 +59,15 @@ export function endpointKey(service: string, address: string): string {
   return `${servicePrefix(service)}${address}`;
 }
 
+/** JSON for most values, but `NaN`/`Infinity` as themselves (JSON.stringify would say null). */
+function describeValue(value: unknown): string {
+  return typeof value === 'number' && !Number.isFinite(value) ? String(value) : JSON.stringify(value) ?? String(value);
+}
+
 /** Returns an error message when `weight` is not a valid weight. */
 export function checkWeight(weight: unknown): string | undefined {
   if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0 || weight > MAX_WEIGHT) {
-    return `weight must be a finite number in [0, ${MAX_WEIGHT}], got ${JSON.stringify(weight) ?? String(weight)}`;
+    return `weight must be a finite number in [0, ${MAX_WEIGHT}], got ${describeValue(weight)}`;
   }
   return undefined;
 }
@@ -70,7 +75,7 @@ export function checkWeight(weight: unknown): string | undefined {
 /** Returns an error message when `priority` is not a valid priority. */
 export function checkPriority(priority: unknown): string | undefined {
   if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY) {
-    return `priority must be an integer in [0, ${MAX_PRIORITY}], got ${JSON.stringify(priority) ?? String(priority)}`;
+    return `priority must be an integer in [0, ${MAX_PRIORITY}], got ${describeValue(priority)}`;
   }
   return undefined;
 }
@@ -125,8 +130,11 @@ export function decodeEndpoint(key: string, value: Buffer | string): DecodeResul
   const rawMetadata = fieldIgnoringCase(obj, 'metadata');
   let metadata: Record<string, unknown> = {};
   if (rawMetadata !== undefined && rawMetadata !== null) {
-    if (typeof rawMetadata !== 'object' || Array.isArray(rawMetadata)) return fail("'Metadata' is not an object or null");
-    metadata = { ...(rawMetadata as Record<string, unknown>) };
+    // Go's Endpoint.Metadata is interface{}: any JSON value is valid there (etcd's docs use a
+    // string). A non-object carries no weight/priority; keep it for the user under `value`.
+    metadata = typeof rawMetadata === 'object' && !Array.isArray(rawMetadata)
+      ? { ...(rawMetadata as Record<string, unknown>) }
+      : { value: rawMetadata };
   }
   const weight = numberField(metadata.weight, DEFAULT_WEIGHT);
   const weightError = checkWeight(weight);

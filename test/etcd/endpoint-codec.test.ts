@@ -62,6 +62,10 @@ describe('etcd: endpoint codec', () => {
         { address: '1.2.3.4:80', weight: 1, priority: 0, metadata: { zone: 'a' } }],
       ['fractional weight and weight 0', '{"Addr":"1.2.3.4:80","Metadata":{"weight":0}}', { address: '1.2.3.4:80', weight: 0, priority: 0, metadata: {} }],
       ['IPv6 canonicalised', '{"Addr":"[0:0:0::1]:80"}', { address: '[::1]:80', weight: 1, priority: 0, metadata: {} }],
+      ['Metadata a string (Go allows any value): kept as metadata.value', '{"Addr":"1.2.3.4:80","Metadata":"dc1"}',
+        { address: '1.2.3.4:80', weight: 1, priority: 0, metadata: { value: 'dc1' } }],
+      ['Metadata an array: kept as metadata.value', '{"Addr":"1.2.3.4:80","Metadata":[1]}',
+        { address: '1.2.3.4:80', weight: 1, priority: 0, metadata: { value: [1] } }],
       ['whitespace around JSON', ' \n{"Addr":"1.2.3.4:80"}\n', { address: '1.2.3.4:80', weight: 1, priority: 0, metadata: {} }],
     ];
     for (const [name, value, expected] of tolerated) {
@@ -94,11 +98,10 @@ describe('etcd: endpoint codec', () => {
       ['Addr without port', '{"Addr":"1.2.3.4"}', /needs a port/],
       ['Addr port out of range', '{"Addr":"1.2.3.4:99999"}', /port out of range/],
       ['Addr IPv6 without brackets', '{"Addr":"::1:80"}', /IPv6 literals need brackets/],
-      ['Metadata a string', '{"Addr":"1.2.3.4:80","Metadata":"dc1"}', /'Metadata' is not an object or null/],
-      ['Metadata an array', '{"Addr":"1.2.3.4:80","Metadata":[1]}', /'Metadata' is not an object or null/],
       ['weight negative', '{"Addr":"1.2.3.4:80","Metadata":{"weight":-1}}', /weight must be a finite number in \[0, 1000000\], got -1/],
       ['weight not numeric', '{"Addr":"1.2.3.4:80","Metadata":{"weight":"heavy"}}', /weight must be .* got "heavy"/],
       ['weight a boolean', '{"Addr":"1.2.3.4:80","Metadata":{"weight":true}}', /weight must be .* got true/],
+      ['weight NaN (named as such)', '{"Addr":"1.2.3.4:80","Metadata":{"weight":"NaN"}}', /weight must be .* got "NaN"/],
       ['weight too big', '{"Addr":"1.2.3.4:80","Metadata":{"weight":1e9}}', /weight must be/],
       ['weight overflowing to Infinity', '{"Addr":"1.2.3.4:80","Metadata":{"weight":"1e400"}}', /weight must be/],
       ['priority fractional', '{"Addr":"1.2.3.4:80","Metadata":{"priority":1.5}}', /priority must be an integer in \[0, 1000000\], got 1.5/],
