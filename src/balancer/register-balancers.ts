@@ -1,4 +1,5 @@
 import { setupLeastRequest } from './least-request';
+import { setupPeakEwma } from './peak-ewma';
 import { setupWeightedRandom } from './weighted-random';
 import { setupWeightedRoundRobin } from './weighted-round-robin';
 
@@ -11,4 +12,5 @@ export function registerBalancers(): void {
   setupWeightedRoundRobin();
   setupWeightedRandom();
   setupLeastRequest();
+  setupPeakEwma();
 }

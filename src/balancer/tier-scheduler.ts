@@ -4,12 +4,21 @@
  * layer owns children, readiness, tiers, call accounting and the skip hook; a
  * scheduler only answers "which index of this tier next".
  */
+import { type status } from '@grpc/grpc-js';
 import { type CallLoad } from './call-load';
 
 /** What a scheduler may read of an endpoint. */
 export interface SchedulableEndpoint {
   /** Outstanding calls and failure penalty (maintained only when the strategy `tracksCalls`). */
   readonly load: CallLoad;
+  /** The endpoint's identity (its addresses), for traces; absent in unit tests. */
+  readonly key?: string;
+}
+
+/** Per-call hooks, as grpc-js runs them on a pick result: each exactly once for a started call. */
+export interface CallHooks {
+  readonly onCallStarted: () => void;
+  readonly onCallEnded: (code: status) => void;
 }
 
 /** Chooses among the READY endpoints of one tier. Built on state changes, used per pick. */
@@ -21,6 +30,15 @@ export interface TierScheduler {
    * does not track calls). Must not throw and should not allocate.
    */
   pick(excluded: Uint8Array | undefined, nowMs: number): number;
+  /**
+   * Optional, for strategies that measure calls (peak-EWMA latency): called
+   * right after `pick` returned `index` and the pick completed, with the call
+   * accounting's hooks for this call. Returns the hooks grpc-js gets instead,
+   * which must run `started` and `ended` exactly when they themselves run.
+   * Only called when the strategy `tracksCalls`. Must not throw and should not
+   * allocate (pool the hook objects).
+   */
+  observeCall?(index: number, started: () => void, ended: (code: status) => void): CallHooks;
 }
 
 /** A load-balancing algorithm, independent of connection handling. */

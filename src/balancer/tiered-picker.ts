@@ -12,7 +12,8 @@
  * never retry targets then.
  *
  * Per pick without steering: one WeakMap lookup, one scheduler pick, one child
- * pick; the child's result object (fresh per pick) gets our hooks.
+ * pick; the child's result object (fresh per pick) gets our hooks (the call
+ * accounting's, or the scheduler's own when it observes calls).
  */
 import { PickResultType, type PickArgs, type Picker, type PickResult } from '../grpc-experimental';
 import { steeringOf } from './call-steering';
@@ -36,6 +37,9 @@ export class TieredPicker implements Picker {
   private readonly excluded: Uint8Array[];
   private readonly excludedCount: Int32Array;
   private readonly positions = new Map<string, Position>();
+  /** Where the last scheduler pick landed (read by `attachHooks` in the same synchronous `pick`). */
+  private pickedTier = 0;
+  private pickedIndex = 0;
 
   /**
    * @param tiers Non-empty, each with at least one endpoint.
@@ -69,7 +73,10 @@ export class TieredPicker implements Picker {
 
   private pickInTier(t: number, excluded: Uint8Array | undefined, nowMs: number): EndpointState {
     const tier = this.tiers[t];
-    return tier.endpoints[tier.scheduler.pick(excluded, nowMs)];
+    const index = tier.scheduler.pick(excluded, nowMs);
+    this.pickedTier = t;
+    this.pickedIndex = index;
+    return tier.endpoints[index];
   }
 
   private pickAvoiding(tried: ReadonlySet<string>, nowMs: number): EndpointState {
@@ -94,8 +101,15 @@ export class TieredPicker implements Picker {
   }
 
   private attachHooks(result: PickResult, endpoint: EndpointState, nowMs: number): void {
-    const onCallStarted = endpoint.load.recordPick(nowMs);
-    const onCallEnded = endpoint.load.onCallEnded;
+    let onCallStarted = endpoint.load.recordPick(nowMs);
+    let onCallEnded = endpoint.load.onCallEnded;
+    const scheduler = this.tiers[this.pickedTier].scheduler;
+    if (scheduler.observeCall !== undefined) {
+      // The scheduler measures the call (e.g. its latency) and runs the accounting hooks from its own.
+      const hooks = scheduler.observeCall(this.pickedIndex, onCallStarted, onCallEnded);
+      onCallStarted = hooks.onCallStarted;
+      onCallEnded = hooks.onCallEnded;
+    }
     const innerStarted = result.onCallStarted;
     const innerEnded = result.onCallEnded;
     // A leaf's pick has no hooks of its own; chain them (allocating) only if some wrapper added hooks.

@@ -1,0 +1,95 @@
+/**
+ * One endpoint's latency state for `etcd_peak_ewma`: its `PeakEwmaEstimate`
+ * and the per-call timers that feed it.
+ *
+ * Measures each call's latency from grpc-js's pick hooks (`onCallStarted` →
+ * `onCallEnded`) and feeds it to the endpoint's `PeakEwmaEstimate`. No timer
+ * runs per call: two clock readings.
+ *
+ * grpc-js's hooks carry no call identity, so each call needs its own pair of
+ * functions. The pairs are pooled per endpoint and reused once their call has
+ * ended, so a pick allocates nothing in steady state. A pick that never starts
+ * (cancelled before it started, or re-picked) never returns its pair, which is
+ * then simply garbage: nothing leaks, the pool only holds free pairs.
+ */
+import { status } from '@grpc/grpc-js';
+import { type PeakEwmaEstimate } from './peak-ewma-estimate';
+import { type CallHooks } from './tier-scheduler';
+
+/** Free pairs kept per endpoint; more concurrent calls than this allocate and leave the excess to the GC. */
+const MAX_POOLED_TIMERS = 256;
+
+function noop(): void {}
+
+/** Per endpoint, kept across picker rebuilds by the strategy. */
+export class LatencyTracker {
+  private readonly free: CallTimer[] = [];
+
+  /**
+   * @param estimate Where latencies go.
+   * @param nowMs Monotonic clock in ms (the balancer's).
+   * @param isFailure Status codes counted as replica failures: such calls (and cancelled ones) may only raise the estimate.
+   * @param label The endpoint, for traces.
+   */
+  constructor(
+    readonly estimate: PeakEwmaEstimate,
+    readonly nowMs: () => number,
+    readonly isFailure: (code: status) => boolean,
+    readonly label = '',
+  ) {}
+
+  /** Hooks for one call (from the pool) that also run the call accounting's `started`/`ended`. */
+  timeCall(started: () => void, ended: (code: status) => void): CallHooks {
+    const timer = this.free.pop() ?? new CallTimer(this);
+    timer.arm(started, ended);
+    return timer;
+  }
+
+  /** Free pairs (tests). */
+  get pooled(): number {
+    return this.free.length;
+  }
+
+  release(timer: CallTimer): void {
+    if (this.free.length < MAX_POOLED_TIMERS) this.free.push(timer);
+  }
+}
+
+class CallTimer implements CallHooks {
+  private armed = false;
+  private startedMs = Number.NaN;
+  private started: () => void = noop;
+  private ended: (code: status) => void = noop;
+
+  readonly onCallStarted = (): void => {
+    if (!this.armed) return;
+    this.startedMs = this.tracker.nowMs();
+    this.started();
+  };
+
+  readonly onCallEnded = (code: status): void => {
+    // grpc-js runs each hook once per started call; the flag keeps a stray second run from touching a reused pair.
+    if (!this.armed) return;
+    this.armed = false;
+    const tracker = this.tracker;
+    this.ended(code);
+    if (!Number.isNaN(this.startedMs)) {
+      const nowMs = tracker.nowMs();
+      const mayLower = code !== status.CANCELLED && !tracker.isFailure(code);
+      tracker.estimate.observe(nowMs - this.startedMs, nowMs, mayLower);
+    }
+    this.started = noop;
+    this.ended = noop;
+    this.startedMs = Number.NaN;
+    tracker.release(this);
+  };
+
+  constructor(private readonly tracker: LatencyTracker) {}
+
+  arm(started: () => void, ended: (code: status) => void): void {
+    this.armed = true;
+    this.startedMs = Number.NaN;
+    this.started = started;
+    this.ended = ended;
+  }
+}

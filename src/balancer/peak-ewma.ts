@@ -1,0 +1,182 @@
+/**
+ * `etcd_peak_ewma`: latency-aware balancing (Finagle's, Linkerd's and
+ * go-zero's peak-EWMA). Cost per endpoint = peak-EWMA of its observed latency
+ * × (outstanding calls + failure penalty + 1) / weight, compared among
+ * `choiceCount` random endpoints (power of two choices, O(1) per pick).
+ *
+ * Least outstanding requests equalises in-flight counts, so a replica 10×
+ * slower still gets a share large enough to be the p99; weighing by latency
+ * keeps it out of the tail. Latency is measured per call from grpc-js's pick
+ * hooks (`onCallStarted` → `onCallEnded`): no timer per call. A slower sample
+ * raises the estimate at once; faster ones pull it down with time constant
+ * `decayMs`. A new endpoint starts from `initialLatencyMs` or the median of
+ * its tier; an endpoint not picked for `probeIntervalMs` is probed, so a
+ * recovered replica is found again; a failed call never lowers the estimate
+ * and adds the shared decaying failure penalty, so fast errors do not make a
+ * broken replica look fast. Tiers, weights, draining, READY-only and the
+ * retry skip hook come from the shared endpoint layer.
+ *
+ * Service config: `{"loadBalancingConfig":[{"etcd_peak_ewma":{"choiceCount":2,"decayMs":10000}}]}`,
+ * optional `initialLatencyMs`, `probeIntervalMs`, `healthCheck: {"serviceName": "..."}`.
+ */
+import { type status } from '@grpc/grpc-js';
+import { registerLoadBalancerType, tracer, type ChannelControlHelper, type TypedLoadBalancingConfig } from '../grpc-experimental';
+import { resolveCallLoadOptions } from './call-load';
+import { EndpointPoolBalancer, type EndpointPoolOptions, type PoolPolicy } from './endpoint-pool-balancer';
+import { PeakEwmaEstimate } from './peak-ewma-estimate';
+import { LatencyTracker } from './peak-ewma-latency-tracker';
+import { PeakEwmaScheduler } from './peak-ewma-scheduler';
+import { configObject, EtcdPolicyConfig, parseHealthCheck, parseIntegerField, type HealthCheckConfig } from './policy-config';
+import { type PickStrategy, type SchedulableEndpoint, type TierScheduler } from './tier-scheduler';
+
+const TYPE_NAME = 'etcd_peak_ewma';
+const trace = tracer('etcd_peak_ewma');
+
+/** The `etcd_peak_ewma` service-config body. */
+export interface PeakEwmaOptions {
+  /** Endpoints compared per pick (power of d choices); 0 = all. Defaults to 2. */
+  choiceCount?: number;
+  /** Time constant with which faster samples pull the estimate down. Defaults to 10000 (as Finagle and Linkerd). */
+  decayMs?: number;
+  /** Estimate of an endpoint before its first answer. Defaults to the median estimate of its tier (none while nothing is measured). */
+  initialLatencyMs?: number;
+  /** An endpoint not picked for this long gets the next pick, at most about 1 in 100 of its tier's. Defaults to 1000. */
+  probeIntervalMs?: number;
+  /** grpc.health.v1 watching per subchannel. Defaults to none. */
+  healthCheck?: HealthCheckConfig;
+}
+
+export const DEFAULT_PEAK_EWMA_OPTIONS = Object.freeze({
+  choiceCount: 2,
+  decayMs: 10_000,
+  probeIntervalMs: 1000,
+});
+
+const MAX_CHOICE_COUNT = 1_000_000;
+/** An hour: longer time constants or intervals are surely a unit mistake. */
+const MAX_DURATION_MS = 3_600_000;
+
+function parseLatencyField(json: Record<string, unknown>, field: string): number | undefined {
+  const value = json[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !(value > 0) || value > MAX_DURATION_MS) {
+    throw new Error(`${TYPE_NAME}: ${field} must be a number in (0, ${MAX_DURATION_MS}], got ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+export class EtcdPeakEwmaConfig extends EtcdPolicyConfig {
+  readonly choiceCount: number;
+  readonly decayMs: number;
+  readonly initialLatencyMs: number | undefined;
+  readonly probeIntervalMs: number;
+
+  /** Takes validated values (see `createFromJson`); omitted ones get the defaults. */
+  constructor(options: PeakEwmaOptions = {}) {
+    super(options.healthCheck);
+    this.choiceCount = options.choiceCount ?? DEFAULT_PEAK_EWMA_OPTIONS.choiceCount;
+    this.decayMs = options.decayMs ?? DEFAULT_PEAK_EWMA_OPTIONS.decayMs;
+    this.initialLatencyMs = options.initialLatencyMs;
+    this.probeIntervalMs = options.probeIntervalMs ?? DEFAULT_PEAK_EWMA_OPTIONS.probeIntervalMs;
+  }
+
+  getLoadBalancerName(): string {
+    return TYPE_NAME;
+  }
+
+  protected ownJson(): Record<string, unknown> {
+    const json: Record<string, unknown> = { choiceCount: this.choiceCount, decayMs: this.decayMs, probeIntervalMs: this.probeIntervalMs };
+    if (this.initialLatencyMs !== undefined) json.initialLatencyMs = this.initialLatencyMs;
+    return json;
+  }
+
+  /** Validates the service-config body; errors name the policy and the bad value. */
+  static createFromJson(json: unknown): EtcdPeakEwmaConfig {
+    const body = configObject(TYPE_NAME, json);
+    return new EtcdPeakEwmaConfig({
+      choiceCount: parseIntegerField(TYPE_NAME, body, 'choiceCount', DEFAULT_PEAK_EWMA_OPTIONS.choiceCount, 0, MAX_CHOICE_COUNT),
+      decayMs: parseIntegerField(TYPE_NAME, body, 'decayMs', DEFAULT_PEAK_EWMA_OPTIONS.decayMs, 1, MAX_DURATION_MS),
+      initialLatencyMs: parseLatencyField(body, 'initialLatencyMs'),
+      probeIntervalMs: parseIntegerField(TYPE_NAME, body, 'probeIntervalMs', DEFAULT_PEAK_EWMA_OPTIONS.probeIntervalMs, 1, MAX_DURATION_MS),
+      healthCheck: parseHealthCheck(TYPE_NAME, body),
+    });
+  }
+}
+
+/** The median estimate of the measured endpoints among `trackers`; NaN if none is measured. */
+function medianEstimate(trackers: readonly (LatencyTracker | undefined)[]): number {
+  const measured: number[] = [];
+  for (const t of trackers) if (t !== undefined && t.estimate.hasSample) measured.push(t.estimate.estimateMs);
+  if (measured.length === 0) return Number.NaN;
+  measured.sort((a, b) => a - b);
+  const middle = measured.length >> 1;
+  return measured.length % 2 === 1 ? measured[middle] : (measured[middle - 1] + measured[middle]) / 2;
+}
+
+/**
+ * Keeps one `LatencyTracker` per endpoint for as long as the endpoint exists
+ * (across picker rebuilds, tier moves and reconnects) and builds the tiers'
+ * schedulers on them. A config change makes a new strategy: estimates restart.
+ */
+export class PeakEwmaStrategy implements PickStrategy {
+  readonly tracksCalls = true;
+  private readonly trackers = new WeakMap<SchedulableEndpoint, LatencyTracker>();
+
+  /**
+   * @param nowMs The balancer's clock (the one its call accounting uses).
+   * @param isFailure The balancer's failure codes (those its failure penalty counts).
+   */
+  constructor(
+    private readonly config: EtcdPeakEwmaConfig,
+    private readonly random: () => number,
+    private readonly nowMs: () => number,
+    private readonly isFailure: (code: status) => boolean,
+  ) {}
+
+  createScheduler(endpoints: readonly SchedulableEndpoint[], weights: readonly number[]): TierScheduler {
+    const known = endpoints.map(e => this.trackers.get(e));
+    let priorMs: number | undefined;
+    const nowMs = this.nowMs();
+    const trackers = endpoints.map((endpoint, i) => {
+      const existing = known[i];
+      if (existing !== undefined) return existing;
+      priorMs ??= this.config.initialLatencyMs ?? medianEstimate(known);
+      const tracker = new LatencyTracker(new PeakEwmaEstimate(this.config.decayMs, priorMs, nowMs), this.nowMs, this.isFailure, endpoint.key);
+      this.trackers.set(endpoint, tracker);
+      trace(`${tracker.label}: first estimate ${Number.isNaN(priorMs) ? 'unknown (nothing measured yet)' : `${priorMs.toFixed(3)} ms`}`);
+      return tracker;
+    });
+    return new PeakEwmaScheduler(endpoints, trackers, weights, {
+      choiceCount: this.config.choiceCount,
+      probeIntervalMs: this.config.probeIntervalMs,
+      random: this.random,
+      onProbe: (tracker, idleMs) => trace(`probe ${tracker.label}: not picked for ${idleMs.toFixed(0)} ms, estimate ${tracker.estimate.estimateMs.toFixed(3)} ms`),
+    });
+  }
+
+  /** The latency state of an endpoint this strategy has scheduled (diagnostics, tests). */
+  trackerOf(endpoint: SchedulableEndpoint): LatencyTracker | undefined {
+    return this.trackers.get(endpoint);
+  }
+}
+
+function policyWith(nowMs: () => number, isFailure: (code: status) => boolean): PoolPolicy<EtcdPeakEwmaConfig> {
+  return {
+    typeName: TYPE_NAME,
+    trace,
+    isConfig: (config: TypedLoadBalancingConfig): config is EtcdPeakEwmaConfig => config instanceof EtcdPeakEwmaConfig,
+    createStrategy: (config, random) => new PeakEwmaStrategy(config, random, nowMs, isFailure),
+  };
+}
+
+export class EtcdPeakEwmaLoadBalancer extends EndpointPoolBalancer<EtcdPeakEwmaConfig> {
+  /** `options` inject clock, randomness and failure codes (tests); the latency clock is the call accounting's. */
+  constructor(helper: ChannelControlHelper, options: EndpointPoolOptions = {}) {
+    const callLoad = resolveCallLoadOptions(options);
+    super(helper, policyWith(callLoad.nowMs, code => callLoad.failureCodes.has(code)), options);
+  }
+}
+
+export function setupPeakEwma(): void {
+  registerLoadBalancerType(TYPE_NAME, EtcdPeakEwmaLoadBalancer, EtcdPeakEwmaConfig);
+}
