@@ -46,6 +46,11 @@ export type SubchannelAddress = experimental.SubchannelAddress;
 export type SubchannelInterface = experimental.SubchannelInterface;
 export type StatusOr<T> = experimental.StatusOr<T>;
 export type LeafLoadBalancerInstance = InstanceType<typeof experimental.LeafLoadBalancer>;
+/** grpc-js's concrete subchannel (what `getRealSubchannel()` returns): data producers (ORCA, health) live on it. */
+export type RealSubchannel = ReturnType<experimental.SubchannelInterface['getRealSubchannel']>;
+/** Per-wrapper hook into a subchannel's data producer (`BaseSubchannelWrapper.addDataWatcher`). */
+export type DataWatcher = Parameters<experimental.SubchannelInterface['addDataWatcher']>[0];
+export type ConnectivityStateListener = experimental.ConnectivityStateListener;
 
 export { logVerbosity };
 

@@ -16,8 +16,12 @@
  * - re-resolution is requested only when an endpoint goes READY → not READY;
  *   the leaves' own requests (one per failed connection attempt of a dead
  *   address) are dropped, so a resolver that answers at once cannot loop.
- * A policy is a `PickStrategy`; `isUsable` and `createSubchannel` are the seams
- * for client-side health checking.
+ * - client-side health checking (gRFC A17) when the config has `healthCheck`:
+ *   one grpc.health.v1 Watch per subchannel, and an endpoint is usable only
+ *   while READY and healthy (see `EndpointHealthChecks` for the states).
+ *   Turning it on or off, or changing its service name, swaps every child for a
+ *   new one (the new ones start first, so shared connections stay up).
+ * A policy is a `PickStrategy`.
  */
 import { connectivityState as ConnectivityState, type ChannelOptions } from '@grpc/grpc-js';
 import {
@@ -30,7 +34,8 @@ import { trackBalancer, untrackBalancer, type BalancerSnapshot } from './balance
 import { CallLoad, resolveCallLoadOptions, type CallLoadOptions } from './call-load';
 import { DEFAULT_ENDPOINT_ATTRIBUTES, endpointAttributesFrom, type EndpointAttributes } from './endpoint-attributes';
 import { EndpointState } from './endpoint-state';
-import { type EtcdPolicyConfig } from './policy-config';
+import { EndpointHealthChecks } from './health-checks';
+import { type EtcdPolicyConfig, type HealthCheckConfig } from './policy-config';
 import { TieredPicker, type PickerTier } from './tiered-picker';
 import { type PickStrategy, type TierScheduler } from './tier-scheduler';
 
@@ -61,6 +66,10 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private strategy: PickStrategy | undefined;
   private strategyKey = '';
   private schedulers = new Map<number, { signature: string; scheduler: TierScheduler }>();
+  /** Set while the config asks for health checking. */
+  private health: EndpointHealthChecks | undefined;
+  /** Endpoints with a READY connection (healthy or not): re-resolution and `timesReady` follow these. */
+  private readonly connected = new WeakSet<EndpointState>();
   private readonly callLoadOptions: ReturnType<typeof resolveCallLoadOptions>;
   private readonly random: () => number;
   private readonly warned = new Set<string>();
@@ -88,6 +97,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       if (this.endpoints.size === 0) this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker(endpointList.error), endpointList.error.details);
       return true;
     }
+    const replaceChildren = this.applyHealthCheck(config.healthCheck);
     const attributes = endpointAttributesFrom(options);
     const previous = this.endpoints;
     const next = new Map<string, EndpointState>();
@@ -97,18 +107,20 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       const addresses = endpoint.addresses.map(subchannelAddressToString);
       const key = addresses.join(',');
       if (addresses.length === 0 || next.has(key)) continue;
-      let state = previous.get(key);
+      let state = replaceChildren ? undefined : previous.get(key);
       if (state === undefined) {
         state = new EndpointState(key, addresses, new CallLoad(this.callLoadOptions));
-        state.child = new LeafLoadBalancer(endpoint, this.childHelper(state), options, resolutionNote);
+        const leaf = new LeafLoadBalancer(endpoint, this.childHelper(state), options, resolutionNote);
+        state.child = this.health?.wrapChild(leaf) ?? leaf;
         created.push(state);
       }
       state.attributes = this.attributesOf(state, attributes);
       next.set(key, state);
     }
     this.endpoints = next;
-    for (const [key, state] of previous) if (!next.has(key)) state.child.destroy();
+    // New children first: a subchannel an old child shares keeps its connection (subchannels are refcounted).
     for (const state of created) state.child.startConnecting();
+    for (const [key, state] of previous) if (next.get(key) !== state) state.child.destroy();
     this.updatesPaused = false;
     this.policy.trace(`endpoints [${[...next.values()].map(e => `${e.key} w=${e.weight} p=${e.priority}`).join(', ')}]`);
     if (next.size === 0) {
@@ -161,14 +173,15 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     };
   }
 
-  /** Whether the endpoint may be picked. Health checking narrows this. */
+  /** Whether the endpoint may be picked: READY, which with health checking on means READY and healthy. */
   protected isUsable(endpoint: EndpointState): boolean {
     return endpoint.state === ConnectivityState.READY;
   }
 
-  /** Creates the subchannel of one of `endpoint`'s addresses. Health checking wraps it. */
-  protected createSubchannel(_endpoint: EndpointState, address: SubchannelAddress, args: ChannelOptions): SubchannelInterface {
-    return this.helper.createSubchannel(address, args);
+  /** Creates the subchannel of one of `endpoint`'s addresses, wrapped for health checking when on. */
+  protected createSubchannel(endpoint: EndpointState, address: SubchannelAddress, args: ChannelOptions): SubchannelInterface {
+    const subchannel = this.helper.createSubchannel(address, args);
+    return this.health?.wrapSubchannel(endpoint, subchannel) ?? subchannel;
   }
 
   /** Re-evaluates tiers and state and publishes a picker. Call after anything that changes usability. */
@@ -180,8 +193,9 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     } else if (this.anyInState(ConnectivityState.CONNECTING)) {
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
     } else if (this.anyInState(ConnectivityState.TRANSIENT_FAILURE) || this.anyInState(ConnectivityState.READY)) {
-      // READY but unusable (unhealthy) counts as a failure too.
-      const message = `${this.policy.typeName}: no connection established. Last error: ${this.lastError}`;
+      // READY but unusable (ejected by outlier_detection) counts as a failure too.
+      const problem = this.health !== undefined && this.anyConnected() ? 'no healthy endpoint' : 'no connection established';
+      const message = `${this.policy.typeName}: ${problem}. Last error: ${this.lastError}`;
       this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message }), message);
     } else {
       this.updateState(ConnectivityState.IDLE, new QueuePicker(this), null);
@@ -199,6 +213,15 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.schedulers.clear();
   }
 
+  /** Applies `healthCheck`; true when it changed (on/off or service name), so every child must be replaced. */
+  private applyHealthCheck(healthCheck: HealthCheckConfig | undefined): boolean {
+    const serviceName = healthCheck?.serviceName;
+    if (serviceName === this.health?.serviceName) return false;
+    this.policy.trace(serviceName === undefined ? 'health checking off' : `health checking on, service '${serviceName}'`);
+    this.health = serviceName === undefined ? undefined : new EndpointHealthChecks(serviceName, endpoint => this.onHealthChange(endpoint));
+    return true;
+  }
+
   private childHelper(state: EndpointState): ChannelControlHelper {
     return createChildChannelControlHelper(this.helper, {
       updateState: (connectivity, _picker: Picker, errorMessage) => this.onChildState(state, connectivity, errorMessage),
@@ -209,13 +232,41 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
 
   private onChildState(state: EndpointState, connectivity: ConnectivityState, errorMessage: string | null): void {
     if (this.destroyed || this.endpoints.get(state.key) !== state) return;
+    if (this.health === undefined) {
+      if (errorMessage) this.lastError = errorMessage;
+      this.setEndpointState(state, connectivity, connectivity === ConnectivityState.READY);
+      return;
+    }
+    this.health.setReported(state, connectivity);
+    // While connected, the child's error is only "picked subchannel is unhealthy": the view says why.
+    if (errorMessage && !this.health.view(state).connected) this.lastError = errorMessage;
+    this.onHealthChange(state);
+  }
+
+  private onHealthChange(state: EndpointState): void {
+    if (this.destroyed || this.health === undefined || this.endpoints.get(state.key) !== state) return;
+    const view = this.health.view(state);
+    if (view.error !== undefined) this.lastError = view.error;
+    this.setEndpointState(state, view.connectivity, view.connected);
+  }
+
+  private setEndpointState(state: EndpointState, connectivity: ConnectivityState, connected: boolean): void {
     const previous = state.state;
     state.state = connectivity;
-    if (connectivity === ConnectivityState.READY && previous !== ConnectivityState.READY) state.timesReady++;
     if (previous !== connectivity) this.policy.trace(`${state.key} ${ConnectivityState[previous]} -> ${ConnectivityState[connectivity]}`);
-    if (errorMessage) this.lastError = errorMessage;
-    if (previous === ConnectivityState.READY && connectivity !== ConnectivityState.READY) this.helper.requestReresolution();
+    if (connected && !this.connected.has(state)) {
+      this.connected.add(state);
+      state.timesReady++;
+    } else if (!connected && this.connected.has(state)) {
+      this.connected.delete(state);
+      this.helper.requestReresolution();
+    }
     this.recompute();
+  }
+
+  private anyConnected(): boolean {
+    for (const state of this.endpoints.values()) if (this.connected.has(state)) return true;
+    return false;
   }
 
   private attributesOf(state: EndpointState, attributes: ReadonlyMap<string, EndpointAttributes> | undefined): EndpointAttributes {
