@@ -1,0 +1,162 @@
+/**
+ * `kill`: a replica is `kill -9`'d mid-run while the client calls through
+ * `etcd:///`: failed calls, and milliseconds from the kill until no call
+ * (attempt) goes to it any more. The dead replica's key stays in etcd (its lease
+ * has not expired yet), as in production: the policy must route around it on
+ * connectivity alone. A fresh replica replaces it before the next policy.
+ */
+import { seededRandom } from '../../test/support/wait';
+import { count, ms } from '../format';
+import { closedLoop, type CallRecord, type LoadResult } from '../load';
+import { groupedBars } from '../plots';
+import { lbConfigOf, ROUND_ROBIN } from '../policies';
+import { type Scenario, type ScenarioContext, type TargetCheck } from '../scenario';
+
+const VICTIM = 'r5';
+const CONCURRENCY = 16;
+/** Every replica takes this long per call, so that calls are in flight on the victim when it dies. */
+const REPLICA_LATENCY_MS = 2;
+
+interface Config {
+  readonly policy: string;
+  readonly interceptor: boolean;
+}
+
+export interface KillRow {
+  readonly policy: string;
+  readonly interceptor: boolean;
+  readonly calls: number;
+  readonly failed: number;
+  readonly failedByCode: Readonly<Record<string, number>>;
+  /** Attempts that ended on the victim after the kill (failed there, or retried elsewhere). */
+  readonly attemptsOnVictimAfterKill: number;
+  /** From the kill until the last attempt on the victim ended; 0 when none did after the kill. */
+  readonly msUntilNoCallToVictim: number;
+  readonly retries: number;
+  readonly p99Ms: number;
+}
+
+export interface KillMetrics {
+  readonly victim: string;
+  readonly concurrency: number;
+  readonly runMs: number;
+  readonly killAtMs: number;
+  readonly rows: readonly KillRow[];
+}
+
+function configs(context: ScenarioContext): Config[] {
+  return [
+    { policy: ROUND_ROBIN, interceptor: false },
+    { policy: ROUND_ROBIN, interceptor: true },
+    ...context.policies.map(policy => ({ policy, interceptor: true })),
+  ];
+}
+
+const label = (r: { policy: string; interceptor: boolean }): string => (r.interceptor ? `${r.policy} + retry interceptor` : r.policy);
+
+export const killScenario: Scenario<KillMetrics> = {
+  name: 'kill',
+  title: 'Replica killed (kill -9)',
+  method: `5 echo replicas (each call takes ${REPLICA_LATENCY_MS} ms) resolved through \`etcd:///\`; closed loop at concurrency ${CONCURRENCY}; `
+    + `${VICTIM} gets SIGKILL a third of the way into the run. Its key stays in etcd until its lease expires, as in production. `
+    + '"ms until no call goes to it" runs from the kill to the end of the last attempt that went to it.',
+
+  steps(context) {
+    return configs(context).length;
+  },
+
+  async run(context): Promise<KillMetrics> {
+    const { env } = context;
+    const runMs = context.quick ? 2_000 : 6_000;
+    const warmupMs = 500;
+    const killAtMs = Math.round(runMs / 3);
+    const rows: KillRow[] = [];
+    for (const config of configs(context)) {
+      context.progress.step(label(config));
+      const replicas = await env.replicas();
+      for (const r of replicas) env.setBehaviour(r, { latencyMs: REPLICA_LATENCY_MS });
+      const victim = replicas.find(r => r.name === VICTIM)!;
+      let killedAt = Infinity;
+      let lastOnVictim = -Infinity;
+      let attemptsAfterKill = 0;
+      let retries = 0;
+      const onVictim = (endMs: number): void => {
+        if (endMs < killedAt) return;
+        attemptsAfterKill++;
+        lastOnVictim = Math.max(lastOnVictim, endMs);
+      };
+      const client = env.client(env.etcdTarget, {
+        lbConfig: lbConfigOf(config.policy),
+        retryInterceptor: config.interceptor
+          ? {
+            random: seededRandom(context.seed),
+            onRetry: event => {
+              retries++;
+              if (event.peer === victim.address) onVictim(performance.now());
+            },
+          }
+          : undefined,
+      });
+      try {
+        await env.ready(client);
+        const onCall = (call: CallRecord): void => {
+          if (call.server === victim.name || (call.server === undefined && call.peer === victim.address)) onVictim(call.endMs);
+        };
+        const load: Promise<LoadResult> = closedLoop(client, { concurrency: CONCURRENCY, durationMs: runMs, warmupMs, onCall });
+        await new Promise(resolve => setTimeout(resolve, warmupMs + killAtMs));
+        killedAt = performance.now();
+        await victim.kill('SIGKILL');
+        const result = await load;
+        rows.push({
+          policy: config.policy,
+          interceptor: config.interceptor,
+          calls: result.calls,
+          failed: result.failed,
+          failedByCode: result.failedByCode,
+          attemptsOnVictimAfterKill: attemptsAfterKill,
+          msUntilNoCallToVictim: Math.round(Math.max(0, lastOnVictim - killedAt) * 10) / 10,
+          retries,
+          p99Ms: result.latencyMs.p99,
+        });
+      } finally {
+        env.closeClient(client);
+        await env.replace(victim);
+      }
+    }
+    return { victim: VICTIM, concurrency: CONCURRENCY, runMs, killAtMs, rows };
+  },
+
+  tables(m) {
+    return [{
+      title: `kill -9 of ${m.victim} ${(m.killAtMs / 1000).toFixed(1)} s into a ${(m.runMs / 1000).toFixed(1)} s closed loop at concurrency ${m.concurrency}`,
+      columns: ['configuration', 'calls', 'failed', 'attempts on it after the kill', 'ms until no call goes to it', 'retries', 'p99'],
+      rows: m.rows.map(r => [
+        label(r), count(r.calls), count(r.failed), count(r.attemptsOnVictimAfterKill), ms(r.msUntilNoCallToVictim),
+        r.interceptor ? count(r.retries) : '—', ms(r.p99Ms),
+      ]),
+    }];
+  },
+
+  plots(m) {
+    return [groupedBars({
+      name: 'kill-failed-calls',
+      title: `Failed calls when ${m.victim} is killed mid-run`,
+      data: m.rows.map(r => ({ group: 'failed calls', series: label(r), value: r.failed })),
+      groupTitle: '',
+      valueTitle: 'failed calls',
+      seriesTitle: 'configuration',
+    })];
+  },
+
+  targets(m) {
+    const checks: TargetCheck[] = m.rows.filter(r => r.interceptor && r.policy !== ROUND_ROBIN).map(r => ({
+      scenario: 'kill',
+      what: `failed calls, ${label(r)}`,
+      target: '0',
+      measured: `${count(r.failed)} of ${count(r.calls)}`,
+      met: r.failed === 0,
+    }));
+    if (checks.length === 0) checks.push({ scenario: 'kill', what: 'failed calls with the retry interceptor', target: '0', measured: 'n/a', met: undefined, note: 'no etcd_* policy registered' });
+    return checks;
+  },
+};

@@ -1,0 +1,219 @@
+/**
+ * `slow-replica`: 5 replicas, one answering 20 ms late. Latency percentiles and
+ * the slow replica's share per policy (grpc-js `round_robin` and `pick_first`
+ * included), in a closed loop at concurrency 32 and in an open loop at ~30 % of
+ * round_robin's measured capacity. The limit any picker can approach: round_robin
+ * over the 4 healthy replicas alone, as if the slow one were invisible.
+ */
+import { type EchoClient } from '../../test/support/echo-proto';
+import { count, median, ms, percent, ratio } from '../format';
+import { PERCENTILES, type LatencySummary } from '../latency';
+import { closedLoop, openLoop, type LoadResult } from '../load';
+import { percentileLines, shares } from '../plots';
+import { lbConfigOf, LEAST_REQUEST, PEAK_EWMA, PICK_FIRST, ROUND_ROBIN } from '../policies';
+import { type Scenario, type ScenarioContext, type Table, type TargetCheck } from '../scenario';
+
+const SLOW_REPLICA = 'r3';
+const SLOW_LATENCY_MS = 20;
+const CLOSED_CONCURRENCY = 32;
+const CAPACITY_CONCURRENCY = 50;
+/** Capacity is the median of this many closed-loop runs (one run is at the mercy of whatever else the machine does). */
+const CAPACITY_RUNS = 3;
+const OPEN_LOAD_FRACTION = 0.3;
+const LIMIT = `${ROUND_ROBIN} over the 4 healthy (limit)`;
+const SHAPES = ['closed', 'open'] as const;
+type Shape = (typeof SHAPES)[number];
+
+export interface SlowReplicaRow {
+  readonly config: string;
+  readonly shape: Shape;
+  readonly latencyMs: LatencySummary;
+  /** Slow replica's share of successful calls. */
+  readonly slowShare: number;
+  readonly callsPerS: number;
+  readonly failed: number;
+  readonly byServer: Readonly<Record<string, number>>;
+}
+
+export interface SlowReplicaMetrics {
+  readonly slowReplica: string;
+  readonly slowLatencyMs: number;
+  readonly closedConcurrency: number;
+  /** round_robin closed-loop calls/s over the 5 healthy replicas, concurrency 50 (median of 3 runs). */
+  readonly capacityCallsPerS: number;
+  readonly openRatePerS: number;
+  readonly runMs: number;
+  readonly rows: readonly SlowReplicaRow[];
+}
+
+interface Config {
+  readonly label: string;
+  readonly policy: string;
+  readonly healthyOnly: boolean;
+}
+
+function configs(context: ScenarioContext): Config[] {
+  return [
+    { label: ROUND_ROBIN, policy: ROUND_ROBIN, healthyOnly: false },
+    { label: PICK_FIRST, policy: PICK_FIRST, healthyOnly: false },
+    ...context.policies.map(policy => ({ label: policy, policy, healthyOnly: false })),
+    { label: LIMIT, policy: ROUND_ROBIN, healthyOnly: true },
+  ];
+}
+
+function find(m: SlowReplicaMetrics, config: string, shape: Shape): SlowReplicaRow | undefined {
+  return m.rows.find(r => r.config === config && r.shape === shape);
+}
+
+export const slowReplicaScenario: Scenario<SlowReplicaMetrics> = {
+  name: 'slow-replica',
+  title: 'One slow replica',
+  method: `5 echo replicas on static addresses (r1…r5, in that order), ${SLOW_REPLICA} adds ${SLOW_LATENCY_MS} ms to every call. `
+    + `Closed loop: ${CLOSED_CONCURRENCY} calls in flight. Open loop: calls due at a fixed rate of ${OPEN_LOAD_FRACTION * 100} % of `
+    + `round_robin's capacity (closed loop at concurrency ${CAPACITY_CONCURRENCY} over the 5 replicas, all healthy, measured first), `
+    + 'latency counted from when each call was due. The limit is round_robin over the 4 healthy replicas only. '
+    + '`pick_first` sends everything to the first address that connects (r1, a healthy one; had the slow replica been first it would get all).',
+
+  steps(context) {
+    return 1 + 2 * configs(context).length;
+  },
+
+  async run(context): Promise<SlowReplicaMetrics> {
+    const { env } = context;
+    const replicas = await env.replicas();
+    const runMs = context.quick ? 1_500 : 8_000;
+    const warmupMs = context.quick ? 500 : 1_000;
+    const slow = replicas.find(r => r.name === SLOW_REPLICA)!;
+    const list = configs(context);
+    const clients = new Map<Config, EchoClient>();
+    const rows: SlowReplicaRow[] = [];
+    try {
+      context.progress.step('round_robin capacity, all healthy');
+      const capacityClient = env.client(env.staticTarget(replicas), { lbConfig: lbConfigOf(ROUND_ROBIN) });
+      await env.ready(capacityClient);
+      const capacityRuns: number[] = [];
+      for (let i = 0; i < CAPACITY_RUNS; i++) {
+        capacityRuns.push((await closedLoop(capacityClient, { concurrency: CAPACITY_CONCURRENCY, durationMs: context.quick ? 600 : 2_000, warmupMs: 200 })).callsPerS);
+      }
+      env.closeClient(capacityClient);
+      const capacity = Math.round(median(capacityRuns));
+      const openRatePerS = Math.max(50, Math.round(capacity * OPEN_LOAD_FRACTION));
+      context.progress.note(`slow-replica: round_robin capacity ${count(capacity)} calls/s (runs: ${capacityRuns.map(count).join(', ')}); open loop at ${count(openRatePerS)} calls/s`);
+
+      env.setBehaviour(slow, { latencyMs: SLOW_LATENCY_MS });
+      for (const config of list) {
+        const targets = config.healthyOnly ? replicas.filter(r => r !== slow) : replicas;
+        const client = env.client(env.staticTarget(targets), { lbConfig: lbConfigOf(config.policy) });
+        await env.ready(client);
+        clients.set(config, client);
+      }
+      const record = (config: Config, shape: Shape, result: LoadResult): void => {
+        rows.push({
+          config: config.label,
+          shape,
+          latencyMs: result.latencyMs,
+          slowShare: result.ok === 0 ? 0 : (result.byServer[SLOW_REPLICA] ?? 0) / result.ok,
+          callsPerS: result.callsPerS,
+          failed: result.failed,
+          byServer: result.byServer,
+        });
+      };
+      for (const config of list) {
+        context.progress.step(`closed loop: ${config.label}`);
+        record(config, 'closed', await closedLoop(clients.get(config)!, { concurrency: CLOSED_CONCURRENCY, durationMs: runMs, warmupMs }));
+      }
+      for (const config of list) {
+        context.progress.step(`open loop: ${config.label}`);
+        record(config, 'open', await openLoop(clients.get(config)!, { ratePerS: openRatePerS, durationMs: runMs, warmupMs }));
+      }
+      return {
+        slowReplica: SLOW_REPLICA,
+        slowLatencyMs: SLOW_LATENCY_MS,
+        closedConcurrency: CLOSED_CONCURRENCY,
+        capacityCallsPerS: capacity,
+        openRatePerS,
+        runMs,
+        rows,
+      };
+    } finally {
+      for (const client of clients.values()) env.closeClient(client);
+      env.setBehaviour(slow, {});
+    }
+  },
+
+  tables(m) {
+    return SHAPES.map((shape): Table => {
+      const base = find(m, ROUND_ROBIN, shape);
+      const limit = find(m, LIMIT, shape);
+      return {
+        title: shape === 'closed'
+          ? `closed loop, concurrency ${m.closedConcurrency}: latency and the slow replica's share`
+          : `open loop at ${count(m.openRatePerS)} calls/s (30 % of round_robin's ${count(m.capacityCallsPerS)}): latency and the slow replica's share`,
+        columns: ['policy', ...PERCENTILES.map(p => p.label), 'p99 vs round_robin', 'p99 vs limit', 'slow share', 'calls/s', 'failed'],
+        rows: m.rows.filter(r => r.shape === shape).map(r => [
+          r.config,
+          ...PERCENTILES.map(p => ms(r.latencyMs[p.key])),
+          ratio(base ? r.latencyMs.p99 / base.latencyMs.p99 : undefined),
+          ratio(limit ? r.latencyMs.p99 / limit.latencyMs.p99 : undefined),
+          r.config === LIMIT ? '—' : percent(r.slowShare),
+          count(r.callsPerS),
+          count(r.failed),
+        ]),
+        note: `${(m.runMs / 1000).toFixed(1)} s per policy after warm-up; ${m.slowReplica} is ${m.slowLatencyMs} ms slower.`,
+      };
+    });
+  },
+
+  plots(m) {
+    const latency = SHAPES.map(shape => percentileLines({
+      name: `slow-replica-${shape}-latency`,
+      title: shape === 'closed'
+        ? `Latency with one replica +${m.slowLatencyMs} ms, closed loop at concurrency ${m.closedConcurrency}`
+        : `Latency with one replica +${m.slowLatencyMs} ms, open loop at ${count(m.openRatePerS)} calls/s`,
+      data: m.rows.filter(r => r.shape === shape).flatMap(r => PERCENTILES.map(p => ({ percentile: p.label, series: r.config, ms: r.latencyMs[p.key] }))),
+      seriesTitle: 'policy',
+    }));
+    const share = shares({
+      name: 'slow-replica-shares',
+      title: `Share per replica (${m.slowReplica} is +${m.slowLatencyMs} ms)`,
+      data: m.rows.flatMap(r => {
+        const total = Object.values(r.byServer).reduce((a, b) => a + b, 0);
+        return Object.entries(r.byServer).map(([replica, n]) => ({ whole: `${r.config} · ${r.shape}`, part: replica, share: total === 0 ? 0 : n / total }));
+      }),
+      wholeTitle: 'policy · load shape',
+      partTitle: 'replica',
+    });
+    return [...latency, share];
+  },
+
+  targets(m) {
+    const checks: TargetCheck[] = [];
+    const rr = find(m, ROUND_ROBIN, 'closed');
+    const lr = find(m, LEAST_REQUEST, 'closed');
+    checks.push({
+      scenario: 'slow-replica',
+      what: `closed loop: ${LEAST_REQUEST} p90 vs round_robin's`,
+      target: '≤ 0.5×',
+      measured: lr && rr ? `${ratio(lr.latencyMs.p90 / rr.latencyMs.p90)} (${ms(lr.latencyMs.p90)} vs ${ms(rr.latencyMs.p90)})` : 'n/a',
+      met: lr && rr ? lr.latencyMs.p90 <= 0.5 * rr.latencyMs.p90 : undefined,
+    });
+    checks.push({
+      scenario: 'slow-replica',
+      what: `closed loop: ${LEAST_REQUEST} slow replica's share`,
+      target: '< 10 %',
+      measured: lr ? percent(lr.slowShare) : 'n/a',
+      met: lr ? lr.slowShare < 0.1 : undefined,
+    });
+    const ewma = find(m, PEAK_EWMA, 'open');
+    const limit = find(m, LIMIT, 'open');
+    checks.push({
+      scenario: 'slow-replica',
+      what: `open loop: ${PEAK_EWMA} p99 vs the limit (round_robin over the 4 healthy)`,
+      target: '≤ 1.5×',
+      measured: ewma && limit ? `${ratio(ewma.latencyMs.p99 / limit.latencyMs.p99)} (${ms(ewma.latencyMs.p99)} vs ${ms(limit.latencyMs.p99)})` : 'n/a',
+      met: ewma && limit ? ewma.latencyMs.p99 <= 1.5 * limit.latencyMs.p99 : undefined,
+      note: ewma ? undefined : `${PEAK_EWMA} is not registered yet`,
+    });
+    return checks;
+  },
+};
