@@ -1,13 +1,32 @@
 /**
  * vega-lite spec builders for the report's plots (rendered to SVG by
- * report.ts). Data is inline; colours follow the series order given, so a
- * policy keeps its colour across plots.
+ * report.ts). Data is inline. A policy keeps its colour in every plot where it
+ * is a series of its own; other series take the remaining colours in order.
  */
 import { type PlotSpec } from './scenario';
 
 const WIDTH = 560;
 const HEIGHT = 260;
 const FONT = 'Helvetica, Arial, sans-serif';
+
+/** Fixed colours of the series that appear across plots. */
+const COLOURS: Readonly<Record<string, string>> = Object.freeze({
+  'round_robin': '#4c78a8',
+  'pick_first': '#f58518',
+  'etcd_weighted_round_robin': '#e45756',
+  'etcd_weighted_random': '#72b7b2',
+  'etcd_least_request': '#54a24b',
+  'etcd_peak_ewma': '#b279a2',
+  'expected W(i)/ΣW': '#9d9d9d',
+});
+const SPARE_COLOURS = ['#eeca3b', '#ff9da6', '#9d755d', '#bab0ac', '#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#8c564b', '#17becf'];
+
+/** A colour scale over `series`: fixed colours first, spare ones for the rest. */
+function colourScale(series: readonly string[]): Record<string, unknown> {
+  const taken = new Set(series.map(name => COLOURS[name]).filter(Boolean));
+  const spare = SPARE_COLOURS.filter(c => !taken.has(c));
+  return { domain: series, range: series.map(name => COLOURS[name] ?? spare.shift() ?? '#333333') };
+}
 
 function base(title: string, data: readonly object[]): Record<string, unknown> {
   return {
@@ -42,7 +61,7 @@ export function percentileLines(options: { name: string; title: string; data: re
       encoding: {
         x: { field: 'percentile', type: 'ordinal', sort: percentiles, title: 'percentile', axis: { labelAngle: 0 } },
         y: { field: 'ms', type: 'quantitative', title: 'latency (ms, log scale)', scale: { type: 'log' } },
-        color: { field: 'series', type: 'nominal', sort: series, title: options.seriesTitle, scale: { scheme: 'tableau10' } },
+        color: { field: 'series', type: 'nominal', sort: series, title: options.seriesTitle, scale: colourScale(series) },
       },
     },
   };
@@ -74,7 +93,7 @@ export function groupedBars(options: {
       x: { field: 'group', type: 'nominal', sort: groups, title: options.groupTitle, axis: { labelAngle: 0 } },
       xOffset: { field: 'series', type: 'nominal', sort: series },
       y: { field: 'value', type: 'quantitative', title: options.valueTitle },
-      color: { field: 'series', type: 'nominal', sort: series, title: options.seriesTitle, scale: { scheme: 'tableau10' } },
+      color: { field: 'series', type: 'nominal', sort: series, title: options.seriesTitle, scale: colourScale(series) },
     },
   };
   const layers: unknown[] = [bars];
@@ -118,7 +137,7 @@ export function lines(options: {
       encoding: {
         x: { field: 'x', type: 'quantitative', title: options.xTitle, scale: options.logX ? { type: 'log' } : {} },
         y: { field: 'y', type: 'quantitative', title: options.yTitle, scale: options.logY ? { type: 'log' } : {} },
-        color: { field: 'series', type: 'nominal', sort: series, title: options.seriesTitle, scale: { scheme: 'tableau10' } },
+        color: { field: 'series', type: 'nominal', sort: series, title: options.seriesTitle, scale: colourScale(series) },
       },
     },
   };
@@ -146,7 +165,6 @@ export function shares(options: { name: string; title: string; data: readonly Sh
         y: { field: 'whole', type: 'nominal', sort: wholes, title: options.wholeTitle },
         x: { field: 'share', type: 'quantitative', title: 'share of successful calls', axis: { format: '%' }, scale: { domain: [0, 1] } },
         color: { field: 'part', type: 'nominal', sort: parts, title: options.partTitle, scale: { scheme: 'tableau10' } },
-        order: { field: 'part', type: 'nominal' },
       },
     },
   };

@@ -15,6 +15,7 @@ export class Progress implements ProgressSink {
   private scenario = '';
   private readonly startMs = Date.now();
   private timer: NodeJS.Timeout | undefined;
+  private ended = false;
 
   constructor(private readonly stream: NodeJS.WriteStream = process.stderr, private readonly live = stream.isTTY === true) {}
 
@@ -33,6 +34,7 @@ export class Progress implements ProgressSink {
   }
 
   step(label: string): void {
+    if (this.ended) return;
     if (this.label !== '') this.done = Math.min(this.total, this.done + 1);
     this.label = label;
     if (this.live) this.draw();
@@ -40,13 +42,15 @@ export class Progress implements ProgressSink {
   }
 
   note(text: string): void {
+    if (this.ended) return;
     if (this.live) this.stream.write(`\r\x1b[K${text}\n`);
     else this.stream.write(`${text}\n`);
     if (this.live) this.draw();
   }
 
-  /** Clears the bar; call once at the end (also on errors). */
+  /** Clears the bar and stays quiet from then on (what follows an interrupt is noise); call once at the end. */
   end(): void {
+    this.ended = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     if (this.live) this.stream.write('\r\x1b[K');
