@@ -3,8 +3,9 @@ import * as grpc from '@grpc/grpc-js';
 import { type ServingStatus } from 'grpc-health-check';
 import { inspectBalancers } from '../../src/balancer/balancer-diagnostics';
 import { registerBalancers } from '../../src/balancer/register-balancers';
+import { registerResolver, statusOrFromValue, type Endpoint, type GrpcUri, type Resolver, type ResolverListener } from '../../src/grpc-experimental';
 import { startEchoServer, type EchoServer } from '../support/echo-server';
-import { unary, type EchoClient } from '../support/echo-proto';
+import { loadEcho, unary, type EchoClient } from '../support/echo-proto';
 import { waitFor } from '../support/wait';
 import { startHealthEchoServer, type HealthEchoServer, type HealthEchoServerOptions } from './support/health-service';
 import { balancerFor, failedCount, makeClient, runCalls, waitForEndpoints } from './support/load';
@@ -170,6 +171,42 @@ describe('client-side health checking: the Watch stream per subchannel', functio
     expect(server.activeWatches).to.equal(0);
   });
 
+  it('follows healthCheck changes on a live channel: on, another service name, off (old watches cancelled)', async () => {
+    const SERVICE = 'grpc_etcd_lb.echo.Echo';
+    const servers = await serve(2, i => ({ statuses: i === 0 ? { '': 'NOT_SERVING', [SERVICE]: 'SERVING' } : { '': 'SERVING', [SERVICE]: 'SERVING' } }));
+    const addresses = servers.map(s => s.address);
+    const resolver = configResolver(addresses);
+    const { Client } = loadEcho();
+    const c = new Client(resolver.target, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    clients.push(c);
+    const share = async (): Promise<number> => {
+      const before = servers[0].echo.calls;
+      expect(failedCount(await runCalls(c, 100, 4))).to.equal(0);
+      return servers[0].echo.calls - before;
+    };
+
+    resolver.push({});
+    await runCalls(c, 1, 1);
+    await waitFor('both READY', () => allReady(addresses));
+    expect(await share(), 'health checking off: NOT_SERVING is not looked at').to.equal(50);
+
+    resolver.push({ healthCheck: { serviceName: '' } });
+    await waitFor('NOT_SERVING seen', () => stateOf(addresses, servers[0].address) === 'TRANSIENT_FAILURE');
+    expect(await share()).to.equal(0);
+
+    resolver.push({ healthCheck: { serviceName: SERVICE } });
+    await waitFor('SERVING for the service seen', () => allReady(addresses));
+    await waitFor('one Watch per server, for the new name', () => servers.every(s => s.activeWatches === 1));
+    expect(await share()).to.equal(50);
+
+    resolver.push({});
+    const offMs = await waitFor('Watches cancelled', () => servers.every(s => s.activeWatches === 0));
+    console.log(`      healthCheck toggled on a live channel: off -> '' -> '${SERVICE}' -> off; Watch calls per server ${servers.map(s => s.watchesOpened).join(', ')}; cancelled ${offMs} ms after turning it off`);
+    expect(servers.map(s => s.watchesOpened)).to.deep.equal([2, 2]);
+    await waitFor('both READY', () => allReady(addresses));
+    expect(await share()).to.equal(50);
+  });
+
   function balancersOver(addresses: string[]): ReturnType<typeof inspectBalancers> {
     const wanted = [...addresses].sort().join(',');
     return inspectBalancers().filter(b => b.endpoints.map(e => e.address).sort().join(',') === wanted);
@@ -179,3 +216,44 @@ describe('client-side health checking: the Watch stream per subchannel', functio
     return balancersOver(addresses).every(b => b.endpoints.every(e => e.state === 'READY'));
   }
 });
+
+const CONFIG_SCHEME = 'hcconfig';
+const configTargets = new Map<string, { addresses: string[]; listeners: Set<(body: object) => void>; body: object }>();
+let nextConfigTarget = 1;
+
+/** A resolver whose service config (etcd_weighted_round_robin with `body`) the test changes on a live channel. */
+class ConfigResolver implements Resolver {
+  private readonly state;
+  private readonly onPush = (): void => this.updateResolution();
+  constructor(uri: GrpcUri, private readonly listener: ResolverListener) {
+    this.state = configTargets.get(uri.path)!;
+    this.state.listeners.add(this.onPush);
+  }
+  static getDefaultAuthority(): string {
+    return 'localhost';
+  }
+  updateResolution(): void {
+    setImmediate(() => {
+      const endpoints: Endpoint[] = this.state.addresses.map(a => ({ addresses: [{ host: '127.0.0.1', port: Number(a.split(':')[1]) }] }));
+      const serviceConfig = statusOrFromValue({ loadBalancingConfig: [{ etcd_weighted_round_robin: this.state.body }], methodConfig: [] });
+      this.listener(statusOrFromValue(endpoints), {}, serviceConfig as Parameters<ResolverListener>[2], 'config test');
+    });
+  }
+  destroy(): void {
+    this.state.listeners.delete(this.onPush);
+  }
+}
+
+function configResolver(addresses: string[]): { target: string; push(body: object): void } {
+  if (configTargets.size === 0) registerResolver(CONFIG_SCHEME, ConfigResolver);
+  const name = `c${nextConfigTarget++}`;
+  const state = { addresses, listeners: new Set<(body: object) => void>(), body: {} };
+  configTargets.set(name, state);
+  return {
+    target: `${CONFIG_SCHEME}:///${name}`,
+    push(body) {
+      state.body = body;
+      for (const listener of state.listeners) listener(body);
+    },
+  };
+}
