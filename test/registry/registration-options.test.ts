@@ -29,7 +29,7 @@ describe('registry: options', () => {
     ['IPv6 without brackets', { ...OK, address: '::1:80' }, /IPv6 literals need brackets/],
     ['IPv6 bad literal', { ...OK, address: '[::g]:80' }, /invalid IPv6 literal/],
     ['weight negative', { ...OK, weight: -1 }, /weight must be a finite number in \[0, 1000000\], got -1/],
-    ['weight NaN', { ...OK, weight: NaN }, /weight must be a finite number .* got null/],
+    ['weight NaN', { ...OK, weight: NaN }, /weight must be a finite number .* got NaN/],
     ['weight string', { ...OK, weight: '2' }, /weight must be a finite number .* got "2"/],
     ['weight too big', { ...OK, weight: 1e9 }, /weight must be a finite number/],
     ['priority fractional', { ...OK, priority: 0.5 }, /priority must be an integer in \[0, 1000000\], got 0.5/],
