@@ -171,7 +171,8 @@ export class BenchEnvironment {
 
   /**
    * Load before anything is measured: the first configuration measured in a fresh process
-   * would otherwise pay for the JIT compilation of the whole call path, client and replicas.
+   * would otherwise pay for the JIT compilation of the whole call path, client and replicas
+   * (measured here: round_robin's closed-loop calls/s rise about 4× over the first 5-6 s).
    */
   private async warmUp(): Promise<void> {
     const client = this.client(this.staticTarget(this.pool), { lbConfig: { round_robin: {} } });

@@ -166,7 +166,7 @@ async function main(argv: string[]): Promise<number> {
   const loadAverageStart = loadavg()[0];
   const runStart = performance.now();
   const progress = new Progress();
-  const env = new BenchEnvironment(text => progress.note(text), options.quick ? 1_500 : 3_000);
+  const env = new BenchEnvironment(text => progress.note(text), options.quick ? 5_000 : 8_000);
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (interrupted) return;

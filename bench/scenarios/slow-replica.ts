@@ -6,7 +6,7 @@
  * over the 4 healthy replicas alone, as if the slow one were invisible.
  */
 import { type EchoClient } from '../../test/support/echo-proto';
-import { count, ms, percent, ratio } from '../format';
+import { count, median, ms, percent, ratio } from '../format';
 import { PERCENTILES, type LatencySummary } from '../latency';
 import { closedLoop, openLoop, type LoadResult } from '../load';
 import { percentileLines, shares } from '../plots';
@@ -27,7 +27,10 @@ type Shape = (typeof SHAPES)[number];
 export interface SlowReplicaRow {
   readonly config: string;
   readonly shape: Shape;
+  /** Each percentile is the median of the rounds' (max: the largest; count: the total). */
   readonly latencyMs: LatencySummary;
+  /** p99 of each round, in round order. */
+  readonly roundsP99Ms: readonly number[];
   /** Slow replica's share of successful calls. */
   readonly slowShare: number;
   readonly callsPerS: number;
@@ -42,7 +45,9 @@ export interface SlowReplicaMetrics {
   /** round_robin closed-loop calls/s over the 5 healthy replicas, concurrency 50 (best of 3 runs). */
   readonly capacityCallsPerS: number;
   readonly openRatePerS: number;
+  /** Length of each run (per policy, shape and round). */
   readonly runMs: number;
+  readonly rounds: number;
   readonly rows: readonly SlowReplicaRow[];
 }
 
@@ -61,6 +66,36 @@ function configs(context: ScenarioContext): Config[] {
   ];
 }
 
+function rounds(context: ScenarioContext): number {
+  return context.quick ? 1 : 3;
+}
+
+/** One row from the runs of a configuration: percentiles are medians over rounds, counts are totals. */
+function combine(config: string, shape: Shape, runs: readonly LoadResult[]): SlowReplicaRow {
+  const mid = (pick: (r: LoadResult) => number): number => median(runs.map(pick));
+  const byServer: Record<string, number> = {};
+  for (const run of runs) for (const [name, n] of Object.entries(run.byServer)) byServer[name] = (byServer[name] ?? 0) + n;
+  const ok = runs.reduce((sum, r) => sum + r.ok, 0);
+  return {
+    config,
+    shape,
+    latencyMs: {
+      p50: mid(r => r.latencyMs.p50),
+      p90: mid(r => r.latencyMs.p90),
+      p99: mid(r => r.latencyMs.p99),
+      p999: mid(r => r.latencyMs.p999),
+      max: Math.max(...runs.map(r => r.latencyMs.max)),
+      mean: mid(r => r.latencyMs.mean),
+      count: runs.reduce((sum, r) => sum + r.latencyMs.count, 0),
+    },
+    roundsP99Ms: runs.map(r => r.latencyMs.p99),
+    slowShare: ok === 0 ? 0 : (byServer[SLOW_REPLICA] ?? 0) / ok,
+    callsPerS: Math.round(mid(r => r.callsPerS)),
+    failed: runs.reduce((sum, r) => sum + r.failed, 0),
+    byServer,
+  };
+}
+
 function find(m: SlowReplicaMetrics, config: string, shape: Shape): SlowReplicaRow | undefined {
   return m.rows.find(r => r.config === config && r.shape === shape);
 }
@@ -75,14 +110,15 @@ export const slowReplicaScenario: Scenario<SlowReplicaMetrics> = {
     + '`pick_first` sends everything to the first address that connects (r1, a healthy one; had the slow replica been first it would get all).',
 
   steps(context) {
-    return 1 + 2 * configs(context).length;
+    return 1 + 2 * rounds(context) * configs(context).length;
   },
 
   async run(context): Promise<SlowReplicaMetrics> {
     const { env } = context;
     const replicas = await env.replicas();
-    const runMs = context.quick ? 1_500 : 8_000;
-    const warmupMs = context.quick ? 500 : 1_000;
+    const runMs = context.quick ? 1_500 : 4_000;
+    const warmupMs = 500;
+    const roundCount = rounds(context);
     const slow = replicas.find(r => r.name === SLOW_REPLICA)!;
     const list = configs(context);
     const clients = new Map<Config, EchoClient>();
@@ -107,24 +143,20 @@ export const slowReplicaScenario: Scenario<SlowReplicaMetrics> = {
         await env.ready(client);
         clients.set(config, client);
       }
-      const record = (config: Config, shape: Shape, result: LoadResult): void => {
-        rows.push({
-          config: config.label,
-          shape,
-          latencyMs: result.latencyMs,
-          slowShare: result.ok === 0 ? 0 : (result.byServer[SLOW_REPLICA] ?? 0) / result.ok,
-          callsPerS: result.callsPerS,
-          failed: result.failed,
-          byServer: result.byServer,
-        });
-      };
-      for (const config of list) {
-        context.progress.step(`closed loop: ${config.label}`);
-        record(config, 'closed', await closedLoop(clients.get(config)!, { concurrency: CLOSED_CONCURRENCY, durationMs: runMs, warmupMs }));
-      }
-      for (const config of list) {
-        context.progress.step(`open loop: ${config.label}`);
-        record(config, 'open', await openLoop(clients.get(config)!, { ratePerS: openRatePerS, durationMs: runMs, warmupMs }));
+      for (const shape of SHAPES) {
+        const runs = new Map<Config, LoadResult[]>(list.map(config => [config, []]));
+        for (let r = 0; r < roundCount; r++) {
+          // Rotate the order each round: a disturbance on the machine then hits different policies.
+          for (let k = 0; k < list.length; k++) {
+            const config = list[(k + r) % list.length];
+            context.progress.step(`${shape} loop${roundCount > 1 ? ` round ${r + 1}/${roundCount}` : ''}: ${config.label}`);
+            const client = clients.get(config)!;
+            runs.get(config)!.push(shape === 'closed'
+              ? await closedLoop(client, { concurrency: CLOSED_CONCURRENCY, durationMs: runMs, warmupMs })
+              : await openLoop(client, { ratePerS: openRatePerS, durationMs: runMs, warmupMs }));
+          }
+        }
+        for (const config of list) rows.push(combine(config.label, shape, runs.get(config)!));
       }
       return {
         slowReplica: SLOW_REPLICA,
@@ -133,6 +165,7 @@ export const slowReplicaScenario: Scenario<SlowReplicaMetrics> = {
         capacityCallsPerS: capacity,
         openRatePerS,
         runMs,
+        rounds: roundCount,
         rows,
       };
     } finally {
@@ -149,7 +182,7 @@ export const slowReplicaScenario: Scenario<SlowReplicaMetrics> = {
         title: shape === 'closed'
           ? `closed loop, concurrency ${m.closedConcurrency}: latency and the slow replica's share`
           : `open loop at ${count(m.openRatePerS)} calls/s (30 % of round_robin's ${count(m.capacityCallsPerS)}): latency and the slow replica's share`,
-        columns: ['policy', ...PERCENTILES.map(p => p.label), 'p99 vs round_robin', 'p99 vs limit', 'slow share', 'calls/s', 'failed'],
+        columns: ['policy', ...PERCENTILES.map(p => p.label), 'p99 vs round_robin', 'p99 vs limit', 'slow share', 'calls/s', 'failed', 'p99 of each round'],
         rows: m.rows.filter(r => r.shape === shape).map(r => [
           r.config,
           ...PERCENTILES.map(p => ms(r.latencyMs[p.key])),
@@ -158,8 +191,10 @@ export const slowReplicaScenario: Scenario<SlowReplicaMetrics> = {
           r.config === LIMIT ? '—' : percent(r.slowShare),
           count(r.callsPerS),
           count(r.failed),
+          r.roundsP99Ms.map(ms).join(' / '),
         ]),
-        note: `${(m.runMs / 1000).toFixed(1)} s per policy after warm-up; ${m.slowReplica} is ${m.slowLatencyMs} ms slower.`,
+        note: `${m.rounds > 1 ? `median of ${m.rounds} rounds of ${(m.runMs / 1000).toFixed(1)} s` : `${(m.runMs / 1000).toFixed(1)} s`} per policy after warm-up `
+          + `(order rotated each round; slow share over all rounds); ${m.slowReplica} is ${m.slowLatencyMs} ms slower.`,
       };
     });
   },
