@@ -8,7 +8,7 @@ import { startHealthEchoServer, type HealthEchoServer, type HealthEchoServerOpti
 import { balancerFor, failedCount, makeClient, runCalls, waitForEndpoints } from './support/load';
 import { createStaticTarget, type StaticTarget } from './support/static-resolver';
 
-const POLICIES = ['etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_least_request'];
+const POLICIES = ['etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_least_request', 'etcd_peak_ewma'];
 const HEALTH = { healthCheck: { serviceName: '' } };
 
 describe('client-side health checking: pickers use READY and healthy endpoints only', function () {
