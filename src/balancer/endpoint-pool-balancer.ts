@@ -13,7 +13,8 @@
  *   the traffic equally, lowest priority first: draining beats failing;
  * - none usable: QueuePicker while any endpoint connects, UnavailablePicker
  *   with the last error in TRANSIENT_FAILURE, as round_robin does;
- * - re-resolution is requested only when an endpoint goes READY → not READY;
+ * - re-resolution is requested only when an endpoint's connection goes READY →
+ *   not READY (a health flip is not a reason);
  *   the leaves' own requests (one per failed connection attempt of a dead
  *   address) are dropped, so a resolver that answers at once cannot loop.
  * - client-side health checking (gRFC A17) when the config has `healthCheck`:

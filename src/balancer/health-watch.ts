@@ -94,11 +94,6 @@ export class HealthWatch {
     return this.current;
   }
 
-  /** Whether a `Watch` stream is open now (diagnostics, tests). */
-  get streaming(): boolean {
-    return this.call !== undefined;
-  }
-
   addDataWatcher(watcher: HealthStatusWatcher): void {
     if (this.closed) return;
     this.watchers.add(watcher);
