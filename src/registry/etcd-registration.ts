@@ -47,6 +47,10 @@ export class EtcdRegistration implements Registration {
   readonly address: string;
   readonly key: string;
 
+  get reportsHealth(): boolean {
+    return this.options.health !== undefined;
+  }
+
   private readonly client: Etcd3;
   private readonly clientLease: EtcdClientLease;
   private readonly activeKey: string;

@@ -27,7 +27,9 @@ export interface GracefulShutdownOptions {
   /**
    * Time between health NOT_SERVING and deregistration, for clients that health-check
    * (`healthCheck` in their etcd_* policy config) to stop picking this server before the key
-   * goes; they see the flip within a few ms. Useful only with `health`. Defaults to 0.
+   * goes; they see the flip within a few ms (and the key's deletion within tens of ms).
+   * Defaults to 200 when the registration reports health (`health` given to
+   * `registerEndpoint`), else 0.
    */
   notServingGraceMs?: number;
   /** Time between deregistration and `tryShutdown`, for discovery clients to see the key go. Defaults to 1,000. */
@@ -39,7 +41,8 @@ export interface GracefulShutdownOptions {
 }
 
 export const DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS = Object.freeze({
-  notServingGraceMs: 0,
+  /** With `health`; 0 without it. */
+  notServingGraceMs: 200,
   deregisterGraceMs: 1_000,
   drainMs: 10_000,
 });
@@ -68,7 +71,9 @@ export function gracefulShutdown(
   let deregisterGraceMs: number;
   let drainMs: number;
   try {
-    notServingGraceMs = nonNegativeMs(options.notServingGraceMs ?? DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS.notServingGraceMs, 'notServingGraceMs');
+    notServingGraceMs = nonNegativeMs(
+      options.notServingGraceMs ?? (registration.reportsHealth ? DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS.notServingGraceMs : 0),
+      'notServingGraceMs');
     deregisterGraceMs = nonNegativeMs(options.deregisterGraceMs ?? DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS.deregisterGraceMs, 'deregisterGraceMs');
     drainMs = nonNegativeMs(options.drainMs ?? DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS.drainMs, 'drainMs');
   } catch (err) {

@@ -25,6 +25,8 @@ export interface Registration {
   /** The lease the key is (or was last) written under, decimal; undefined when none is held. */
   readonly leaseId: string | undefined;
   readonly state: RegistrationState;
+  /** True when the registration reports grpc.health.v1 status (`health` was given). */
+  readonly reportsHealth: boolean;
   /**
    * Changes weight, priority and/or metadata in place, under the same lease
    * (draining: `{ weight: 0 }`; slow start: raise the weight in steps).
