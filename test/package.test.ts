@@ -1,0 +1,38 @@
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..');
+
+describe('the published package', function () {
+  this.timeout(120_000);
+
+  it('npm pack ships only dist/, protos/, README, LICENSE and package.json, and dist/ is the public contract', () => {
+    // `npm pack` runs `prepack` (= npm run build) first, so this also proves the build works.
+    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--loglevel=error'], {
+      cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const json = out.slice(out.indexOf('['));
+    const [{ files }] = JSON.parse(json) as Array<{ files: Array<{ path: string }> }>;
+    const paths = files.map(f => f.path);
+    const outside = paths.filter(p => !/^(dist\/|protos\/|README\.md$|LICENSE$|package\.json$)/.test(p));
+    expect(outside).to.deep.equal([]);
+    expect(paths).to.include.members(['dist/index.js', 'dist/index.d.ts', 'protos/echo.proto']);
+    expect(paths.filter(p => p.startsWith('dist/') && /test|bench|examples/.test(p))).to.deep.equal([]);
+
+    // Load dist/ in a fresh process, as a user's CommonJS app would.
+    const probe = `
+      const lb = require(${JSON.stringify(join(ROOT, 'dist', 'index.js'))});
+      const grpc = require('@grpc/grpc-js');
+      lb.register();
+      const names = ['etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_least_request', 'etcd_peak_ewma'];
+      console.log(JSON.stringify({
+        exports: ['register', 'registerEndpoint', 'gracefulShutdown', 'shutdownOnSignals', 'createRetryInterceptor']
+          .filter(n => typeof lb[n] === 'function'),
+        policies: names.filter(n => grpc.experimental.isLoadBalancerNameRegistered(n)),
+      }));`;
+    const result = JSON.parse(execFileSync(process.execPath, ['-e', probe], { cwd: ROOT, encoding: 'utf8' })) as { exports: string[]; policies: string[] };
+    expect(result.exports).to.deep.equal(['register', 'registerEndpoint', 'gracefulShutdown', 'shutdownOnSignals', 'createRetryInterceptor']);
+    expect(result.policies).to.deep.equal(['etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_least_request', 'etcd_peak_ewma']);
+  });
+});
