@@ -25,7 +25,7 @@ export interface PickRow {
   readonly endpoints: number;
   /** Median over rounds of the mean cost of `pick()` alone. */
   readonly nsPerPick: number;
-  /** `pick()` plus the `onCallStarted`/`onCallEnded` hooks it returned (what each call pays the picker). */
+  /** `pick()` plus the `onCallStarted`/`onCallEnded` hooks it returned (what each call pays the picker; the target's figure). */
   readonly nsPerPickWithHooks: number;
   /** `nsPerPick` / round_robin's at the same size. */
   readonly ratio: number;
@@ -121,8 +121,11 @@ export const pickScenario: Scenario<PickMetrics> = {
   title: 'Pick cost',
   method: 'Each policy is created through grpc-js (`ChildLoadBalancerHandler` + its registered config) over N endpoints whose fake '
     + 'subchannels are READY, and its published READY picker is called in a loop timed with `process.hrtime.bigint()` after a '
-    + 'warm-up; each result is stored, as grpc-js stores it. "with hooks" adds the `onCallStarted`/`onCallEnded` calls a pick '
-    + 'returns (grpc-js runs them once per call); grpc-js `round_robin` returns none. Figures are medians over alternating rounds.',
+    + 'warm-up; each result is stored, as grpc-js stores it. The main figure includes the `onCallStarted`/`onCallEnded` hooks a '
+    + 'pick returns, called at once (grpc-js runs them once per started call; `round_robin` returns none): that is what a call '
+    + 'pays the policy. Figures are medians over rounds that alternate the policies. The bench runs the TypeScript sources '
+    + 'through tsx (esbuild), whose CommonJS output reads every imported binding through a getter; grpc-js is plain compiled '
+    + 'JavaScript, and so is our `dist/` build, which may therefore pick a little faster than measured here.',
 
   steps(context) {
     return context.pickSizes.length;
@@ -178,14 +181,15 @@ export const pickScenario: Scenario<PickMetrics> = {
       return row ? pick(row) : 'n/a';
     };
     const tables: Table[] = [{
-      title: 'ns per pick (ratio to grpc-js round_robin at the same size)',
-      columns: ['policy', ...sizes.map(s => `${s.toLocaleString('en-US')} endpoints`)],
-      rows: policies.map(p => [p, ...sizes.map(s => cell(p, s, r => `${ns(r.nsPerPick)} (${ratio(r.ratio)})`))]),
-      note: `median of ${m.rounds} rounds.`,
-    }, {
-      title: 'ns per pick including the call hooks it returns (ratio to round_robin)',
+      title: 'ns per pick, including the call hooks it returns (what each call pays), and ratio to grpc-js round_robin at the same size',
       columns: ['policy', ...sizes.map(s => `${s.toLocaleString('en-US')} endpoints`)],
       rows: policies.map(p => [p, ...sizes.map(s => cell(p, s, r => `${ns(r.nsPerPickWithHooks)} (${ratio(r.ratioWithHooks)})`))]),
+      note: `median of ${m.rounds} rounds; round_robin returns no hooks.`,
+    }, {
+      title: 'ns per pick, pick() alone (ratio to round_robin)',
+      columns: ['policy', ...sizes.map(s => `${s.toLocaleString('en-US')} endpoints`)],
+      rows: policies.map(p => [p, ...sizes.map(s => cell(p, s, r => `${ns(r.nsPerPick)} (${ratio(r.ratio)})`))]),
+      note: 'without the hooks a policy cannot recycle per-call state, so this can be slower than the figure above.',
     }, {
       title: 'setup: ms to take the endpoint list and publish the first picker',
       columns: ['policy', ...sizes.map(s => `${s.toLocaleString('en-US')} endpoints`)],
@@ -201,10 +205,10 @@ export const pickScenario: Scenario<PickMetrics> = {
   plots(m) {
     return [lines({
       name: 'pick-cost',
-      title: 'ns per pick by endpoint count',
-      data: m.rows.map(r => ({ x: r.endpoints, series: r.policy, y: r.nsPerPick })),
+      title: 'ns per pick (including the call hooks) by endpoint count',
+      data: m.rows.map(r => ({ x: r.endpoints, series: r.policy, y: r.nsPerPickWithHooks })),
       xTitle: 'endpoints',
-      yTitle: 'ns per pick',
+      yTitle: 'ns per pick (incl. call hooks)',
       seriesTitle: 'policy',
       logX: true,
       logY: true,
@@ -217,14 +221,14 @@ export const pickScenario: Scenario<PickMetrics> = {
       const base = m.rows.find(r => r.endpoints === TARGET_SIZE && r.policy === ROUND_ROBIN);
       checks.push({
         scenario: 'pick',
-        what: `${row.policy}: ns per pick at 1,000 endpoints vs round_robin`,
+        what: `${row.policy}: ns per pick (incl. call hooks) at 1,000 endpoints vs round_robin`,
         target: `≤ ${TARGET_RATIO}×`,
-        measured: `${ratio(row.ratio)} (${ns(row.nsPerPick)} vs ${ns(base?.nsPerPick)})`,
-        met: row.ratio <= TARGET_RATIO,
+        measured: `${ratio(row.ratioWithHooks)} (${ns(row.nsPerPickWithHooks)} vs ${ns(base?.nsPerPickWithHooks)}); pick() alone ${ratio(row.ratio)}`,
+        met: row.ratioWithHooks <= TARGET_RATIO,
       });
     }
     if (checks.length === 0) {
-      checks.push({ scenario: 'pick', what: 'ns per pick at 1,000 endpoints vs round_robin', target: `≤ ${TARGET_RATIO}×`, measured: 'n/a', met: undefined, note: 'not measured at 1,000 endpoints (--pick-sizes)' });
+      checks.push({ scenario: 'pick', what: 'ns per pick (incl. call hooks) at 1,000 endpoints vs round_robin', target: `≤ ${TARGET_RATIO}×`, measured: 'n/a', met: undefined, note: 'not measured at 1,000 endpoints (--pick-sizes)' });
     }
     return checks;
   },
