@@ -39,6 +39,8 @@ export interface LoadFailure {
   readonly code: grpc.status;
   /** `CODE: details`. */
   readonly reason: string;
+  /** Response headers had arrived: the call was committed to its replica (a retry interceptor no longer retries it). */
+  readonly afterHeaders: boolean;
 }
 
 export interface PhaseTotals {
@@ -106,7 +108,7 @@ export function startSteadyLoad(client: EchoClient, options: SteadyLoadOptions =
   };
   phaseTotals(phase);
 
-  const record = (err: grpc.ServiceError | null, reply: EchoReply | undefined, latencyMs: number): void => {
+  const record = (err: grpc.ServiceError | null, reply: EchoReply | undefined, latencyMs: number, afterHeaders: boolean): void => {
     const now = Date.now();
     const t = phaseTotals(phase);
     t.maxLatencyMs = Math.max(t.maxLatencyMs, latencyMs);
@@ -124,15 +126,17 @@ export function startSteadyLoad(client: EchoClient, options: SteadyLoadOptions =
     t.failed++;
     const reason = `${grpc.status[err.code] ?? err.code}: ${String(err.details).slice(0, 120)}`;
     reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-    if (failures.length < maxFailuresKept) failures.push({ atMs: now - startedAt, phase, code: err.code, reason });
+    if (failures.length < maxFailuresKept) failures.push({ atMs: now - startedAt, phase, code: err.code, reason, afterHeaders });
   };
 
   const oneCall = (): Promise<void> => new Promise(resolve => {
     const t0 = Date.now();
-    client.unary({ message: 'steady' }, new grpc.Metadata(), { deadline: t0 + deadlineMs }, (err, reply) => {
-      record(err, reply, Date.now() - t0);
+    let afterHeaders = false;
+    const call = client.unary({ message: 'steady' }, new grpc.Metadata(), { deadline: t0 + deadlineMs }, (err, reply) => {
+      record(err, reply, Date.now() - t0, afterHeaders);
       resolve();
     });
+    call.once('metadata', () => { afterHeaders = true; });
   });
 
   const lane = async (): Promise<void> => {
