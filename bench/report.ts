@@ -14,6 +14,8 @@ export interface ScenarioOutcome {
   readonly title: string;
   readonly method: string;
   readonly durationMs: number;
+  /** 1-minute load average of the machine at the scenario's start and end: how much else was running. */
+  readonly loadAverage: readonly [number, number];
   readonly metrics: unknown;
   readonly tables: readonly Table[];
   readonly plots: readonly PlotSpec[];
@@ -78,7 +80,7 @@ export function allTargets(run: BenchRun): TargetCheck[] {
 export function textSummary(run: BenchRun): string {
   const parts: string[] = [];
   for (const s of run.scenarios) {
-    parts.push(`== ${s.name}: ${s.title} (${(s.durationMs / 1000).toFixed(1)} s)`);
+    parts.push(`== ${s.name}: ${s.title} (${(s.durationMs / 1000).toFixed(1)} s, load average ${s.loadAverage[0].toFixed(1)} → ${s.loadAverage[1].toFixed(1)})`);
     if (s.error) parts.push(`FAILED: ${s.error}`);
     for (const t of s.tables) parts.push(textTable(t));
   }
@@ -92,7 +94,13 @@ export function textSummary(run: BenchRun): string {
 export function jsonDocument(run: BenchRun): Record<string, unknown> {
   const scenarios: Record<string, unknown> = {};
   for (const s of run.scenarios) {
-    scenarios[s.name] = { durationMs: Math.round(s.durationMs), metrics: s.metrics, targets: s.targets, ...(s.error ? { error: s.error } : {}) };
+    scenarios[s.name] = {
+      durationMs: Math.round(s.durationMs),
+      loadAverage: s.loadAverage,
+      metrics: s.metrics,
+      targets: s.targets,
+      ...(s.error ? { error: s.error } : {}),
+    };
   }
   return {
     bench: 'grpc-etcd-lb',
@@ -140,7 +148,8 @@ function markdown(run: BenchRun): string {
     '',
   ];
   for (const s of run.scenarios) {
-    out.push(`## ${s.title} (\`--scenario ${s.name}\`)`, '', s.method, '');
+    out.push(`## ${s.title} (\`--scenario ${s.name}\`)`, '', s.method, '',
+      `_${(s.durationMs / 1000).toFixed(0)} s; 1-min load average ${s.loadAverage[0].toFixed(2)} at start, ${s.loadAverage[1].toFixed(2)} at end._`, '');
     if (s.error) out.push(`**Failed:** ${s.error}`, '');
     for (const t of s.tables) {
       out.push(`**${t.title}**`, '', markdownTable(t), '');

@@ -10,6 +10,7 @@ import { cpus, loadavg, platform, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BenchEnvironment } from './environment';
+import { round } from './format';
 import { Progress } from './progress';
 import { registeredEtcdPolicies } from './policies';
 import { jsonDocument, textSummary, writeReport, type BenchRun, type MachineInfo, type ScenarioOutcome } from './report';
@@ -124,12 +125,14 @@ function grpcJsVersion(): string {
 
 async function runScenario(scenario: Scenario<unknown>, context: ScenarioContext): Promise<ScenarioOutcome> {
   const start = performance.now();
+  const loadAtStart = round(loadavg()[0], 2);
   const common = { name: scenario.name, title: scenario.title, method: scenario.method };
+  const finished = (): { durationMs: number; loadAverage: [number, number] } => ({ durationMs: performance.now() - start, loadAverage: [loadAtStart, round(loadavg()[0], 2)] });
   try {
     const metrics = await scenario.run(context);
     return {
       ...common,
-      durationMs: performance.now() - start,
+      ...finished(),
       metrics,
       tables: scenario.tables(metrics),
       plots: scenario.plots(metrics),
@@ -138,7 +141,7 @@ async function runScenario(scenario: Scenario<unknown>, context: ScenarioContext
   } catch (err) {
     const message = (err as Error).stack ?? String(err);
     context.progress.note(`bench: scenario ${scenario.name} failed: ${message}`);
-    return { ...common, durationMs: performance.now() - start, metrics: null, tables: [], plots: [], targets: [], error: (err as Error).message };
+    return { ...common, ...finished(), metrics: null, tables: [], plots: [], targets: [], error: (err as Error).message };
   }
 }
 
