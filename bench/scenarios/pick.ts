@@ -101,6 +101,7 @@ function referenceCosts(targetMs: number): Record<string, number> {
   const metadata = new grpc.Metadata();
   const blocks: Record<string, Picker> = {
     'performance.now()': { pick: () => performance.now() as never },
+    'Date.now()': { pick: () => Date.now() as never },
     'steeringOf(metadata) (WeakMap miss)': { pick: () => steeringOf(metadata) as never },
     'Math.random()': { pick: () => Math.random() as never },
   };
