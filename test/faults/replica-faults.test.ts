@@ -1,0 +1,188 @@
+/**
+ * Fault injection on the replicas, each in its own process and registered in
+ * etcd, under steady load of idempotent calls through outlier_detection over
+ * etcd_weighted_round_robin and the retry interceptor (over etcd_least_request,
+ * a failing replica's failure penalty leaves it ~1 attempt/s, too few for
+ * outlier_detection's request volume: least_request does its job itself): one replica kill -9'd, one
+ * frozen (SIGSTOP) then thawed, one returning errors then healing. The bar:
+ * zero failed calls (but for calls already answered with headers by a replica
+ * at the moment it is killed: committed, gRFC A6; pinned by the second test); the killed and the frozen replica leave the clients'
+ * lists when their leases expire (and only they, once each); the thawed one
+ * comes back by itself; the failing one is ejected and readmitted.
+ */
+import { expect } from 'chai';
+import * as grpc from '@grpc/grpc-js';
+import { register } from '../../src/register';
+import { type RetryEvent } from '../../src/interceptor/retry-options';
+import { startEtcd, type EtcdServer } from '../support/etcd';
+import { loadEcho, type EchoClient, type EchoReply, type EchoRequest } from '../support/echo-proto';
+import { startEchoServer } from '../support/echo-server';
+import { startTcpProxy } from '../support/tcp-proxy';
+import { spawnReplica, type ReplicaProcess } from '../support/replica-process';
+import { describeLoad, startSteadyLoad, type SteadyLoad } from '../support/steady-load';
+import { waitFor } from '../support/wait';
+import { balancerWith, etcdTarget, recordResolution, retryingClient, type ResolutionRecorder } from './fault-fixtures';
+
+const SERVICE = 'faults/replicas';
+const TTL_SECONDS = 2;
+const ATTEMPT_TIMEOUT_MS = 300;
+/** Methods whose calls may run twice: what `shouldRetry` lets through beyond "not processed". */
+const IDEMPOTENT_METHODS = new Set(['/grpc_etcd_lb.echo.Echo/Unary']);
+
+const LB_CONFIG = {
+  outlier_detection: {
+    interval: { seconds: 0, nanos: 250_000_000 },
+    base_ejection_time: { seconds: 1, nanos: 0 },
+    max_ejection_time: { seconds: 2, nanos: 0 },
+    max_ejection_percent: 50,
+    failure_percentage_ejection: { threshold: 50, enforcement_percentage: 100, minimum_hosts: 2, request_volume: 5 },
+    child_policy: [{ etcd_weighted_round_robin: {} }],
+  },
+};
+
+describe('faults: replica kill -9, hang (SIGSTOP) and errors, with retries and outlier_detection', function () {
+  this.timeout(90_000);
+  let etcd: EtcdServer | undefined;
+  let replicas: ReplicaProcess[] = [];
+  let client: EchoClient | undefined;
+  let recorder: ResolutionRecorder | undefined;
+  let load: SteadyLoad | undefined;
+
+  before(() => register());
+
+  afterEach(async () => {
+    await load?.stop();
+    client?.close();
+    recorder?.close();
+    for (const r of replicas) if (r.isRunning()) process.kill(r.pid, 'SIGCONT');
+    await Promise.all(replicas.map(r => r.kill('SIGKILL')));
+    await etcd?.destroy();
+    replicas = [];
+  });
+
+  it('zero failed idempotent calls; lists, ejections and recoveries as each fault implies', async () => {
+    etcd = await startEtcd();
+    replicas = await Promise.all(['r0', 'r1', 'r2', 'r3'].map(name =>
+      spawnReplica({ name, service: SERVICE, etcdHosts: etcd!.endpoints, ttlSeconds: TTL_SECONDS })));
+    const [killed, frozen, failing] = replicas;
+    recorder = recordResolution(etcd.endpoints, SERVICE);
+    const events: RetryEvent[] = [];
+    client = retryingClient(etcdTarget(SERVICE, etcd.endpoints), LB_CONFIG, events, {
+      perAttemptTimeoutMs: ATTEMPT_TIMEOUT_MS,
+      retryableCodes: [grpc.status.UNAVAILABLE, grpc.status.INTERNAL],
+      shouldRetry: method => IDEMPOTENT_METHODS.has(method),
+    });
+    load = startSteadyLoad(client, { concurrency: 8, ratePerSecond: 300, deadlineMs: 5000, phase: 'healthy' });
+    await waitFor('every replica to serve', () => replicas.every(r => (load!.byReplica.get(r.name) ?? 0) > 10), { timeoutMs: 20_000 });
+    const served = (r: ReplicaProcess): number => load!.byReplica.get(r.name) ?? 0;
+    const stateOf = (r: ReplicaProcess): string | undefined => balancerWith(replicas[3].address)?.endpoints.find(e => e.address === r.address)?.state;
+
+    // 1. kill -9: no goodbye; the key stays until the lease expires.
+    load.phase('kill -9');
+    const killedAt = Date.now();
+    await killed.kill('SIGKILL');
+    const killedGoneMs = await waitFor('the killed replica to leave the list', () => recorder!.removalsOf(killed.address) > 0, { timeoutMs: 5000 * TTL_SECONDS });
+    const retriesAfterKill = events.filter(e => e.peer === killed.address).length;
+
+    // 2. SIGSTOP: connections stay open, calls hang, keep-alives stop.
+    load.phase('SIGSTOP');
+    const frozenServed = served(frozen);
+    process.kill(frozen.pid, 'SIGSTOP');
+    const frozenEjectedMs = await waitFor('the frozen replica to be ejected (or gone)', () =>
+      stateOf(frozen) === 'TRANSIENT_FAILURE' || recorder!.removalsOf(frozen.address) > 0, { timeoutMs: 5000 * TTL_SECONDS });
+    const frozenGoneMs = await waitFor('the frozen replica to leave the list', () => recorder!.removalsOf(frozen.address) > 0, { timeoutMs: 5000 * TTL_SECONDS });
+    const attemptTimeouts = events.filter(e => e.attemptTimedOut && e.peer === frozen.address).length;
+    load.phase('SIGCONT');
+    const thawedAt = Date.now();
+    process.kill(frozen.pid, 'SIGCONT');
+    const thawedBackMs = await waitFor('the thawed replica back in the list', () => recorder!.current().includes(frozen.address), { timeoutMs: 10_000 });
+    const thawedServingMs = await waitFor('the thawed replica to serve', () => served(frozen) > frozenServed + 10, { timeoutMs: 10_000 });
+
+    // 3. Errors (INTERNAL, retryable for this idempotent method): retried elsewhere, then ejected.
+    load.phase('errors');
+    const errorsAt = Date.now();
+    failing.setBehaviour({ failRate: 1, failCode: grpc.status.INTERNAL });
+    const ejectedMs = await waitFor('the failing replica to be ejected', () => stateOf(failing) === 'TRANSIENT_FAILURE', { timeoutMs: 10_000 });
+    const failedAttempts = events.filter(e => e.peer === failing.address && e.status.code === grpc.status.INTERNAL).length;
+    load.phase('healed');
+    failing.setBehaviour({});
+    const healedServed = served(failing);
+    const readmittedMs = await waitFor('the healed replica to serve again', () => served(failing) > healedServed + 10, { timeoutMs: 15_000 });
+
+    const totals = await load.stop();
+    console.log(`      kill -9: left the list ${killedGoneMs} ms after the kill (TTL ${TTL_SECONDS} s), ${retriesAfterKill} attempts on it retried elsewhere`);
+    console.log(`      SIGSTOP: ejected after ${frozenEjectedMs} ms, left the list ${frozenGoneMs} ms after the stop, ${attemptTimeouts} attempts cut at ${ATTEMPT_TIMEOUT_MS} ms and retried; `
+      + `after SIGCONT back in the list in ${thawedBackMs} ms, serving in ${thawedServingMs} ms`);
+    console.log(`      errors: ejected ${ejectedMs} ms after it started failing, ${failedAttempts} failed attempts retried; healed: serving again in ${readmittedMs} ms `
+      + `(${Date.now() - errorsAt} ms since the errors began, ${Date.now() - killedAt} ms since the kill, ${Date.now() - thawedAt} ms since SIGCONT)`);
+    console.log(`      ${describeLoad(totals)}`);
+    // The one failure kill -9 can cause (see the next test): a call whose response headers had
+    // arrived when the replica died is committed to it (gRFC A6) and not retried. Seen in about
+    // 1 run of 20 (the replica dies between writing headers and writing the status).
+    const committed = totals.failures.filter(f => f.phase === 'kill -9' && f.afterHeaders && f.code === grpc.status.UNAVAILABLE);
+    expect(totals.failures.filter(f => !committed.includes(f))).to.deep.equal([]);
+    expect(committed.length).to.be.at.most(retriesAfterKill + 8);
+    expect(recorder.removals.map(r => r.address)).to.deep.equal([killed.address, frozen.address]);
+    expect(recorder.additions.map(r => r.address)).to.deep.equal([frozen.address]);
+    expect(recorder.current()).to.deep.equal(replicas.slice(1).map(r => r.address).sort());
+    expect(retriesAfterKill + attemptTimeouts + failedAttempts).to.be.greaterThan(0);
+    expect(failedAttempts).to.be.greaterThan(0);
+    expect(events.every(e => e.attempt <= 3)).to.equal(true);
+  });
+
+  it('the limit of retries: a replica lost after it sent response headers fails the call (committed, gRFC A6)', async () => {
+    const { service } = loadEcho();
+    const doomed = new grpc.Server();
+    const reached: string[] = [];
+    doomed.addService(service, {
+      // Never answers; sends response headers first when the message says so.
+      Unary: (call: grpc.ServerUnaryCall<EchoRequest, EchoReply>) => {
+        const message = call.request.message ?? '';
+        reached.push(message);
+        if (message.startsWith('after-headers')) call.sendMetadata(new grpc.Metadata());
+      },
+      ServerStream: (call: grpc.ServerWritableStream<EchoRequest, EchoReply>) => call.end(),
+    });
+    const port = await new Promise<number>((resolve, reject) => doomed.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    const proxy = await startTcpProxy(`127.0.0.1:${port}`);
+    const good = await startEchoServer({ name: 'good' });
+    const events: RetryEvent[] = [];
+    const c = retryingClient(`ipv4:${proxy.address},${good.address}`, { etcd_weighted_round_robin: {} }, events);
+    try {
+      await waitFor('both replicas READY', () => {
+        c.getChannel().getConnectivityState(true);
+        return balancerWith(good.address)?.endpoints.every(e => e.state === 'READY') ?? false;
+      }, { timeoutMs: 10_000 });
+      // Round robin over two alternates: of A A B B, one A and one B reach the doomed replica.
+      const calls = ['after-headers#0', 'after-headers#1', 'before-headers#2', 'before-headers#3'].map(message => {
+        const state = { message, headers: false, code: -1, server: '' };
+        const done = new Promise<void>(resolve => {
+          const call = c.unary({ message }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err, reply) => {
+            state.code = err ? err.code : grpc.status.OK;
+            state.server = reply?.server ?? '';
+            resolve();
+          });
+          call.once('metadata', () => { state.headers = true; });
+        });
+        return { state, done };
+      });
+      await waitFor('two calls waiting at the doomed replica, one of them with headers at the client', () =>
+        reached.length === 2 && calls.some(x => x.state.headers && reached.includes(x.state.message)), { timeoutMs: 10_000 });
+      proxy.cut();
+      await Promise.all(calls.map(x => x.done));
+      const outcomes = calls.map(x => x.state);
+      console.log(`      connection to a replica lost with calls waiting there: ${JSON.stringify(outcomes)}; ${events.length} retried`);
+      expect(reached.map(m => m.split('#')[0]).sort()).to.deep.equal(['after-headers', 'before-headers']);
+      for (const o of outcomes) {
+        const committed = reached.includes(o.message) && o.message.startsWith('after-headers');
+        expect([o.message, o.code, o.server]).to.deep.equal(committed ? [o.message, grpc.status.UNAVAILABLE, ''] : [o.message, grpc.status.OK, 'good']);
+      }
+      expect(events.map(e => e.status.code)).to.deep.equal([grpc.status.UNAVAILABLE]);
+    } finally {
+      c.close();
+      await proxy.close();
+      doomed.forceShutdown();
+      good.forceStop();
+    }
+  });
+});
