@@ -1,0 +1,187 @@
+import { expect } from 'chai';
+import * as grpc from '@grpc/grpc-js';
+import { EtcdPeakEwmaConfig } from '../../src/balancer/peak-ewma';
+import { registerBalancers } from '../../src/balancer/register-balancers';
+import { isLoadBalancerNameRegistered } from '../../src/grpc-experimental';
+import { type EchoClient } from '../support/echo-proto';
+import { spawnReplica, type ReplicaProcess } from '../support/replica-process';
+import { waitFor } from '../support/wait';
+import { failedCount, makeClient, pct, runCalls, waitForEndpoints } from './support/load';
+import { createStaticTarget, type StaticTarget } from './support/static-resolver';
+
+interface Reply {
+  atMs: number;
+  server: string;
+  latencyMs: number;
+}
+
+/**
+ * Open loop: sends `ratePerSec` unary calls per second whatever the replies
+ * do (a closed loop would slow down with the servers and hide the tail).
+ */
+class OpenLoop {
+  readonly replies: Reply[] = [];
+  sent = 0;
+  failed = 0;
+  private inFlight = 0;
+  private readonly startMs = performance.now();
+  private readonly timer: NodeJS.Timeout;
+  private drained: (() => void) | undefined;
+
+  constructor(private readonly client: EchoClient, private readonly ratePerSec: number) {
+    this.timer = setInterval(() => this.tick(), 2);
+  }
+
+  /** Replies received since `sinceMs` (performance.now clock). */
+  since(sinceMs: number): Reply[] {
+    return this.replies.filter(r => r.atMs >= sinceMs);
+  }
+
+  /** Stops sending; resolves once every call sent has ended. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    if (this.inFlight > 0) await new Promise<void>(resolve => { this.drained = resolve; });
+  }
+
+  private tick(): void {
+    const due = Math.floor(((performance.now() - this.startMs) * this.ratePerSec) / 1000);
+    while (this.sent < due) this.send();
+  }
+
+  private send(): void {
+    this.sent++;
+    this.inFlight++;
+    const startMs = performance.now();
+    this.client.unary({ message: 'm' }, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err, reply) => {
+      const atMs = performance.now();
+      if (err) this.failed++;
+      else this.replies.push({ atMs, server: reply!.server, latencyMs: atMs - startMs });
+      if (--this.inFlight === 0) this.drained?.();
+    });
+  }
+}
+
+function shareOf(replies: readonly Reply[], server: string): number {
+  return replies.length === 0 ? 0 : replies.filter(r => r.server === server).length / replies.length;
+}
+
+function percentileMs(replies: readonly Reply[], p: number): string {
+  const sorted = replies.map(r => r.latencyMs).sort((a, b) => a - b);
+  return sorted.length === 0 ? '-' : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(1);
+}
+
+describe('etcd_peak_ewma', function () {
+  this.timeout(90_000);
+  let replicas: ReplicaProcess[] = [];
+  let clients: EchoClient[] = [];
+  let loops: OpenLoop[] = [];
+  let target: StaticTarget | undefined;
+
+  before(() => registerBalancers());
+  afterEach(async () => {
+    await Promise.all(loops.map(l => l.stop()));
+    loops = [];
+    clients.forEach(c => c.close());
+    clients = [];
+    target?.dispose();
+    target = undefined;
+    await Promise.all(replicas.map(r => r.kill()));
+    replicas = [];
+  });
+
+  function client(lbConfig: object): EchoClient {
+    const c = makeClient(target!.target, lbConfig);
+    clients.push(c);
+    return c;
+  }
+
+  function openLoop(c: EchoClient, ratePerSec: number): OpenLoop {
+    const loop = new OpenLoop(c, ratePerSec);
+    loops.push(loop);
+    return loop;
+  }
+
+  it('is registered, and validates its config naming itself and the bad value', () => {
+    expect(isLoadBalancerNameRegistered('etcd_peak_ewma')).to.equal(true);
+    expect(EtcdPeakEwmaConfig.createFromJson({}).toJsonObject()).to.deep.equal({ etcd_peak_ewma: { choiceCount: 2, decayMs: 10_000, probeIntervalMs: 1000 } });
+    expect(EtcdPeakEwmaConfig.createFromJson({ choiceCount: 0, decayMs: 1000, initialLatencyMs: 2.5, probeIntervalMs: 250, healthCheck: { serviceName: 's' } }).toJsonObject())
+      .to.deep.equal({ etcd_peak_ewma: { choiceCount: 0, decayMs: 1000, probeIntervalMs: 250, initialLatencyMs: 2.5, healthCheck: { serviceName: 's' } } });
+    const bad: [object, RegExp][] = [
+      [{ choiceCount: -1 }, /^etcd_peak_ewma: choiceCount must be an integer in \[0, 1000000\], got -1$/],
+      [{ decayMs: 0 }, /^etcd_peak_ewma: decayMs must be an integer in \[1, 3600000\], got 0$/],
+      [{ decayMs: '10s' }, /^etcd_peak_ewma: decayMs must be an integer in \[1, 3600000\], got "10s"$/],
+      [{ probeIntervalMs: 1.5 }, /^etcd_peak_ewma: probeIntervalMs must be an integer in \[1, 3600000\], got 1.5$/],
+      [{ initialLatencyMs: 0 }, /^etcd_peak_ewma: initialLatencyMs must be a number in \(0, 3600000\], got 0$/],
+      [{ initialLatencyMs: Number.NaN }, /^etcd_peak_ewma: initialLatencyMs must be a number in \(0, 3600000\], got NaN$/],
+      [{ healthCheck: 'yes' }, /^etcd_peak_ewma: healthCheck must be an object/],
+    ];
+    for (const [json, message] of bad) expect(() => EtcdPeakEwmaConfig.createFromJson(json)).to.throw(message);
+    expect(() => EtcdPeakEwmaConfig.createFromJson([])).to.throw(/^etcd_peak_ewma: config must be an object/);
+  });
+
+  it('keeps a replica +20 ms under 1 % at ~30 % load, and gives it a fair share again within a few decay periods once it is fast', async () => {
+    const decayMs = 1000;
+    replicas = await Promise.all(Array.from({ length: 5 }, (_, i) => spawnReplica({ name: `pe${i}`, behaviour: { latencyMs: i === 0 ? 20 : 0 } })));
+    const slow = replicas[0];
+    const addresses = replicas.map(r => r.address);
+    target = createStaticTarget(addresses.map(address => ({ address })));
+
+    // round_robin's capacity here, closed loop at concurrency 32 (the slow replica included).
+    const rr = client({ round_robin: {} });
+    await runCalls(rr, 200, 8);
+    const capacityStartMs = performance.now();
+    const closed = await runCalls(rr, 3000, 32);
+    const capacityPerSec = 3000 / ((performance.now() - capacityStartMs) / 1000);
+    expect(failedCount(closed)).to.equal(0);
+    // 30 % of it, capped at 300/s: the machine is shared with other test runs, so stay well below saturation.
+    const ratePerSec = Math.round(Math.min(300, 0.3 * capacityPerSec));
+
+    // For comparison: least_request at the same rate.
+    const lr = client({ etcd_least_request: {} });
+    await runCalls(lr, 20, 4);
+    await waitForEndpoints(addresses);
+    const lrLoop = openLoop(lr, ratePerSec);
+    await waitFor('least_request: 3 s worth of replies', () => lrLoop.replies.length >= 3 * ratePerSec, { timeoutMs: 15_000 });
+    await lrLoop.stop();
+    const lrShare = shareOf(lrLoop.replies, slow.name);
+
+    const pe = client({ etcd_peak_ewma: { decayMs } });
+    await runCalls(pe, 1, 1);
+    const loop = openLoop(pe, ratePerSec);
+    // Judged on a calm window of 3 s. On a shared 2-core machine the fast replicas themselves stall
+    // now and then (descheduled for 20-200 ms while other test runs compete); peak-EWMA then rightly
+    // prefers the +20 ms replica to one that just took 50 ms, for about decayMs × ln(50 / 20). A window
+    // is calm when no fast replica answered slower than 20 ms in it or in the second before it.
+    const windows: { share: number; calls: number; stalls: number }[] = [];
+    const isStall = (r: Reply): boolean => r.server !== slow.name && r.latencyMs > 20;
+    let calm: { share: number; calls: number } | undefined;
+    const measuringSinceMs = performance.now();
+    let windowStartMs = measuringSinceMs;
+    while (calm === undefined && performance.now() - measuringSinceMs < 30_000) {
+      const from = windowStartMs;
+      await waitFor('3 s of replies', () => loop.replies.length > 0 && loop.replies[loop.replies.length - 1].atMs - from >= 3000, { timeoutMs: 15_000 });
+      windowStartMs = performance.now();
+      const replies = loop.replies.filter(r => r.atMs >= from && r.atMs < windowStartMs);
+      const stalls = loop.replies.filter(r => r.atMs >= from - 1000 && r.atMs < windowStartMs && isStall(r)).length;
+      windows.push({ share: shareOf(replies, slow.name), calls: replies.length, stalls });
+      if (stalls === 0) calm = windows[windows.length - 1];
+    }
+    const all = [...loop.replies];
+    console.log(`      round_robin closed-loop capacity ${capacityPerSec.toFixed(0)} calls/s → open loop at ${ratePerSec}/s. Replica +20 ms gets: least_request ${pct(lrShare * lrLoop.replies.length, lrLoop.replies.length)} (p99 ${percentileMs(lrLoop.replies, 0.99)} ms); peak_ewma per 3 s window (share/fast replies > 20 ms) ${windows.map(w => `${pct(w.share * w.calls, w.calls)}/${w.stalls}`).join(' ')}; all windows ${pct(shareOf(all, slow.name) * all.length, all.length)} of ${all.length} calls (p50 ${percentileMs(all, 0.5)} ms, p99 ${percentileMs(all, 0.99)} ms)`);
+    expect(loop.failed).to.equal(0);
+    expect(calm, 'no calm 3 s window within 30 s: the fast replicas kept stalling > 20 ms (machine overloaded)').to.not.equal(undefined);
+    expect(calm!.calls).to.be.greaterThan(ratePerSec * 2);
+    expect(calm!.share).to.be.lessThan(0.01);
+
+    slow.setBehaviour({ latencyMs: 0 });
+    const recoveredAtMs = performance.now();
+    const regainedMs = await waitFor('the recovered replica to get 15 % of the last second (fair: 20 %)', () => {
+      const now = performance.now();
+      return now - recoveredAtMs >= 1000 && shareOf(loop.since(now - 1000), slow.name) >= 0.15;
+    }, { timeoutMs: 20 * decayMs, intervalMs: 50 });
+    const after = loop.since(performance.now() - 1000);
+    console.log(`      after the slow replica became fast: 15 % of a 1 s window after ${regainedMs} ms (decayMs ${decayMs}); last second ${replicas.map(r => `${r.name} ${pct(after.filter(x => x.server === r.name).length, after.length)}`).join(', ')}`);
+    await loop.stop();
+    expect(loop.failed).to.equal(0);
+  });
+});
