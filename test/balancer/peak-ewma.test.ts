@@ -1,11 +1,14 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { EtcdPeakEwmaConfig } from '../../src/balancer/peak-ewma';
+import { createRetryInterceptor } from '../../src/interceptor/retry-interceptor';
+import { type RetryEvent } from '../../src/interceptor/retry-options';
 import { registerBalancers } from '../../src/balancer/register-balancers';
 import { isLoadBalancerNameRegistered } from '../../src/grpc-experimental';
-import { type EchoClient } from '../support/echo-proto';
+import { unary, type EchoClient } from '../support/echo-proto';
 import { spawnReplica, type ReplicaProcess } from '../support/replica-process';
-import { waitFor } from '../support/wait';
+import { seededRandom, waitFor } from '../support/wait';
+import { clientFor, runCalls as runRetriedCalls, startReplicas, warmUp, type Replicas } from '../interceptor/replicas';
 import { failedCount, makeClient, pct, runCalls, waitForEndpoints } from './support/load';
 import { createStaticTarget, type StaticTarget } from './support/static-resolver';
 
@@ -76,9 +79,12 @@ describe('etcd_peak_ewma', function () {
   let clients: EchoClient[] = [];
   let loops: OpenLoop[] = [];
   let target: StaticTarget | undefined;
+  let retryReplicas: Replicas | undefined;
 
   before(() => registerBalancers());
   afterEach(async () => {
+    await retryReplicas?.stop();
+    retryReplicas = undefined;
     await Promise.all(loops.map(l => l.stop()));
     loops = [];
     clients.forEach(c => c.close());
@@ -183,5 +189,20 @@ describe('etcd_peak_ewma', function () {
     console.log(`      after the slow replica became fast: 15 % of a 1 s window after ${regainedMs} ms (decayMs ${decayMs}); last second ${replicas.map(r => `${r.name} ${pct(after.filter(x => x.server === r.name).length, after.length)}`).join(', ')}`);
     await loop.stop();
     expect(loop.failed).to.equal(0);
+  });
+
+  it('honours the retry skip hook: a replica failing fast gets no second attempt of a call', async () => {
+    retryReplicas = await startReplicas(3);
+    const events: RetryEvent[] = [];
+    const c = clientFor(retryReplicas.target, 'etcd_peak_ewma', [createRetryInterceptor({ onRetry: e => events.push(e), random: seededRandom(5) })]);
+    clients.push(c);
+    await warmUp(c, retryReplicas);
+    const bad = retryReplicas.servers[0];
+    bad.setBehaviour({ failRate: 1 });
+    const { ok, errors } = await runRetriedCalls(600, 12, () => unary(c, 'x', { deadline: Date.now() + 10_000 }));
+    console.log(`      peak_ewma + retry, 1 of 3 replicas always UNAVAILABLE (fast): ${ok} ok, ${errors.length} failed; ${events.length} retries; failing replica saw ${bad.calls} attempts`);
+    expect(errors.map(e => e.message)).to.deep.equal([]);
+    expect(events.filter(e => e.attempt > 2).length).to.equal(0);
+    expect(bad.calls).to.equal(events.length);
   });
 });
