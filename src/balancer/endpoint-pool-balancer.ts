@@ -22,6 +22,10 @@
  *   while READY and healthy (see `EndpointHealthChecks` for the states).
  *   Turning it on or off, or changing its service name, swaps every child for a
  *   new one (the new ones start first, so shared connections stay up).
+ * - startup: grpc-js queues the calls made before the channel is READY and picks
+ *   them all with the first READY picker, so with one endpoint connected a startup
+ *   burst would all land there (round_robin does this). The first READY picker is
+ *   held back up to `startupSettleMs` while other endpoints are still connecting.
  * A policy is a `PickStrategy`.
  */
 import { connectivityState as ConnectivityState, type ChannelOptions } from '@grpc/grpc-js';
@@ -44,7 +48,15 @@ import { type PickStrategy, type TierScheduler } from './tier-scheduler';
 export interface EndpointPoolOptions extends CallLoadOptions {
   /** Randomness for the schedulers: [0, 1). Defaults to Math.random. */
   random?: () => number;
+  /**
+   * How long the first READY picker waits for endpoints still connecting, so a
+   * startup burst is spread (only once per balancer; loopback connects in ~1-5 ms).
+   * Defaults to 100.
+   */
+  startupSettleMs?: number;
 }
+
+export const DEFAULT_STARTUP_SETTLE_MS = 100;
 
 /** What a policy plugs into the shared layer. */
 export interface PoolPolicy<C extends EtcdPolicyConfig> {
@@ -75,6 +87,11 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private readonly random: () => number;
   private readonly warned = new Set<string>();
   private readonly diagnosticsRef;
+  private readonly startupSettleMs: number;
+  /** Until the first READY picker is published: when the settle window ends (set on first READY). */
+  private startupSettleUntilMs: number | undefined;
+  private startupDone = false;
+  private startupTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly helper: ChannelControlHelper,
@@ -83,6 +100,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   ) {
     this.callLoadOptions = resolveCallLoadOptions(options);
     this.random = options.random ?? Math.random;
+    this.startupSettleMs = options.startupSettleMs ?? DEFAULT_STARTUP_SETTLE_MS;
     this.diagnosticsRef = trackBalancer(this);
   }
 
@@ -145,6 +163,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
 
   destroy(): void {
     this.destroyed = true;
+    clearTimeout(this.startupTimer);
     for (const state of this.endpoints.values()) state.child.destroy();
     this.endpoints.clear();
     this.schedulers.clear();
@@ -189,7 +208,10 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   protected recompute(): void {
     if (this.updatesPaused || this.destroyed || this.strategy === undefined) return;
     const tiers = this.buildTiers(this.strategy);
-    if (tiers.length > 0) {
+    if (tiers.length > 0 && this.holdForStartup()) {
+      this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
+    } else if (tiers.length > 0) {
+      this.startupDone = true;
       this.updateState(ConnectivityState.READY, new TieredPicker(tiers, this.strategy.tracksCalls, this.callLoadOptions.nowMs), null);
     } else if (this.anyInState(ConnectivityState.CONNECTING)) {
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
@@ -203,6 +225,22 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     }
     // Keep every endpoint connected, as round_robin does.
     this.exitIdle();
+  }
+
+  /** True while the first READY picker should wait for endpoints still connecting. */
+  private holdForStartup(): boolean {
+    if (this.startupDone || this.startupSettleMs <= 0 || !this.anyInState(ConnectivityState.CONNECTING)) return false;
+    const nowMs = this.callLoadOptions.nowMs();
+    if (this.startupSettleUntilMs === undefined) {
+      this.startupSettleUntilMs = nowMs + this.startupSettleMs;
+      this.startupTimer = setTimeout(() => {
+        this.startupDone = true;
+        this.recompute();
+      }, this.startupSettleMs);
+      this.startupTimer.unref();
+      this.policy.trace(`first endpoint READY; waiting up to ${this.startupSettleMs} ms for the others to connect`);
+    }
+    return nowMs < this.startupSettleUntilMs;
   }
 
   private applyConfig(config: C): void {
