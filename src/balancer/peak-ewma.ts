@@ -40,7 +40,7 @@ export interface PeakEwmaOptions {
   decayMs?: number;
   /** Estimate of an endpoint before its first answer. Defaults to the median estimate of its tier (none while nothing is measured). */
   initialLatencyMs?: number;
-  /** An endpoint not picked for this long gets the next pick, at most about 1 in 100 of its tier's. Defaults to 1000. */
+  /** An endpoint not picked for this long is probed (given one pick), so a recovered replica is measured again; probes of an endpoint take at most 1 in 100 of its tier's picks. Defaults to 1000. */
   probeIntervalMs?: number;
   /** grpc.health.v1 watching per subchannel. Defaults to none. */
   healthCheck?: HealthCheckConfig;

@@ -154,30 +154,32 @@ describe('etcd_peak_ewma', function () {
     const pe = client({ etcd_peak_ewma: { decayMs } });
     await runCalls(pe, 1, 1);
     const loop = openLoop(pe, ratePerSec);
-    // Judged on a calm window of 3 s. On a shared 2-core machine the fast replicas themselves stall
-    // now and then (descheduled for 20-200 ms while other test runs compete); peak-EWMA then rightly
-    // prefers the +20 ms replica to one that just took 50 ms, for about decayMs × ln(50 / 20). A window
-    // is calm when no fast replica answered slower than 20 ms in it or in the second before it.
+    // Judged per window of 3 s. On a shared 2-core machine the fast replicas themselves stall now and
+    // then (descheduled for 20-200 ms while other test runs compete); peak-EWMA then rightly prefers the
+    // +20 ms replica to one that just took 50 ms, for about decayMs × ln(50 / 20). So the verdict is the
+    // first window that is either under 1 % or calm (no fast replica answered slower than 20 ms in it or
+    // in the second before it): a calm window over 1 % fails; noisy windows over 1 % are measured again.
     const windows: { share: number; calls: number; stalls: number }[] = [];
     const isStall = (r: Reply): boolean => r.server !== slow.name && r.latencyMs > 20;
-    let calm: { share: number; calls: number } | undefined;
+    let verdict: { share: number; calls: number } | undefined;
     const measuringSinceMs = performance.now();
     let windowStartMs = measuringSinceMs;
-    while (calm === undefined && performance.now() - measuringSinceMs < 30_000) {
+    while (verdict === undefined && performance.now() - measuringSinceMs < 30_000) {
       const from = windowStartMs;
       await waitFor('3 s of replies', () => loop.replies.length > 0 && loop.replies[loop.replies.length - 1].atMs - from >= 3000, { timeoutMs: 15_000 });
       windowStartMs = performance.now();
       const replies = loop.replies.filter(r => r.atMs >= from && r.atMs < windowStartMs);
       const stalls = loop.replies.filter(r => r.atMs >= from - 1000 && r.atMs < windowStartMs && isStall(r)).length;
-      windows.push({ share: shareOf(replies, slow.name), calls: replies.length, stalls });
-      if (stalls === 0) calm = windows[windows.length - 1];
+      const window = { share: shareOf(replies, slow.name), calls: replies.length, stalls };
+      windows.push(window);
+      if (stalls === 0 || window.share < 0.01) verdict = window;
     }
     const all = [...loop.replies];
     console.log(`      round_robin closed-loop capacity ${capacityPerSec.toFixed(0)} calls/s → open loop at ${ratePerSec}/s. Replica +20 ms gets: least_request ${pct(lrShare * lrLoop.replies.length, lrLoop.replies.length)} (p99 ${percentileMs(lrLoop.replies, 0.99)} ms); peak_ewma per 3 s window (share/fast replies > 20 ms) ${windows.map(w => `${pct(w.share * w.calls, w.calls)}/${w.stalls}`).join(' ')}; all windows ${pct(shareOf(all, slow.name) * all.length, all.length)} of ${all.length} calls (p50 ${percentileMs(all, 0.5)} ms, p99 ${percentileMs(all, 0.99)} ms)`);
     expect(loop.failed).to.equal(0);
-    expect(calm, 'no calm 3 s window within 30 s: the fast replicas kept stalling > 20 ms (machine overloaded)').to.not.equal(undefined);
-    expect(calm!.calls).to.be.greaterThan(ratePerSec * 2);
-    expect(calm!.share).to.be.lessThan(0.01);
+    expect(verdict, 'every 3 s window for 30 s was over 1 % with fast replicas stalling > 20 ms (machine overloaded)').to.not.equal(undefined);
+    expect(verdict!.calls).to.be.greaterThan(ratePerSec * 2);
+    expect(verdict!.share).to.be.lessThan(0.01);
 
     slow.setBehaviour({ latencyMs: 0 });
     const recoveredAtMs = performance.now();
