@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createRetryInterceptor } from '../../src/interceptor/retry-interceptor';
 import { type RetryEvent, type RetryOptions } from '../../src/interceptor/retry-options';
 import { connectionForTarget, parseEtcdTarget } from '../../src/etcd/target';
+import { type EtcdOptions } from '../../src/etcd/connection';
 import { DEFAULT_ETCD_RESOLVER_OPTIONS, type ResolvedEtcdResolverOptions } from '../../src/resolver/etcd-resolver-options';
 import { acquireServiceWatch } from '../../src/resolver/service-watch-registry';
 import { type ResolutionState } from '../../src/resolver/service-watch';
@@ -46,6 +47,11 @@ export interface ResolutionRecorder {
 export function recordResolution(hosts: string[], service: string, options: ResolvedEtcdResolverOptions = DEFAULT_ETCD_RESOLVER_OPTIONS): ResolutionRecorder {
   const connection = connectionForTarget(parseEtcdTarget({ scheme: 'etcd', authority: hosts.join(','), path: service }));
   if (typeof connection === 'string') throw new Error(connection);
+  return recordResolutionOn(connection, service, options);
+}
+
+/** As `recordResolution`, on an explicit connection (TLS, auth: what `register({ etcd })` would set). */
+export function recordResolutionOn(connection: EtcdOptions, service: string, options: ResolvedEtcdResolverOptions = DEFAULT_ETCD_RESOLVER_OPTIONS): ResolutionRecorder {
   const lease = acquireServiceWatch(connection, service, options);
   let latest = new Set<string>();
   let latestAttributes: ReadonlyMap<string, EndpointAttributes> = new Map();
