@@ -17,3 +17,4 @@ export { type RetryOptions, type RetryEvent, DEFAULT_RETRY_OPTIONS } from './int
 export { type EtcdResolverOptions, DEFAULT_ETCD_RESOLVER_OPTIONS } from './resolver/etcd-resolver-options';
 export { inspectBalancers, type BalancerSnapshot, type EndpointSnapshot } from './balancer/balancer-diagnostics';
 export { type HealthCheckConfig } from './balancer/policy-config';
+export { type PeakEwmaOptions, DEFAULT_PEAK_EWMA_OPTIONS } from './balancer/peak-ewma';

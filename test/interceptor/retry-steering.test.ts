@@ -13,7 +13,7 @@ import { seededRandom, waitFor } from '../support/wait';
 import { killAllReplicaProcesses, startReplicaProcess, type ReplicaProcess } from './replica-process';
 import { clientFor, runCalls, startReplicas, warmUp, type Replicas } from './replicas';
 
-const POLICIES = ['etcd_least_request', 'etcd_weighted_round_robin', 'etcd_weighted_random'];
+const POLICIES = ['etcd_least_request', 'etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_peak_ewma'];
 
 describe('retry interceptor with the etcd_* pickers (skip hook)', function () {
   this.timeout(90_000);
