@@ -15,7 +15,6 @@ export class LoadStats {
   totalFailed = 0;
   private readonly replicas = new Map<string, ReplicaStats>();
   private readonly reasons = new Map<string, number>();
-  private readonly lastRetry = new Map<string, number>();
   private readonly all = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
   private windowCalls = 0;
   private windowByReplica = new Map<string, { calls: number; hist: hdr.Histogram }>();
@@ -58,13 +57,8 @@ export class LoadStats {
   /** An attempt on `address` failed and the call was retried. */
   retried(address: string | undefined): void {
     if (!address) return;
-    this.lastRetry.set(address, Date.now());
     const name = this.nameOf(address);
     if (name) this.replica(name).retried++;
-  }
-
-  lastRetryOf(address: string): number | undefined {
-    return this.lastRetry.get(address);
   }
 
   /** Maps a replica address to its name; set by the demo as replicas start. */

@@ -64,6 +64,15 @@ export interface RetryOptions {
    * as false (and is logged). Defaults to retrying every method.
    */
   shouldRetry?: (method: string, status: StatusObject) => boolean;
+  /**
+   * Methods that are safe to run twice (given the method path). A call commits, and is no
+   * longer retried, once response headers arrive (gRFC A6) — so a replica that dies after
+   * sending its headers but before its response message fails the call. For a method this
+   * returns true for, the commit point moves to the first response message: such an attempt
+   * is retried too (the headers of a failed attempt are never shown to the application).
+   * A throw counts as false. Defaults to none (every method commits on headers).
+   */
+  isIdempotent?: (method: string) => boolean;
   /** Called just before each retry is scheduled (metrics, logging). Must not throw (a throw is logged). Defaults to none. */
   onRetry?: (event: RetryEvent) => void;
   /** Randomness in [0, 1) for the jitter. Defaults to Math.random. */
@@ -81,6 +90,7 @@ export const DEFAULT_RETRY_OPTIONS = Object.freeze({
   maxTokens: 100,
   tokenRatio: 1,
   shouldRetry: undefined as RetryOptions['shouldRetry'],
+  isIdempotent: undefined as RetryOptions['isIdempotent'],
   onRetry: undefined as RetryOptions['onRetry'],
   random: Math.random,
 });
@@ -99,6 +109,7 @@ export interface ResolvedRetryOptions {
   readonly maxTokens: number;
   readonly tokenRatio: number;
   readonly shouldRetry: RetryOptions['shouldRetry'];
+  readonly isIdempotent: RetryOptions['isIdempotent'];
   readonly onRetry: RetryOptions['onRetry'];
   readonly random: () => number;
 }
@@ -168,6 +179,7 @@ export function resolveRetryOptions(options: RetryOptions = {}): ResolvedRetryOp
     maxTokens,
     tokenRatio,
     shouldRetry: optionalFunction('shouldRetry', options.shouldRetry),
+    isIdempotent: optionalFunction('isIdempotent', options.isIdempotent),
     onRetry: optionalFunction('onRetry', options.onRetry),
     random,
   });

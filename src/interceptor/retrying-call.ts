@@ -14,7 +14,9 @@
  *   never on the wire); every failed attempt's address goes into `tried`.
  *
  * The call commits (no more retries) on the first response headers or message, as
- * gRFC A6 does; a unary failure's synthetic `null` message is held until the status.
+ * gRFC A6 does — for methods `isIdempotent` names, on the first message only (their
+ * headers are held until then); a unary failure's synthetic `null` message is held
+ * until the status.
  */
 import {
   type InterceptingListener,
@@ -94,6 +96,9 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
   private committed = false;
   private cancelled = false;
   private heldNullMessage = false;
+  /** Response headers of the live attempt of an idempotent call, shown only once it commits. */
+  private heldMetadata: Metadata | undefined;
+  private readonly idempotent: boolean;
   private attemptTimedOut = false;
   private attempts = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -115,6 +120,7 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
     this.budget = scope.budgetFor(this.target);
     this.backoffCeilingMs = scope.options.initialBackoffMs;
     this.deadlineMs = callDeadlineMs(callOptions);
+    this.idempotent = scope.options.isIdempotent !== undefined && this.askIsIdempotent(scope.options.isIdempotent);
   }
 
   start(metadata: Metadata, listener?: Partial<InterceptingListener>): void {
@@ -177,10 +183,26 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
 
   onReceiveMetadata(metadata: Metadata): void {
     if (this.phase !== ATTEMPT) return;
+    if (this.idempotent && !this.committed) {
+      this.heldMetadata = metadata;
+      return;
+    }
     this.commit();
+    this.deliverMetadata(metadata);
+  }
+
+  private deliverMetadata(metadata: Metadata): void {
     // As grpc-js's own retries do: the application can see how many attempts came before.
     if (this.attempts > 1) metadata.set(PREVIOUS_ATTEMPTS_KEY, String(this.attempts - 1));
     this.listener?.onReceiveMetadata?.(metadata);
+  }
+
+  /** Shows the held headers of an idempotent call (at its commit, or with its final status). */
+  private releaseHeldMetadata(): void {
+    const held = this.heldMetadata;
+    if (held === undefined) return;
+    this.heldMetadata = undefined;
+    this.deliverMetadata(held);
   }
 
   onReceiveMessage(message: unknown): void {
@@ -192,6 +214,7 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
         return;
       }
       this.commit();
+      this.releaseHeldMetadata();
     }
     this.readPending = false;
     this.listener?.onReceiveMessage?.(message);
@@ -207,6 +230,7 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
     if (code !== status.OK && !this.committed && !this.cancelled) {
       const delayMs = this.retryDelayMs(attemptStatus, timedOut);
       if (delayMs >= 0) {
+        this.heldMetadata = undefined;
         this.scheduleRetry(attemptStatus, delayMs, timedOut);
         return;
       }
@@ -274,6 +298,15 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
     return delayMs;
   }
 
+  private askIsIdempotent(isIdempotent: NonNullable<ResolvedRetryOptions['isIdempotent']>): boolean {
+    try {
+      return isIdempotent(this.callOptions.method_definition.path) === true;
+    } catch (err) {
+      this.scope.warn(`isIdempotent threw (treated as false): ${(err as Error)?.message ?? String(err)}`);
+      return false;
+    }
+  }
+
   private askShouldRetry(shouldRetry: NonNullable<ResolvedRetryOptions['shouldRetry']>, attemptStatus: StatusObject): boolean {
     try {
       return shouldRetry(this.callOptions.method_definition.path, attemptStatus) === true;
@@ -333,6 +366,7 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
   }
 
   private finish(finalStatus: StatusObject): void {
+    this.releaseHeldMetadata();
     this.phase = DONE;
     if (this.attempts > 1 && !this.committed) finalStatus.metadata.set(PREVIOUS_ATTEMPTS_KEY, String(this.attempts - 1));
     const heldNull = this.heldNullMessage;
