@@ -86,13 +86,15 @@ describe('faults: etcd kill -9 under steady load', function () {
     return Date.now() - start;
   }
 
-  it('down for less than the TTL (3 s): nothing lost, zero failed calls', async () => {
-    await setUp('faults/outage-short', 3);
+  it('down for less than the TTL (5 s): nothing lost, zero failed calls', async () => {
+    // 5 s: the registration counts a loss from its last acknowledged keep-alive (up to TTL/3
+    // before the kill), and a restart can take a second or two on a loaded machine.
+    await setUp('faults/outage-short', 5);
     const leases = tracked.map(t => t.registration.leaseId);
     load!.phase('etcd down');
     const killedAt = Date.now();
     await etcd!.kill('SIGKILL');
-    // The outage itself: etcd stays down half a second (a fifth of the 3 s TTL, restart time comes on top).
+    // The outage itself: etcd stays down half a second (restart time comes on top).
     await waitFor('0.5 s of outage', () => Date.now() - killedAt >= 500, { timeoutMs: 5000, intervalMs: 20 });
     load!.phase('etcd restarting');
     await etcd!.restart();
@@ -103,7 +105,7 @@ describe('faults: etcd kill -9 under steady load', function () {
     const servedAfter = Object.fromEntries(servers.map(s => [s.name, load!.byReplica.get(s.name) ?? 0]));
     await waitFor('every replica to serve after the outage', () => servers.every(s => (load!.byReplica.get(s.name) ?? 0) > servedAfter[s.name] + 10), { timeoutMs: 10_000 });
     const totals = await load!.stop();
-    console.log(`      etcd down ${downMs} ms (TTL 3 s): registrations confirmed ${backMs} ms after healthy, a change seen ${watchMs} ms after the put; `
+    console.log(`      etcd down ${downMs} ms (TTL 5 s): registrations confirmed ${backMs} ms after healthy, a change seen ${watchMs} ms after the put; `
       + `lost ${tracked.map(t => t.lost.length).join('/')}; endpoints dropped ${recorder!.removals.length}; ${describeLoad(totals)}`);
     expect(totals.failures).to.deep.equal([]);
     expect(recorder!.removals).to.deep.equal([]);
