@@ -66,11 +66,12 @@ export interface RetryOptions {
   shouldRetry?: (method: string, status: StatusObject) => boolean;
   /**
    * Methods that are safe to run twice (given the method path). A call commits, and is no
-   * longer retried, once response headers arrive (gRFC A6) — so a replica that dies after
-   * sending its headers but before its response message fails the call. For a method this
-   * returns true for, the commit point moves to the first response message: such an attempt
-   * is retried too (the headers of a failed attempt are never shown to the application).
-   * A throw counts as false. Defaults to none (every method commits on headers).
+   * longer retried, once response headers arrive (gRFC A6) — so a replica that dies while
+   * answering (headers sent, or even the message, but not the status) fails the call. For a
+   * method this returns true for, the commit point moves: a unary call commits on its OK
+   * status (headers and message are held until then), a server stream on its first message.
+   * A failed attempt's headers are never shown to the application. A throw counts as false.
+   * Defaults to none (every method commits on headers).
    */
   isIdempotent?: (method: string) => boolean;
   /** Called just before each retry is scheduled (metrics, logging). Must not throw (a throw is logged). Defaults to none. */

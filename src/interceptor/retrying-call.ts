@@ -14,9 +14,10 @@
  *   never on the wire); every failed attempt's address goes into `tried`.
  *
  * The call commits (no more retries) on the first response headers or message, as
- * gRFC A6 does — for methods `isIdempotent` names, on the first message only (their
- * headers are held until then); a unary failure's synthetic `null` message is held
- * until the status.
+ * gRFC A6 does. For methods `isIdempotent` names it commits later: a server stream on
+ * its first message, a unary call on an OK status (headers and the response message
+ * are held until then, so a replica lost after answering but before its status is
+ * retried too). A unary failure's synthetic `null` message is held until the status.
  */
 import {
   type InterceptingListener,
@@ -98,6 +99,9 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
   private heldNullMessage = false;
   /** Response headers of the live attempt of an idempotent call, shown only once it commits. */
   private heldMetadata: Metadata | undefined;
+  /** Response message of the live attempt of an idempotent unary call, shown with its OK status. */
+  private heldMessage: unknown = undefined;
+  private hasHeldMessage = false;
   private readonly idempotent: boolean;
   private attemptTimedOut = false;
   private attempts = 0;
@@ -209,9 +213,16 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
     if (this.phase !== ATTEMPT) return;
     if (!this.committed) {
       // grpc-js's unary bottom call emits `null` right before a status when no message came.
-      if (message === null && !this.callOptions.method_definition.responseStream) {
-        this.heldNullMessage = true;
-        return;
+      if (!this.callOptions.method_definition.responseStream) {
+        if (message === null) {
+          this.heldNullMessage = true;
+          return;
+        }
+        if (this.idempotent) {
+          this.heldMessage = message;
+          this.hasHeldMessage = true;
+          return;
+        }
       }
       this.commit();
       this.releaseHeldMetadata();
@@ -231,6 +242,8 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
       const delayMs = this.retryDelayMs(attemptStatus, timedOut);
       if (delayMs >= 0) {
         this.heldMetadata = undefined;
+        this.heldMessage = undefined;
+        this.hasHeldMessage = false;
         this.scheduleRetry(attemptStatus, delayMs, timedOut);
         return;
       }
@@ -370,15 +383,19 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
     this.phase = DONE;
     if (this.attempts > 1 && !this.committed) finalStatus.metadata.set(PREVIOUS_ATTEMPTS_KEY, String(this.attempts - 1));
     const heldNull = this.heldNullMessage;
+    const hasHeldMessage = this.hasHeldMessage;
+    const heldMessage = this.heldMessage;
     const listener = this.listener;
     this.release();
-    if (heldNull) listener?.onReceiveMessage?.(null);
+    if (hasHeldMessage) listener?.onReceiveMessage?.(heldMessage);
+    else if (heldNull) listener?.onReceiveMessage?.(null);
     listener?.onReceiveStatus?.(finalStatus);
   }
 
   /** Drops what a finished call no longer needs (the request may be large). */
   private release(): void {
     this.message = undefined;
+    this.heldMessage = undefined;
     this.messageContext = undefined;
     this.metadata = undefined;
     this.lastStatus = undefined;
