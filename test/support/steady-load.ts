@@ -190,5 +190,7 @@ export function startSteadyLoad(client: EchoClient, options: SteadyLoadOptions =
 export function describeLoad(t: LoadTotals): string {
   const reasons = Object.entries(t.reasons).map(([r, n]) => `${n}× ${r}`).join('; ');
   return `${t.ok + t.failed} calls in ${(t.durationMs / 1000).toFixed(1)} s, ${t.failed} failed${reasons ? ` (${reasons})` : ''}; `
-    + `per replica ${JSON.stringify(t.byReplica)}; max latency ${t.maxLatencyMs} ms; longest gap without a reply ${t.longestGapMs} ms`;
+    + `per replica ${JSON.stringify(t.byReplica)}; max latency ${t.maxLatencyMs} ms `
+    + `(by phase ${JSON.stringify(Object.fromEntries(Object.entries(t.byPhase).map(([phase, p]) => [phase, p.maxLatencyMs])))}); `
+    + `longest gap without a reply ${t.longestGapMs} ms`;
 }
