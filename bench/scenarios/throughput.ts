@@ -4,11 +4,16 @@
  * policies on the same addresses, and the whole stack: `etcd:///` resolver +
  * `etcd_least_request` + retry interceptor. The client is the bottleneck here
  * (echo replies are instant), so this measures what each piece costs the client.
- * Configurations alternate over rounds; each one's median round counts.
+ *
+ * On a shared 2-core machine a run's calls/s swing by ±25 % with whatever else
+ * runs, in bursts of seconds. So each configuration runs between two baseline
+ * runs (round_robin, configuration, round_robin, next configuration, …) and is
+ * compared with their mean: the ratio of a round is a paired comparison, and the
+ * median of the rounds' ratios is reported.
  */
 import { seededRandom } from '../../test/support/wait';
 import { type EchoClient } from '../../test/support/echo-proto';
-import { count, median, ms, ratio } from '../format';
+import { count, median, ms, ratio, round } from '../format';
 import { closedLoop, type LoadResult } from '../load';
 import { groupedBars } from '../plots';
 import { LEAST_REQUEST, lbConfigOf, ROUND_ROBIN } from '../policies';
@@ -29,10 +34,12 @@ export interface ThroughputRow {
   readonly config: string;
   /** Median over rounds. */
   readonly callsPerS: number;
-  /** Each round's figure, in round order. */
+  /** Each run's figure, in order (round_robin runs between every other configuration). */
   readonly roundsCallsPerS: readonly number[];
-  /** `callsPerS` / round_robin's. */
+  /** Median over rounds of this configuration's calls/s / the mean of the round_robin runs just before and after it. */
   readonly ratio: number;
+  /** Each round's paired ratio. */
+  readonly roundRatios: readonly number[];
   /** Latency of the median round, ms. */
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -55,7 +62,7 @@ function configs(context: ScenarioContext): Config[] {
 }
 
 function rounds(context: ScenarioContext): number {
-  return context.quick ? 3 : 5;
+  return context.quick ? 3 : 7;
 }
 
 export const throughputScenario: Scenario<ThroughputMetrics> = {
@@ -63,11 +70,14 @@ export const throughputScenario: Scenario<ThroughputMetrics> = {
   title: 'Throughput',
   method: `Closed loop, ${CONCURRENCY} calls in flight, 5 healthy echo replicas (no added latency), one client channel per `
     + 'configuration with its own connections. Static configurations use grpc-js\'s `ipv4:` resolver with the 5 addresses; '
-    + `"${FULL_STACK}" resolves the same replicas from etcd. Every configuration warms up first; then configurations `
-    + 'alternate over rounds (the order rotating each round) and each one\'s median round counts.',
+    + `"${FULL_STACK}" resolves the same replicas from etcd. Every configuration warms up first. Then, in each round, `
+    + 'round_robin runs before and after every other configuration (the order rotating each round), and that configuration\'s '
+    + 'ratio for the round is its calls/s over the mean of those two round_robin runs: a paired comparison that cancels most of '
+    + 'whatever else the machine is doing at the time. The median of the rounds\' ratios is reported.',
 
   steps(context) {
-    return (1 + rounds(context)) * configs(context).length;
+    const count = configs(context).length;
+    return count + rounds(context) * (2 * count - 1);
   },
 
   async run(context): Promise<ThroughputMetrics> {
@@ -75,11 +85,12 @@ export const throughputScenario: Scenario<ThroughputMetrics> = {
     const replicas = await env.replicas();
     const list = configs(context);
     const roundCount = rounds(context);
-    const roundMs = context.quick ? 800 : 3_000;
+    const roundMs = context.quick ? 500 : 1_200;
     const warmupMs = context.quick ? 500 : 1_500;
     const random = seededRandom(context.seed);
     const clients = new Map<Config, EchoClient>();
     const results = new Map<Config, LoadResult[]>();
+    const ratios = new Map<Config, number[]>(list.map(config => [config, []]));
     try {
       for (const config of list) {
         const client = env.client(config.viaEtcd ? env.etcdTarget : env.staticTarget(replicas), {
@@ -95,28 +106,37 @@ export const throughputScenario: Scenario<ThroughputMetrics> = {
         context.progress.step(`warm-up: ${config.label}`);
         await closedLoop(clients.get(config)!, { concurrency: CONCURRENCY, durationMs: 1, warmupMs });
       }
+      const [baseline, ...others] = list;
+      const run = async (config: Config, label: string): Promise<number> => {
+        context.progress.step(label);
+        const result = await closedLoop(clients.get(config)!, { concurrency: CONCURRENCY, durationMs: roundMs, warmupMs: 100 });
+        results.get(config)!.push(result);
+        return result.callsPerS;
+      };
       for (let r = 0; r < roundCount; r++) {
-        for (let k = 0; k < list.length; k++) {
-          const config = list[(k + r) % list.length];
-          context.progress.step(`round ${r + 1}/${roundCount}: ${config.label}`);
-          const result = await closedLoop(clients.get(config)!, { concurrency: CONCURRENCY, durationMs: roundMs, warmupMs: 100 });
-          results.get(config)!.push(result);
+        const roundLabel = `round ${r + 1}/${roundCount}`;
+        let before = await run(baseline, `${roundLabel}: ${baseline.label}`);
+        for (let k = 0; k < others.length; k++) {
+          const config = others[(k + r) % others.length];
+          const callsPerS = await run(config, `${roundLabel}: ${config.label}`);
+          const after = await run(baseline, `${roundLabel}: ${baseline.label}`);
+          ratios.get(config)!.push(callsPerS / ((before + after) / 2));
+          before = after;
         }
       }
     } finally {
       for (const client of clients.values()) env.closeClient(client);
     }
-    const medianOf = (config: Config): number => median(results.get(config)!.map(r => r.callsPerS));
-    const baseline = medianOf(list[0]);
-    const rows = list.map(config => {
+    const rows = list.map((config, index) => {
       const all = results.get(config)!;
-      const mid = medianOf(config);
+      const mid = median(all.map(r => r.callsPerS));
       const closest = all.reduce((a, b) => (Math.abs(b.callsPerS - mid) < Math.abs(a.callsPerS - mid) ? b : a));
       return {
         config: config.label,
         callsPerS: Math.round(mid),
         roundsCallsPerS: all.map(r => r.callsPerS),
-        ratio: Math.round((mid / baseline) * 1000) / 1000,
+        ratio: index === 0 ? 1 : round(median(ratios.get(config)!), 3),
+        roundRatios: index === 0 ? [] : ratios.get(config)!.map(x => round(x, 3)),
         p50Ms: closest.latencyMs.p50,
         p99Ms: closest.latencyMs.p99,
         failed: all.reduce((sum, r) => sum + r.failed, 0),
@@ -128,9 +148,10 @@ export const throughputScenario: Scenario<ThroughputMetrics> = {
   tables(m) {
     return [{
       title: `unary calls/s, closed loop at concurrency ${m.concurrency} (ratio to round_robin)`,
-      columns: ['configuration', 'calls/s', 'ratio', 'rounds', 'p50', 'p99', 'failed'],
-      rows: m.rows.map(r => [r.config, count(r.callsPerS), ratio(r.ratio), r.roundsCallsPerS.map(count).join(' / '), ms(r.p50Ms), ms(r.p99Ms), count(r.failed)]),
-      note: `median of ${m.rounds} rounds of ${(m.roundMs / 1000).toFixed(1)} s each; latency from the median round.`,
+      columns: ['configuration', 'calls/s', 'ratio', 'ratio in each round', 'p50', 'p99', 'failed'],
+      rows: m.rows.map(r => [r.config, count(r.callsPerS), ratio(r.ratio), r.roundRatios.map(x => x.toFixed(2)).join(' / ') || '—', ms(r.p50Ms), ms(r.p99Ms), count(r.failed)]),
+      note: `${m.rounds} rounds of ${(m.roundMs / 1000).toFixed(1)} s runs; each run of a configuration is compared with the round_robin runs just `
+        + 'before and after it, and the median of these ratios is shown; calls/s is the median run; latency from the median run.',
     }];
   },
 
