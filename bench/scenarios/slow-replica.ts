@@ -67,7 +67,7 @@ function configs(context: ScenarioContext): Config[] {
 }
 
 function rounds(context: ScenarioContext): number {
-  return context.quick ? 1 : 3;
+  return context.quick ? 1 : 5;
 }
 
 /** One row from the runs of a configuration: percentiles are medians over rounds, counts are totals. */
@@ -116,7 +116,7 @@ export const slowReplicaScenario: Scenario<SlowReplicaMetrics> = {
   async run(context): Promise<SlowReplicaMetrics> {
     const { env } = context;
     const replicas = await env.replicas();
-    const runMs = context.quick ? 1_500 : 4_000;
+    const runMs = context.quick ? 1_500 : 3_000;
     const warmupMs = 500;
     const roundCount = rounds(context);
     const slow = replicas.find(r => r.name === SLOW_REPLICA)!;
