@@ -61,7 +61,7 @@ export function percentileLines(options: { name: string; title: string; data: re
       encoding: {
         x: { field: 'percentile', type: 'ordinal', sort: percentiles, title: 'percentile', axis: { labelAngle: 0 } },
         y: { field: 'ms', type: 'quantitative', title: 'latency (ms, log scale)', scale: { type: 'log' } },
-        color: { field: 'series', type: 'nominal', sort: series, title: options.seriesTitle, scale: colourScale(series) },
+        color: { field: 'series', type: 'nominal', sort: series, title: options.seriesTitle, scale: colourScale(series), legend: { labelLimit: 480 } },
       },
     },
   };
@@ -93,7 +93,7 @@ export function groupedBars(options: {
       x: { field: 'group', type: 'nominal', sort: groups, title: options.groupTitle, axis: { labelAngle: 0 } },
       xOffset: { field: 'series', type: 'nominal', sort: series },
       y: { field: 'value', type: 'quantitative', title: options.valueTitle },
-      color: { field: 'series', type: 'nominal', sort: series, title: options.seriesTitle, scale: colourScale(series) },
+      color: { field: 'series', type: 'nominal', sort: series, title: options.seriesTitle, scale: colourScale(series), legend: { labelLimit: 480 } },
     },
   };
   const layers: unknown[] = [bars];
@@ -107,6 +107,43 @@ export function groupedBars(options: {
     });
   }
   return { name: options.name, title: options.title, spec: { ...base(options.title, options.data), layer: layers } };
+}
+
+/** One bar of a single-series chart. */
+export interface LabelledValue {
+  readonly label: string;
+  readonly value: number;
+}
+
+/** Horizontal bars, one per label (long configuration names read well on the y axis). */
+export function bars(options: { name: string; title: string; data: readonly LabelledValue[]; labelTitle: string; valueTitle: string }): PlotSpec {
+  const labels = options.data.map(d => d.label);
+  return {
+    name: options.name,
+    title: options.title,
+    spec: {
+      ...base(options.title, options.data),
+      height: Math.max(120, 28 * labels.length),
+      layer: [
+        {
+          mark: { type: 'bar', tooltip: true },
+          encoding: {
+            y: { field: 'label', type: 'nominal', sort: labels, title: options.labelTitle },
+            x: { field: 'value', type: 'quantitative', title: options.valueTitle },
+            color: { field: 'label', type: 'nominal', sort: labels, scale: colourScale(labels), legend: null },
+          },
+        },
+        {
+          mark: { type: 'text', align: 'left', dx: 4 },
+          encoding: {
+            y: { field: 'label', type: 'nominal', sort: labels },
+            x: { field: 'value', type: 'quantitative' },
+            text: { field: 'value', type: 'quantitative', format: ',.0f' },
+          },
+        },
+      ],
+    },
+  };
 }
 
 /** One point of a line chart. */
@@ -137,7 +174,7 @@ export function lines(options: {
       encoding: {
         x: { field: 'x', type: 'quantitative', title: options.xTitle, scale: options.logX ? { type: 'log' } : {} },
         y: { field: 'y', type: 'quantitative', title: options.yTitle, scale: options.logY ? { type: 'log' } : {} },
-        color: { field: 'series', type: 'nominal', sort: series, title: options.seriesTitle, scale: colourScale(series) },
+        color: { field: 'series', type: 'nominal', sort: series, title: options.seriesTitle, scale: colourScale(series), legend: { labelLimit: 480 } },
       },
     },
   };

@@ -104,6 +104,7 @@ export function jsonDocument(run: BenchRun): Record<string, unknown> {
   }
   return {
     bench: 'grpc-etcd-lb',
+    command: run.command,
     startedAt: run.startedAt,
     quick: run.quick,
     seed: run.seed,
@@ -160,10 +161,11 @@ function markdown(run: BenchRun): string {
   return out.join('\n');
 }
 
-/** Writes `REPORT.md` and `plots/*.svg` under `dir`; returns the report's path. */
+/** Writes `REPORT.md`, `plots/*.svg` and `results.json` (the `--json` document, for `--render`) under `dir`; returns the report's path. */
 export async function writeReport(run: BenchRun, dir: string): Promise<string> {
   const plotsDir = join(dir, 'plots');
   await mkdir(plotsDir, { recursive: true });
+  await writeFile(join(dir, 'results.json'), `${JSON.stringify(jsonDocument(run), null, 2)}\n`);
   for (const s of run.scenarios) {
     for (const plot of s.plots) await writeFile(join(plotsDir, `${plot.name}.svg`), await renderSvg(plot));
   }

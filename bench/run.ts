@@ -14,24 +14,10 @@ import { round } from './format';
 import { Progress } from './progress';
 import { registeredEtcdPolicies } from './policies';
 import { jsonDocument, textSummary, writeReport, type BenchRun, type MachineInfo, type ScenarioOutcome } from './report';
+import { readSavedRun } from './saved-run';
 import { SCENARIO_NAMES, type Scenario, type ScenarioContext, type ScenarioName } from './scenario';
-import { discoveryScenario } from './scenarios/discovery';
-import { failingReplicaScenario } from './scenarios/failing-replica';
-import { killScenario } from './scenarios/kill';
-import { DEFAULT_PICK_SIZES, pickScenario } from './scenarios/pick';
-import { slowReplicaScenario } from './scenarios/slow-replica';
-import { throughputScenario } from './scenarios/throughput';
-import { weightsScenario } from './scenarios/weights';
-
-const SCENARIOS: Record<ScenarioName, Scenario<unknown>> = {
-  'pick': pickScenario as Scenario<unknown>,
-  'throughput': throughputScenario as Scenario<unknown>,
-  'slow-replica': slowReplicaScenario as Scenario<unknown>,
-  'failing-replica': failingReplicaScenario as Scenario<unknown>,
-  'kill': killScenario as Scenario<unknown>,
-  'weights': weightsScenario as Scenario<unknown>,
-  'discovery': discoveryScenario as Scenario<unknown>,
-};
+import { describeOutcome, SCENARIOS } from './scenario-registry';
+import { DEFAULT_PICK_SIZES } from './scenarios/pick';
 
 const DEFAULT_OUT_DIR = join(__dirname, 'results');
 const MAX_PICK_SIZE = 100_000;
@@ -51,6 +37,8 @@ options:
   --no-report       do not write the Markdown report and plots
   --seed N          seed of the bench's own randomness (retry jitter). Default: 1
   --pick-sizes LIST endpoint counts of the pick scenario. Default: ${DEFAULT_PICK_SIZES.join(',')}
+  --render FILE     measure nothing: redraw the summary, report and plots of a saved run
+                    (the results.json written next to each REPORT.md)
   -h, --help        this text
 
 Progress goes to stderr; the summary (or JSON) to stdout.`;
@@ -63,6 +51,8 @@ export interface BenchOptions {
   readonly outDir: string | undefined;
   readonly seed: number;
   readonly pickSizes: readonly number[];
+  /** A saved run to redraw instead of running. */
+  readonly render: string | undefined;
 }
 
 class UsageError extends Error {}
@@ -82,6 +72,7 @@ function parseOptions(argv: string[]): BenchOptions | 'help' {
         'no-report': { type: 'boolean', default: false },
         'seed': { type: 'string', default: '1' },
         'pick-sizes': { type: 'string' },
+        'render': { type: 'string' },
         'help': { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -105,6 +96,10 @@ function parseOptions(argv: string[]): BenchOptions | 'help' {
     if (bad !== undefined) throw new UsageError(`--pick-sizes must be integers in [1, ${MAX_PICK_SIZE}], comma-separated, got '${bad}' in '${values['pick-sizes']}'`);
   }
   if (values['no-report'] && values.out !== undefined) throw new UsageError('--out and --no-report contradict each other');
+  if (values.render !== undefined) {
+    const measuring = (['scenario', 'quick', 'pick-sizes'] as const).filter(flag => values[flag] !== undefined && values[flag] !== false);
+    if (measuring.length > 0) throw new UsageError(`--render measures nothing: it takes no --${measuring.join(', --')}`);
+  }
   return {
     scenarios,
     quick: values.quick,
@@ -112,6 +107,7 @@ function parseOptions(argv: string[]): BenchOptions | 'help' {
     outDir: values['no-report'] ? undefined : resolve(values.out ?? DEFAULT_OUT_DIR),
     seed,
     pickSizes,
+    render: values.render === undefined ? undefined : resolve(values.render),
   };
 }
 
@@ -126,23 +122,15 @@ function grpcJsVersion(): string {
 async function runScenario(scenario: Scenario<unknown>, context: ScenarioContext): Promise<ScenarioOutcome> {
   const start = performance.now();
   const loadAtStart = round(loadavg()[0], 2);
-  const common = { name: scenario.name, title: scenario.title, method: scenario.method };
-  const finished = (): { durationMs: number; loadAverage: [number, number] } => ({ durationMs: performance.now() - start, loadAverage: [loadAtStart, round(loadavg()[0], 2)] });
+  let metrics: unknown = null;
+  let error: string | undefined;
   try {
-    const metrics = await scenario.run(context);
-    return {
-      ...common,
-      ...finished(),
-      metrics,
-      tables: scenario.tables(metrics),
-      plots: scenario.plots(metrics),
-      targets: scenario.targets(metrics),
-    };
+    metrics = await scenario.run(context);
   } catch (err) {
-    const message = (err as Error).stack ?? String(err);
-    context.progress.note(`bench: scenario ${scenario.name} failed: ${message}`);
-    return { ...common, ...finished(), metrics: null, tables: [], plots: [], targets: [], error: (err as Error).message };
+    context.progress.note(`bench: scenario ${scenario.name} failed: ${(err as Error).stack ?? String(err)}`);
+    error = (err as Error).message;
   }
+  return describeOutcome(scenario, metrics, performance.now() - start, [loadAtStart, round(loadavg()[0], 2)], error);
 }
 
 function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
@@ -152,19 +140,8 @@ function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
   });
 }
 
-async function main(argv: string[]): Promise<number> {
-  let options: BenchOptions | 'help';
-  try {
-    options = parseOptions(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`bench: ${err.message}\nRun with --help for the options.\n`);
-    return 2;
-  }
-  if (options === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+/** Runs the selected scenarios; stops every process it started, also on Ctrl-C. */
+async function measure(options: BenchOptions, argv: string[]): Promise<BenchRun> {
   const startedAt = new Date().toISOString();
   const loadAverageStart = loadavg()[0];
   const runStart = performance.now();
@@ -212,7 +189,7 @@ async function main(argv: string[]): Promise<number> {
     loadAverageStart,
     loadAverageEnd: loadavg()[0],
   };
-  const run: BenchRun = {
+  return {
     startedAt,
     quick: options.quick,
     seed: options.seed,
@@ -221,12 +198,38 @@ async function main(argv: string[]): Promise<number> {
     machine,
     scenarios: outcomes,
   };
+}
+
+async function main(argv: string[]): Promise<number> {
+  let options: BenchOptions | 'help';
+  try {
+    options = parseOptions(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`bench: ${err.message}\nRun with --help for the options.\n`);
+    return 2;
+  }
+  if (options === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  let run: BenchRun;
+  if (options.render === undefined) {
+    run = await measure(options, argv);
+  } else {
+    try {
+      run = await readSavedRun(options.render);
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+      return 2;
+    }
+  }
   if (options.outDir !== undefined) {
     const path = await writeReport(run, options.outDir);
     process.stderr.write(`bench: report written to ${path}\n`);
   }
   await write(process.stdout, options.json ? `${JSON.stringify(jsonDocument(run), null, 2)}\n` : textSummary(run));
-  return outcomes.some(o => o.error !== undefined) ? 1 : 0;
+  return run.scenarios.some(o => o.error !== undefined) ? 1 : 0;
 }
 
 main(process.argv.slice(2)).then(

@@ -8,7 +8,7 @@
 import { seededRandom } from '../../test/support/wait';
 import { count, ms } from '../format';
 import { closedLoop, type CallRecord, type LoadResult } from '../load';
-import { groupedBars } from '../plots';
+import { bars } from '../plots';
 import { lbConfigOf, ROUND_ROBIN } from '../policies';
 import { type Scenario, type ScenarioContext, type TargetCheck } from '../scenario';
 
@@ -138,13 +138,12 @@ export const killScenario: Scenario<KillMetrics> = {
   },
 
   plots(m) {
-    return [groupedBars({
+    return [bars({
       name: 'kill-failed-calls',
       title: `Failed calls when ${m.victim} is killed mid-run`,
-      data: m.rows.map(r => ({ group: 'failed calls', series: label(r), value: r.failed })),
-      groupTitle: '',
+      data: m.rows.map(r => ({ label: label(r), value: r.failed })),
+      labelTitle: 'configuration',
       valueTitle: 'failed calls',
-      seriesTitle: 'configuration',
     })];
   },
 

@@ -15,7 +15,7 @@ import { seededRandom } from '../../test/support/wait';
 import { type EchoClient } from '../../test/support/echo-proto';
 import { count, median, ms, ratio, round } from '../format';
 import { closedLoop, type LoadResult } from '../load';
-import { groupedBars } from '../plots';
+import { bars } from '../plots';
 import { LEAST_REQUEST, lbConfigOf, ROUND_ROBIN } from '../policies';
 import { type Scenario, type ScenarioContext } from '../scenario';
 
@@ -156,13 +156,12 @@ export const throughputScenario: Scenario<ThroughputMetrics> = {
   },
 
   plots(m) {
-    return [groupedBars({
+    return [bars({
       name: 'throughput',
-      title: `Unary calls/s, closed loop at concurrency ${m.concurrency}`,
-      data: m.rows.map(r => ({ group: 'calls/s', series: r.config, value: r.callsPerS })),
-      groupTitle: '',
+      title: `Unary calls/s, closed loop at concurrency ${m.concurrency} (median run)`,
+      data: m.rows.map(r => ({ label: r.config, value: r.callsPerS })),
+      labelTitle: 'configuration',
       valueTitle: 'calls/s',
-      seriesTitle: 'configuration',
     })];
   },
 

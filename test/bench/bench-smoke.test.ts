@@ -6,6 +6,8 @@
  */
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
@@ -45,6 +47,11 @@ interface TargetJson { scenario: string; what: string; target: string; measured:
 
 describe('bench (npm run bench) smoke', function () {
   this.timeout(90_000);
+  let outDir: string | undefined;
+
+  after(() => {
+    if (outDir) rmSync(outDir, { recursive: true, force: true });
+  });
 
   afterEach(async () => {
     // SIGTERM lets the bench stop its etcd and replicas; SIGKILL only if it does not exit in time.
@@ -75,9 +82,10 @@ describe('bench (npm run bench) smoke', function () {
     expect(help.stdout).to.include('--scenario NAME');
   });
 
-  it('--quick --json: one JSON document with pick and weights metrics, nothing else on stdout', async () => {
+  it('--quick --json: one JSON document with pick and weights metrics, nothing else on stdout; a report that --render redraws', async () => {
+    outDir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
     const started = Date.now();
-    const result = await bench(['--quick', '--json', '--no-report', '--scenario', 'pick,weights', '--pick-sizes', '3,20'], 80_000);
+    const result = await bench(['--quick', '--json', '--out', outDir, '--scenario', 'pick,weights', '--pick-sizes', '3,20'], 80_000);
     const elapsedS = (Date.now() - started) / 1000;
     expect(result.code, result.stderr.slice(-2000)).to.equal(0);
     const doc = JSON.parse(result.stdout) as {
@@ -122,6 +130,18 @@ describe('bench (npm run bench) smoke', function () {
     expect(wrr.shares.r5).to.equal(0);
     expect(rr.shares.r5).to.be.greaterThan(0.1);
     for (const target of doc.scenarios.weights.targets) expect(target).to.include.keys('scenario', 'what', 'target', 'measured');
+    // The report: Markdown linking each plot, SVGs rendered by vega, and the document again for --render.
+    const report = readFileSync(join(outDir, 'REPORT.md'), 'utf8');
+    const plots = readdirSync(join(outDir, 'plots')).sort();
+    expect(plots).to.deep.equal(['pick-cost.svg', 'weights-shares.svg']);
+    for (const plot of plots) {
+      expect(report).to.include(`(plots/${plot})`);
+      expect(readFileSync(join(outDir, 'plots', plot), 'utf8')).to.match(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    }
+    expect(JSON.parse(readFileSync(join(outDir, 'results.json'), 'utf8'))).to.deep.equal(doc);
+    const rendered = await bench(['--render', join(outDir, 'results.json'), '--json', '--no-report'], 30_000);
+    expect(rendered.code, rendered.stderr).to.equal(0);
+    expect(JSON.parse(rendered.stdout)).to.deep.equal(doc);
     console.log(`      bench --quick pick(3,20)+weights in ${elapsedS.toFixed(1)} s: WRR max deviation ${wrr.maxDeviationPp} pp over ${wrr.calls} calls; `
       + `round_robin pick ${pick.rows.find(r => r.policy === 'round_robin' && r.endpoints === 20)?.nsPerPick} ns at 20 endpoints`);
   });

@@ -1,0 +1,39 @@
+/**
+ * Every scenario by name, and how a scenario's metrics become an outcome
+ * (tables, plots, target checks): after a run, and again when a saved run is
+ * rendered (`--render`), so a report can be redrawn without measuring again.
+ */
+import { type ScenarioOutcome } from './report';
+import { type Scenario, type ScenarioName } from './scenario';
+import { discoveryScenario } from './scenarios/discovery';
+import { failingReplicaScenario } from './scenarios/failing-replica';
+import { killScenario } from './scenarios/kill';
+import { pickScenario } from './scenarios/pick';
+import { slowReplicaScenario } from './scenarios/slow-replica';
+import { throughputScenario } from './scenarios/throughput';
+import { weightsScenario } from './scenarios/weights';
+
+export const SCENARIOS: Readonly<Record<ScenarioName, Scenario<unknown>>> = Object.freeze({
+  'pick': pickScenario as Scenario<unknown>,
+  'throughput': throughputScenario as Scenario<unknown>,
+  'slow-replica': slowReplicaScenario as Scenario<unknown>,
+  'failing-replica': failingReplicaScenario as Scenario<unknown>,
+  'kill': killScenario as Scenario<unknown>,
+  'weights': weightsScenario as Scenario<unknown>,
+  'discovery': discoveryScenario as Scenario<unknown>,
+});
+
+/** The outcome of `scenario` from its metrics; `metrics` null with `error` for a failed scenario. */
+export function describeOutcome(
+  scenario: Scenario<unknown>,
+  metrics: unknown,
+  durationMs: number,
+  loadAverage: readonly [number, number],
+  error?: string,
+): ScenarioOutcome {
+  const common = { name: scenario.name, title: scenario.title, method: scenario.method, durationMs, loadAverage };
+  if (error !== undefined || metrics === null || metrics === undefined) {
+    return { ...common, metrics: null, tables: [], plots: [], targets: [], error: error ?? 'no metrics' };
+  }
+  return { ...common, metrics, tables: scenario.tables(metrics), plots: scenario.plots(metrics), targets: scenario.targets(metrics) };
+}
