@@ -116,7 +116,7 @@ export interface LabelledValue {
 }
 
 /** Horizontal bars, one per label (long configuration names read well on the y axis). */
-export function bars(options: { name: string; title: string; data: readonly LabelledValue[]; labelTitle: string; valueTitle: string }): PlotSpec {
+export function bars(options: { name: string; title: string; data: readonly LabelledValue[]; valueTitle: string }): PlotSpec {
   const labels = options.data.map(d => d.label);
   return {
     name: options.name,
@@ -128,7 +128,8 @@ export function bars(options: { name: string; title: string; data: readonly Labe
         {
           mark: { type: 'bar', tooltip: true },
           encoding: {
-            y: { field: 'label', type: 'nominal', sort: labels, title: options.labelTitle },
+            // No axis title: headless vega estimates label widths, and a title would overlap long labels.
+            y: { field: 'label', type: 'nominal', sort: labels, title: null, axis: { labelLimit: 480 } },
             x: { field: 'value', type: 'quantitative', title: options.valueTitle },
             color: { field: 'label', type: 'nominal', sort: labels, scale: colourScale(labels), legend: null },
           },
@@ -188,7 +189,7 @@ export interface ShareDatum {
 }
 
 /** One horizontal 100 % bar per `whole` (e.g. a policy), split by `part` (e.g. a replica). */
-export function shares(options: { name: string; title: string; data: readonly ShareDatum[]; wholeTitle: string; partTitle: string }): PlotSpec {
+export function shares(options: { name: string; title: string; data: readonly ShareDatum[]; partTitle: string }): PlotSpec {
   const wholes = [...new Set(options.data.map(d => d.whole))];
   const parts = [...new Set(options.data.map(d => d.part))].sort();
   return {
@@ -199,7 +200,7 @@ export function shares(options: { name: string; title: string; data: readonly Sh
       height: Math.max(120, 28 * wholes.length),
       mark: { type: 'bar', tooltip: true },
       encoding: {
-        y: { field: 'whole', type: 'nominal', sort: wholes, title: options.wholeTitle },
+        y: { field: 'whole', type: 'nominal', sort: wholes, title: null, axis: { labelLimit: 480 } },
         x: { field: 'share', type: 'quantitative', title: 'share of successful calls', axis: { format: '%' }, scale: { domain: [0, 1] } },
         color: { field: 'part', type: 'nominal', sort: parts, title: options.partTitle, scale: { scheme: 'tableau10' } },
       },

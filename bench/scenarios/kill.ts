@@ -142,7 +142,6 @@ export const killScenario: Scenario<KillMetrics> = {
       name: 'kill-failed-calls',
       title: `Failed calls when ${m.victim} is killed mid-run`,
       data: m.rows.map(r => ({ label: label(r), value: r.failed })),
-      labelTitle: 'configuration',
       valueTitle: 'failed calls',
     })];
   },

@@ -215,7 +215,6 @@ export const slowReplicaScenario: Scenario<SlowReplicaMetrics> = {
         const total = Object.values(r.byServer).reduce((a, b) => a + b, 0);
         return Object.entries(r.byServer).map(([replica, n]) => ({ whole: `${r.config} · ${r.shape}`, part: replica, share: total === 0 ? 0 : n / total }));
       }),
-      wholeTitle: 'policy · load shape',
       partTitle: 'replica',
     });
     return [...latency, share];

@@ -160,7 +160,6 @@ export const throughputScenario: Scenario<ThroughputMetrics> = {
       name: 'throughput',
       title: `Unary calls/s, closed loop at concurrency ${m.concurrency} (median run)`,
       data: m.rows.map(r => ({ label: r.config, value: r.callsPerS })),
-      labelTitle: 'configuration',
       valueTitle: 'calls/s',
     })];
   },
