@@ -64,8 +64,10 @@ export class Progress implements ProgressSink {
     const filled = Math.round((BAR_WIDTH * this.done) / this.total);
     const elapsedS = Math.round((Date.now() - this.startMs) / 1000);
     const clock = `${Math.floor(elapsedS / 60)}m${String(elapsedS % 60).padStart(2, '0')}s`;
-    const text = `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${this.percent().padStart(4)} ${clock} ${this.scenario}: ${this.label}`;
-    const columns = this.stream.columns ?? 100;
+    const where = this.scenario === '' ? 'starting' : `${this.scenario}: ${this.label}`;
+    const text = `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${this.percent().padStart(4)} ${clock} ${where}`;
+    // A pseudo-terminal may report 0 columns: assume a common width then.
+    const columns = this.stream.columns > 0 ? this.stream.columns : 100;
     this.stream.write(`\r\x1b[K${text.slice(0, Math.max(20, columns - 1))}`);
   }
 }
