@@ -59,7 +59,8 @@ export class SmoothWeightedScheduler implements TierScheduler {
   private size: number;
   /** Scratch for picks that skip excluded endpoints. */
   private readonly skipped: Int32Array;
-  private readonly period: number;
+  /** ΣW after integer conversion: the picks repeat with this period. */
+  readonly period: number;
   private picksThisPeriod = 0;
 
   /** `weights` must be positive; `random` sets the start phase (use `() => 0` to start at the period's beginning). */

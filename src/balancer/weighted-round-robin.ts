@@ -3,7 +3,8 @@
  * priority tier. With integer weights and every endpoint ready, each window of
  * ΣW consecutive picks gives endpoint i exactly W(i) picks, spread out;
  * fractional weights are exactly proportional up to 6 decimals; equal weights
- * are plain round robin. O(log n) per pick (see `SmoothWeightedScheduler`).
+ * are plain round robin. O(1) per pick from a precomputed period when ΣW ≤ 65,536
+ * (`PrecomputedWeightedScheduler`), else O(log n) (`SmoothWeightedScheduler`).
  *
  * Service config: `{"loadBalancingConfig":[{"etcd_weighted_round_robin":{}}]}`,
  * optional `healthCheck: {"serviceName": "..."}`.
@@ -11,6 +12,7 @@
 import { registerLoadBalancerType, tracer, type ChannelControlHelper, type TypedLoadBalancingConfig } from '../grpc-experimental';
 import { EndpointPoolBalancer, type EndpointPoolOptions, type PoolPolicy } from './endpoint-pool-balancer';
 import { configObject, EtcdPolicyConfig, parseHealthCheck, type HealthCheckConfig } from './policy-config';
+import { MAX_PRECOMPUTED_PERIOD, PrecomputedWeightedScheduler, weightedPeriod } from './precomputed-weighted-scheduler';
 import { SmoothWeightedScheduler } from './smooth-weighted-scheduler';
 import { type PickStrategy, type TierScheduler } from './tier-scheduler';
 
@@ -41,7 +43,9 @@ class SmoothWeightedStrategy implements PickStrategy {
   readonly tracksCalls = false;
   constructor(private readonly random: () => number) {}
   createScheduler(_endpoints: unknown, weights: readonly number[]): TierScheduler {
-    return new SmoothWeightedScheduler(weights, this.random);
+    return weightedPeriod(weights) <= MAX_PRECOMPUTED_PERIOD
+      ? new PrecomputedWeightedScheduler(weights, this.random)
+      : new SmoothWeightedScheduler(weights, this.random);
   }
 }
 
