@@ -4,6 +4,7 @@ import {
 } from '../../src/etcd/connection';
 import { etcdctl, startEtcd } from '../support/etcd';
 import { waitFor } from '../support/wait';
+import { withoutDefaultEtcdConnection } from '../support/no-default-connection';
 
 describe('etcd: connection options and the client pool', () => {
   it('normalises hosts from an array or a comma-separated string', () => {
@@ -44,19 +45,7 @@ describe('etcd: connection options and the client pool', () => {
   });
 
   describe('default connection', () => {
-    let savedEnv: string | undefined;
-    let savedDefault: ReturnType<typeof getDefaultEtcdOptions>;
-    beforeEach(() => {
-      savedEnv = process.env.ETCD_ENDPOINTS;
-      delete process.env.ETCD_ENDPOINTS;
-      savedDefault = getDefaultEtcdOptions();
-      setDefaultEtcdOptions(undefined);
-    });
-    afterEach(() => {
-      if (savedEnv === undefined) delete process.env.ETCD_ENDPOINTS;
-      else process.env.ETCD_ENDPOINTS = savedEnv;
-      setDefaultEtcdOptions(savedDefault);
-    });
+    withoutDefaultEtcdConnection();
 
     it('is register({ etcd }) first, then ETCD_ENDPOINTS, else undefined', () => {
       expect(getDefaultEtcdOptions()).to.equal(undefined);

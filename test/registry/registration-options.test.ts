@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { getDefaultEtcdOptions, setDefaultEtcdOptions } from '../../src/etcd/connection';
+import { setDefaultEtcdOptions } from '../../src/etcd/connection';
 import { registerEndpoint } from '../../src/registry/register-endpoint';
 import { DEFAULT_REGISTRATION_OPTIONS, resolveRegistrationOptions, type RegistrationOptions } from '../../src/registry/registration-options';
 import { gracefulShutdown, type ShutdownableServer } from '../../src/registry/graceful-shutdown';
@@ -7,6 +7,7 @@ import { shutdownOnSignals } from '../../src/registry/shutdown-on-signals';
 import { type Registration } from '../../src/registry/registration';
 import { ReregisterBackoff } from '../../src/registry/reregister-backoff';
 import { seededRandom } from '../support/wait';
+import { withoutDefaultEtcdConnection } from '../support/no-default-connection';
 
 const ETCD = { hosts: ['127.0.0.1:1'] };
 const OK: RegistrationOptions = { service: 'svc', address: '10.0.0.1:80', etcd: ETCD };
@@ -58,19 +59,7 @@ describe('registry: options', () => {
   }
 
   describe('without any etcd connection', () => {
-    let savedEnv: string | undefined;
-    let savedDefault: ReturnType<typeof getDefaultEtcdOptions>;
-    beforeEach(() => {
-      savedEnv = process.env.ETCD_ENDPOINTS;
-      delete process.env.ETCD_ENDPOINTS;
-      savedDefault = getDefaultEtcdOptions();
-      setDefaultEtcdOptions(undefined);
-    });
-    afterEach(() => {
-      if (savedEnv === undefined) delete process.env.ETCD_ENDPOINTS;
-      else process.env.ETCD_ENDPOINTS = savedEnv;
-      setDefaultEtcdOptions(savedDefault);
-    });
+    withoutDefaultEtcdConnection();
 
     it('says how to give one', async () => {
       let error: Error | undefined;
