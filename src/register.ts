@@ -18,6 +18,12 @@ export interface RegisterOptions {
   resolver?: EtcdResolverOptions;
 }
 
+/**
+ * Every key `register()` knows. An unknown key is a mistake (a misspelling, or an
+ * option of a newer version) that would otherwise do nothing without a word.
+ */
+const KNOWN_KEYS: ReadonlySet<string> = new Set<keyof RegisterOptions>(['etcd', 'resolver']);
+
 let registeredEtcdKey: string | undefined;
 let registeredResolverKey: string | undefined;
 
@@ -28,11 +34,17 @@ let registeredResolverKey: string | undefined;
  *
  * Idempotent: later calls may repeat the same options or omit them; a call with
  * a different `etcd` connection or different `resolver` options than an earlier
- * one throws (these settings are process-wide).
+ * one throws (these settings are process-wide). An unknown option key throws a
+ * `TypeError` naming the known ones.
  */
 export function register(options: RegisterOptions = {}): void {
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`register(): options must be an object like { etcd: { hosts: ['127.0.0.1:2379'] } }, got ${String(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_KEYS.has(key)) {
+      throw new TypeError(`register(): unknown option '${key}' (known: ${[...KNOWN_KEYS].join(', ')})`);
+    }
   }
   let etcd: EtcdOptions | undefined;
   let etcdKey: string | undefined;

@@ -8,6 +8,8 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ts from 'typescript';
+import { parseLoadBalancingConfig } from '../src/grpc-experimental';
+import { registerBalancers } from '../src/balancer/register-balancers';
 
 const ROOT = join(__dirname, '..');
 
@@ -30,6 +32,31 @@ function wrap(code: string): string {
   const imports = lines.filter(l => l.startsWith('import '));
   const body = lines.filter(l => !l.startsWith('import '));
   return `${imports.join('\n')}\n${PRELUDE}\nexport async function snippet(): Promise<void> {\n${body.join('\n')}\n}\n`;
+}
+
+/** Balanced `[...]` starting at `open` (brackets inside strings are not expected in configs). */
+function bracketed(text: string, open: number): string {
+  let depth = 0;
+  for (let i = open; i < text.length; i++) {
+    if (text[i] === '[') depth++;
+    else if (text[i] === ']' && --depth === 0) return text.slice(open, i + 1);
+  }
+  throw new Error(`unbalanced loadBalancingConfig at ${text.slice(open, open + 60)}`);
+}
+
+/**
+ * Every `loadBalancingConfig` list in any code block, as written (JSON, jsonc or a
+ * JS object literal: all are JavaScript, comments included).
+ */
+function loadBalancingConfigs(markdown: string): { text: string; value: Record<string, unknown>[] }[] {
+  const found: { text: string; value: Record<string, unknown>[] }[] = [];
+  for (const block of markdown.matchAll(/```[a-z]*\n([\s\S]*?)```/g)) {
+    for (const key of block[1].matchAll(/"?loadBalancingConfig"?\s*:\s*\[/g)) {
+      const text = bracketed(block[1], key.index + key[0].length - 1);
+      found.push({ text, value: new Function(`return ${text};`)() as Record<string, unknown>[] });
+    }
+  }
+  return found;
 }
 
 describe('README code examples', function () {
@@ -59,6 +86,20 @@ describe('README code examples', function () {
       expect(messages).to.deep.equal([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('every service config parses with grpc-js 1.14 into the policy it names (no silent pick_first)', () => {
+    registerBalancers();
+    const configs = loadBalancingConfigs(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+    expect(configs.length).to.be.at.least(8);
+    for (const { text, value } of configs) {
+      const first = value[0];
+      const name = Object.keys(first)[0];
+      // parseLoadBalancingConfig throws with grpc-js's reason, where the channel would only fall back.
+      const parsed = parseLoadBalancingConfig(first);
+      expect(parsed.getLoadBalancerName(), text).to.equal(name);
+      expect(JSON.stringify(parsed.toJsonObject()), text).to.match(/"etcd_[a-z_]+"/);
     }
   });
 });

@@ -53,6 +53,12 @@ describe('register()', function () {
     expect(() => register({ resolver: { pageSize: -1 } })).to.throw(/'pageSize'/);
   });
 
+  it('rejects an unknown option key with a TypeError naming the known ones', function () {
+    const call = () => register({ locality: { zone: 'a' } } as never);
+    expect(call).to.throw(TypeError, "register(): unknown option 'locality' (known: etcd, resolver)");
+    expect(() => register({ etdc: { hosts: ['127.0.0.1:2379'] } } as never)).to.throw(TypeError, /unknown option 'etdc'/);
+  });
+
   it('register({ etcd }) sets the default connection; a different one throws; etcd://hosts/svc works too', async function () {
     const out = await runChild('default-connection', { TEST_ETCD: etcd.endpoint, TEST_SERVICE: service, ETCD_ENDPOINTS: undefined });
     expect(out.viaDefault).to.deep.equal({ server: 'r1' });

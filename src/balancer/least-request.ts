@@ -13,7 +13,7 @@
 import { registerLoadBalancerType, tracer, type ChannelControlHelper, type TypedLoadBalancingConfig } from '../grpc-experimental';
 import { EndpointPoolBalancer, type EndpointPoolOptions, type PoolPolicy } from './endpoint-pool-balancer';
 import { LeastRequestScheduler } from './least-request-scheduler';
-import { configObject, EtcdPolicyConfig, parseHealthCheck, parseIntegerField, type HealthCheckConfig } from './policy-config';
+import { EtcdPolicyConfig, parsePolicyConfig, parseHealthCheck, parseIntegerField, type HealthCheckConfig } from './policy-config';
 import { type PickStrategy, type SchedulableEndpoint, type TierScheduler } from './tier-scheduler';
 
 const TYPE_NAME = 'etcd_least_request';
@@ -40,9 +40,10 @@ export class EtcdLeastRequestConfig extends EtcdPolicyConfig {
 
   /** Validates the service-config body; errors name the policy and the bad value. */
   static createFromJson(json: unknown): EtcdLeastRequestConfig {
-    const body = configObject(TYPE_NAME, json);
-    const choiceCount = parseIntegerField(TYPE_NAME, body, 'choiceCount', DEFAULT_CHOICE_COUNT, 0, MAX_CHOICE_COUNT);
-    return new EtcdLeastRequestConfig(choiceCount, parseHealthCheck(TYPE_NAME, body));
+    return parsePolicyConfig(TYPE_NAME, json, ['choiceCount'], body => new EtcdLeastRequestConfig(
+      parseIntegerField(body, 'choiceCount', DEFAULT_CHOICE_COUNT, 0, MAX_CHOICE_COUNT),
+      parseHealthCheck(body),
+    ));
   }
 }
 

@@ -26,7 +26,7 @@ import { EndpointPoolBalancer, type EndpointPoolOptions, type PoolPolicy } from 
 import { PeakEwmaEstimate } from './peak-ewma-estimate';
 import { LatencyTracker } from './peak-ewma-latency-tracker';
 import { PeakEwmaScheduler } from './peak-ewma-scheduler';
-import { configObject, EtcdPolicyConfig, parseHealthCheck, parseIntegerField, type HealthCheckConfig } from './policy-config';
+import { EtcdPolicyConfig, parsePolicyConfig, parseHealthCheck, parseIntegerField, type HealthCheckConfig } from './policy-config';
 import { type PickStrategy, type SchedulableEndpoint, type TierScheduler } from './tier-scheduler';
 
 const TYPE_NAME = 'etcd_peak_ewma';
@@ -53,6 +53,7 @@ export const DEFAULT_PEAK_EWMA_OPTIONS = Object.freeze({
 });
 
 const MAX_CHOICE_COUNT = 1_000_000;
+const OWN_FIELDS = ['choiceCount', 'decayMs', 'initialLatencyMs', 'probeIntervalMs'] as const;
 /** An hour: longer time constants or intervals are surely a unit mistake. */
 const MAX_DURATION_MS = 3_600_000;
 
@@ -60,7 +61,7 @@ function parseLatencyField(json: Record<string, unknown>, field: string): number
   const value = json[field];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !(value > 0) || value > MAX_DURATION_MS) {
-    throw new Error(`${TYPE_NAME}: ${field} must be a number in (0, ${MAX_DURATION_MS}], got ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`);
+    throw new Error(`${field} must be a number in (0, ${MAX_DURATION_MS}], got ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`);
   }
   return value;
 }
@@ -92,14 +93,13 @@ export class EtcdPeakEwmaConfig extends EtcdPolicyConfig {
 
   /** Validates the service-config body; errors name the policy and the bad value. */
   static createFromJson(json: unknown): EtcdPeakEwmaConfig {
-    const body = configObject(TYPE_NAME, json);
-    return new EtcdPeakEwmaConfig({
-      choiceCount: parseIntegerField(TYPE_NAME, body, 'choiceCount', DEFAULT_PEAK_EWMA_OPTIONS.choiceCount, 0, MAX_CHOICE_COUNT),
-      decayMs: parseIntegerField(TYPE_NAME, body, 'decayMs', DEFAULT_PEAK_EWMA_OPTIONS.decayMs, 1, MAX_DURATION_MS),
+    return parsePolicyConfig(TYPE_NAME, json, OWN_FIELDS, body => new EtcdPeakEwmaConfig({
+      choiceCount: parseIntegerField(body, 'choiceCount', DEFAULT_PEAK_EWMA_OPTIONS.choiceCount, 0, MAX_CHOICE_COUNT),
+      decayMs: parseIntegerField(body, 'decayMs', DEFAULT_PEAK_EWMA_OPTIONS.decayMs, 1, MAX_DURATION_MS),
       initialLatencyMs: parseLatencyField(body, 'initialLatencyMs'),
-      probeIntervalMs: parseIntegerField(TYPE_NAME, body, 'probeIntervalMs', DEFAULT_PEAK_EWMA_OPTIONS.probeIntervalMs, 1, MAX_DURATION_MS),
-      healthCheck: parseHealthCheck(TYPE_NAME, body),
-    });
+      probeIntervalMs: parseIntegerField(body, 'probeIntervalMs', DEFAULT_PEAK_EWMA_OPTIONS.probeIntervalMs, 1, MAX_DURATION_MS),
+      healthCheck: parseHealthCheck(body),
+    }));
   }
 }
 

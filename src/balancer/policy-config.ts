@@ -1,9 +1,17 @@
 /**
- * What every etcd_* policy config shares: JSON-object checks with errors that
- * name the policy, and the optional `healthCheck: { serviceName }` (accepted
- * and validated now, applied by client-side health checking later).
+ * What every etcd_* policy config shares: JSON-object checks, the optional
+ * `healthCheck: { serviceName }`, and loud reporting of bad configs.
+ *
+ * grpc-js reports a config its parser rejects only at DEBUG verbosity (and
+ * then falls back to the next `loadBalancingConfig` entry or pick_first, so a
+ * typo can quietly send every call to one replica), and it re-parses the
+ * config on every resolver update. So `parsePolicyConfig` logs each distinct
+ * problem once per process at ERROR (printed by default; grpc-js has no WARN):
+ * invalid values (the config is then rejected, as grpc-js's contract wants)
+ * and unknown fields (ignored, with the known ones named). Thrown messages do
+ * not repeat the policy name: grpc-js prefixes it itself.
  */
-import { type TypedLoadBalancingConfig } from '../grpc-experimental';
+import { log, logVerbosity, type TypedLoadBalancingConfig } from '../grpc-experimental';
 
 /** grpc.health.v1 watching per subchannel. */
 export interface HealthCheckConfig {
@@ -11,38 +19,88 @@ export interface HealthCheckConfig {
   readonly serviceName: string;
 }
 
+/** Fields every etcd_* policy accepts besides its own. */
+const COMMON_FIELDS = ['healthCheck'] as const;
+const HEALTH_CHECK_FIELDS = ['serviceName'] as const;
+/** Distinct messages are few (they come from the app's own configs); the bound only guards a generated flood. */
+const MAX_REPORTED = 1000;
+const reported = new Set<string>();
+
 function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
+  let text: string;
   try {
-    return JSON.stringify(value) ?? String(value);
+    text = JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    text = String(value);
+  }
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+/** Logs `text` at ERROR unless this process has already logged it. */
+function reportOnce(text: string): void {
+  if (reported.has(text)) return;
+  if (reported.size < MAX_REPORTED) reported.add(text);
+  log(logVerbosity.ERROR, text);
+}
+
+function reportUnknownFields(policy: string, body: Record<string, unknown>, known: readonly string[], path: string): void {
+  for (const field of Object.keys(body)) {
+    if (known.includes(field)) continue;
+    reportOnce(`${policy}: unknown field '${path}${field}' (value ${describe(body[field])}) in its service config, ignored; known fields: ${known.join(', ')}`);
   }
 }
 
-/** The config body as an object; null/undefined count as `{}`. Throws naming the policy. */
-export function configObject(policy: string, json: unknown): Record<string, unknown> {
+/**
+ * Runs a policy's `createFromJson` body: reports unknown fields (top level and
+ * in `healthCheck`), and on an invalid value logs it naming policy, field and
+ * value, then rethrows so grpc-js rejects the config.
+ */
+export function parsePolicyConfig<T>(
+  policy: string,
+  json: unknown,
+  ownFields: readonly string[],
+  parse: (body: Record<string, unknown>) => T,
+): T {
+  try {
+    const body = configObject(json);
+    reportUnknownFields(policy, body, [...ownFields, ...COMMON_FIELDS], '');
+    const healthCheck = body.healthCheck;
+    if (healthCheck !== null && typeof healthCheck === 'object' && !Array.isArray(healthCheck)) {
+      reportUnknownFields(policy, healthCheck as Record<string, unknown>, HEALTH_CHECK_FIELDS, 'healthCheck.');
+    }
+    return parse(body);
+  } catch (err) {
+    const message = (err as Error).message;
+    reportOnce(`${policy}: invalid service config ${describe(json)}: ${message}; grpc-js ignores this loadBalancingConfig entry ` +
+      'and uses the next one, or pick_first if none is left');
+    throw new Error(message);
+  }
+}
+
+/** The config body as an object; null/undefined count as `{}`. */
+export function configObject(json: unknown): Record<string, unknown> {
   if (json === undefined || json === null) return {};
-  if (typeof json !== 'object' || Array.isArray(json)) throw new Error(`${policy}: config must be an object, got ${describe(json)}`);
+  if (typeof json !== 'object' || Array.isArray(json)) throw new Error(`config must be an object, got ${describe(json)}`);
   return json as Record<string, unknown>;
 }
 
-/** Parses `healthCheck`, if present. Throws naming the policy and the bad value. */
-export function parseHealthCheck(policy: string, json: Record<string, unknown>): HealthCheckConfig | undefined {
+/** Parses `healthCheck`, if present. Throws naming the field and the bad value. */
+export function parseHealthCheck(json: Record<string, unknown>): HealthCheckConfig | undefined {
   const value = json.healthCheck;
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`${policy}: healthCheck must be an object like {"serviceName":"my.Service"}, got ${describe(value)}`);
+  if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`healthCheck must be an object like {"serviceName":"my.Service"}, got ${describe(value)}`);
   const serviceName = (value as Record<string, unknown>).serviceName ?? '';
-  if (typeof serviceName !== 'string') throw new Error(`${policy}: healthCheck.serviceName must be a string, got ${describe(serviceName)}`);
+  if (typeof serviceName !== 'string') throw new Error(`healthCheck.serviceName must be a string, got ${describe(serviceName)}`);
   return Object.freeze({ serviceName });
 }
 
-/** Parses an optional integer field in [min, max]. Throws naming the policy, the field and the bad value. */
-export function parseIntegerField(policy: string, json: Record<string, unknown>, field: string, defaultValue: number, min: number, max: number): number {
+/** Parses an optional integer field in [min, max]. Throws naming the field and the bad value. */
+export function parseIntegerField(json: Record<string, unknown>, field: string, defaultValue: number, min: number, max: number): number {
   const value = json[field];
   if (value === undefined || value === null) return defaultValue;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`${policy}: ${field} must be an integer in [${min}, ${max}], got ${describe(value)}`);
+    throw new Error(`${field} must be an integer in [${min}, ${max}], got ${describe(value)}`);
   }
   return value;
 }

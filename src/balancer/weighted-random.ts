@@ -10,7 +10,7 @@
 import { registerLoadBalancerType, tracer, type ChannelControlHelper, type TypedLoadBalancingConfig } from '../grpc-experimental';
 import { AliasScheduler } from './alias-scheduler';
 import { EndpointPoolBalancer, type EndpointPoolOptions, type PoolPolicy } from './endpoint-pool-balancer';
-import { configObject, EtcdPolicyConfig, parseHealthCheck, type HealthCheckConfig } from './policy-config';
+import { EtcdPolicyConfig, parsePolicyConfig, parseHealthCheck, type HealthCheckConfig } from './policy-config';
 import { type PickStrategy, type TierScheduler } from './tier-scheduler';
 
 const TYPE_NAME = 'etcd_weighted_random';
@@ -31,8 +31,7 @@ export class EtcdWeightedRandomConfig extends EtcdPolicyConfig {
 
   /** Validates the service-config body; errors name the policy. */
   static createFromJson(json: unknown): EtcdWeightedRandomConfig {
-    const body = configObject(TYPE_NAME, json);
-    return new EtcdWeightedRandomConfig(parseHealthCheck(TYPE_NAME, body));
+    return parsePolicyConfig(TYPE_NAME, json, [], body => new EtcdWeightedRandomConfig(parseHealthCheck(body)));
   }
 }
 

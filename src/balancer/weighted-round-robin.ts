@@ -11,7 +11,7 @@
  */
 import { registerLoadBalancerType, tracer, type ChannelControlHelper, type TypedLoadBalancingConfig } from '../grpc-experimental';
 import { EndpointPoolBalancer, type EndpointPoolOptions, type PoolPolicy } from './endpoint-pool-balancer';
-import { configObject, EtcdPolicyConfig, parseHealthCheck, type HealthCheckConfig } from './policy-config';
+import { EtcdPolicyConfig, parsePolicyConfig, parseHealthCheck, type HealthCheckConfig } from './policy-config';
 import { MAX_PRECOMPUTED_PERIOD, PrecomputedWeightedScheduler, weightedPeriod } from './precomputed-weighted-scheduler';
 import { SmoothWeightedScheduler } from './smooth-weighted-scheduler';
 import { type PickStrategy, type TierScheduler } from './tier-scheduler';
@@ -34,8 +34,7 @@ export class EtcdWeightedRoundRobinConfig extends EtcdPolicyConfig {
 
   /** Validates the service-config body; errors name the policy. */
   static createFromJson(json: unknown): EtcdWeightedRoundRobinConfig {
-    const body = configObject(TYPE_NAME, json);
-    return new EtcdWeightedRoundRobinConfig(parseHealthCheck(TYPE_NAME, body));
+    return parsePolicyConfig(TYPE_NAME, json, [], body => new EtcdWeightedRoundRobinConfig(parseHealthCheck(body)));
   }
 }
 

@@ -40,7 +40,7 @@ describe('etcd_least_request', function () {
     expect(EtcdLeastRequestConfig.createFromJson({ choiceCount: 0, healthCheck: {} }).toJsonObject())
       .to.deep.equal({ etcd_least_request: { choiceCount: 0, healthCheck: { serviceName: '' } } });
     for (const bad of [-1, 1.5, '2', Number.NaN]) {
-      expect(() => EtcdLeastRequestConfig.createFromJson({ choiceCount: bad })).to.throw(/^etcd_least_request: choiceCount must be an integer in \[0, 1000000\], got /);
+      expect(() => EtcdLeastRequestConfig.createFromJson({ choiceCount: bad })).to.throw(/^choiceCount must be an integer in \[0, 1000000\], got /);
     }
   });
 

@@ -113,16 +113,16 @@ describe('etcd_peak_ewma', function () {
     expect(EtcdPeakEwmaConfig.createFromJson({ choiceCount: 0, decayMs: 1000, initialLatencyMs: 2.5, probeIntervalMs: 250, healthCheck: { serviceName: 's' } }).toJsonObject())
       .to.deep.equal({ etcd_peak_ewma: { choiceCount: 0, decayMs: 1000, probeIntervalMs: 250, initialLatencyMs: 2.5, healthCheck: { serviceName: 's' } } });
     const bad: [object, RegExp][] = [
-      [{ choiceCount: -1 }, /^etcd_peak_ewma: choiceCount must be an integer in \[0, 1000000\], got -1$/],
-      [{ decayMs: 0 }, /^etcd_peak_ewma: decayMs must be an integer in \[1, 3600000\], got 0$/],
-      [{ decayMs: '10s' }, /^etcd_peak_ewma: decayMs must be an integer in \[1, 3600000\], got "10s"$/],
-      [{ probeIntervalMs: 1.5 }, /^etcd_peak_ewma: probeIntervalMs must be an integer in \[1, 3600000\], got 1.5$/],
-      [{ initialLatencyMs: 0 }, /^etcd_peak_ewma: initialLatencyMs must be a number in \(0, 3600000\], got 0$/],
-      [{ initialLatencyMs: Number.NaN }, /^etcd_peak_ewma: initialLatencyMs must be a number in \(0, 3600000\], got NaN$/],
-      [{ healthCheck: 'yes' }, /^etcd_peak_ewma: healthCheck must be an object/],
+      [{ choiceCount: -1 }, /^choiceCount must be an integer in \[0, 1000000\], got -1$/],
+      [{ decayMs: 0 }, /^decayMs must be an integer in \[1, 3600000\], got 0$/],
+      [{ decayMs: '10s' }, /^decayMs must be an integer in \[1, 3600000\], got "10s"$/],
+      [{ probeIntervalMs: 1.5 }, /^probeIntervalMs must be an integer in \[1, 3600000\], got 1.5$/],
+      [{ initialLatencyMs: 0 }, /^initialLatencyMs must be a number in \(0, 3600000\], got 0$/],
+      [{ initialLatencyMs: Number.NaN }, /^initialLatencyMs must be a number in \(0, 3600000\], got NaN$/],
+      [{ healthCheck: 'yes' }, /^healthCheck must be an object/],
     ];
     for (const [json, message] of bad) expect(() => EtcdPeakEwmaConfig.createFromJson(json)).to.throw(message);
-    expect(() => EtcdPeakEwmaConfig.createFromJson([])).to.throw(/^etcd_peak_ewma: config must be an object/);
+    expect(() => EtcdPeakEwmaConfig.createFromJson([])).to.throw(/^config must be an object/);
   });
 
   it('keeps a replica +20 ms under 1 % at ~30 % load, and gives it a fair share again within a few decay periods once it is fast', async () => {

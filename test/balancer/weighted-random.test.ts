@@ -30,8 +30,8 @@ describe('etcd_weighted_random', function () {
 
   it('validates its config and names itself in errors', () => {
     expect(EtcdWeightedRandomConfig.createFromJson(null).toJsonObject()).to.deep.equal({ etcd_weighted_random: {} });
-    expect(() => EtcdWeightedRandomConfig.createFromJson('fast')).to.throw(/^etcd_weighted_random: config must be an object, got "fast"/);
-    expect(() => EtcdWeightedRandomConfig.createFromJson({ healthCheck: [] })).to.throw(/^etcd_weighted_random: healthCheck must be an object/);
+    expect(() => EtcdWeightedRandomConfig.createFromJson('fast')).to.throw(/^config must be an object, got "fast"/);
+    expect(() => EtcdWeightedRandomConfig.createFromJson({ healthCheck: [] })).to.throw(/^healthCheck must be an object/);
   });
 
   it('splits 10,000 calls over real servers with P(i) = W(i)/ΣW (seeded, within 2 points)', async () => {
