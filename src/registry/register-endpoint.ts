@@ -25,12 +25,19 @@ import { resolveRegistrationOptions, type RegistrationOptions } from './registra
  */
 export async function registerEndpoint(options: RegistrationOptions): Promise<Registration> {
   const resolved = resolveRegistrationOptions(options);
+  // Every timer and socket of a registration is unref'd (a registration must not keep a
+  // server's process alive by itself), so with etcd unreachable and nothing else alive Node
+  // would exit, silently and with code 0, before the promise settles. Hold the event loop
+  // until it does: the caller is awaiting an answer, and gets one.
+  const holdOpen = setInterval(() => undefined, 60_000);
   const registration = new EtcdRegistration(resolved);
   try {
     await registration.waitRegistered(resolved.registerTimeoutMs);
   } catch (err) {
     await registration.close();
     throw err;
+  } finally {
+    clearInterval(holdOpen);
   }
   return registration;
 }

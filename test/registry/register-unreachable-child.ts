@@ -1,0 +1,16 @@
+/**
+ * Child process for register-unreachable.test.ts: `await registerEndpoint()` with
+ * etcd unreachable and nothing else keeping Node alive. Prints one JSON line.
+ */
+import { registerEndpoint } from '../../src/registry/register-endpoint';
+
+const started = Date.now();
+registerEndpoint({
+  service: 'unreachable',
+  address: '127.0.0.1:50051',
+  registerTimeoutMs: Number(process.env.TEST_REGISTER_TIMEOUT_MS),
+  etcd: { hosts: [process.env.TEST_ETCD ?? ''] },
+}).then(
+  () => process.stdout.write(`${JSON.stringify({ outcome: 'resolved', elapsedMs: Date.now() - started })}\n`),
+  (err: Error) => process.stdout.write(`${JSON.stringify({ outcome: 'rejected', message: err.message, elapsedMs: Date.now() - started })}\n`),
+);
