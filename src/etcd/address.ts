@@ -1,6 +1,8 @@
 /** Endpoint addresses: IP literals with a port (`1.2.3.4:80`, `[::1]:80`). */
 import { isIPv4, isIPv6 } from 'node:net';
 
+const DIALABLE = 'register the address clients dial, e.g. 10.0.0.5:50051 or [fd00::5]:50051';
+
 export interface HostPort {
   /** IP literal, IPv6 without brackets, in canonical (compressed, lower-case) form. */
   host: string;
@@ -27,8 +29,12 @@ export function parseIpAddress(address: unknown): HostPort | string {
     if (colon < 0) return `address '${address}' needs a port (host:port)`;
     host = address.slice(0, colon);
     portText = address.slice(colon + 1);
+    if (host === '') return `address '${address}' has no host: ${DIALABLE}`;
     if (isIPv6(host)) return `address '${address}': IPv6 literals need brackets, e.g. [${host}]:${portText}`;
     if (!isIPv4(host)) return `address '${address}' must be an IP literal (hostnames are not supported yet)`;
+  }
+  if (host === '0.0.0.0' || host === '::') {
+    return `address '${address}' is the unspecified address, which a server binds to listen on every interface but no client can dial: ${DIALABLE}`;
   }
   if (!/^\d{1,5}$/.test(portText)) return `address '${address}' has an invalid port '${portText}'`;
   const port = Number(portText);

@@ -36,6 +36,11 @@ export function parseEtcdTarget(target: TargetUri): EtcdTarget {
     throw new Error(`etcd resolver: bad target '${text}': ${why}`);
   };
   if (target.scheme !== ETCD_SCHEME) fail(`scheme must be '${ETCD_SCHEME}'`);
+  // grpc-js's URI grammar needs a non-empty path after `//authority/`: `etcd:///` and
+  // `etcd://h:2379` parse as a path starting with `//`, i.e. no service at all.
+  if (target.authority === undefined && target.path.startsWith('//')) {
+    fail('the service name is missing: use etcd:///<service> (default connection) or etcd://host:2379/<service>');
+  }
   const serviceError = checkServiceName(target.path);
   if (serviceError) fail(serviceError);
   let hosts: string[] | undefined;

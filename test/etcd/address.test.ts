@@ -37,6 +37,10 @@ describe('etcd: IP-literal addresses', () => {
     ['[::1]80', /must look like \[ipv6\]:port/],
     ['[1.2.3.4]:80', /invalid IPv6 literal/],
     ['[fe80::1%eth0]:80', /IPv6 zone IDs are not supported/],
+    [':50051', /^address ':50051' has no host: register the address clients dial, e\.g\. 10\.0\.0\.5:50051/],
+    ['0.0.0.0:50051', /^address '0\.0\.0\.0:50051' is the unspecified address, .* no client can dial: register the address clients dial/],
+    ['[::]:50051', /^address '\[::\]:50051' is the unspecified address/],
+    ['[0:0::0]:50051', /is the unspecified address/],
   ];
   for (const [input, expected] of invalid) {
     it(`rejects ${JSON.stringify(input)}`, () => {

@@ -98,6 +98,8 @@ describe('etcd: endpoint codec', () => {
       ['Addr without port', '{"Addr":"1.2.3.4"}', /needs a port/],
       ['Addr port out of range', '{"Addr":"1.2.3.4:99999"}', /port out of range/],
       ['Addr IPv6 without brackets', '{"Addr":"::1:80"}', /IPv6 literals need brackets/],
+      ['Addr 0.0.0.0 (a bind address)', '{"Addr":"0.0.0.0:80"}', /address '0\.0\.0\.0:80' is the unspecified address/],
+      ['Addr [::]', '{"Addr":"[::]:80"}', /is the unspecified address/],
       ['weight negative', '{"Addr":"1.2.3.4:80","Metadata":{"weight":-1}}', /weight must be a finite number in \[0, 1000000\], got -1/],
       ['weight not numeric', '{"Addr":"1.2.3.4:80","Metadata":{"weight":"heavy"}}', /weight must be .* got "heavy"/],
       ['weight a boolean', '{"Addr":"1.2.3.4:80","Metadata":{"weight":true}}', /weight must be .* got true/],

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import * as grpc from '@grpc/grpc-js';
+import { registerEtcdResolver } from '../../src/resolver/etcd-resolver';
 import { authorityForService, connectionForTarget, parseEtcdTarget } from '../../src/etcd/target';
 
 describe('etcd target parsing', function () {
@@ -25,6 +27,14 @@ describe('etcd target parsing', function () {
     expect(() => parseEtcdTarget({ scheme: 'etcd', authority: 'h1:2379,', path: 'svc' })).to.throw(/etcd host '' must be host:port/);
     expect(() => parseEtcdTarget({ scheme: 'etcd', authority: 'h1:99999', path: 'svc' })).to.throw(/h1:99999/);
     expect(() => parseEtcdTarget({ scheme: 'dns', authority: '', path: 'svc' })).to.throw(/scheme must be 'etcd'/);
+  });
+
+  it('says the service name is missing for etcd:/// and etcd://host:port, as grpc-js parses them', function () {
+    registerEtcdResolver();
+    for (const target of ['etcd:///', 'etcd://', 'etcd://127.0.0.1:2379', 'etcd://127.0.0.1:2379/']) {
+      expect(() => new grpc.Client(target, grpc.credentials.createInsecure()), target)
+        .to.throw(`etcd resolver: bad target '${target}': the service name is missing: use etcd:///<service> (default connection) or etcd://host:2379/<service>`);
+    }
   });
 
   it('named hosts keep the auth/TLS options of the default connection', function () {
