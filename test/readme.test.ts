@@ -48,12 +48,12 @@ function bracketed(text: string, open: number): string {
  * Every `loadBalancingConfig` list in any code block, as written (JSON, jsonc or a
  * JS object literal: all are JavaScript, comments included).
  */
-function loadBalancingConfigs(markdown: string): { text: string; value: Record<string, unknown>[] }[] {
-  const found: { text: string; value: Record<string, unknown>[] }[] = [];
+function loadBalancingConfigs(markdown: string): { text: string; value: Record<string, object>[] }[] {
+  const found: { text: string; value: Record<string, object>[] }[] = [];
   for (const block of markdown.matchAll(/```[a-z]*\n([\s\S]*?)```/g)) {
     for (const key of block[1].matchAll(/"?loadBalancingConfig"?\s*:\s*\[/g)) {
       const text = bracketed(block[1], key.index + key[0].length - 1);
-      found.push({ text, value: new Function(`return ${text};`)() as Record<string, unknown>[] });
+      found.push({ text, value: new Function(`return ${text};`)() as Record<string, object>[] });
     }
   }
   return found;

@@ -11,6 +11,7 @@
 import { EtcdLeaseInvalidError, type Etcd3, type IKeyValue, type Watcher } from 'etcd3';
 import { acquireEtcdClient, connectionKey, type EtcdClientLease } from '../etcd/connection';
 import { encodeEndpointValue, endpointKey } from '../etcd/endpoint-codec';
+import { describeEtcdFailure } from '../etcd/etcd-error';
 import { tracer } from '../grpc-experimental';
 import { grantLease, keepAliveOnce, putWithLease, revokeLease, withTimeout } from './lease-ops';
 import {
@@ -116,7 +117,8 @@ export class EtcdRegistration implements Registration {
     try {
       await withTimeout(this.firstPut.promise, timeoutMs, 'registerEndpoint');
     } catch {
-      const last = this.lastError instanceof Error ? ` (last error: ${this.lastError.message})` : '';
+      const failure = this.lastError === undefined ? undefined : describeEtcdFailure(this.lastError);
+      const last = failure ? ` (last error: ${failure.cause})` : '';
       throw new Error(`registerEndpoint: etcd at ${describeHosts(this.options.etcd.hosts)} did not accept '${this.key}' within ${timeoutMs} ms${last}`);
     }
   }
@@ -397,7 +399,8 @@ export class EtcdRegistration implements Registration {
   }
 
   private reportError(operation: string, cause: unknown): void {
-    this.lastError = cause;
+    // etcd3's "circuit breaker is open" only repeats an earlier failure: keep that one as the cause.
+    if (describeEtcdFailure(cause) !== undefined) this.lastError = cause;
     const error = new RegistrationError(this.key, operation, cause);
     trace(error.message);
     this.errors.emit(error);

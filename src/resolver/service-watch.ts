@@ -10,6 +10,7 @@
  */
 import { type Etcd3, type IWatchResponse, type Watcher } from 'etcd3';
 import { servicePrefix } from '../etcd/endpoint-codec';
+import { clockTime, describeEtcdFailure, type EtcdFailure } from '../etcd/etcd-error';
 import { tracer } from '../grpc-experimental';
 import { EndpointTable, type ResolvedEndpoints } from './endpoint-table';
 import { type ResolvedEtcdResolverOptions } from './etcd-resolver-options';
@@ -49,6 +50,10 @@ export class ServiceWatch {
   private dirty = false;
   private revision = 0;
   private closed = false;
+  /** When the current run of failed lists began; undefined after a good list. */
+  private failingSinceMs: number | undefined;
+  /** The last failure that said something (etcd3's "circuit breaker is open" does not). */
+  private lastFailure: EtcdFailure | undefined;
 
   /**
    * @param label names the connection in traces and errors (e.g. its hosts).
@@ -104,6 +109,8 @@ export class ServiceWatch {
     listPrefix(this.client, this.prefix, this.pager, this.options.listTimeoutMs).then(
       listing => {
         if (generation !== this.generation) return;
+        this.failingSinceMs = undefined;
+        this.lastFailure = undefined;
         this.revision = listing.revision;
         const changed = this.table.replaceAll(listing.kvs);
         this.trace(`listed ${listing.kvs.length} keys at revision ${listing.revision} in ${Date.now() - startedMs} ms (pages of ${this.pager.pageSize})`);
@@ -114,13 +121,29 @@ export class ServiceWatch {
       (err: unknown) => {
         if (generation !== this.generation) return;
         const message = (err as Error)?.message ?? String(err);
+        const nowMs = Date.now();
+        this.failingSinceMs ??= nowMs;
+        this.lastFailure = describeEtcdFailure(err) ?? this.lastFailure;
         if (this.state === undefined || !this.state.ok) {
           // Only while no list was ever obtained: afterwards the last good list keeps serving.
-          this.publish({ ok: false, details: `etcd resolver: cannot list service '${this.service}' from etcd ${this.label}: ${message}` });
+          this.publish({ ok: false, details: this.noListDetails(nowMs) });
         }
         this.scheduleResync(`list failed: ${message}`);
       },
     );
+  }
+
+  /**
+   * Why calls fail while no list was ever obtained, in user terms: how long etcd has been
+   * failing and the cause, never etcd3's internal texts (see etcd-error.ts).
+   */
+  private noListDetails(nowMs: number): string {
+    const sinceMs = this.failingSinceMs ?? nowMs;
+    const failure = this.lastFailure;
+    const what = failure === undefined || failure.unreachable ? 'unreachable' : 'refusing the list';
+    const cause = failure === undefined ? '' : `; last error: ${failure.cause}`;
+    return `etcd resolver: cannot list service '${this.service}' from etcd ${this.label}: ${what} since ` +
+      `${clockTime(sinceMs)} UTC (${((nowMs - sinceMs) / 1000).toFixed(1)} s), retrying${cause}`;
   }
 
   private startWatch(generation: number, fromRevision: number): void {

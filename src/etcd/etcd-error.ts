@@ -1,0 +1,44 @@
+/**
+ * Errors from etcd calls, said in user terms. What etcd3 hands back is layered:
+ * its own grpc-js channel's pick_first text (`14 UNAVAILABLE: No connection
+ * established. Last error: Error: connect ECONNREFUSED …. Resolution note: `, the
+ * note empty) and, once a host failed a few times, cockatiel's `Execution
+ * prevented because the circuit breaker is open`, which says nothing new: the
+ * cause is still the earlier failure.
+ */
+import { BrokenCircuitError } from 'cockatiel';
+import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
+
+export interface EtcdFailure {
+  /** The cause, short: `connect ECONNREFUSED 127.0.0.1:2379`, `etcdserver: authentication failed`. */
+  readonly cause: string;
+  /** True when etcd could not be reached (or did not answer); false when it answered with an error. */
+  readonly unreachable: boolean;
+}
+
+const CIRCUIT_OPEN = 'Execution prevented because the circuit breaker is open';
+const NO_CONNECTION = /No connection established\. Last error: (?:Error: )?([\s\S]*?)(?:\. Resolution note: [\s\S]*)?$/;
+
+/**
+ * The cause of a failed etcd call, or undefined when the error only says that
+ * etcd3's circuit breaker is holding calls back after earlier failures (keep
+ * reporting the earlier cause then).
+ */
+export function describeEtcdFailure(err: unknown): EtcdFailure | undefined {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof BrokenCircuitError || message === CIRCUIT_OPEN) return undefined;
+  const noConnection = NO_CONNECTION.exec(message);
+  if (noConnection) return { cause: noConnection[1], unreachable: true };
+  if (err instanceof GRPCDeadlineExceededError || /DEADLINE_EXCEEDED|did not answer within/.test(message)) {
+    return { cause: 'no answer before the deadline', unreachable: true };
+  }
+  // grpc-js status text: "14 UNAVAILABLE: details".
+  const withoutCode = message.replace(/^\d+ [A-Z_]+: /, '');
+  if (err instanceof GRPCUnavailableError || /^14 UNAVAILABLE: /.test(message)) return { cause: withoutCode, unreachable: true };
+  return { cause: withoutCode, unreachable: false };
+}
+
+/** `HH:MM:SS` UTC of a timestamp (the date adds nothing to "since" in an error line). */
+export function clockTime(ms: number): string {
+  return new Date(ms).toISOString().slice(11, 19);
+}
