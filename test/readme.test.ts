@@ -26,12 +26,17 @@ function snippets(markdown: string): string[] {
   return [...markdown.matchAll(/```ts\n([\s\S]*?)```/g)].map(m => m[1]);
 }
 
-/** Moves imports to the top and the rest into an async function (snippets use top-level await). */
+/**
+ * Imports first, then the prelude, then the snippet's body at the top level of a
+ * CommonJS module (tsconfig's "module": "commonjs"), as in a default project: a
+ * top-level `await` fails to compile here, so snippets use a form that works in
+ * CommonJS and ESM alike.
+ */
 function wrap(code: string): string {
   const lines = code.split('\n');
   const imports = lines.filter(l => l.startsWith('import '));
   const body = lines.filter(l => !l.startsWith('import '));
-  return `${imports.join('\n')}\n${PRELUDE}\nexport async function snippet(): Promise<void> {\n${body.join('\n')}\n}\n`;
+  return `${imports.join('\n')}\n${PRELUDE}\n${body.join('\n')}\n`;
 }
 
 /** Balanced `[...]` starting at `open` (brackets inside strings are not expected in configs). */
