@@ -6,6 +6,8 @@
  * gracefully and etcd itself restarts. Exits non-zero if any call failed.
  *
  *   npm run demo -- [--duration 40] [--policy etcd_least_request] [--rate 300] [--plain]
+ *
+ * The events are scaled to the duration (script.ts); durations too short for them are refused.
  */
 import * as grpc from '@grpc/grpc-js';
 import { parseArgs } from 'node:util';
@@ -13,13 +15,28 @@ import { createRetryInterceptor, inspectBalancers, register } from '../../src';
 import { startEtcd, type EtcdServer } from '../../test/support/etcd';
 import { loadEcho, type EchoReply } from '../../test/support/echo-proto';
 import { killAllReplicas, spawnReplica, type ReplicaProcess } from '../../test/support/replica-process';
-import { DemoOutput } from './table';
+import { DemoOutput, count } from './table';
 import { LoadStats } from './load-stats';
+import { ETCD_DOWN_MS, MIN_DURATION_S, planScript } from './script';
 
 const POLICIES = ['etcd_least_request', 'etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_peak_ewma', 'round_robin'];
 const SERVICE = 'echo';
 const CALL_DEADLINE_MS = 3000;
 const MAX_IN_FLIGHT = 1000;
+const MAX_DURATION_S = 600;
+/** How long the client may take to see a change through etcd once it is back. */
+const RECOVERY_TIMEOUT_MS = 10_000;
+/** Calls go on at least this long after the change was seen, so the table shows them. */
+const AFTER_RECOVERY_MS = 1000;
+const USAGE = `usage: npm run demo -- [--duration S (${MIN_DURATION_S}-${MAX_DURATION_S}, default 40)] [--policy NAME] [--rate CALLS_PER_S] [--plain]`;
+
+/** A bad command line: reported without a stack, exit code 2. */
+class UsageError extends Error {}
+
+function isUsageError(err: unknown): err is Error {
+  // parseArgs's own errors (unknown option, missing value) carry ERR_PARSE_ARGS_* codes.
+  return err instanceof UsageError || String((err as { code?: unknown })?.code).startsWith('ERR_PARSE_ARGS');
+}
 
 interface Options { durationS: number; policy: string; rate: number; plain: boolean }
 
@@ -34,20 +51,27 @@ function parseOptions(): Options {
     },
   });
   if (values.help) {
-    console.log('usage: npm run demo -- [--duration S (10-600, default 40)] [--policy NAME] [--rate CALLS_PER_S] [--plain]');
+    console.log(USAGE);
     console.log(`policies: ${POLICIES.join(', ')}`);
     process.exit(0);
   }
   const durationS = Number(values.duration);
   const rate = Number(values.rate);
-  if (!Number.isFinite(durationS) || durationS < 10 || durationS > 600) throw new Error(`--duration must be 10..600 seconds, got ${values.duration}`);
-  if (!Number.isFinite(rate) || rate < 1 || rate > 5000) throw new Error(`--rate must be 1..5000 calls/s, got ${values.rate}`);
-  if (!POLICIES.includes(values.policy)) throw new Error(`--policy must be one of ${POLICIES.join(', ')}, got ${values.policy}`);
+  if (!Number.isFinite(durationS) || durationS > MAX_DURATION_S) {
+    throw new UsageError(`--duration must be ${MIN_DURATION_S}..${MAX_DURATION_S} seconds, got ${values.duration}`);
+  }
+  if (durationS < MIN_DURATION_S) {
+    throw new UsageError(`--duration ${values.duration} is too short: the minimum is ${MIN_DURATION_S} s, the scripted events ` +
+      `(kill -9, a join, a graceful shutdown, an etcd restart and the recovery after it) need that long`);
+  }
+  if (!Number.isFinite(rate) || rate < 1 || rate > 5000) throw new UsageError(`--rate must be 1..5000 calls/s, got ${values.rate}`);
+  if (!POLICIES.includes(values.policy)) throw new UsageError(`--policy must be one of ${POLICIES.join(', ')}, got ${values.policy}`);
   return { durationS, policy: values.policy, rate, plain: values.plain || !process.stdout.isTTY };
 }
 
 async function main(): Promise<number> {
   const opts = parseOptions();
+  const script = planScript(opts.durationS);
   const out = new DemoOutput(!opts.plain);
   let t0 = Date.now();
   const elapsedS = (): number => (Date.now() - t0) / 1000;
@@ -135,7 +159,7 @@ async function main(): Promise<number> {
   }, 1000);
 
   const results: string[] = [];
-  const at = (fraction: number): Promise<void> => waitUntil(t0 + fraction * opts.durationS * 1000);
+  const at = (seconds: number): Promise<void> => waitUntil(t0 + seconds * 1000);
   const cleanup = async (): Promise<void> => {
     clearInterval(loadTimer);
     clearInterval(drawTimer);
@@ -148,7 +172,7 @@ async function main(): Promise<number> {
   });
 
   try {
-    await at(0.2);
+    await at(script.killS);
     const victim = replicas.get('r2')!;
     const killedAt = Date.now();
     await victim.kill('SIGKILL');
@@ -157,14 +181,14 @@ async function main(): Promise<number> {
     // Routed around = the balancer no longer counts r2 as READY (new calls cannot go there).
     const routedAroundMs = await msUntil(() => !isReadyInBalancer(victim.address), killedAt, 10_000);
 
-    await at(0.38);
+    await at(script.joinS);
     const joinStart = Date.now();
     await spawn('r5-new', 2);
     states.set('r5-new', 'new');
     const registeredAt = Date.now();
     say(`r5-new registered in etcd (weight 2, took ${registeredAt - joinStart} ms incl. process start)`);
 
-    await at(0.55);
+    await at(script.leaveS);
     const leaving = replicas.get('r3')!;
     states.set('r3', 'draining');
     states.set('r5-new', 'up');
@@ -173,32 +197,52 @@ async function main(): Promise<number> {
     await leaving.shutdown({ deregisterGraceMs: 1000, drainMs: 5000 });
     states.set('r3', 'gone');
 
-    let etcdDown: { from: number; to: number; calls: number } | undefined;
+    let etcdDown: { from: number; to: number; calls: number; servedAtRestart: number; changeSeenMs: number | undefined } | undefined;
+    let endAt = t0 + script.endS * 1000;
     if (etcd) {
-      await at(0.7);
+      await at(script.etcdKillS);
       const before = stats.totalCalls;
       const from = Date.now();
       await etcd.kill('SIGKILL');
       say('etcd kill -9: clients keep their last good endpoint list; calls go on');
-      await delay(3000);
+      await delay(ETCD_DOWN_MS);
       await etcd.restart();
       const to = Date.now();
-      say(`etcd restarted after ${((to - from) / 1000).toFixed(1)} s; watches and leases resume`);
-      etcdDown = { from, to, calls: stats.totalCalls - before };
+      const servedAtRestart = stats.totalCalls - stats.totalFailed;
+      say(`etcd restarted after ${((to - from) / 1000).toFixed(1)} s; r1's weight 1 → 3 must now reach the client through etcd`);
+      // Recovery = a change made after the restart reaches the client: leases and watches resumed.
+      const r1 = replicas.get('r1')!;
+      r1.update({ weight: 3 });
+      const changeMs = await msUntil(() => weightInBalancer(r1.address) === 3, to, RECOVERY_TIMEOUT_MS);
+      const changeSeenMs = weightInBalancer(r1.address) === 3 ? changeMs : undefined;
+      if (changeSeenMs === undefined) {
+        say(`the client did not see r1's new weight within ${RECOVERY_TIMEOUT_MS} ms of etcd's restart`);
+      } else {
+        weights.set('r1', 3);
+        say(`the client saw r1's new weight ${changeSeenMs} ms after etcd was back: watches and leases resumed`);
+      }
+      etcdDown = { from, to, calls: stats.totalCalls - before, servedAtRestart, changeSeenMs };
+      endAt = Math.max(endAt, Date.now() + AFTER_RECOVERY_MS);
     }
 
-    await at(1);
+    await waitUntil(endAt);
     clearInterval(loadTimer);
     await waitUntilQuiet(() => inFlight, CALL_DEADLINE_MS + 1000);
     clearInterval(drawTimer);
 
     results.push(`kill -9 r2: routed around ${routedAroundMs} ms after the kill; ` +
-      `${stats.replica('r2').retried} in-flight attempts retried on another replica`);
+      `${count(stats.replica('r2').retried, 'in-flight attempt')} retried on another replica`);
     const firstNew = stats.replica('r5-new').firstServedAt;
     results.push(`new replica r5-new: first call served ${firstNew ? firstNew - registeredAt : 'never'} ms after it was registered`);
     const lastR3 = stats.replica('r3').lastServedAt;
     results.push(`graceful shutdown of r3: last call served ${lastR3 ? Math.max(0, lastR3 - leftAt) : 0} ms after shutdown began, none failed`);
-    if (etcdDown) results.push(`etcd down ${((etcdDown.to - etcdDown.from) / 1000).toFixed(1)} s: ${etcdDown.calls} calls served meanwhile`);
+    if (etcdDown) {
+      results.push(`etcd down ${((etcdDown.to - etcdDown.from) / 1000).toFixed(1)} s: ${count(etcdDown.calls, 'call')} served meanwhile`);
+      const servedSince = count(stats.totalCalls - stats.totalFailed - etcdDown.servedAtRestart, 'call');
+      results.push(etcdDown.changeSeenMs === undefined
+        ? `etcd back: NOT recovered, r1's weight change not seen within ${RECOVERY_TIMEOUT_MS} ms; ${servedSince} served since`
+        : `etcd back: recovered, r1's weight change seen by the client ${etcdDown.changeSeenMs} ms after the restart; ${servedSince} served since`);
+    }
   } finally {
     await cleanup();
   }
@@ -212,6 +256,15 @@ async function main(): Promise<number> {
   for (const [reason, n] of stats.failureReasons()) out.line(`  failure: ${n} × ${reason}`);
   out.line(`failed calls: ${stats.totalFailed}`);
   return stats.totalFailed === 0 ? 0 : 1;
+}
+
+/** The weight of `address` in the first live etcd_* balancer that has it. */
+function weightInBalancer(address: string): number | undefined {
+  for (const b of inspectBalancers()) {
+    const endpoint = b.endpoints.find(e => e.address === address);
+    if (endpoint) return endpoint.weight;
+  }
+  return undefined;
 }
 
 /** Whether any live etcd_* balancer in this process has `address` READY. */
@@ -242,6 +295,10 @@ async function waitUntilQuiet(inFlight: () => number, timeoutMs: number): Promis
 main().then(
   code => process.exit(code),
   async (err: unknown) => {
+    if (isUsageError(err)) {
+      console.error(`demo: ${err.message}\n${USAGE}`);
+      process.exit(2);
+    }
     console.error(`demo failed: ${(err as Error).stack ?? String(err)}`);
     await killAllReplicas();
     process.exit(2);

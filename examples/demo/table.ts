@@ -81,3 +81,8 @@ export class DemoOutput {
 function pad(s: string, width: number): string {
   return s.padEnd(width, ' ');
 }
+
+/** `1 call`, `2 calls`: a count with its noun in the right number. */
+export function count(n: number, noun: string): string {
+  return `${n} ${n === 1 ? noun : `${noun}s`}`;
+}

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { MIN_DURATION_S, planScript } from '../../examples/demo/script';
 import { etcdctl, startEtcd, type EtcdServer } from '../support/etcd';
 import { freePort } from '../support/ports';
 import { waitFor } from '../support/wait';
@@ -55,18 +56,40 @@ describe('examples (run as a user would)', function () {
 describe('npm run demo (plain mode, short)', function () {
   this.timeout(120_000);
 
-  it('runs the scripted events and reports zero failed calls', async () => {
-    const demo = run('examples/demo/demo.ts', ['--duration', '12', '--plain'], { ETCD_ENDPOINTS: '' });
+  it(`runs the scripted events in the shortest duration (${MIN_DURATION_S} s), etcd restart recovered, zero failed calls`, async () => {
+    const demo = run('examples/demo/demo.ts', ['--duration', String(MIN_DURATION_S), '--plain'], { ETCD_ENDPOINTS: '' });
     const code = await demo.exited;
     const out = demo.output();
     expect(out, out).to.match(/^failed calls: 0$/m);
     expect(code, out).to.equal(0);
-    for (const banner of ['kill -9 r2', 'r5-new registered', 'r3 shuts down gracefully', 'etcd kill -9', 'etcd restarted']) {
-      expect(out).to.include(banner);
+    for (const banner of ['kill -9 r2', 'r5-new registered', 'r3 shuts down gracefully', 'etcd kill -9', 'etcd restarted', "the client saw r1's new weight"]) {
+      expect(out, out).to.include(banner);
     }
+    // Recovery after the etcd restart is in the summary: a change seen through etcd, calls served since.
+    const recovered = /^ {2}etcd back: recovered, r1's weight change seen by the client (\d+) ms after the restart; (\d+) calls? served since$/m.exec(out);
+    expect(recovered, out).to.not.equal(null);
+    expect(Number(recovered![2]), out).to.be.greaterThan(0);
     // Plain mode: no cursor control.
     expect(out).to.not.include('\x1b[');
     const calls = Number(/^ {2}calls: (\d+)$/m.exec(out)?.[1]);
     expect(calls).to.be.greaterThan(1000);
+  });
+
+  it('refuses a duration too short for the script, naming the minimum (exit code 2)', async () => {
+    const demo = run('examples/demo/demo.ts', ['--duration', String(MIN_DURATION_S - 1), '--plain'], { ETCD_ENDPOINTS: '' });
+    expect(await demo.exited, demo.output()).to.equal(2);
+    expect(demo.output()).to.include(`--duration ${MIN_DURATION_S - 1} is too short: the minimum is ${MIN_DURATION_S} s`);
+    expect(demo.output()).to.not.include('started a throwaway etcd');
+  });
+
+  it('scales the script to the duration: events in order, the last phase ending at the duration', () => {
+    for (const durationS of [MIN_DURATION_S, 40, 600]) {
+      const s = planScript(durationS);
+      const times = [0, s.killS, s.joinS, s.leaveS, s.etcdKillS, s.endS];
+      for (let i = 1; i < times.length; i++) expect(times[i], `${durationS} s`).to.be.greaterThan(times[i - 1]);
+      expect(s.endS).to.equal(durationS);
+    }
+    expect(planScript(40)).to.deep.equal({ killS: 6, joinS: 11.6, leaveS: 19, etcdKillS: 25, endS: 40 });
+    expect(() => planScript(MIN_DURATION_S - 0.5)).to.throw(RangeError, `at least ${MIN_DURATION_S} s`);
   });
 });

@@ -1,10 +1,16 @@
 /**
- * A single etcd serving clients over TLS only (`https://127.0.0.1:<port>`), for
+ * A single etcd serving clients over TLS only (`https://localhost:<port>`), for
  * tests of secured connections: free loopback ports, a temp data dir, health
  * checked over TLS against the given CA, cleanup on destroy and at process exit.
  * (test/support/etcd.ts covers plain-text members and clusters.)
+ *
+ * Clients reach it by name, not by IP: grpc-js (1.14) sends its target host as the
+ * TLS ServerName, and an IP there is not permitted by RFC 6066 — Node warns once per
+ * process (DEP0123). etcd3's auth client takes no channel options, so
+ * `grpc.ssl_target_name_override` cannot avoid it; a DNS name can.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -13,7 +19,7 @@ import { ETCD_BIN } from './etcd';
 import { freePort } from './ports';
 
 export interface TlsEtcdOptions {
-  /** Server certificate and key (PEM files) for 127.0.0.1. */
+  /** Server certificate and key (PEM files) for `localhost` (test/support/tls.ts makes one). */
   certFile: string;
   keyFile: string;
   /** CA (PEM file) that signed the certificate: used to check health. */
@@ -23,9 +29,9 @@ export interface TlsEtcdOptions {
 }
 
 export interface TlsEtcd {
-  /** `127.0.0.1:<port>`. */
+  /** `localhost:<port>`. */
   readonly endpoint: string;
-  /** `['https://127.0.0.1:<port>']`: etcd3 `hosts` (and etcdctl `--endpoints`) with TLS on. */
+  /** `['https://localhost:<port>']`: etcd3 `hosts` (and etcdctl `--endpoints`) with TLS on. */
   readonly hosts: string[];
   isRunning(): boolean;
   logTail(lines?: number): string;
@@ -40,11 +46,12 @@ export async function startTlsEtcd(options: TlsEtcdOptions): Promise<TlsEtcd> {
   const clientPort = await freePort();
   const peerPort = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'etcd-test-tls-'));
-  const clientUrl = `https://127.0.0.1:${clientPort}`;
+  const clientUrl = `https://localhost:${clientPort}`;
+  const listenUrls = (await loopbackAddressesOfLocalhost()).map(ip => `https://${ip.includes(':') ? `[${ip}]` : ip}:${clientPort}`);
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const child = spawn(ETCD_BIN, [
     '--name', 'tls1', '--data-dir', dataDir,
-    '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
+    '--listen-client-urls', listenUrls.join(','), '--advertise-client-urls', clientUrl,
     '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl, '--initial-cluster', `tls1=${peerUrl}`,
     '--initial-cluster-token', `tls-${process.pid}-${clientPort}`,
     '--cert-file', options.certFile, '--key-file', options.keyFile,
@@ -67,7 +74,7 @@ export async function startTlsEtcd(options: TlsEtcdOptions): Promise<TlsEtcd> {
   const logTail = (lines = 30): string => log.slice(-lines).join('\n');
   let destroyed = false;
   const server: TlsEtcd = {
-    endpoint: `127.0.0.1:${clientPort}`,
+    endpoint: `localhost:${clientPort}`,
     hosts: [clientUrl],
     isRunning,
     logTail,
@@ -99,6 +106,20 @@ export async function startTlsEtcd(options: TlsEtcdOptions): Promise<TlsEtcd> {
   }
   await server.destroy();
   throw new Error(`TLS etcd not healthy after ${timeoutMs} ms (last: ${last}):\n${logTail()}`);
+}
+
+/**
+ * The loopback addresses `localhost` resolves to here (127.0.0.1, and ::1 where
+ * /etc/hosts lists it): etcd listens on each, so a client trying them in either
+ * order connects on the first.
+ */
+async function loopbackAddressesOfLocalhost(): Promise<string[]> {
+  const addresses = [...new Set((await lookup('localhost', { all: true })).map(a => a.address))];
+  const loopback = addresses.filter(ip => ip === '127.0.0.1' || ip === '::1');
+  if (loopback.length !== addresses.length || !loopback.includes('127.0.0.1')) {
+    throw new Error(`TLS etcd: 'localhost' must resolve to loopback addresses including 127.0.0.1, got ${addresses.join(', ')}`);
+  }
+  return loopback;
 }
 
 function healthy(port: number, ca: Buffer): Promise<boolean> {

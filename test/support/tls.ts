@@ -1,6 +1,7 @@
 /**
  * Throwaway TLS material for tests, made with the `openssl` command line: a CA,
- * a server certificate it signed for 127.0.0.1 (IP SAN, as gRPC clients check),
+ * a server certificate it signed for `localhost` and 127.0.0.1 (gRPC clients connect
+ * by name: an IP as TLS ServerName is not permitted, RFC 6066),
  * and an unrelated CA (a client trusting it must refuse the server). EC P-256
  * keys: generated in milliseconds. Everything lives in one temp directory,
  * removed by `remove()`.
