@@ -1,20 +1,14 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-
-const ROOT = join(__dirname, '..');
+import { packRepo, REPO_ROOT as ROOT } from './support/npm-pack';
 
 describe('the published package', function () {
   this.timeout(120_000);
 
   it('npm pack ships only dist/, protos/, README, LICENSE and package.json, and dist/ is the public contract', () => {
-    // `npm pack` runs `prepack` (= npm run build) first, so this also proves the build works.
-    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--loglevel=error'], {
-      cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const json = out.slice(out.indexOf('['));
-    const [{ files }] = JSON.parse(json) as Array<{ files: Array<{ path: string }> }>;
-    const paths = files.map(f => f.path);
+    // `npm pack` runs `prepack`/`prepare` (= npm run build) first, so this also proves the build works.
+    const paths = packRepo().files;
     const outside = paths.filter(p => !/^(dist\/|protos\/|README\.md$|LICENSE$|package\.json$)/.test(p));
     expect(outside).to.deep.equal([]);
     expect(paths).to.include.members(['dist/index.js', 'dist/index.d.ts', 'protos/echo.proto']);

@@ -1,0 +1,122 @@
+/**
+ * The README's Install section, followed by a new app: the `npm pack` tarball installed
+ * next to the app's own @grpc/grpc-js, then one call through `etcd:///` from plain JS.
+ */
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEtcd, type EtcdServer } from './support/etcd';
+import { npmChildEnv, packRepo } from './support/npm-pack';
+
+const NPM_INSTALL_TIMEOUT_MS = 120_000;
+const APP_TIMEOUT_MS = 30_000;
+const SERVICE = 'install-check/echo';
+/** Keeps a failure to reach the registry short, and still rides out a blip. */
+const NPM_FETCH_FLAGS = ['--fetch-retries=2', '--fetch-retry-mintimeout=1000', '--fetch-retry-maxtimeout=5000', '--fetch-timeout=20000'];
+/** npm's codes for "the registry cannot be reached": the only reason to skip. */
+const REGISTRY_UNREACHABLE = /npm (?:error|ERR!) (?:code (?:ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH)\b|network )/;
+
+/** What a user's app does, in plain CommonJS, with nothing from this repository but the tarball. */
+const APP_JS = `'use strict';
+const path = require('node:path');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+const { register, registerEndpoint } = require('grpc-etcd-lb');
+
+const etcd = { hosts: [process.env.ETCD_ENDPOINT] };
+const protoPath = path.join(path.dirname(require.resolve('grpc-etcd-lb/package.json')), 'protos', 'echo.proto');
+const { Echo } = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath)).grpc_etcd_lb.echo;
+
+async function main() {
+  register({ etcd });
+  const server = new grpc.Server();
+  server.addService(Echo.service, {
+    unary: (call, callback) => callback(null, { message: call.request.message, server: 'installed-app' }),
+    serverStream: call => call.end(),
+  });
+  const port = await new Promise((resolve, reject) => server.bindAsync('127.0.0.1:0',
+    grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const registration = await registerEndpoint({ service: '${SERVICE}', address: '127.0.0.1:' + port, etcd });
+  const client = new Echo('etcd:///${SERVICE}', grpc.credentials.createInsecure(), {
+    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ etcd_weighted_round_robin: {} }] }),
+  });
+  try {
+    const reply = await new Promise((resolve, reject) => client.unary({ message: 'hello' },
+      { deadline: Date.now() + 10000 }, (err, r) => (err ? reject(err) : resolve(r))));
+    console.log('reply ' + JSON.stringify(reply));
+  } finally {
+    client.close();
+    await registration.close();
+    server.forceShutdown();
+  }
+}
+
+main().then(() => process.exit(0), err => {
+  console.error(err);
+  process.exit(1);
+});
+`;
+
+interface RunResult { code: number | string | null; stdout: string; stderr: string }
+
+function run(file: string, args: string[], cwd: string, timeoutMs: number, env: NodeJS.ProcessEnv): Promise<RunResult> {
+  return new Promise(resolve => {
+    execFile(file, args, { cwd, env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (err.code ?? err.signal ?? -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('installing the npm pack tarball into a new app', function () {
+  this.timeout(240_000);
+  let dir: string | undefined;
+  let app: string;
+  let etcd: EtcdServer | undefined;
+
+  before(async function () {
+    const { tarball } = packRepo();
+    dir = mkdtempSync(join(tmpdir(), 'grpc-etcd-lb-install-'));
+    app = join(dir, 'app');
+    mkdirSync(app);
+    writeFileSync(join(app, 'package.json'), `${JSON.stringify({ name: 'install-check-app', version: '1.0.0', private: true, type: 'commonjs' }, null, 2)}\n`);
+    writeFileSync(join(app, 'main.js'), APP_JS);
+    const install = await run('npm', [
+      'install', '--prefix', app, '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...NPM_FETCH_FLAGS,
+      tarball, '@grpc/grpc-js@~1.14', '@grpc/proto-loader',
+    ], app, NPM_INSTALL_TIMEOUT_MS, npmChildEnv());
+    if (install.code !== 0) {
+      // Offline, npm reports a missing package as ERESOLVE ("Found: @grpc/grpc-js@undefined"): ask the registry itself.
+      const ping = await run('npm', ['ping', '--loglevel=error', ...NPM_FETCH_FLAGS], app, 60_000, npmChildEnv());
+      if (ping.code !== 0 && REGISTRY_UNREACHABLE.test(ping.stderr)) {
+        console.warn(`    skipped: npm cannot reach the registry (npm ping: ${ping.stderr.split('\n')[0]}), so the app cannot install @grpc/grpc-js`);
+        this.skip();
+      }
+    }
+    expect(install.code, `npm install failed:\n${install.stderr}`).to.equal(0);
+    etcd = await startEtcd();
+  });
+
+  after(async function () {
+    await etcd?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the app has exactly one @grpc/grpc-js: its own', async function () {
+    const ls = await run('npm', ['ls', '@grpc/grpc-js', '--all', '--parseable', '--prefix', app], app, 30_000, npmChildEnv());
+    expect(ls.code, ls.stderr).to.equal(0);
+    const copies = new Set(ls.stdout.split('\n').filter(line => line.endsWith(join('@grpc', 'grpc-js'))));
+    expect([...copies]).to.deep.equal([join(app, 'node_modules', '@grpc', 'grpc-js')]);
+  });
+
+  it('a plain JS app registers an endpoint and calls it through etcd:/// with etcd_weighted_round_robin, without a warning', async function () {
+    const result = await run(process.execPath, ['main.js'], app, APP_TIMEOUT_MS, { ...process.env, ETCD_ENDPOINT: etcd?.endpoint });
+    expect(result.code, `app failed:\n${result.stderr}`).to.equal(0);
+    const reply = result.stdout.split('\n').find(line => line.startsWith('reply '));
+    expect(reply, result.stdout).to.be.a('string');
+    expect(JSON.parse((reply as string).slice('reply '.length))).to.include({ message: 'hello', server: 'installed-app' });
+    expect(result.stderr).to.not.contain('grpc-etcd-lb:');
+  });
+});
