@@ -3,6 +3,7 @@
  */
 import { connectionKey, setDefaultEtcdOptions, validateEtcdOptions, type EtcdOptions } from './etcd/connection';
 import { registerBalancers } from './balancer/register-balancers';
+import { warnIfSeparateGrpcJs } from './grpc-js-copy';
 import { registerEtcdResolver, setEtcdResolverOptions } from './resolver/etcd-resolver';
 import { resolveEtcdResolverOptions, type EtcdResolverOptions } from './resolver/etcd-resolver-options';
 
@@ -72,4 +73,5 @@ export function register(options: RegisterOptions = {}): void {
   }
   registerEtcdResolver();
   registerBalancers();
+  warnIfSeparateGrpcJs();
 }

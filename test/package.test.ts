@@ -7,7 +7,7 @@ describe('the published package', function () {
   this.timeout(120_000);
 
   it('npm pack ships only dist/, protos/, README, LICENSE and package.json, and dist/ is the public contract', () => {
-    // `npm pack` runs `prepack`/`prepare` (= npm run build) first, so this also proves the build works.
+    // `npm pack` runs `prepare` (= npm run build) first, so this also proves the build works.
     const paths = packRepo().files;
     const outside = paths.filter(p => !/^(dist\/|protos\/|README\.md$|LICENSE$|package\.json$)/.test(p));
     expect(outside).to.deep.equal([]);
