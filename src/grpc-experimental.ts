@@ -54,7 +54,24 @@ export type ConnectivityStateListener = experimental.ConnectivityStateListener;
 
 export { logVerbosity };
 
-/** A tracer bound to one component name, enabled with `GRPC_TRACE=<name>`. */
-export function tracer(component: string): (text: string) => void {
-  return text => trace(logVerbosity.DEBUG, component, text);
+/** A tracer function; `enabled` lets callers skip building long texts nobody will see. */
+export interface Tracer {
+  (text: string): void;
+  readonly enabled: boolean;
+}
+
+/**
+ * Whether grpc-js traces `component`: its own `isTracerEnabled` rule (not exported),
+ * read from the same variables (`GRPC_NODE_TRACE` or `GRPC_TRACE`: names, `all`,
+ * `-name` to exclude), which grpc-js reads once at load too.
+ */
+function traceEnabled(component: string): boolean {
+  const names = (process.env.GRPC_NODE_TRACE ?? process.env.GRPC_TRACE ?? '').split(',').map(n => n.trim());
+  if (names.includes(`-${component}`)) return false;
+  return names.includes(component) || names.includes('all');
+}
+
+/** A tracer bound to one component name, enabled with `GRPC_TRACE=<name>` and `GRPC_VERBOSITY=DEBUG`. */
+export function tracer(component: string): Tracer {
+  return Object.assign((text: string) => trace(logVerbosity.DEBUG, component, text), { enabled: traceEnabled(component) });
 }

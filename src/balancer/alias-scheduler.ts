@@ -1,13 +1,14 @@
 /**
  * Weighted random choice in O(1) per pick with Vose's alias method: one random
  * number picks a column and flips that column's biased coin. P(i) = W(i)/ΣW.
+ * A fixed table, O(n) to build: `WeightedRandomScheduler` rebuilds it lazily
+ * for a tier whose set changes.
  */
-import { type TierScheduler } from './tier-scheduler';
 
 /** Draws before a pick that must avoid some endpoints falls back to an O(n) weighted scan. */
 const MAX_REJECTION_DRAWS = 8;
 
-export class AliasScheduler implements TierScheduler {
+export class AliasScheduler {
   /** Probability of keeping column i (else its alias). */
   private readonly keep: Float64Array;
   private readonly alias: Int32Array;

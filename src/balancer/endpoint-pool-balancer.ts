@@ -27,12 +27,22 @@
  *   burst would all land there (round_robin does this). The first READY picker is
  *   held back up to `startupSettleMs` while other endpoints are still connecting.
  * A policy is a `PickStrategy`.
+ *
+ * Cost per event: O(changed), never a rebuild. A connectivity flip, a health
+ * change, or a weight/priority change moves one endpoint between tiers
+ * (`TierSet`, each tier's scheduler updated in O(1)/O(log n)); counters per
+ * connectivity state replace scans. A resolver update is diffed in one pass
+ * that does nothing for an endpoint whose `Endpoint` object and attributes are
+ * the same objects as last time (our resolver keeps them for unchanged keys).
+ * Publication is batched: every change in a tick publishes one picker, in a
+ * `setImmediate` (a burst of 10,000 connections coming up is one picker), and
+ * the picker is an O(1) handle on the live tiers.
  */
-import { connectivityState as ConnectivityState, type ChannelOptions } from '@grpc/grpc-js';
+import { connectivityState as ConnectivityState, type ChannelOptions, type StatusObject } from '@grpc/grpc-js';
 import {
   createChildChannelControlHelper, LeafLoadBalancer, log, logVerbosity, QueuePicker, subchannelAddressToString, UnavailablePicker,
   type ChannelControlHelper, type Endpoint, type LoadBalancer, type Picker, type StatusOr, type SubchannelAddress,
-  type SubchannelInterface, type TypedLoadBalancingConfig,
+  type SubchannelInterface, type Tracer, type TypedLoadBalancingConfig,
 } from '../grpc-experimental';
 import { checkPriority, checkWeight } from '../etcd/endpoint-codec';
 import { trackBalancer, untrackBalancer, type BalancerSnapshot } from './balancer-diagnostics';
@@ -41,8 +51,9 @@ import { DEFAULT_ENDPOINT_ATTRIBUTES, endpointAttributesFrom, type EndpointAttri
 import { EndpointState } from './endpoint-state';
 import { EndpointHealthChecks } from './health-checks';
 import { type EtcdPolicyConfig, type HealthCheckConfig } from './policy-config';
-import { TieredPicker, type PickerTier } from './tiered-picker';
-import { type PickStrategy, type TierScheduler } from './tier-scheduler';
+import { TierSet } from './tier';
+import { TieredPicker } from './tiered-picker';
+import { type PickStrategy } from './tier-scheduler';
 
 /** Injection points of a balancer (unit tests; production uses the defaults). */
 export interface EndpointPoolOptions extends CallLoadOptions {
@@ -61,7 +72,7 @@ export const DEFAULT_STARTUP_SETTLE_MS = 100;
 /** What a policy plugs into the shared layer. */
 export interface PoolPolicy<C extends EtcdPolicyConfig> {
   readonly typeName: string;
-  readonly trace: (text: string) => void;
+  readonly trace: Tracer;
   isConfig(config: TypedLoadBalancingConfig): config is C;
   createStrategy(config: C, random: () => number): PickStrategy;
 }
@@ -70,19 +81,28 @@ export interface PoolPolicy<C extends EtcdPolicyConfig> {
 const MAX_WARNINGS_REMEMBERED = 1000;
 
 export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBalancer {
-  private endpoints = new Map<string, EndpointState>();
+  private readonly endpoints = new Map<string, EndpointState>();
+  /** Each address of each endpoint (the retry's tried set names addresses). */
+  private readonly byAddress = new Map<string, EndpointState>();
+  /** The state that last took an `Endpoint` object: an unchanged endpoint is found without building its key. */
+  private readonly byEndpointObject = new WeakMap<Endpoint, EndpointState>();
+  /** Endpoints per connectivity state (indexed by its enum value), so no decision scans them. */
+  private readonly inState = new Int32Array(ConnectivityState.SHUTDOWN + 1);
+  private connectedCount = 0;
+  private generation = 0;
   private currentState = ConnectivityState.IDLE;
   private lastError: string | null = null;
-  private updatesPaused = false;
+  /** The resolver's error, while it has given no endpoints. */
+  private resolutionError: StatusObject | undefined;
+  private resolutionNote = '';
   private destroyed = false;
   private config: C | undefined;
   private strategy: PickStrategy | undefined;
   private strategyKey = '';
-  private schedulers = new Map<number, { signature: string; scheduler: TierScheduler }>();
+  private tiers: TierSet | undefined;
+  private publishPending: NodeJS.Immediate | undefined;
   /** Set while the config asks for health checking. */
   private health: EndpointHealthChecks | undefined;
-  /** Endpoints with a READY connection (healthy or not): re-resolution and `timesReady` follow these. */
-  private readonly connected = new WeakSet<EndpointState>();
   private readonly callLoadOptions: ReturnType<typeof resolveCallLoadOptions>;
   private readonly random: () => number;
   private readonly warned = new Set<string>();
@@ -92,6 +112,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private startupSettleUntilMs: number | undefined;
   private startupDone = false;
   private startupTimer: NodeJS.Timeout | undefined;
+  private readonly locate = (address: string): EndpointState | undefined => this.byAddress.get(address);
 
   constructor(
     private readonly helper: ChannelControlHelper,
@@ -113,47 +134,67 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     if (!this.policy.isConfig(config) || this.destroyed) return false;
     this.applyConfig(config);
     if (!endpointList.ok) {
-      if (this.endpoints.size === 0) this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker(endpointList.error), endpointList.error.details);
+      // Ignored while endpoints remain (the last good list keeps serving); shown when there are none.
+      this.resolutionError = endpointList.error;
+      this.publishNow();
       return true;
     }
+    this.resolutionError = undefined;
+    this.resolutionNote = resolutionNote;
     const replaceChildren = this.applyHealthCheck(config.healthCheck);
     const attributes = endpointAttributesFrom(options);
-    const previous = this.endpoints;
-    const next = new Map<string, EndpointState>();
+    const generation = ++this.generation;
     const created: EndpointState[] = [];
-    this.updatesPaused = true;
+    const replaced: EndpointState[] = [];
+    let kept = 0;
     for (const endpoint of endpointList.value) {
-      const addresses = endpoint.addresses.map(subchannelAddressToString);
-      const key = addresses.join(',');
-      if (addresses.length === 0 || next.has(key)) continue;
-      let state = replaceChildren ? undefined : previous.get(key);
-      if (state === undefined) {
-        state = new EndpointState(key, addresses, new CallLoad(this.callLoadOptions));
-        const leaf = new LeafLoadBalancer(endpoint, this.childHelper(state), options, resolutionNote);
-        state.child = this.health?.wrapChild(leaf) ?? leaf;
-        created.push(state);
+      let state = replaceChildren ? undefined : this.byEndpointObject.get(endpoint);
+      if (state === undefined || this.endpoints.get(state.key) !== state) {
+        const addresses = endpoint.addresses.map(subchannelAddressToString);
+        if (addresses.length === 0) continue;
+        const key = addresses.join(',');
+        state = this.endpoints.get(key);
+        if (state !== undefined && replaceChildren && state.generation !== generation) {
+          replaced.push(state);
+          this.forget(state);
+          state = undefined;
+        }
+        if (state === undefined) {
+          state = new EndpointState(key, addresses, new CallLoad(this.callLoadOptions));
+          this.endpoints.set(key, state);
+          for (const address of addresses) this.byAddress.set(address, state);
+          this.inState[state.state]++;
+          const leaf = new LeafLoadBalancer(endpoint, this.childHelper(state), options, resolutionNote);
+          state.child = this.health?.wrapChild(leaf) ?? leaf;
+          created.push(state);
+        }
       }
-      state.attributes = this.attributesOf(state, attributes);
-      next.set(key, state);
+      if (state.generation === generation) continue; // the same endpoint twice in one list
+      state.generation = generation;
+      state.endpoint = endpoint;
+      this.byEndpointObject.set(endpoint, state);
+      kept++;
+      this.applyAttributes(state, attributes);
     }
-    this.endpoints = next;
+    const removed: EndpointState[] = [];
+    if (kept !== this.endpoints.size) {
+      for (const state of this.endpoints.values()) if (state.generation !== generation) removed.push(state);
+      for (const state of removed) this.forget(state);
+    }
     // New children first: a subchannel an old child shares keeps its connection (subchannels are refcounted).
     for (const state of created) state.child.startConnecting();
-    for (const [key, state] of previous) if (next.get(key) !== state) state.child.destroy();
-    this.updatesPaused = false;
-    this.policy.trace(`endpoints [${[...next.values()].map(e => `${e.key} w=${e.weight} p=${e.priority}`).join(', ')}]`);
-    if (next.size === 0) {
-      // Accepted (as round_robin does): an empty service is a state, and calls should fail fast with
-      // this message. Returning false would leave calls waiting for name resolution until their deadline.
-      const message = `${this.policy.typeName}: no addresses resolved. Resolution note: ${resolutionNote}`;
-      this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message }), message);
-      return true;
+    for (const state of replaced) state.child.destroy();
+    for (const state of removed) state.child.destroy();
+    if (this.policy.trace.enabled) {
+      this.policy.trace(`endpoints [${[...this.endpoints.values()].map(e => `${e.key} w=${e.weight} p=${e.priority}`).join(', ')}]`);
     }
-    this.recompute();
+    // A resolution is already a batch (our resolver coalesces): publish at once, as grpc-js's policies do.
+    this.publishNow();
     return true;
   }
 
   exitIdle(): void {
+    if (this.inState[ConnectivityState.IDLE] === 0) return;
     for (const state of this.endpoints.values()) if (state.state === ConnectivityState.IDLE) state.child.exitIdle();
   }
 
@@ -164,9 +205,12 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   destroy(): void {
     this.destroyed = true;
     clearTimeout(this.startupTimer);
+    if (this.publishPending !== undefined) clearImmediate(this.publishPending);
+    this.publishPending = undefined;
     for (const state of this.endpoints.values()) state.child.destroy();
     this.endpoints.clear();
-    this.schedulers.clear();
+    this.byAddress.clear();
+    this.tiers = undefined;
     untrackBalancer(this.diagnosticsRef);
   }
 
@@ -204,38 +248,63 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     return this.health?.wrapSubchannel(endpoint, subchannel) ?? subchannel;
   }
 
-  /** Re-evaluates tiers and state and publishes a picker. Call after anything that changes usability. */
-  protected recompute(): void {
-    if (this.updatesPaused || this.destroyed || this.strategy === undefined) return;
-    const tiers = this.buildTiers(this.strategy);
-    if (tiers.length > 0 && this.holdForStartup()) {
+  /** Publishes once for everything that changes in this tick (a burst of events is one picker). */
+  private schedulePublish(): void {
+    if (this.publishPending !== undefined || this.destroyed) return;
+    this.publishPending = setImmediate(() => {
+      this.publishPending = undefined;
+      this.publish();
+    });
+  }
+
+  /** Publishes now, and drops a publication scheduled for this tick (it would say the same). */
+  private publishNow(): void {
+    if (this.publishPending !== undefined) clearImmediate(this.publishPending);
+    this.publishPending = undefined;
+    this.publish();
+  }
+
+  /** Decides the channel state from the counters and the live tiers, and publishes: O(p) for p priorities. */
+  private publish(): void {
+    if (this.destroyed || this.tiers === undefined) return;
+    if (this.endpoints.size === 0) {
+      if (this.resolutionError !== undefined) {
+        this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker(this.resolutionError), this.resolutionError.details);
+        return;
+      }
+      // Accepted (as round_robin does): an empty service is a state, and calls should fail fast with
+      // this message. Returning false would leave calls waiting for name resolution until their deadline.
+      const message = `${this.policy.typeName}: no addresses resolved. Resolution note: ${this.resolutionNote}`;
+      this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message }), message);
+      return;
+    }
+    const usable = this.tiers.active.length > 0;
+    if (usable && this.holdForStartup()) {
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
-    } else if (tiers.length > 0) {
+    } else if (usable) {
       this.startupDone = true;
-      this.updateState(ConnectivityState.READY, new TieredPicker(tiers, this.strategy.tracksCalls, this.callLoadOptions.nowMs), null);
-    } else if (this.anyInState(ConnectivityState.CONNECTING)) {
+      this.updateState(ConnectivityState.READY, new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls, this.callLoadOptions.nowMs), null);
+    } else if (this.inState[ConnectivityState.CONNECTING] > 0) {
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
-    } else if (this.anyInState(ConnectivityState.TRANSIENT_FAILURE) || this.anyInState(ConnectivityState.READY)) {
+    } else if (this.inState[ConnectivityState.TRANSIENT_FAILURE] > 0 || this.inState[ConnectivityState.READY] > 0) {
       // READY but unusable (ejected by outlier_detection) counts as a failure too.
-      const problem = this.health !== undefined && this.anyConnected() ? 'no healthy endpoint' : 'no connection established';
+      const problem = this.health !== undefined && this.connectedCount > 0 ? 'no healthy endpoint' : 'no connection established';
       const message = `${this.policy.typeName}: ${problem}. Last error: ${this.lastError}`;
       this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message }), message);
     } else {
       this.updateState(ConnectivityState.IDLE, new QueuePicker(this), null);
     }
-    // Keep every endpoint connected, as round_robin does.
-    this.exitIdle();
   }
 
   /** True while the first READY picker should wait for endpoints still connecting. */
   private holdForStartup(): boolean {
-    if (this.startupDone || this.startupSettleMs <= 0 || !this.anyInState(ConnectivityState.CONNECTING)) return false;
+    if (this.startupDone || this.startupSettleMs <= 0 || this.inState[ConnectivityState.CONNECTING] === 0) return false;
     const nowMs = this.callLoadOptions.nowMs();
     if (this.startupSettleUntilMs === undefined) {
       this.startupSettleUntilMs = nowMs + this.startupSettleMs;
       this.startupTimer = setTimeout(() => {
         this.startupDone = true;
-        this.recompute();
+        this.schedulePublish();
       }, this.startupSettleMs);
       this.startupTimer.unref();
       this.policy.trace(`first endpoint READY; waiting up to ${this.startupSettleMs} ms for the others to connect`);
@@ -243,13 +312,21 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     return nowMs < this.startupSettleUntilMs;
   }
 
+  /** Applies the config; a new strategy (another config) gets new tiers, every usable endpoint placed again. */
   private applyConfig(config: C): void {
     this.config = config;
     const key = JSON.stringify(config.toJsonObject());
     if (key === this.strategyKey && this.strategy !== undefined) return;
     this.strategyKey = key;
-    this.strategy = this.policy.createStrategy(config, this.random);
-    this.schedulers.clear();
+    const strategy = this.policy.createStrategy(config, this.random);
+    this.strategy = strategy;
+    const tiers = new TierSet(() => strategy.createScheduler([], []));
+    this.tiers = tiers;
+    for (const state of this.endpoints.values()) {
+      state.tier = undefined;
+      state.slot = -1;
+      if (state.usable) tiers.place(state, true);
+    }
   }
 
   /** Applies `healthCheck`; true when it changed (on/off or service name), so every child must be replaced. */
@@ -259,6 +336,19 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.policy.trace(serviceName === undefined ? 'health checking off' : `health checking on, service '${serviceName}'`);
     this.health = serviceName === undefined ? undefined : new EndpointHealthChecks(serviceName, endpoint => this.onHealthChange(endpoint));
     return true;
+  }
+
+  /** Takes an endpoint out of every index (its child is destroyed by the caller). */
+  private forget(state: EndpointState): void {
+    if (this.endpoints.get(state.key) === state) this.endpoints.delete(state.key);
+    for (const address of state.addresses) if (this.byAddress.get(address) === state) this.byAddress.delete(address);
+    this.tiers?.place(state, false);
+    state.usable = false;
+    this.inState[state.state]--;
+    if (state.connected) {
+      state.connected = false;
+      this.connectedCount--;
+    }
   }
 
   private childHelper(state: EndpointState): ChannelControlHelper {
@@ -289,33 +379,55 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.setEndpointState(state, view.connectivity, view.connected);
   }
 
+  /** O(1) bookkeeping plus the endpoint's tier move: what a connectivity or health change costs. */
   private setEndpointState(state: EndpointState, connectivity: ConnectivityState, connected: boolean): void {
     const previous = state.state;
-    state.state = connectivity;
-    if (previous !== connectivity) this.policy.trace(`${state.key} ${ConnectivityState[previous]} -> ${ConnectivityState[connectivity]}`);
-    if (connected && !this.connected.has(state)) {
-      this.connected.add(state);
+    if (previous !== connectivity) {
+      this.inState[previous]--;
+      this.inState[connectivity]++;
+      state.state = connectivity;
+      if (this.policy.trace.enabled) this.policy.trace(`${state.key} ${ConnectivityState[previous]} -> ${ConnectivityState[connectivity]}`);
+    }
+    if (connected && !state.connected) {
+      state.connected = true;
+      this.connectedCount++;
       state.timesReady++;
-    } else if (!connected && this.connected.has(state)) {
-      this.connected.delete(state);
+    } else if (!connected && state.connected) {
+      state.connected = false;
+      this.connectedCount--;
       this.helper.requestReresolution();
     }
-    this.recompute();
-  }
-
-  private anyConnected(): boolean {
-    for (const state of this.endpoints.values()) if (this.connected.has(state)) return true;
-    return false;
-  }
-
-  private attributesOf(state: EndpointState, attributes: ReadonlyMap<string, EndpointAttributes> | undefined): EndpointAttributes {
-    if (attributes === undefined) return DEFAULT_ENDPOINT_ATTRIBUTES;
-    let found: EndpointAttributes | undefined;
-    for (const address of state.addresses) {
-      found = attributes.get(address);
-      if (found !== undefined) break;
+    const usable = this.isUsable(state);
+    if (usable !== state.usable) {
+      state.usable = usable;
+      this.tiers?.place(state, usable);
     }
-    if (found === undefined) return DEFAULT_ENDPOINT_ATTRIBUTES;
+    // Keep every endpoint connected, as round_robin does.
+    if (connectivity === ConnectivityState.IDLE) state.child.exitIdle();
+    this.schedulePublish();
+  }
+
+  /** The endpoint's attributes from the resolver; on a change, its tier placement follows. */
+  private applyAttributes(state: EndpointState, attributes: ReadonlyMap<string, EndpointAttributes> | undefined): void {
+    let found: EndpointAttributes | undefined;
+    if (attributes !== undefined) {
+      for (const address of state.addresses) {
+        found = attributes.get(address);
+        if (found !== undefined) break;
+      }
+    }
+    if (found === state.received && state.received !== undefined) return;
+    state.received = found;
+    const next = found === undefined ? DEFAULT_ENDPOINT_ATTRIBUTES : this.validAttributes(state, found);
+    if (next.weight === state.weight && next.priority === state.priority) {
+      state.attributes = next;
+      return;
+    }
+    state.attributes = next;
+    if (state.usable) this.tiers?.place(state, true);
+  }
+
+  private validAttributes(state: EndpointState, found: EndpointAttributes): EndpointAttributes {
     const weightError = checkWeight(found.weight);
     const priorityError = checkPriority(found.priority);
     if (weightError === undefined && priorityError === undefined) return found;
@@ -333,45 +445,6 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     if (this.warned.size >= MAX_WARNINGS_REMEMBERED) this.warned.clear();
     this.warned.add(message);
     log(logVerbosity.ERROR, message);
-  }
-
-  private anyInState(connectivity: ConnectivityState): boolean {
-    for (const state of this.endpoints.values()) if (state.state === connectivity) return true;
-    return false;
-  }
-
-  private buildTiers(strategy: PickStrategy): PickerTier[] {
-    const byPriority = new Map<number, EndpointState[]>();
-    for (const state of this.endpoints.values()) {
-      if (!this.isUsable(state)) continue;
-      const tier = byPriority.get(state.priority);
-      if (tier === undefined) byPriority.set(state.priority, [state]);
-      else tier.push(state);
-    }
-    const priorities = [...byPriority.keys()].sort((a, b) => a - b);
-    const schedulers = new Map<number, { signature: string; scheduler: TierScheduler }>();
-    const tiers: PickerTier[] = [];
-    for (const priority of priorities) {
-      const serving = byPriority.get(priority)!.filter(e => e.weight > 0);
-      if (serving.length > 0) tiers.push(this.tier(strategy, priority, serving, serving.map(e => e.weight), schedulers));
-    }
-    if (tiers.length === 0) {
-      for (const priority of priorities) {
-        const draining = byPriority.get(priority)!;
-        tiers.push(this.tier(strategy, priority, draining, draining.map(() => 1), schedulers));
-      }
-    }
-    this.schedulers = schedulers;
-    return tiers;
-  }
-
-  /** A tier, reusing the previous scheduler when its endpoints and weights are unchanged (keeps WRR's schedule exact). */
-  private tier(strategy: PickStrategy, priority: number, endpoints: EndpointState[], weights: number[], into: Map<number, { signature: string; scheduler: TierScheduler }>): PickerTier {
-    const signature = endpoints.map((e, i) => `${e.id}:${weights[i]}`).join(',');
-    const cached = this.schedulers.get(priority);
-    const scheduler = cached !== undefined && cached.signature === signature ? cached.scheduler : strategy.createScheduler(endpoints, weights);
-    into.set(priority, { signature, scheduler });
-    return { priority, endpoints, scheduler };
   }
 
   private updateState(connectivity: ConnectivityState, picker: Picker, errorMessage: string | null): void {

@@ -6,9 +6,10 @@
  * never touches the connection.
  */
 import { connectivityState as ConnectivityState } from '@grpc/grpc-js';
-import { type Picker } from '../grpc-experimental';
+import { type Endpoint, type Picker } from '../grpc-experimental';
 import { type CallLoad } from './call-load';
 import { DEFAULT_ENDPOINT_ATTRIBUTES, type EndpointAttributes } from './endpoint-attributes';
+import { type Tier } from './tier';
 import { type SchedulableEndpoint } from './tier-scheduler';
 
 /** The part of `LeafLoadBalancer` the layer uses (a seam for unit tests). */
@@ -31,6 +32,20 @@ export class EndpointState implements SchedulableEndpoint {
   timesReady = 0;
   /** Set right after construction, once the child's helper can refer to this object. */
   child!: EndpointChild;
+  /** The endpoint object of the latest resolution (the same object again = nothing to do). */
+  endpoint: Endpoint | undefined;
+  /** The tier holding it while usable, its index there and the weight its scheduler has (see `TierSet`). */
+  tier: Tier | undefined;
+  slot = -1;
+  placedWeight = 0;
+  /** Whether its last reported connectivity makes it usable (READY, and healthy with health checking on). */
+  usable = false;
+  /** Whether its connection is READY (healthy or not): re-resolution and `timesReady` follow this. */
+  connected = false;
+  /** The balancer's update that last listed it. */
+  generation = 0;
+  /** The attribute object last received for it (the same object again = nothing to do). */
+  received: EndpointAttributes | undefined;
 
   /**
    * @param key Identity across resolutions: the endpoint's addresses, in order.

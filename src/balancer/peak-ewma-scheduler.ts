@@ -21,8 +21,14 @@
  * `choiceCount` 0 (or ≥ n) scans every endpoint (O(n)); 1 is uniform random.
  * Ties go to a uniformly random one of the tied. Excluded endpoints (retry
  * skip hook) are never drawn nor probed.
+ *
+ * Endpoints are a dense array with swap-remove: adding, removing or
+ * re-weighting one is O(1) (a new endpoint's prior is the median of at most
+ * `MEDIAN_SAMPLE` of its tier's estimates). Distinct candidates are drawn by
+ * rejection, as in `LeastRequestScheduler`.
  */
 import { type status } from '@grpc/grpc-js';
+import { ensureFloat64, ensureInt32, ensureUint8 } from './growable';
 import { type LatencyTracker } from './peak-ewma-latency-tracker';
 import { type CallHooks, type SchedulableEndpoint, type TierScheduler } from './tier-scheduler';
 
@@ -30,6 +36,10 @@ import { type CallHooks, type SchedulableEndpoint, type TierScheduler } from './
 export const PROBE_MIN_PICKS = 100;
 /** Estimates below this count as this much, so that a zero reading cannot cancel the outstanding-call factor. */
 const MIN_LATENCY_MS = 0.01;
+/** A new endpoint's prior is the median of this many of its tier's estimates at most (all of them in smaller tiers). */
+export const MEDIAN_SAMPLE = 63;
+const DRAWS_PER_CHOICE = 4;
+const EXTRA_DRAWS = 16;
 
 export interface PeakEwmaSchedulerSettings {
   /** d of power-of-d-choices; 0 = all. */
@@ -40,44 +50,94 @@ export interface PeakEwmaSchedulerSettings {
   readonly random: () => number;
   /** Called on each probe (tracing); must not throw. */
   readonly onProbe?: (tracker: LatencyTracker, idleMs: number) => void;
+  /**
+   * The latency state of an endpoint joining the tier: its existing tracker, or a new
+   * one whose first estimate may be `tierMedianMs()` (NaN while nothing is measured).
+   */
+  readonly trackerFor: (endpoint: SchedulableEndpoint, tierMedianMs: () => number) => LatencyTracker;
 }
 
 export class PeakEwmaScheduler implements TierScheduler {
-  private readonly inverseWeight: Float64Array;
-  /** A permutation of indices, partially reshuffled per pick (Fisher–Yates) to draw distinct candidates. */
-  private readonly order: Int32Array;
-  /** The current pick's candidates. */
-  private readonly drawn: Int32Array;
+  private readonly endpoints: SchedulableEndpoint[] = [];
+  private readonly trackers: LatencyTracker[] = [];
+  private inverseWeight = new Float64Array(0);
+  /** The current pick's candidates, and a flag per index drawn (cleared after each pick). */
+  private drawn = new Int32Array(0);
+  private seen = new Uint8Array(0);
   /** Per endpoint, the value of `picks` when it was last picked. */
-  private readonly lastPick: Float64Array;
-  private readonly choices: number;
+  private lastPick = new Float64Array(0);
   private picks = 0;
   private probeCursor = 0;
+  private readonly tierMedianMs = (): number => this.medianEstimate();
 
   /**
    * @param endpoints The tier's endpoints (their `load` gives outstanding calls and failure penalty).
-   * @param trackers `trackers[i]` is the latency state of `endpoints[i]`.
    * @param weights Positive.
    */
   constructor(
-    private readonly endpoints: readonly SchedulableEndpoint[],
-    private readonly trackers: readonly LatencyTracker[],
+    endpoints: readonly SchedulableEndpoint[],
     weights: readonly number[],
     private readonly settings: PeakEwmaSchedulerSettings,
   ) {
-    const n = endpoints.length;
-    this.inverseWeight = Float64Array.from(weights, w => 1 / w);
-    this.order = Int32Array.from({ length: n }, (_, i) => i);
-    this.choices = settings.choiceCount === 0 || settings.choiceCount >= n ? n : settings.choiceCount;
-    this.drawn = new Int32Array(this.choices);
-    this.lastPick = new Float64Array(n);
+    endpoints.forEach((endpoint, i) => this.add(endpoint, weights[i]));
+  }
+
+  add(endpoint: SchedulableEndpoint, weight: number): void {
+    const tracker = this.settings.trackerFor(endpoint, this.tierMedianMs);
+    const index = this.endpoints.length;
+    this.endpoints.push(endpoint);
+    this.trackers.push(tracker);
+    this.inverseWeight = ensureFloat64(this.inverseWeight, index + 1);
+    this.inverseWeight[index] = 1 / weight;
+    this.lastPick = ensureFloat64(this.lastPick, index + 1);
+    // A newcomer is not probed before its tier made PROBE_MIN_PICKS more picks.
+    this.lastPick[index] = this.picks;
+  }
+
+  remove(index: number): void {
+    const last = this.endpoints.length - 1;
+    this.endpoints[index] = this.endpoints[last];
+    this.trackers[index] = this.trackers[last];
+    this.inverseWeight[index] = this.inverseWeight[last];
+    this.lastPick[index] = this.lastPick[last];
+    this.endpoints.pop();
+    this.trackers.pop();
+    if (this.probeCursor >= last) this.probeCursor = 0;
+  }
+
+  setWeight(index: number, weight: number): void {
+    this.inverseWeight[index] = 1 / weight;
+  }
+
+  /** The median estimate of the measured endpoints (of a sample of them in a large tier); NaN if none is measured. */
+  medianEstimate(): number {
+    const n = this.trackers.length;
+    const measured: number[] = [];
+    if (n <= MEDIAN_SAMPLE) {
+      for (const t of this.trackers) if (t.estimate.hasSample) measured.push(t.estimate.estimateMs);
+    } else {
+      for (let k = 0; k < MEDIAN_SAMPLE; k++) {
+        const t = this.trackers[Math.floor(this.settings.random() * n)];
+        if (t.estimate.hasSample) measured.push(t.estimate.estimateMs);
+      }
+    }
+    if (measured.length === 0) return Number.NaN;
+    measured.sort((a, b) => a - b);
+    const middle = measured.length >> 1;
+    return measured.length % 2 === 1 ? measured[middle] : (measured[middle - 1] + measured[middle]) / 2;
   }
 
   pick(excluded: Uint8Array | undefined, nowMs: number): number {
     let chosen = 0;
-    if (this.endpoints.length > 1) {
+    const n = this.endpoints.length;
+    if (n > 1) {
       chosen = this.probe(excluded, nowMs);
-      if (chosen < 0) chosen = this.cheapest(this.choices === this.endpoints.length ? this.all(excluded) : this.sample(excluded), nowMs);
+      if (chosen < 0) {
+        const d = this.settings.choiceCount === 0 || this.settings.choiceCount >= n ? n : this.settings.choiceCount;
+        let count = d === n ? 0 : this.sample(d, excluded);
+        if (count === 0) count = this.all(excluded);
+        chosen = this.cheapest(count, nowMs);
+      }
     }
     this.trackers[chosen].estimate.lastPickedMs = nowMs;
     this.lastPick[chosen] = ++this.picks;
@@ -95,8 +155,8 @@ export class PeakEwmaScheduler implements TierScheduler {
 
   private probe(excluded: Uint8Array | undefined, nowMs: number): number {
     const n = this.endpoints.length;
-    const c = this.probeCursor;
-    this.probeCursor = c + 1 === n ? 0 : c + 1;
+    const c = this.probeCursor < n ? this.probeCursor : 0;
+    this.probeCursor = c + 1 >= n ? 0 : c + 1;
     if (excluded !== undefined && excluded[c] === 1) return -1;
     const tracker = this.trackers[c];
     const idleMs = nowMs - tracker.estimate.lastPickedMs;
@@ -105,23 +165,27 @@ export class PeakEwmaScheduler implements TierScheduler {
     return c;
   }
 
-  /** Draws up to `choices` distinct non-excluded candidates into `drawn`; returns how many. */
-  private sample(excluded: Uint8Array | undefined): number {
-    const order = this.order;
-    const n = order.length;
-    let drawn = 0;
-    for (let j = 0; j < n && drawn < this.choices; j++) {
-      const r = j + Math.floor(this.settings.random() * (n - j));
-      const candidate = order[r];
-      order[r] = order[j];
-      order[j] = candidate;
-      if (excluded === undefined || excluded[candidate] === 0) this.drawn[drawn++] = candidate;
+  /** Draws up to d distinct non-excluded candidates into `drawn` (by rejection, bounded); returns how many. */
+  private sample(d: number, excluded: Uint8Array | undefined): number {
+    const n = this.endpoints.length;
+    this.drawn = ensureInt32(this.drawn, n);
+    this.seen = ensureUint8(this.seen, n);
+    const drawn = this.drawn;
+    const seen = this.seen;
+    let count = 0;
+    for (let attempt = 0, limit = DRAWS_PER_CHOICE * d + EXTRA_DRAWS; attempt < limit && count < d; attempt++) {
+      const candidate = Math.floor(this.settings.random() * n);
+      if (seen[candidate] === 1 || (excluded !== undefined && excluded[candidate] === 1)) continue;
+      seen[candidate] = 1;
+      drawn[count++] = candidate;
     }
-    return drawn;
+    for (let k = 0; k < count; k++) seen[drawn[k]] = 0;
+    return count;
   }
 
   /** Puts every non-excluded endpoint into `drawn`; returns how many. */
   private all(excluded: Uint8Array | undefined): number {
+    this.drawn = ensureInt32(this.drawn, this.endpoints.length);
     let drawn = 0;
     for (let i = 0; i < this.endpoints.length; i++) {
       if (excluded === undefined || excluded[i] === 0) this.drawn[drawn++] = i;

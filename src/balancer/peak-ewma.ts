@@ -103,16 +103,6 @@ export class EtcdPeakEwmaConfig extends EtcdPolicyConfig {
   }
 }
 
-/** The median estimate of the measured endpoints among `trackers`; NaN if none is measured. */
-function medianEstimate(trackers: readonly (LatencyTracker | undefined)[]): number {
-  const measured: number[] = [];
-  for (const t of trackers) if (t !== undefined && t.estimate.hasSample) measured.push(t.estimate.estimateMs);
-  if (measured.length === 0) return Number.NaN;
-  measured.sort((a, b) => a - b);
-  const middle = measured.length >> 1;
-  return measured.length % 2 === 1 ? measured[middle] : (measured[middle - 1] + measured[middle]) / 2;
-}
-
 /**
  * Keeps one `LatencyTracker` per endpoint for as long as the endpoint exists
  * (across picker rebuilds, tier moves and reconnects) and builds the tiers'
@@ -134,24 +124,24 @@ export class PeakEwmaStrategy implements PickStrategy {
   ) {}
 
   createScheduler(endpoints: readonly SchedulableEndpoint[], weights: readonly number[]): TierScheduler {
-    const known = endpoints.map(e => this.trackers.get(e));
-    let priorMs: number | undefined;
-    const nowMs = this.nowMs();
-    const trackers = endpoints.map((endpoint, i) => {
-      const existing = known[i];
-      if (existing !== undefined) return existing;
-      priorMs ??= this.config.initialLatencyMs ?? medianEstimate(known);
-      const tracker = new LatencyTracker(new PeakEwmaEstimate(this.config.decayMs, priorMs, nowMs), this.nowMs, this.isFailure, endpoint.key);
-      this.trackers.set(endpoint, tracker);
-      trace(`${tracker.label}: first estimate ${Number.isNaN(priorMs) ? 'unknown (nothing measured yet)' : `${priorMs.toFixed(3)} ms`}`);
-      return tracker;
-    });
-    return new PeakEwmaScheduler(endpoints, trackers, weights, {
+    return new PeakEwmaScheduler(endpoints, weights, {
       choiceCount: this.config.choiceCount,
       probeIntervalMs: this.config.probeIntervalMs,
       random: this.random,
       onProbe: (tracker, idleMs) => trace(`probe ${tracker.label}: not picked for ${idleMs.toFixed(0)} ms, estimate ${tracker.estimate.estimateMs.toFixed(3)} ms`),
+      trackerFor: (endpoint, tierMedianMs) => this.trackerFor(endpoint, tierMedianMs),
     });
+  }
+
+  /** The endpoint's tracker; a new one starts from `initialLatencyMs`, else the median of the tier it joins. */
+  private trackerFor(endpoint: SchedulableEndpoint, tierMedianMs: () => number): LatencyTracker {
+    const existing = this.trackers.get(endpoint);
+    if (existing !== undefined) return existing;
+    const priorMs = this.config.initialLatencyMs ?? tierMedianMs();
+    const tracker = new LatencyTracker(new PeakEwmaEstimate(this.config.decayMs, priorMs, this.nowMs()), this.nowMs, this.isFailure, endpoint.key);
+    this.trackers.set(endpoint, tracker);
+    if (trace.enabled) trace(`${tracker.label}: first estimate ${Number.isNaN(priorMs) ? 'unknown (nothing measured yet)' : `${priorMs.toFixed(3)} ms`}`);
+    return tracker;
   }
 
   /** The latency state of an endpoint this strategy has scheduled (diagnostics, tests). */

@@ -5,7 +5,6 @@
  * period is short enough to store; the heap scheduler serves longer periods.
  */
 import { SmoothWeightedScheduler, toIntegerWeights } from './smooth-weighted-scheduler';
-import { type TierScheduler } from './tier-scheduler';
 
 /** Longest period stored (Int32Array: 256 KiB per tier at most). */
 export const MAX_PRECOMPUTED_PERIOD = 65_536;
@@ -17,7 +16,8 @@ export function weightedPeriod(weights: readonly number[]): number {
   return period;
 }
 
-export class PrecomputedWeightedScheduler implements TierScheduler {
+/** A fixed schedule (no add/remove): `WeightedRoundRobinScheduler` builds it for a stable set. */
+export class PrecomputedWeightedScheduler {
   private readonly schedule: Int32Array;
   private position: number;
 
@@ -28,6 +28,30 @@ export class PrecomputedWeightedScheduler implements TierScheduler {
     this.schedule = new Int32Array(period);
     for (let i = 0; i < period; i++) this.schedule[i] = heap.pick(undefined);
     this.position = Math.floor(random() * period) % period;
+  }
+
+  /**
+   * Moves the rotation to where it best continues `recent` (the last picks made by
+   * another scheduler, oldest first): the place whose preceding entries match most of
+   * them, so switching to this table does not break the windows in progress.
+   * O(period × recent.length), once per build.
+   */
+  continueAfter(recent: readonly number[]): void {
+    const schedule = this.schedule;
+    const period = schedule.length;
+    let best = this.position;
+    let bestMatches = -1;
+    for (let p = 0; p < period && bestMatches < recent.length; p++) {
+      let matches = 0;
+      for (let k = 1; k <= recent.length && matches === k - 1; k++) {
+        if (schedule[(((p - k) % period) + period) % period] === recent[recent.length - k]) matches++;
+      }
+      if (matches > bestMatches) {
+        best = p;
+        bestMatches = matches;
+      }
+    }
+    this.position = best;
   }
 
   pick(excluded: Uint8Array | undefined): number {

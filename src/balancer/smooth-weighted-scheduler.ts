@@ -12,7 +12,6 @@
  * period every count is reduced by its weight, which keeps the products small
  * (< 2^53) without changing the order.
  */
-import { type TierScheduler } from './tier-scheduler';
 
 /** Above this, weights are rescaled (proportions kept to ~1e-7) so cross-products stay exact. */
 export const MAX_EXACT_WEIGHT = 2 ** 24;
@@ -48,7 +47,8 @@ export function toIntegerWeights(weights: readonly number[]): Float64Array {
   return ints;
 }
 
-export class SmoothWeightedScheduler implements TierScheduler {
+/** A fixed schedule (no add/remove): `WeightedRoundRobinScheduler` builds it for a stable set. */
+export class SmoothWeightedScheduler {
   private readonly weight: Float64Array;
   /**
    * 2k + 1 for an endpoint picked k times this period (a little more after skips):

@@ -21,7 +21,11 @@ export interface CallHooks {
   readonly onCallEnded: (code: status) => void;
 }
 
-/** Chooses among the READY endpoints of one tier. Built on state changes, used per pick. */
+/**
+ * Chooses among the usable endpoints of one tier. Built once per tier and then
+ * kept up to date one endpoint at a time (`add`, `remove`, `setWeight`, each
+ * O(1) or O(log n)): a connectivity flip or a weight change never rebuilds it.
+ */
 export interface TierScheduler {
   /**
    * Returns the index (into the tier's endpoint list) of the endpoint to use.
@@ -39,6 +43,12 @@ export interface TierScheduler {
    * allocate (pool the hook objects).
    */
   observeCall?(index: number, started: () => void, ended: (code: status) => void): CallHooks;
+  /** Appends `endpoint` with `weight` (> 0) at the next index (the current count). */
+  add(endpoint: SchedulableEndpoint, weight: number): void;
+  /** Removes `index`; the endpoint at the last index takes its place (swap-remove, as the tier's list does). */
+  remove(index: number): void;
+  /** Sets the weight (> 0) of `index`. */
+  setWeight(index: number, weight: number): void;
 }
 
 /** A load-balancing algorithm, independent of connection handling. */
@@ -47,7 +57,8 @@ export interface PickStrategy {
   readonly tracksCalls: boolean;
   /**
    * Builds the scheduler for one tier. `weights[i] > 0` is the weight of
-   * `endpoints[i]`; both arrays are owned by the caller and not changed later.
+   * `endpoints[i]`; the arrays are read, not kept (the balancer starts every
+   * tier empty and adds endpoints one by one).
    */
   createScheduler(endpoints: readonly SchedulableEndpoint[], weights: readonly number[]): TierScheduler;
 }

@@ -2,14 +2,19 @@
  * The READY picker shared by every etcd_* policy: priority tiers, the retry
  * skip hook, and call accounting around a per-tier scheduler.
  *
- * Tiers are in priority order and hold only usable endpoints (see
- * `EndpointPoolBalancer`); tier 0 takes all traffic. With steering (a retry),
- * addresses in `tried` are avoided while another usable endpoint exists:
- * first an untried endpoint of tier 0, else an untried one of the next tier
- * (a standby is a better retry target than the replica that just failed),
- * else tier 0 as usual (reuse beats failing the call). Draining (weight 0)
- * endpoints are in no tier while a positive-weight one is usable, so they are
- * never retry targets then.
+ * The picker is a thin handle on the balancer's live tiers (`TierView`), so
+ * publishing one is O(1): nothing is copied or indexed per publication. The
+ * active tiers hold only usable endpoints (see `EndpointPoolBalancer`); tier 0
+ * takes all traffic. Should a pick land between a change that emptied every
+ * tier and the balancer's next publication (same tick), it queues: the next
+ * picker is on its way.
+ *
+ * With steering (a retry), addresses in `tried` are avoided while another
+ * usable endpoint exists: first an untried endpoint of tier 0, else an untried
+ * one of the next tier (a standby is a better retry target than the replica
+ * that just failed), else tier 0 as usual (reuse beats failing the call).
+ * Draining (weight 0) endpoints are in no active tier while a positive-weight
+ * one is usable, so they are never retry targets then.
  *
  * Per pick without steering: one WeakMap lookup, one scheduler pick, one child
  * pick; the child's result object (fresh per pick) gets our hooks (the call
@@ -18,52 +23,36 @@
 import { PickResultType, type PickArgs, type Picker, type PickResult } from '../grpc-experimental';
 import { steeringOf } from './call-steering';
 import { type EndpointState } from './endpoint-state';
-import { type TierScheduler } from './tier-scheduler';
+import { type Tier, type TierView } from './tier';
 
-/** One priority level's usable endpoints and its scheduler. */
-export interface PickerTier {
-  readonly priority: number;
-  readonly endpoints: readonly EndpointState[];
-  readonly scheduler: TierScheduler;
-}
-
-interface Position {
-  readonly tier: number;
-  readonly index: number;
-}
+const QUEUE: PickResult = Object.freeze({ pickResultType: PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null });
 
 export class TieredPicker implements Picker {
-  /** Per tier, flags of endpoints this pick must avoid; all 0 between picks. */
-  private readonly excluded: Uint8Array[];
-  private readonly excludedCount: Int32Array;
-  private readonly positions = new Map<string, Position>();
   /** Where the last scheduler pick landed (read by `attachHooks` in the same synchronous `pick`). */
-  private pickedTier = 0;
+  private pickedTier: Tier | undefined;
   private pickedIndex = 0;
 
   /**
-   * @param tiers Non-empty, each with at least one endpoint.
+   * @param view The live tiers.
+   * @param locate The endpoint an address belongs to (the retry's tried addresses).
    * @param tracksCalls Whether to count picks in each endpoint's `CallLoad`.
    * @param nowMs Clock for call accounting.
    */
   constructor(
-    private readonly tiers: readonly PickerTier[],
+    private readonly view: TierView,
+    private readonly locate: (address: string) => EndpointState | undefined,
     private readonly tracksCalls: boolean,
     private readonly nowMs: () => number,
-  ) {
-    this.excluded = tiers.map(t => new Uint8Array(t.endpoints.length));
-    this.excludedCount = new Int32Array(tiers.length);
-    tiers.forEach((tier, t) => tier.endpoints.forEach((endpoint, index) => {
-      for (const address of endpoint.addresses) this.positions.set(address, { tier: t, index });
-    }));
-  }
+  ) {}
 
   pick(pickArgs: PickArgs): PickResult {
+    const tiers = this.view.active;
+    if (tiers.length === 0) return QUEUE;
     const steering = steeringOf(pickArgs.metadata);
     const nowMs = this.tracksCalls ? this.nowMs() : 0;
     const endpoint = steering === undefined || steering.tried.size === 0
-      ? this.pickInTier(0, undefined, nowMs)
-      : this.pickAvoiding(steering.tried, nowMs);
+      ? this.pickInTier(tiers[0], undefined, nowMs)
+      : this.pickAvoiding(tiers, steering.tried, nowMs);
     const result = endpoint.child.getPicker().pick(pickArgs);
     if (result.pickResultType !== PickResultType.COMPLETE) return result;
     if (steering !== undefined) steering.lastPicked = result.subchannel?.getAddress() ?? endpoint.addresses[0];
@@ -71,39 +60,42 @@ export class TieredPicker implements Picker {
     return result;
   }
 
-  private pickInTier(t: number, excluded: Uint8Array | undefined, nowMs: number): EndpointState {
-    const tier = this.tiers[t];
+  private pickInTier(tier: Tier, excluded: Uint8Array | undefined, nowMs: number): EndpointState {
     const index = tier.scheduler.pick(excluded, nowMs);
-    this.pickedTier = t;
+    this.pickedTier = tier;
     this.pickedIndex = index;
     return tier.endpoints[index];
   }
 
-  private pickAvoiding(tried: ReadonlySet<string>, nowMs: number): EndpointState {
+  private pickAvoiding(tiers: readonly Tier[], tried: ReadonlySet<string>, nowMs: number): EndpointState {
     for (const address of tried) {
-      const position = this.positions.get(address);
-      if (position !== undefined && this.excluded[position.tier][position.index] === 0) {
-        this.excluded[position.tier][position.index] = 1;
-        this.excludedCount[position.tier]++;
+      const endpoint = this.locate(address);
+      const tier = endpoint?.tier;
+      if (tier !== undefined && tier.rank >= 0 && tier.excluded[endpoint!.slot] === 0) {
+        tier.excluded[endpoint!.slot] = 1;
+        tier.excludedCount++;
       }
     }
     let chosen: EndpointState | undefined;
-    for (let t = 0; t < this.tiers.length && chosen === undefined; t++) {
-      const count = this.excludedCount[t];
-      if (count < this.tiers[t].endpoints.length) chosen = this.pickInTier(t, count > 0 ? this.excluded[t] : undefined, nowMs);
+    for (let t = 0; t < tiers.length && chosen === undefined; t++) {
+      const tier = tiers[t];
+      if (tier.excludedCount < tier.size) chosen = this.pickInTier(tier, tier.excludedCount > 0 ? tier.excluded : undefined, nowMs);
     }
     for (const address of tried) {
-      const position = this.positions.get(address);
-      if (position !== undefined) this.excluded[position.tier][position.index] = 0;
+      const endpoint = this.locate(address);
+      const tier = endpoint?.tier;
+      if (tier !== undefined) {
+        tier.excluded[endpoint!.slot] = 0;
+        tier.excludedCount = 0;
+      }
     }
-    this.excludedCount.fill(0);
-    return chosen ?? this.pickInTier(0, undefined, nowMs);
+    return chosen ?? this.pickInTier(tiers[0], undefined, nowMs);
   }
 
   private attachHooks(result: PickResult, endpoint: EndpointState, nowMs: number): void {
     let onCallStarted = endpoint.load.recordPick(nowMs);
     let onCallEnded = endpoint.load.onCallEnded;
-    const scheduler = this.tiers[this.pickedTier].scheduler;
+    const scheduler = this.pickedTier!.scheduler;
     if (scheduler.observeCall !== undefined) {
       // The scheduler measures the call (e.g. its latency) and runs the accounting hooks from its own.
       const hooks = scheduler.observeCall(this.pickedIndex, onCallStarted, onCallEnded);

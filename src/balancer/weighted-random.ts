@@ -1,17 +1,17 @@
 /**
  * `etcd_weighted_random`: each pick independently chooses endpoint i of the
  * active priority tier with probability W(i)/ΣW, in O(1) (alias method, see
- * `AliasScheduler`). Stateless between picks, so many clients never fall in
+ * `WeightedRandomScheduler`). Stateless between picks, so many clients never fall in
  * step, at the price of short-term variance that round robin does not have.
  *
  * Service config: `{"loadBalancingConfig":[{"etcd_weighted_random":{}}]}`,
  * optional `healthCheck: {"serviceName": "..."}`.
  */
 import { registerLoadBalancerType, tracer, type ChannelControlHelper, type TypedLoadBalancingConfig } from '../grpc-experimental';
-import { AliasScheduler } from './alias-scheduler';
 import { EndpointPoolBalancer, type EndpointPoolOptions, type PoolPolicy } from './endpoint-pool-balancer';
 import { EtcdPolicyConfig, parsePolicyConfig, parseHealthCheck, type HealthCheckConfig } from './policy-config';
 import { type PickStrategy, type TierScheduler } from './tier-scheduler';
+import { WeightedRandomScheduler } from './weighted-random-scheduler';
 
 const TYPE_NAME = 'etcd_weighted_random';
 const trace = tracer('etcd_random');
@@ -39,7 +39,7 @@ class WeightedRandomStrategy implements PickStrategy {
   readonly tracksCalls = false;
   constructor(private readonly random: () => number) {}
   createScheduler(_endpoints: unknown, weights: readonly number[]): TierScheduler {
-    return new AliasScheduler(weights, this.random);
+    return new WeightedRandomScheduler(weights, this.random);
   }
 }
 

@@ -4,7 +4,8 @@
  * ΣW consecutive picks gives endpoint i exactly W(i) picks, spread out;
  * fractional weights are exactly proportional up to 6 decimals; equal weights
  * are plain round robin. O(1) per pick from a precomputed period when ΣW ≤ 65,536
- * (`PrecomputedWeightedScheduler`), else O(log n) (`SmoothWeightedScheduler`).
+ * and the set has been stable for a period, else O(log n) from an incremental
+ * EDF heap, with add/remove/re-weight in O(log n) (`WeightedRoundRobinScheduler`).
  *
  * Service config: `{"loadBalancingConfig":[{"etcd_weighted_round_robin":{}}]}`,
  * optional `healthCheck: {"serviceName": "..."}`.
@@ -12,9 +13,8 @@
 import { registerLoadBalancerType, tracer, type ChannelControlHelper, type TypedLoadBalancingConfig } from '../grpc-experimental';
 import { EndpointPoolBalancer, type EndpointPoolOptions, type PoolPolicy } from './endpoint-pool-balancer';
 import { EtcdPolicyConfig, parsePolicyConfig, parseHealthCheck, type HealthCheckConfig } from './policy-config';
-import { MAX_PRECOMPUTED_PERIOD, PrecomputedWeightedScheduler, weightedPeriod } from './precomputed-weighted-scheduler';
-import { SmoothWeightedScheduler } from './smooth-weighted-scheduler';
 import { type PickStrategy, type TierScheduler } from './tier-scheduler';
+import { WeightedRoundRobinScheduler } from './weighted-round-robin-scheduler';
 
 const TYPE_NAME = 'etcd_weighted_round_robin';
 const trace = tracer('etcd_wrr');
@@ -42,9 +42,7 @@ class SmoothWeightedStrategy implements PickStrategy {
   readonly tracksCalls = false;
   constructor(private readonly random: () => number) {}
   createScheduler(_endpoints: unknown, weights: readonly number[]): TierScheduler {
-    return weightedPeriod(weights) <= MAX_PRECOMPUTED_PERIOD
-      ? new PrecomputedWeightedScheduler(weights, this.random)
-      : new SmoothWeightedScheduler(weights, this.random);
+    return new WeightedRoundRobinScheduler(weights, this.random);
   }
 }
 

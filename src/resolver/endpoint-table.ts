@@ -74,7 +74,7 @@ export class EndpointTable {
     const old = this.entries.get(kv.key);
     if (old && old.modRevision === kv.modRevision) return false;
     const entry = this.decode(kv);
-    if (!old) this.sortedKeys = undefined;
+    if (!old) this.insertSorted(kv.key);
     else if (!old.ok || !entry.ok || old.record.address !== entry.record.address) this.warnedDuplicates.delete(kv.key);
     this.entries.set(kv.key, entry);
     return true;
@@ -83,12 +83,36 @@ export class EndpointTable {
   /** Applies a delete event; returns whether anything changed. */
   delete(key: string): boolean {
     if (!this.entries.delete(key)) return false;
-    this.sortedKeys = undefined;
+    this.removeSorted(key);
     this.warnedDuplicates.delete(key);
     return true;
   }
 
-  /** Builds the list for the LB policy. O(n), plus a sort after keys were added or removed. */
+  /** Where `key` is or would go in `sortedKeys` (binary search, the order of `Array.prototype.sort`). */
+  private sortedIndex(keys: readonly string[], key: string): number {
+    let low = 0;
+    let high = keys.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (keys[middle] < key) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  /** A watch event adds one key: O(log n) to find its place (and a memmove), not a re-sort. */
+  private insertSorted(key: string): void {
+    if (!this.sortedKeys) return;
+    this.sortedKeys.splice(this.sortedIndex(this.sortedKeys, key), 0, key);
+  }
+
+  private removeSorted(key: string): void {
+    if (!this.sortedKeys) return;
+    const i = this.sortedIndex(this.sortedKeys, key);
+    if (this.sortedKeys[i] === key) this.sortedKeys.splice(i, 1);
+  }
+
+  /** Builds the list for the LB policy: O(n), with no decoding (each value was decoded once, when it changed). */
   resolve(): ResolvedEndpoints {
     if (!this.sortedKeys) this.sortedKeys = [...this.entries.keys()].sort();
     const endpoints: Endpoint[] = [];

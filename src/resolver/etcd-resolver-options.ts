@@ -2,9 +2,11 @@
 
 export interface EtcdResolverOptions {
   /**
-   * Watch events arriving within this window after a first one reach the LB
-   * policy as one update (a burst of 1,000 changes is a handful of updates; each
-   * update also resets the channel's re-resolution backoff). Defaults to 50 ms.
+   * The first change after a quiet period (no update delivered within this window)
+   * reaches the LB policy at once; changes that follow an update within the window
+   * are delivered together at its end (a burst of 1,000 changes is a handful of
+   * updates; each update also resets the channel's re-resolution backoff).
+   * 0 delivers every change at once. Defaults to 50 ms.
    */
   coalesceWindowMs?: number;
   /** Delay before listing again after a failed list or a lost watch. Defaults to 100 ms. */

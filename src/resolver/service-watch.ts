@@ -46,6 +46,8 @@ export class ServiceWatch {
   private retryTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushDueAtMs = 0;
+  /** When the table was last published (coalescing starts from there). */
+  private lastFlushMs = Number.NEGATIVE_INFINITY;
   private attempt = 0;
   private dirty = false;
   private revision = 0;
@@ -207,10 +209,17 @@ export class ServiceWatch {
     watcher.cancel().catch(() => undefined);
   }
 
-  /** Publishes the table after `delayMs`, batching whatever else changes meanwhile. */
+  /**
+   * Publishes the table after `delayMs`, batching whatever else changes meanwhile; but
+   * the first change after a quiet period (nothing published within `delayMs`) goes at
+   * once: only changes that follow a publication closely wait, so a lone join or leave
+   * is seen without delay and a burst still costs a handful of updates.
+   */
   private markChanged(delayMs: number): void {
     this.dirty = true;
-    const dueMs = Date.now() + delayMs;
+    const nowMs = Date.now();
+    if (this.flushTimer === undefined && nowMs - this.lastFlushMs >= delayMs) delayMs = 0;
+    const dueMs = nowMs + delayMs;
     if (this.flushTimer && this.flushDueAtMs <= dueMs) return;
     clearTimeout(this.flushTimer);
     this.flushDueAtMs = dueMs;
@@ -222,6 +231,7 @@ export class ServiceWatch {
     this.flushTimer = undefined;
     if (!this.dirty || this.closed) return;
     this.dirty = false;
+    this.lastFlushMs = Date.now();
     const resolved = this.table.resolve();
     this.trace(`update: ${resolved.endpoints.length} endpoints (${this.table.keyCount} keys) at revision ${this.revision}`);
     this.publish({ ok: true, resolved, revision: this.revision });

@@ -4,6 +4,7 @@ import { CallLoad, DEFAULT_FAILURE_CODES, resolveCallLoadOptions } from '../../s
 import { EndpointState } from '../../src/balancer/endpoint-state';
 import { EtcdPeakEwmaConfig, PeakEwmaStrategy, type PeakEwmaOptions } from '../../src/balancer/peak-ewma';
 import { PROBE_MIN_PICKS } from '../../src/balancer/peak-ewma-scheduler';
+import { fixedTierView, Tier } from '../../src/balancer/tier';
 import { TieredPicker } from '../../src/balancer/tiered-picker';
 import { type TierScheduler } from '../../src/balancer/tier-scheduler';
 import { PickResultType, type PickResult, type SubchannelInterface } from '../../src/grpc-experimental';
@@ -272,7 +273,7 @@ describe('PeakEwmaScheduler (etcd_peak_ewma)', () => {
       state.child = { startConnecting() {}, exitIdle() {}, destroy() {}, getPicker: () => picker };
       return state;
     });
-    const picker = new TieredPicker([{ priority: 0, endpoints: eps, scheduler: strategy.createScheduler(eps, [1, 1]) }], true, () => clockMs);
+    const picker = new TieredPicker(fixedTierView([Tier.of(0, eps, strategy.createScheduler(eps, [1, 1]))]), () => undefined, true, () => clockMs);
     const pickArgs = { metadata: new grpc.Metadata(), extraPickInfo: {} };
     const results = Array.from({ length: 6 }, () => picker.pick(pickArgs));
     expect(eps.reduce((sum, e) => sum + e.load.outstanding(clockMs), 0)).to.equal(6);
@@ -302,7 +303,7 @@ describe('PeakEwmaScheduler (etcd_peak_ewma)', () => {
       state.child = { startConnecting() {}, exitIdle() {}, destroy() {}, getPicker: () => picker };
       return state;
     });
-    const picker = new TieredPicker([{ priority: 0, endpoints: eps, scheduler: strategy.createScheduler(eps, eps.map((_, i) => 1 + (i % 7))) }], true, () => performance.now());
+    const picker = new TieredPicker(fixedTierView([Tier.of(0, eps, strategy.createScheduler(eps, eps.map((_, i) => 1 + (i % 7))))]), () => undefined, true, () => performance.now());
     const pickArgs = { metadata: new grpc.Metadata(), extraPickInfo: {} };
     const trailers = new grpc.Metadata();
     const run = (count: number): void => {

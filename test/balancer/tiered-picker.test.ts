@@ -1,13 +1,14 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { AliasScheduler } from '../../src/balancer/alias-scheduler';
 import { CallLoad, resolveCallLoadOptions } from '../../src/balancer/call-load';
 import { attachSteering } from '../../src/balancer/call-steering';
 import { EndpointState } from '../../src/balancer/endpoint-state';
 import { LeastRequestScheduler } from '../../src/balancer/least-request-scheduler';
-import { SmoothWeightedScheduler } from '../../src/balancer/smooth-weighted-scheduler';
-import { TieredPicker, type PickerTier } from '../../src/balancer/tiered-picker';
+import { fixedTierView, Tier } from '../../src/balancer/tier';
+import { TieredPicker } from '../../src/balancer/tiered-picker';
 import { type TierScheduler } from '../../src/balancer/tier-scheduler';
+import { WeightedRandomScheduler } from '../../src/balancer/weighted-random-scheduler';
+import { WeightedRoundRobinScheduler } from '../../src/balancer/weighted-round-robin-scheduler';
 import { PickResultType, type PickArgs, type PickResult, type SubchannelInterface } from '../../src/grpc-experimental';
 import { seededRandom } from '../support/wait';
 
@@ -25,11 +26,17 @@ function endpoint(address: string): EndpointState {
   return state;
 }
 
-function tier(priority: number, endpoints: EndpointState[], scheduler: (eps: EndpointState[]) => TierScheduler): PickerTier {
-  return { priority, endpoints, scheduler: scheduler(endpoints) };
+function tier(priority: number, endpoints: EndpointState[], scheduler: (eps: EndpointState[]) => TierScheduler): Tier {
+  return Tier.of(priority, endpoints, scheduler(endpoints));
 }
 
-const roundRobin = (eps: EndpointState[]): TierScheduler => new SmoothWeightedScheduler(eps.map(() => 1), () => 0);
+/** A picker over fixed tiers (the balancer hands it its live `TierSet` instead). */
+function tieredPicker(tiers: Tier[], tracksCalls: boolean, nowMs: () => number): TieredPicker {
+  const byAddress = new Map(tiers.flatMap(t => t.endpoints.map(e => [e.key, e] as const)));
+  return new TieredPicker(fixedTierView(tiers), address => byAddress.get(address), tracksCalls, nowMs);
+}
+
+const roundRobin = (eps: EndpointState[]): TierScheduler => new WeightedRoundRobinScheduler(eps.map(() => 1), () => 0);
 
 function args(metadata = new grpc.Metadata()): PickArgs {
   return { metadata: metadata.clone(), extraPickInfo: {} };
@@ -43,7 +50,7 @@ describe('TieredPicker (tiers, skip hook, call accounting)', () => {
   const [a, b, c, s1] = ['10.0.0.1:1', '10.0.0.2:1', '10.0.0.3:1', '10.0.1.1:1'].map(endpoint);
 
   it('sends all traffic to the first tier', () => {
-    const picker = new TieredPicker([tier(0, [a, b], roundRobin), tier(1, [s1], roundRobin)], false, () => 0);
+    const picker = tieredPicker([tier(0, [a, b], roundRobin), tier(1, [s1], roundRobin)], false, () => 0);
     const seen = new Set(Array.from({ length: 20 }, () => address(picker.pick(args()))));
     expect([...seen].sort()).to.deep.equal([a.key, b.key]);
   });
@@ -52,12 +59,12 @@ describe('TieredPicker (tiers, skip hook, call accounting)', () => {
     const metadata = new grpc.Metadata();
     const steering = attachSteering(metadata);
     steering.tried.add(a.key);
-    const picker = new TieredPicker([tier(0, [a, b], roundRobin)], false, () => 0);
+    const picker = tieredPicker([tier(0, [a, b], roundRobin)], false, () => 0);
     for (let i = 0; i < 10; i++) {
       expect(address(picker.pick(args(metadata)))).to.equal(b.key);
       expect(steering.lastPicked).to.equal(b.key);
     }
-    const alone = new TieredPicker([tier(0, [a], roundRobin)], false, () => 0);
+    const alone = tieredPicker([tier(0, [a], roundRobin)], false, () => 0);
     expect(address(alone.pick(args(metadata)))).to.equal(a.key);
     expect(steering.lastPicked).to.equal(a.key);
   });
@@ -65,7 +72,7 @@ describe('TieredPicker (tiers, skip hook, call accounting)', () => {
   it('prefers an untried endpoint of the active tier, then of the next tier, then reuses the active tier', () => {
     const metadata = new grpc.Metadata();
     const steering = attachSteering(metadata);
-    const picker = new TieredPicker([tier(0, [a, b], roundRobin), tier(1, [s1, c], roundRobin)], false, () => 0);
+    const picker = tieredPicker([tier(0, [a, b], roundRobin), tier(1, [s1, c], roundRobin)], false, () => 0);
     steering.tried.add(a.key);
     expect(address(picker.pick(args(metadata)))).to.equal(b.key);
     steering.tried.add(b.key);
@@ -83,7 +90,7 @@ describe('TieredPicker (tiers, skip hook, call accounting)', () => {
 
   it('counts picks into the endpoint load and back to 0 through the hooks', () => {
     const lrEndpoints = [endpoint('10.0.2.1:1'), endpoint('10.0.2.2:1')];
-    const picker = new TieredPicker([tier(0, lrEndpoints, eps => new LeastRequestScheduler(eps, [1, 1], 2, seededRandom(1)))], true, () => clockMs);
+    const picker = tieredPicker([tier(0, lrEndpoints, eps => new LeastRequestScheduler(eps, [1, 1], 2, seededRandom(1)))], true, () => clockMs);
     const results = Array.from({ length: 10 }, () => picker.pick(args()));
     expect(lrEndpoints.map(e => e.load.outstanding(clockMs))).to.deep.equal([5, 5]);
     results.forEach((r, i) => {
@@ -98,13 +105,13 @@ describe('TieredPicker (tiers, skip hook, call accounting)', () => {
     const eps = Array.from({ length: n }, (_, i) => endpoint(`10.1.${i >> 8}.${i & 255}:1`));
     const weights = eps.map((_, i) => 1 + (i % 7));
     const cases: [string, TierScheduler, boolean][] = [
-      ['etcd_weighted_round_robin', new SmoothWeightedScheduler(weights, () => 0), false],
-      ['etcd_weighted_random', new AliasScheduler(weights, Math.random), false],
+      ['etcd_weighted_round_robin', new WeightedRoundRobinScheduler(weights, () => 0), false],
+      ['etcd_weighted_random', new WeightedRandomScheduler(weights, Math.random), false],
       ['etcd_least_request', new LeastRequestScheduler(eps, weights, 2, Math.random), true],
     ];
     const line: string[] = [];
     for (const [name, scheduler, tracks] of cases) {
-      const picker = new TieredPicker([{ priority: 0, endpoints: eps, scheduler }], tracks, () => performance.now());
+      const picker = tieredPicker([Tier.of(0, eps, scheduler)], tracks, () => performance.now());
       const pickArgs = args();
       const picks = 200_000;
       const run = (count: number): void => {

@@ -68,4 +68,31 @@ describe('EndpointTable', function () {
     expect(table.replaceAll([])).to.equal(true);
     expect(table.resolve().endpoints).to.deep.equal([]);
   });
+
+  it('keeps key order through seeded random puts and deletes (sorted in place, not re-sorted), and unchanged entries keep their objects', function () {
+    let seed = 7;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const live = new Map<string, string>();
+    let revision = 1;
+    table.replaceAll([]);
+    for (let step = 0; step < 2000; step++) {
+      const n = Math.floor(random() * 300);
+      const key = `svc/k${n.toString(36)}`;
+      if (random() < 0.6) {
+        const address = `10.0.${n >> 8}.${n & 255}:80`;
+        table.put(kv(key, address, String(++revision)));
+        live.set(key, address);
+      } else {
+        table.delete(key);
+        live.delete(key);
+      }
+      if (step % 50 === 0) expect(addresses()).to.deep.equal([...live.keys()].sort().map(k => live.get(k)));
+    }
+    const before = table.resolve();
+    const [first] = before.endpoints;
+    table.put(kv('svc/zzz', '10.9.9.9:80', String(++revision)));
+    const after = table.resolve();
+    expect(after.endpoints[0]).to.equal(first);
+    expect(after.attributes.get(addresses()[0])).to.equal(before.attributes.get(addresses()[0]));
+  });
 });

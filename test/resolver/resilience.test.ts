@@ -274,6 +274,41 @@ describe('etcd resolver resilience (real etcd, real servers)', function () {
     expect(lbUpdates).to.be.at.most(10);
   });
 
+  it('delivers the first change after a quiet period at once, and coalesces the changes that follow within the window', async function () {
+    const etcd = await oneEtcd();
+    const w = writer(etcd.endpoints);
+    await putEndpoint(w, 'quiet', '10.0.0.1:1');
+    // A long window, so that "at once" and "at the window's end" are far apart on a busy machine too.
+    const windowMs = 1500;
+    const lease = acquireServiceWatch({ hosts: etcd.endpoints }, 'quiet', resolveEtcdResolverOptions({ coalesceWindowMs: windowMs }));
+    const updates: { atMs: number; count: number }[] = [];
+    const unsubscribe = lease.watch.subscribe(state => {
+      if (state.ok) updates.push({ atMs: Date.now(), count: state.resolved.endpoints.length });
+    });
+    try {
+      await waitFor('first list', () => updates.length === 1, { timeoutMs: 5000 });
+      // Quiet for a whole window: the next change goes at once.
+      await new Promise(resolve => setTimeout(resolve, windowMs + 100));
+      const putAtMs = Date.now();
+      await putEndpoint(w, 'quiet', '10.0.0.2:1');
+      await waitFor('the lone change', () => updates.length === 2, { timeoutMs: 5000, intervalMs: 2 });
+      const loneMs = updates[1].atMs - putAtMs;
+      // Two more right after it: held until the window that started with that update ends, then one update.
+      await putEndpoint(w, 'quiet', '10.0.0.3:1');
+      await putEndpoint(w, 'quiet', '10.0.0.4:1');
+      await waitFor('the coalesced changes', () => updates.length >= 3, { timeoutMs: 10_000, intervalMs: 5 });
+      const heldMs = updates[2].atMs - updates[1].atMs;
+      console.log(`      window ${windowMs} ms: lone change delivered ${loneMs} ms after its put; the next two together ${heldMs} ms after it`);
+      expect(loneMs).to.be.below(windowMs / 2);
+      expect(updates[2].count).to.equal(4);
+      expect(heldMs).to.be.at.least(windowMs - 50);
+      expect(updates).to.have.length(3);
+    } finally {
+      unsubscribe();
+      lease.release();
+    }
+  });
+
   it('resolves 10,000 endpoints (a single get would exceed 4 MiB), paged at one revision', async function () {
     const etcd = await oneEtcd();
     const w = writer(etcd.endpoints);
