@@ -8,6 +8,13 @@
  * equal weights (draining beats failing). Moving an endpoint costs its
  * scheduler's add/remove (O(1) or O(log n)); the active list is rebuilt only
  * when a group becomes empty or non-empty (O(p log p) for p priorities).
+ *
+ * Time-varying weights (slow start) fit as they are: a new effective weight
+ * is one `place()` (a `setWeight`, O(log n)). The plan is to recompute only
+ * the endpoints inside their warm-up window, on one timer per balancer, every
+ * max(100 ms, windowMs / 10): O(k log n) per tick for k warming endpoints,
+ * nothing for the others; WRR stays on its EDF heap while weights move and
+ * rebuilds its exact period once they settle.
  */
 import { ensureUint8 } from './growable';
 import { type EndpointState } from './endpoint-state';

@@ -28,6 +28,10 @@ export type ResolutionSubscriber = (state: ResolutionState) => void;
 /** Jitter taken off retry delays (up to 20 %), so clients do not retry in lockstep after an etcd restart. */
 const BACKOFF_JITTER = 0.2;
 
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
 /** Exponential delay for retry `attempt` (0-based), never above the cap, with jitter. */
 export function resyncDelayMs(attempt: number, options: ResolvedEtcdResolverOptions, random: () => number = Math.random): number {
   const base = Math.min(options.maxBackoffMs, options.initialBackoffMs * 2 ** Math.min(attempt, 30));
@@ -115,7 +119,7 @@ export class ServiceWatch {
         this.lastFailure = undefined;
         this.revision = listing.revision;
         const changed = this.table.replaceAll(listing.kvs);
-        this.trace(`listed ${listing.kvs.length} keys at revision ${listing.revision} in ${Date.now() - startedMs} ms (pages of ${this.pager.pageSize})`);
+        this.trace(`listed ${plural(listing.kvs.length, 'key')} at revision ${listing.revision} in ${Date.now() - startedMs} ms (pages of ${this.pager.pageSize})`);
         // The first list, and a re-list that found changes, are published at once (a list is already a batch).
         if (changed || this.state === undefined || !this.state.ok) this.markChanged(0);
         this.startWatch(generation, listing.revision + 1);
@@ -233,7 +237,7 @@ export class ServiceWatch {
     this.dirty = false;
     this.lastFlushMs = Date.now();
     const resolved = this.table.resolve();
-    this.trace(`update: ${resolved.endpoints.length} endpoints (${this.table.keyCount} keys) at revision ${this.revision}`);
+    this.trace(`update: ${plural(resolved.endpoints.length, 'endpoint')} (${plural(this.table.keyCount, 'key')}) at revision ${this.revision}`);
     this.publish({ ok: true, resolved, revision: this.revision });
   }
 
