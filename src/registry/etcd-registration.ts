@@ -68,6 +68,8 @@ export class EtcdRegistration implements Registration {
   private leaseJustVerified = false;
   private lastAckAt = 0;
   private lossNoticedAt = 0;
+  /** The lease held when the loss was noticed: `leaseKept` means we are back under this one. */
+  private lostLeaseId: string | undefined;
   private nextBeatAt = 0;
   private lastPutRevision = 0;
   private value: { weight: number; priority: number; metadata: Record<string, unknown> };
@@ -213,12 +215,10 @@ export class EtcdRegistration implements Registration {
   /** Gets a live lease (the old one if etcd still has it) and puts the key under it. */
   private async establish(): Promise<void> {
     const initial = this.currentState === 'registering';
-    let leaseKept = false;
     if (this.currentLeaseId !== undefined) {
       if (!this.leaseJustVerified && await keepAliveOnce(this.client, this.currentLeaseId, this.opTimeoutMs) <= 0) {
         this.currentLeaseId = undefined;
       } else {
-        leaseKept = true;
         this.lastAckAt = Date.now();
       }
       this.leaseJustVerified = false;
@@ -244,6 +244,8 @@ export class EtcdRegistration implements Registration {
       this.firstPut.resolve();
       return;
     }
+    // Not "the lease we started this attempt with": an earlier attempt may have granted it (and failed its put).
+    const leaseKept = leaseId === this.lostLeaseId;
     const downtimeMs = Date.now() - this.lossNoticedAt;
     trace(`${this.key}: registered again after ${downtimeMs} ms under ${leaseKept ? 'the same' : 'a new'} lease ${leaseId}`);
     this.registered.emit({ leaseId: leaseId as string, leaseKept, downtimeMs });
@@ -339,6 +341,7 @@ export class EtcdRegistration implements Registration {
     if (this.closing) return;
     this.currentState = 'lost';
     this.lossNoticedAt = Date.now();
+    this.lostLeaseId = leaseId;
     trace(`${this.key}: lost (${reason}), lease ${leaseId}`);
     this.lost.emit({ reason, leaseId, ...(error instanceof Error ? { error } : {}) });
   }

@@ -95,6 +95,27 @@ describe('registry: registerEndpoint on a real etcd', function () {
     expect(await observer.leaseTtl(oldLease)).to.equal(-1);
   });
 
+  it('reports leaseKept: false when the lease it finally writes under was granted during the outage', async () => {
+    // The lease is lost; the loop grants a new one, but the put under it fails (the value is too large
+    // for etcd), so the next attempt starts with the new lease in hand and finds it alive. That lease
+    // is not the one that was lost: onRegistered must not call it kept.
+    const r = await register('127.0.0.1:7009', { ttlSeconds: 10 });
+    const events = record(r);
+    const oldLease = r.leaseId!;
+    const tooLarge = r.update({ metadata: { blob: 'x'.repeat(1_600_000) } }).catch((err: Error) => err); // etcd's limit: 1.5 MiB
+    await waitFor('the put of the too-large value to fail', () => events.errors.some(e => e.operation === 'put'), { timeoutMs: 5000 });
+    etcdctl(etcd.endpoints, ['lease', 'revoke', leaseHex(oldLease)]);
+    await waitFor('a new lease granted and a put under it refused', () => r.leaseId !== undefined && r.leaseId !== oldLease
+      && events.errors.some(e => e.operation === 'register'), { timeoutMs: 5000 });
+    const grantedDuringOutage = r.leaseId;
+    await r.update({ metadata: { blob: 'small' } });
+    await waitFor('onRegistered', () => events.registered.length === 1, { timeoutMs: 5000 });
+    expect(await tooLarge).to.equal(undefined); // superseded by the second update, which was written
+    expect(events.lost.map(e => [e.reason, e.leaseId])).to.deep.equal([['lease-lost', oldLease]]);
+    expect(events.registered.map(e => [e.leaseId, e.leaseKept])).to.deep.equal([[grantedDuringOutage, false]]);
+    expect((await observer.get(r.key))?.lease).to.equal(grantedDuringOutage);
+  });
+
   it('update() changes the value in place under the same lease', async () => {
     const r = await register('127.0.0.1:7004', { metadata: { version: '1' } });
     const lease = r.leaseId;
