@@ -32,6 +32,16 @@ export interface EchoServerOptions extends EchoBehaviour {
   configure?: (server: grpc.Server) => void;
 }
 
+/** Calls held in the handler by `EchoServer.holdNext`, until released. */
+export interface EchoHold {
+  /** Calls waiting in the handler now. */
+  readonly held: number;
+  /** Calls taken so far (at most the `count` asked for). */
+  readonly taken: number;
+  /** Lets every held call go on (latency, then its normal answer); later arrivals are no longer held. */
+  release(): void;
+}
+
 export interface EchoServer {
   readonly server: grpc.Server;
   /** `127.0.0.1:<port>` as bound. */
@@ -48,6 +58,12 @@ export interface EchoServer {
   inFlight: number;
   behaviour: EchoBehaviour;
   setBehaviour(b: EchoBehaviour): void;
+  /**
+   * Holds the next `count` calls to arrive in the handler (unary and streaming) until
+   * `release()`: calls in flight by construction, e.g. across a shutdown. A held call
+   * also goes on when it is cancelled or the server stops.
+   */
+  holdNext(count: number): EchoHold;
   /** Graceful: tryShutdown, then forceShutdown after `graceMs` (default 2000). */
   stop(graceMs?: number): Promise<void>;
   forceStop(): void;
@@ -55,11 +71,14 @@ export interface EchoServer {
 
 const running = new Set<EchoServer>();
 
+type CancellableCall = { once(event: 'cancelled', listener: () => void): unknown };
+
 export async function startEchoServer(options: EchoServerOptions = {}): Promise<EchoServer> {
   const { service } = loadEcho();
   const server = new grpc.Server();
   const random = options.random ?? Math.random;
   const hung = new Set<() => void>();
+  const holds: Array<{ remaining: number; hold: (call: CancellableCall) => Promise<void> }> = [];
   let name = options.name ?? '';
 
   const state: EchoServer = {
@@ -76,6 +95,36 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
       pushbackMs: options.pushbackMs, hang: options.hang,
     },
     setBehaviour(b) { state.behaviour = { ...b }; },
+    holdNext(count) {
+      let released = false;
+      let taken = 0;
+      const waiting = new Set<() => void>();
+      const entry = {
+        remaining: count,
+        hold: (call: CancellableCall): Promise<void> => new Promise<void>(resolve => {
+          taken++;
+          const go = (): void => {
+            waiting.delete(go);
+            hung.delete(go);
+            resolve();
+          };
+          waiting.add(go);
+          hung.add(go);
+          call.once('cancelled', go);
+        }),
+      };
+      holds.push(entry);
+      return {
+        get held() { return waiting.size; },
+        get taken() { return taken; },
+        release() {
+          if (released) return;
+          released = true;
+          entry.remaining = 0;
+          for (const go of [...waiting]) go();
+        },
+      };
+    },
     async stop(graceMs = 2000) {
       running.delete(state);
       for (const release of hung) release();
@@ -92,7 +141,12 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
   };
 
   /** Applies the fault profile; resolves to an error status or undefined for success. */
-  const fault = async (call: { once(event: 'cancelled', listener: () => void): unknown }): Promise<Partial<grpc.StatusObject> | undefined> => {
+  const fault = async (call: CancellableCall): Promise<Partial<grpc.StatusObject> | undefined> => {
+    const holder = holds.find(h => h.remaining > 0);
+    if (holder) {
+      holder.remaining--;
+      await holder.hold(call);
+    }
     const b = state.behaviour;
     if (b.hang) {
       await new Promise<void>(resolve => {

@@ -114,6 +114,25 @@ describe('test support: echo server fixture', () => {
     }
   });
 
+  it('holdNext(n) holds exactly the next n calls in the handler; release() lets them answer normally', async () => {
+    const server = await startEchoServer({ name: 'r1' });
+    const { Client } = loadEcho();
+    const client = new Client(server.address, grpc.credentials.createInsecure());
+    try {
+      const hold = server.holdNext(2);
+      const held = [unary(client, 'a'), unary(client, 'b')];
+      await waitFor('two calls held', () => hold.held === 2, { timeoutMs: 5000 });
+      expect((await unary(client, 'c')).message).to.equal('c'); // the third is not held
+      expect([server.inFlight, hold.taken]).to.deep.equal([2, 2]);
+      hold.release();
+      expect((await Promise.all(held)).map(r => r.message).sort()).to.deep.equal(['a', 'b']);
+      expect([server.inFlight, hold.held]).to.deep.equal([0, 0]);
+    } finally {
+      client.close();
+      server.forceStop();
+    }
+  });
+
   it('hangs calls until the client gives up', async () => {
     const server = await startEchoServer({ hang: true });
     const { Client } = loadEcho();
