@@ -9,6 +9,7 @@ import { discoveryScenario } from './scenarios/discovery';
 import { failingReplicaScenario } from './scenarios/failing-replica';
 import { killScenario } from './scenarios/kill';
 import { pickScenario } from './scenarios/pick';
+import { scaleScenario } from './scenarios/scale';
 import { slowReplicaScenario } from './scenarios/slow-replica';
 import { throughputScenario } from './scenarios/throughput';
 import { weightsScenario } from './scenarios/weights';
@@ -21,6 +22,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario<unknown>>> = Obje
   'kill': killScenario as Scenario<unknown>,
   'weights': weightsScenario as Scenario<unknown>,
   'discovery': discoveryScenario as Scenario<unknown>,
+  'scale': scaleScenario as Scenario<unknown>,
 });
 
 /** The outcome of `scenario` from its metrics; `metrics` null with `error` for a failed scenario. */

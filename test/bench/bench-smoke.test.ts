@@ -2,6 +2,7 @@
  * Smoke test of `npm run bench`: the CLI in a child process, as a user runs it.
  * Checks the flags' errors, and that `--json` prints exactly one JSON document
  * of the expected shape (pick with tiny sizes, weights on real replicas and etcd).
+ * The `scale` scenario runs in-process with a tiny plan (its CLI sizes take minutes).
  * Figures are printed, never asserted for speed.
  */
 import { expect } from 'chai';
@@ -9,6 +10,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { registeredEtcdPolicies } from '../../bench/policies';
+import { renderSvg } from '../../bench/report';
+import { measureScale, QUICK_SCALE_PLAN, scaleScenario } from '../../bench/scenarios/scale';
 
 const ROOT = join(__dirname, '..', '..');
 const RUN = join(ROOT, 'bench', 'run.ts');
@@ -69,7 +73,7 @@ describe('bench (npm run bench) smoke', function () {
     const unknown = await bench(['--scenario', 'nope'], 30_000);
     expect(unknown.code).to.equal(2);
     expect(unknown.stdout).to.equal('');
-    expect(unknown.stderr).to.match(/bench: unknown scenario 'nope'; expected one of pick, throughput, slow-replica, failing-replica, kill, weights, discovery/);
+    expect(unknown.stderr).to.match(/bench: unknown scenario 'nope'; expected one of pick, throughput, slow-replica, failing-replica, kill, weights, discovery, scale/);
     const sizes = await bench(['--pick-sizes', '3,0'], 30_000);
     expect(sizes.code).to.equal(2);
     expect(sizes.stderr).to.match(/--pick-sizes must be integers in \[1, 100000\].*got '0'/);
@@ -144,5 +148,38 @@ describe('bench (npm run bench) smoke', function () {
     expect(JSON.parse(rendered.stdout)).to.deep.equal(doc);
     console.log(`      bench --quick pick(3,20)+weights in ${elapsedS.toFixed(1)} s: WRR max deviation ${wrr.maxDeviationPp} pp over ${wrr.calls} calls; `
       + `round_robin pick ${pick.rows.find(r => r.policy === 'round_robin' && r.endpoints === 20)?.nsPerPick} ns at 20 endpoints`);
+  });
+
+  it('scale, in-process at 100 endpoints: every policy brought up one by one, each event published and picked; tables, plots and targets', async () => {
+    const policies = registeredEtcdPolicies();
+    const steps: string[] = [];
+    const started = Date.now();
+    const metrics = await measureScale({ policies, seed: 1, progress: { step: label => steps.push(label), note: () => {} } }, {
+      ...QUICK_SCALE_PLAN, sizes: [100], flips: 8, singleUpdates: 3, percentUpdates: 2, floorSamples: 3, warmUpEndpoints: 20,
+    });
+    expect(steps).to.deep.equal(['round_robin', ...policies].map(p => `100 endpoints: ${p}`));
+    expect(metrics.rows.map(r => r.policy)).to.deep.equal(['round_robin', ...policies]);
+    for (const row of metrics.rows) {
+      expect(row.bringUp?.completed, row.policy).to.equal(true);
+      expect(row.bringUp!.readyFlipped, row.policy).to.equal(100);
+      expect(row.flip?.samples, row.policy).to.equal(8);
+      expect(row.singleUpdate?.samples, row.policy).to.equal(3);
+      expect(row.percentUpdate?.changedPerUpdate, row.policy).to.equal(1);
+      // Every event led to a new picker, and every pick after it handed out a subchannel.
+      expect(row.unpublished, row.policy).to.equal(0);
+      expect(row.missedPicks, row.policy).to.equal(0);
+    }
+    expect(metrics.rows[0].bringUpRatio).to.equal(1);
+    const tables = scaleScenario.tables(metrics);
+    expect(tables.map(t => t.rows.length)).to.deep.equal([1 + policies.length]);
+    expect(scaleScenario.targets(metrics)).to.deep.equal([{
+      scenario: 'scale', what: 'LB event costs at 10,000 endpoints', target: 'see issue 15', measured: 'n/a', met: undefined, note: 'not measured at 10,000 endpoints',
+    }]);
+    const plots = scaleScenario.plots(metrics);
+    expect(plots.map(p => p.name)).to.deep.equal(['scale-bring-up', 'scale-flip', 'scale-update']);
+    for (const plot of plots) expect(await renderSvg(plot)).to.match(/^<svg /);
+    const wrr = metrics.rows.find(r => r.policy === 'etcd_weighted_round_robin');
+    console.log(`      scale(100) in ${((Date.now() - started) / 1000).toFixed(1)} s: bring-up ${metrics.rows.map(r => `${r.policy} ${r.bringUp?.cpuMs} ms`).join(', ')}; `
+      + `WRR flip ${wrr?.flip?.medianUs} µs`);
   });
 });
