@@ -17,7 +17,12 @@ export interface EndpointAttributes {
   readonly metadata: Readonly<Record<string, unknown>>;
 }
 
-/** Channel-option key; value is a `ReadonlyMap<address, EndpointAttributes>` keyed by `host:port` / `[v6]:port`. */
+/**
+ * Channel-option key; value is a `ReadonlyMap<address, EndpointAttributes>` keyed by `host:port` / `[v6]:port`.
+ * Contract with the policies (what makes an update O(changed)): a resolver that passes the
+ * same map object again, patched in place, gives every endpoint whose attributes changed a
+ * new `Endpoint` object; an endpoint passed as the same object keeps its attributes.
+ */
 export const ENDPOINT_ATTRIBUTES_KEY = `${SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX}etcd_lb.endpoint_attributes`;
 
 export const DEFAULT_ENDPOINT_ATTRIBUTES: EndpointAttributes = Object.freeze({ weight: 1, priority: 0, metadata: Object.freeze({}) });

@@ -90,6 +90,9 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private readonly inState = new Int32Array(ConnectivityState.SHUTDOWN + 1);
   private connectedCount = 0;
   private generation = 0;
+  /** The endpoints of the last resolution, in its order (each knows its `listIndex`). */
+  private lastList: EndpointState[] = [];
+  private lastAttributes: ReadonlyMap<string, EndpointAttributes> | undefined;
   private currentState = ConnectivityState.IDLE;
   private lastError: string | null = null;
   /** The resolver's error, while it has given no endpoints. */
@@ -143,13 +146,37 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.resolutionNote = resolutionNote;
     const replaceChildren = this.applyHealthCheck(config.healthCheck);
     const attributes = endpointAttributesFrom(options);
+    // Our resolver patches one attribute map in place and gives a changed entry a new Endpoint
+    // object: with the same map as last time, the same Endpoint object means the same attributes.
+    const sameAttributeSource = attributes !== undefined && attributes === this.lastAttributes;
+    this.lastAttributes = attributes;
     const generation = ++this.generation;
+    const list = endpointList.value;
+    const previous = this.lastList;
+    const listed: EndpointState[] = new Array<EndpointState>(list.length);
     const created: EndpointState[] = [];
     const replaced: EndpointState[] = [];
     let kept = 0;
-    for (const endpoint of endpointList.value) {
-      let state = replaceChildren ? undefined : this.byEndpointObject.get(endpoint);
-      if (state === undefined || this.endpoints.get(state.key) !== state) {
+    // Unchanged endpoints keep their place in the list (a change shifts the rest by a few):
+    // walk the previous list alongside, so most endpoints cost one comparison, not a lookup.
+    let cursor = 0;
+    for (const endpoint of list) {
+      let state: EndpointState | undefined;
+      let unchanged = false;
+      if (!replaceChildren) {
+        if (cursor < previous.length && previous[cursor].endpoint === endpoint && !previous[cursor].forgotten) {
+          state = previous[cursor++];
+          unchanged = true;
+        } else {
+          state = this.byEndpointObject.get(endpoint);
+          if (state?.forgotten) state = undefined;
+          if (state !== undefined) {
+            unchanged = state.endpoint === endpoint;
+            if (previous[state.listIndex] === state) cursor = state.listIndex + 1;
+          }
+        }
+      }
+      if (state === undefined) {
         const addresses = endpoint.addresses.map(subchannelAddressToString);
         if (addresses.length === 0) continue;
         const key = addresses.join(',');
@@ -160,22 +187,22 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
           state = undefined;
         }
         if (state === undefined) {
-          state = new EndpointState(key, addresses, new CallLoad(this.callLoadOptions));
-          this.endpoints.set(key, state);
-          for (const address of addresses) this.byAddress.set(address, state);
-          this.inState[state.state]++;
-          const leaf = new LeafLoadBalancer(endpoint, this.childHelper(state), options, resolutionNote);
-          state.child = this.health?.wrapChild(leaf) ?? leaf;
+          state = this.createEndpoint(key, addresses, endpoint, options, resolutionNote);
           created.push(state);
         }
       }
       if (state.generation === generation) continue; // the same endpoint twice in one list
       state.generation = generation;
-      state.endpoint = endpoint;
-      this.byEndpointObject.set(endpoint, state);
-      kept++;
-      this.applyAttributes(state, attributes);
+      state.listIndex = kept;
+      listed[kept++] = state;
+      if (state.endpoint !== endpoint) {
+        state.endpoint = endpoint;
+        this.byEndpointObject.set(endpoint, state);
+      }
+      if (!unchanged || !sameAttributeSource) this.applyAttributes(state, attributes);
     }
+    listed.length = kept;
+    this.lastList = listed;
     const removed: EndpointState[] = [];
     if (kept !== this.endpoints.size) {
       for (const state of this.endpoints.values()) if (state.generation !== generation) removed.push(state);
@@ -191,6 +218,16 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     // A resolution is already a batch (our resolver coalesces): publish at once, as grpc-js's policies do.
     this.publishNow();
     return true;
+  }
+
+  private createEndpoint(key: string, addresses: string[], endpoint: Endpoint, options: ChannelOptions, resolutionNote: string): EndpointState {
+    const state = new EndpointState(key, addresses, new CallLoad(this.callLoadOptions));
+    this.endpoints.set(key, state);
+    for (const address of addresses) this.byAddress.set(address, state);
+    this.inState[state.state]++;
+    const leaf = new LeafLoadBalancer(endpoint, this.childHelper(state), options, resolutionNote);
+    state.child = this.health?.wrapChild(leaf) ?? leaf;
+    return state;
   }
 
   exitIdle(): void {
@@ -340,6 +377,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
 
   /** Takes an endpoint out of every index (its child is destroyed by the caller). */
   private forget(state: EndpointState): void {
+    state.forgotten = true;
     if (this.endpoints.get(state.key) === state) this.endpoints.delete(state.key);
     for (const address of state.addresses) if (this.byAddress.get(address) === state) this.byAddress.delete(address);
     this.tiers?.place(state, false);

@@ -44,6 +44,10 @@ export class EndpointState implements SchedulableEndpoint {
   connected = false;
   /** The balancer's update that last listed it. */
   generation = 0;
+  /** Set once the balancer dropped it (removed, or replaced by a new child). */
+  forgotten = false;
+  /** Its index in the balancer's last resolution. */
+  listIndex = -1;
   /** The attribute object last received for it (the same object again = nothing to do). */
   received: EndpointAttributes | undefined;
 

@@ -4,6 +4,14 @@
  * Bad values are kept out of the list (one warning per bad put), two keys
  * with the same address resolve to the first key in key order (one warning),
  * and the order is key order, so the same set always gives the same list.
+ *
+ * Resolving is incremental: a watch event marks its addresses dirty, and the
+ * next `resolve()` patches the resolved list and attribute map for those
+ * addresses only (a binary search and an array splice each), so an update
+ * that changes k of n endpoints costs O(k log n) plus one O(n) copy of the
+ * list. Unchanged endpoints keep their `Endpoint` and attribute objects, which
+ * is how the LB policy skips them. A full listing (or many changes at once)
+ * rebuilds in O(n log n).
  */
 import { decodeEndpoint, type EndpointRecord } from '../etcd/endpoint-codec';
 import { type EndpointAttributes } from '../balancer/endpoint-attributes';
@@ -19,9 +27,13 @@ export interface EtcdKeyValue {
 
 /** What the LB policy gets: the endpoint list and per-address attributes. */
 export interface ResolvedEndpoints {
-  /** In key order, one per distinct address. */
+  /** In key order, one per distinct address. A snapshot: later changes do not touch it. */
   readonly endpoints: readonly Endpoint[];
-  /** Keyed by `host:port` / `[v6]:port`. */
+  /**
+   * Keyed by `host:port` / `[v6]:port`. The table's own map, patched in place by the next
+   * `resolve()` (copying 10,000 entries per update would cost more than the update):
+   * read it when it is delivered, do not keep it.
+   */
   readonly attributes: ReadonlyMap<string, EndpointAttributes>;
 }
 
@@ -29,11 +41,34 @@ type Entry =
   | { readonly ok: true; readonly modRevision: string; readonly record: EndpointRecord; readonly endpoint: Endpoint; readonly attributes: EndpointAttributes }
   | { readonly ok: false; readonly modRevision: string };
 
+/** Where `key` is or would go in sorted `keys` (the order of `Array.prototype.sort`). */
+function sortedIndex(keys: readonly string[], key: string): number {
+  let low = 0;
+  let high = keys.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (keys[middle] < key) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
 export class EndpointTable {
   private entries = new Map<string, Entry>();
+  /** Every key, sorted, for full rebuilds; kept sorted in place by watch events. */
   private sortedKeys: string[] | undefined = [];
+  /** The good keys of each address (usually one). */
+  private readonly keysByAddress = new Map<string, Set<string>>();
   /** Keys that lost an address to an earlier key and were warned about. */
   private readonly warnedDuplicates = new Set<string>();
+  /** The resolved state: winning keys in key order, their endpoints, attributes by address. */
+  private resolvedKeys: string[] = [];
+  private resolvedEndpoints: Endpoint[] = [];
+  private readonly attributes = new Map<string, EndpointAttributes>();
+  private readonly winners = new Map<string, string>();
+  /** Addresses whose keys changed since the last `resolve()`. */
+  private readonly dirty = new Set<string>();
+  private rebuildAll = true;
 
   /** `warn` receives one line per problem; rate-limit it there. */
   constructor(private readonly service: string, private readonly warn: (text: string) => void) {}
@@ -65,7 +100,12 @@ export class EndpointTable {
       if (!this.entries.has(key)) this.warnedDuplicates.delete(key);
     }
     const changed = reused !== previous.size || reused !== this.entries.size;
-    if (changed) this.sortedKeys = undefined;
+    if (changed) {
+      this.sortedKeys = undefined;
+      this.rebuildAll = true;
+      this.keysByAddress.clear();
+      for (const [key, entry] of this.entries) if (entry.ok) this.index(key, entry.record.address);
+    }
     return changed;
   }
 
@@ -77,64 +117,127 @@ export class EndpointTable {
     if (!old) this.insertSorted(kv.key);
     else if (!old.ok || !entry.ok || old.record.address !== entry.record.address) this.warnedDuplicates.delete(kv.key);
     this.entries.set(kv.key, entry);
+    if (old?.ok) this.unindex(kv.key, old.record.address);
+    if (entry.ok) this.index(kv.key, entry.record.address);
     return true;
   }
 
   /** Applies a delete event; returns whether anything changed. */
   delete(key: string): boolean {
-    if (!this.entries.delete(key)) return false;
+    const old = this.entries.get(key);
+    if (!old) return false;
+    this.entries.delete(key);
     this.removeSorted(key);
     this.warnedDuplicates.delete(key);
+    if (old.ok) this.unindex(key, old.record.address);
     return true;
   }
 
-  /** Where `key` is or would go in `sortedKeys` (binary search, the order of `Array.prototype.sort`). */
-  private sortedIndex(keys: readonly string[], key: string): number {
-    let low = 0;
-    let high = keys.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (keys[middle] < key) low = middle + 1;
-      else high = middle;
+  /** The list for the LB policy: patched for what changed since the last call (see the file's doc). */
+  resolve(): ResolvedEndpoints {
+    // Many changes at once: one rebuild is cheaper than many splices.
+    if (this.rebuildAll || this.dirty.size > 16 + (this.resolvedKeys.length >> 3)) this.rebuild();
+    else {
+      // Removals first: a key that moved to another address must leave its old place
+      // before it is inserted at the same place for the new one.
+      const winners = new Map<string, string | undefined>();
+      for (const address of this.dirty) {
+        const keys = this.keysByAddress.get(address);
+        const winner = keys === undefined ? undefined : this.winnerOf(address, keys);
+        winners.set(address, winner);
+        this.removeWinner(address, winner);
+      }
+      for (const [address, winner] of winners) this.placeWinner(address, winner);
     }
-    return low;
+    this.dirty.clear();
+    return { endpoints: this.resolvedEndpoints.slice(), attributes: this.attributes };
+  }
+
+  private index(key: string, address: string): void {
+    let keys = this.keysByAddress.get(address);
+    if (keys === undefined) this.keysByAddress.set(address, (keys = new Set()));
+    keys.add(key);
+    this.dirty.add(address);
+  }
+
+  private unindex(key: string, address: string): void {
+    const keys = this.keysByAddress.get(address);
+    keys?.delete(key);
+    if (keys?.size === 0) this.keysByAddress.delete(address);
+    this.dirty.add(address);
+  }
+
+  /** The first key in key order among `keys`, warning once for each other one. */
+  private winnerOf(address: string, keys: ReadonlySet<string>): string {
+    let winner: string | undefined;
+    for (const key of keys) if (winner === undefined || key < winner) winner = key;
+    if (keys.size > 1) {
+      for (const key of keys) {
+        if (key === winner || this.warnedDuplicates.has(key)) continue;
+        this.warnedDuplicates.add(key);
+        this.warn(`service '${this.service}': key '${key}' has address ${address} already registered by key '${winner}'; using '${winner}'`);
+      }
+    }
+    return winner!;
+  }
+
+  /** Takes the address's previous winner out of the resolved list unless it stays the winner: O(log n) + a splice. */
+  private removeWinner(address: string, winner: string | undefined): void {
+    const previous = this.winners.get(address);
+    if (previous === undefined || previous === winner) return;
+    const at = sortedIndex(this.resolvedKeys, previous);
+    this.resolvedKeys.splice(at, 1);
+    this.resolvedEndpoints.splice(at, 1);
+    this.winners.delete(address);
+    this.attributes.delete(address);
+  }
+
+  /** Puts the address's winner in its place (or updates it there): O(log n) + a splice. */
+  private placeWinner(address: string, winner: string | undefined): void {
+    if (winner === undefined) return;
+    const entry = this.entries.get(winner) as Extract<Entry, { ok: true }>;
+    const at = sortedIndex(this.resolvedKeys, winner);
+    if (this.winners.get(address) === winner) {
+      this.resolvedEndpoints[at] = entry.endpoint;
+    } else {
+      this.resolvedKeys.splice(at, 0, winner);
+      this.resolvedEndpoints.splice(at, 0, entry.endpoint);
+    }
+    this.winners.set(address, winner);
+    this.attributes.set(address, entry.attributes);
+  }
+
+  /** The whole resolved state from the entries, in key order. */
+  private rebuild(): void {
+    this.rebuildAll = false;
+    if (!this.sortedKeys) this.sortedKeys = [...this.entries.keys()].sort();
+    this.resolvedKeys = [];
+    this.resolvedEndpoints = [];
+    this.attributes.clear();
+    this.winners.clear();
+    for (const key of this.sortedKeys) {
+      const entry = this.entries.get(key);
+      if (!entry || !entry.ok) continue;
+      const address = entry.record.address;
+      if (this.winners.has(address)) continue;
+      this.winnerOf(address, this.keysByAddress.get(address)!);
+      this.winners.set(address, key);
+      this.resolvedKeys.push(key);
+      this.resolvedEndpoints.push(entry.endpoint);
+      this.attributes.set(address, entry.attributes);
+    }
   }
 
   /** A watch event adds one key: O(log n) to find its place (and a memmove), not a re-sort. */
   private insertSorted(key: string): void {
     if (!this.sortedKeys) return;
-    this.sortedKeys.splice(this.sortedIndex(this.sortedKeys, key), 0, key);
+    this.sortedKeys.splice(sortedIndex(this.sortedKeys, key), 0, key);
   }
 
   private removeSorted(key: string): void {
     if (!this.sortedKeys) return;
-    const i = this.sortedIndex(this.sortedKeys, key);
+    const i = sortedIndex(this.sortedKeys, key);
     if (this.sortedKeys[i] === key) this.sortedKeys.splice(i, 1);
-  }
-
-  /** Builds the list for the LB policy: O(n), with no decoding (each value was decoded once, when it changed). */
-  resolve(): ResolvedEndpoints {
-    if (!this.sortedKeys) this.sortedKeys = [...this.entries.keys()].sort();
-    const endpoints: Endpoint[] = [];
-    const attributes = new Map<string, EndpointAttributes>();
-    const winners = new Map<string, string>();
-    for (const key of this.sortedKeys) {
-      const entry = this.entries.get(key);
-      if (!entry || !entry.ok) continue;
-      const address = entry.record.address;
-      const winner = winners.get(address);
-      if (winner !== undefined) {
-        if (!this.warnedDuplicates.has(key)) {
-          this.warnedDuplicates.add(key);
-          this.warn(`service '${this.service}': key '${key}' has address ${address} already registered by key '${winner}'; using '${winner}'`);
-        }
-        continue;
-      }
-      winners.set(address, key);
-      endpoints.push(entry.endpoint);
-      attributes.set(address, entry.attributes);
-    }
-    return { endpoints, attributes };
   }
 
   private decode(kv: EtcdKeyValue): Entry {

@@ -69,30 +69,45 @@ describe('EndpointTable', function () {
     expect(table.resolve().endpoints).to.deep.equal([]);
   });
 
-  it('keeps key order through seeded random puts and deletes (sorted in place, not re-sorted), and unchanged entries keep their objects', function () {
+  it('patches incrementally to exactly what a full rebuild gives, through seeded puts, deletes, bad values and duplicate addresses', function () {
     let seed = 7;
     const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
-    const live = new Map<string, string>();
+    const live = new Map<string, EtcdKeyValue>();
     let revision = 1;
     table.replaceAll([]);
-    for (let step = 0; step < 2000; step++) {
+    for (let step = 0; step < 3000; step++) {
       const n = Math.floor(random() * 300);
       const key = `svc/k${n.toString(36)}`;
-      if (random() < 0.6) {
-        const address = `10.0.${n >> 8}.${n & 255}:80`;
-        table.put(kv(key, address, String(++revision)));
-        live.set(key, address);
+      const roll = random();
+      if (roll < 0.55) {
+        // 150 addresses for 300 keys: duplicates come and go.
+        const a = Math.floor(random() * 150);
+        const value = kv(key, `10.0.${a >> 8}.${a & 255}:80`, String(++revision), { weight: 1 + Math.floor(random() * 4) });
+        table.put(value);
+        live.set(key, value);
+      } else if (roll < 0.6) {
+        const bad = { key, value: 'not json', modRevision: String(++revision) };
+        table.put(bad);
+        live.set(key, bad);
       } else {
         table.delete(key);
         live.delete(key);
       }
-      if (step % 50 === 0) expect(addresses()).to.deep.equal([...live.keys()].sort().map(k => live.get(k)));
+      // Sometimes several events between two resolutions, as a coalescing window gives.
+      if (random() < 0.5) continue;
+      const fresh = new EndpointTable('svc', () => undefined);
+      fresh.replaceAll(live.values());
+      const expected = fresh.resolve();
+      const got = table.resolve();
+      expect(got.endpoints.map(e => JSON.stringify(e.addresses)), `step ${step}`).to.deep.equal(expected.endpoints.map(e => JSON.stringify(e.addresses)));
+      expect([...got.attributes].sort(), `step ${step}`).to.deep.equal([...expected.attributes].sort());
     }
     const before = table.resolve();
     const [first] = before.endpoints;
+    const firstAttributes = before.attributes.get(addresses()[0]);
     table.put(kv('svc/zzz', '10.9.9.9:80', String(++revision)));
     const after = table.resolve();
     expect(after.endpoints[0]).to.equal(first);
-    expect(after.attributes.get(addresses()[0])).to.equal(before.attributes.get(addresses()[0]));
+    expect(after.attributes.get(addresses()[0])).to.equal(firstAttributes);
   });
 });
