@@ -40,7 +40,7 @@
  */
 import { connectivityState as ConnectivityState, type ChannelOptions, type StatusObject } from '@grpc/grpc-js';
 import {
-  createChildChannelControlHelper, LeafLoadBalancer, log, logVerbosity, QueuePicker, subchannelAddressToString, UnavailablePicker,
+  createChildChannelControlHelper, LeafLoadBalancer, log, logVerbosity, QueuePicker, UnavailablePicker,
   type ChannelControlHelper, type Endpoint, type LoadBalancer, type Picker, type StatusOr, type SubchannelAddress,
   type SubchannelInterface, type Tracer, type TypedLoadBalancingConfig,
 } from '../grpc-experimental';
@@ -48,6 +48,7 @@ import { checkPriority, checkWeight } from '../etcd/endpoint-codec';
 import { trackBalancer, untrackBalancer, type BalancerSnapshot } from './balancer-diagnostics';
 import { CallLoad, resolveCallLoadOptions, type CallLoadOptions } from './call-load';
 import { DEFAULT_ENDPOINT_ATTRIBUTES, endpointAttributesFrom, type EndpointAttributes } from './endpoint-attributes';
+import { EndpointList } from './endpoint-list';
 import { EndpointState } from './endpoint-state';
 import { EndpointHealthChecks } from './health-checks';
 import { type EtcdPolicyConfig, type HealthCheckConfig } from './policy-config';
@@ -81,18 +82,16 @@ export interface PoolPolicy<C extends EtcdPolicyConfig> {
 const MAX_WARNINGS_REMEMBERED = 1000;
 
 export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBalancer {
-  private readonly endpoints = new Map<string, EndpointState>();
-  /** Each address of each endpoint (the retry's tried set names addresses). */
-  private readonly byAddress = new Map<string, EndpointState>();
-  /** The state that last took an `Endpoint` object: an unchanged endpoint is found without building its key. */
-  private readonly byEndpointObject = new WeakMap<Endpoint, EndpointState>();
+  private readonly endpoints = new EndpointList({
+    create: (key, addresses, endpoint) => this.createEndpoint(key, addresses, endpoint),
+    applyAttributes: (state, attributes) => this.applyAttributes(state, attributes),
+    forget: state => this.forget(state),
+  });
+  /** Options and note of the latest resolution (a new child is created with them). */
+  private childOptions: ChannelOptions = {};
   /** Endpoints per connectivity state (indexed by its enum value), so no decision scans them. */
   private readonly inState = new Int32Array(ConnectivityState.SHUTDOWN + 1);
   private connectedCount = 0;
-  private generation = 0;
-  /** The endpoints of the last resolution, in its order (each knows its `listIndex`). */
-  private lastList: EndpointState[] = [];
-  private lastAttributes: ReadonlyMap<string, EndpointAttributes> | undefined;
   private currentState = ConnectivityState.IDLE;
   private lastError: string | null = null;
   /** The resolver's error, while it has given no endpoints. */
@@ -115,7 +114,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private startupSettleUntilMs: number | undefined;
   private startupDone = false;
   private startupTimer: NodeJS.Timeout | undefined;
-  private readonly locate = (address: string): EndpointState | undefined => this.byAddress.get(address);
+  private readonly locate = (address: string): EndpointState | undefined => this.endpoints.locate(address);
 
   constructor(
     private readonly helper: ChannelControlHelper,
@@ -144,90 +143,18 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     }
     this.resolutionError = undefined;
     this.resolutionNote = resolutionNote;
+    this.childOptions = options;
     const replaceChildren = this.applyHealthCheck(config.healthCheck);
-    const attributes = endpointAttributesFrom(options);
-    // Our resolver patches one attribute map in place and gives a changed entry a new Endpoint
-    // object: with the same map as last time, the same Endpoint object means the same attributes.
-    const sameAttributeSource = attributes !== undefined && attributes === this.lastAttributes;
-    this.lastAttributes = attributes;
-    const generation = ++this.generation;
-    const list = endpointList.value;
-    const previous = this.lastList;
-    const listed: EndpointState[] = new Array<EndpointState>(list.length);
-    const created: EndpointState[] = [];
-    const replaced: EndpointState[] = [];
-    let kept = 0;
-    // Unchanged endpoints keep their place in the list (a change shifts the rest by a few):
-    // walk the previous list alongside, so most endpoints cost one comparison, not a lookup.
-    let cursor = 0;
-    for (const endpoint of list) {
-      let state: EndpointState | undefined;
-      let unchanged = false;
-      if (!replaceChildren) {
-        if (cursor < previous.length && previous[cursor].endpoint === endpoint && !previous[cursor].forgotten) {
-          state = previous[cursor++];
-          unchanged = true;
-        } else {
-          state = this.byEndpointObject.get(endpoint);
-          if (state?.forgotten) state = undefined;
-          if (state !== undefined) {
-            unchanged = state.endpoint === endpoint;
-            if (previous[state.listIndex] === state) cursor = state.listIndex + 1;
-          }
-        }
-      }
-      if (state === undefined) {
-        const addresses = endpoint.addresses.map(subchannelAddressToString);
-        if (addresses.length === 0) continue;
-        const key = addresses.join(',');
-        state = this.endpoints.get(key);
-        if (state !== undefined && replaceChildren && state.generation !== generation) {
-          replaced.push(state);
-          this.forget(state);
-          state = undefined;
-        }
-        if (state === undefined) {
-          state = this.createEndpoint(key, addresses, endpoint, options, resolutionNote);
-          created.push(state);
-        }
-      }
-      if (state.generation === generation) continue; // the same endpoint twice in one list
-      state.generation = generation;
-      state.listIndex = kept;
-      listed[kept++] = state;
-      if (state.endpoint !== endpoint) {
-        state.endpoint = endpoint;
-        this.byEndpointObject.set(endpoint, state);
-      }
-      if (!unchanged || !sameAttributeSource) this.applyAttributes(state, attributes);
-    }
-    listed.length = kept;
-    this.lastList = listed;
-    const removed: EndpointState[] = [];
-    if (kept !== this.endpoints.size) {
-      for (const state of this.endpoints.values()) if (state.generation !== generation) removed.push(state);
-      for (const state of removed) this.forget(state);
-    }
+    const { created, dropped } = this.endpoints.reconcile(endpointList.value, endpointAttributesFrom(options), replaceChildren);
     // New children first: a subchannel an old child shares keeps its connection (subchannels are refcounted).
     for (const state of created) state.child.startConnecting();
-    for (const state of replaced) state.child.destroy();
-    for (const state of removed) state.child.destroy();
+    for (const state of dropped) state.child.destroy();
     if (this.policy.trace.enabled) {
       this.policy.trace(`endpoints [${[...this.endpoints.values()].map(e => `${e.key} w=${e.weight} p=${e.priority}`).join(', ')}]`);
     }
     // A resolution is already a batch (our resolver coalesces): publish at once, as grpc-js's policies do.
     this.publishNow();
     return true;
-  }
-
-  private createEndpoint(key: string, addresses: string[], endpoint: Endpoint, options: ChannelOptions, resolutionNote: string): EndpointState {
-    const state = new EndpointState(key, addresses, new CallLoad(this.callLoadOptions));
-    this.endpoints.set(key, state);
-    for (const address of addresses) this.byAddress.set(address, state);
-    this.inState[state.state]++;
-    const leaf = new LeafLoadBalancer(endpoint, this.childHelper(state), options, resolutionNote);
-    state.child = this.health?.wrapChild(leaf) ?? leaf;
-    return state;
   }
 
   exitIdle(): void {
@@ -246,7 +173,6 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.publishPending = undefined;
     for (const state of this.endpoints.values()) state.child.destroy();
     this.endpoints.clear();
-    this.byAddress.clear();
     this.tiers = undefined;
     untrackBalancer(this.diagnosticsRef);
   }
@@ -375,11 +301,17 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     return true;
   }
 
-  /** Takes an endpoint out of every index (its child is destroyed by the caller). */
+  /** A new endpoint's state and child (the list indexes it). */
+  private createEndpoint(key: string, addresses: string[], endpoint: Endpoint): EndpointState {
+    const state = new EndpointState(key, addresses, new CallLoad(this.callLoadOptions));
+    this.inState[state.state]++;
+    const leaf = new LeafLoadBalancer(endpoint, this.childHelper(state), this.childOptions, this.resolutionNote);
+    state.child = this.health?.wrapChild(leaf) ?? leaf;
+    return state;
+  }
+
+  /** Takes a dropped endpoint out of the tiers and counters (the list has unindexed it; its child is destroyed by the caller). */
   private forget(state: EndpointState): void {
-    state.forgotten = true;
-    if (this.endpoints.get(state.key) === state) this.endpoints.delete(state.key);
-    for (const address of state.addresses) if (this.byAddress.get(address) === state) this.byAddress.delete(address);
     this.tiers?.place(state, false);
     state.usable = false;
     this.inState[state.state]--;
@@ -398,7 +330,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   }
 
   private onChildState(state: EndpointState, connectivity: ConnectivityState, errorMessage: string | null): void {
-    if (this.destroyed || this.endpoints.get(state.key) !== state) return;
+    if (this.destroyed || !this.endpoints.holds(state)) return;
     if (this.health === undefined) {
       if (errorMessage) this.lastError = errorMessage;
       this.setEndpointState(state, connectivity, connectivity === ConnectivityState.READY);
@@ -411,7 +343,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   }
 
   private onHealthChange(state: EndpointState): void {
-    if (this.destroyed || this.health === undefined || this.endpoints.get(state.key) !== state) return;
+    if (this.destroyed || this.health === undefined || !this.endpoints.holds(state)) return;
     const view = this.health.view(state);
     if (view.error !== undefined) this.lastError = view.error;
     this.setEndpointState(state, view.connectivity, view.connected);
