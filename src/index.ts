@@ -14,6 +14,7 @@ export * from './registry/graceful-shutdown';
 export * from './registry/shutdown-on-signals';
 export { createRetryInterceptor } from './interceptor/retry-interceptor';
 export { type RetryOptions, type RetryEvent, DEFAULT_RETRY_OPTIONS } from './interceptor/retry-options';
+export { type HedgingOptions, type HedgeEvent, type HedgeReason, DEFAULT_HEDGING_OPTIONS } from './interceptor/hedging-options';
 export { type EtcdResolverOptions, DEFAULT_ETCD_RESOLVER_OPTIONS } from './resolver/etcd-resolver-options';
 export { inspectBalancers, type BalancerSnapshot, type EndpointSnapshot } from './balancer/balancer-diagnostics';
 export { type HealthCheckConfig } from './balancer/policy-config';

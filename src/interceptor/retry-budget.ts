@@ -33,6 +33,14 @@ export class RetryBudget {
     this.tokenCount = Math.max(this.tokenCount - 1, 0);
   }
 
+  /**
+   * A hedge was sent: it costs a token like a failure, so hedges stop, with retries,
+   * while the bucket is at half or below (the service is failing, copies would add load).
+   */
+  recordHedge(): void {
+    this.tokenCount = Math.max(this.tokenCount - 1, 0);
+  }
+
   /** Whether a retry may start now (tokens strictly above half, as gRFC A6). */
   canRetry(): boolean {
     return this.tokenCount > this.maxTokens / 2;

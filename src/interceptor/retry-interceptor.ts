@@ -5,15 +5,20 @@
  */
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { log, logVerbosity } from '../grpc-experimental';
+import { HedgeBudget } from './hedge-budget';
+import { HedgeDelayEstimator } from './hedge-delay';
+import { HedgingCall } from './hedging-call';
 import { RetryBudget } from './retry-budget';
 import { resolveRetryOptions, type ResolvedRetryOptions, type RetryOptions } from './retry-options';
 import { RetryingCall, type RetryScope } from './retrying-call';
 
 const WARN_INTERVAL_MS = 10_000;
 
-/** Per-interceptor state: options, one budget per channel target, warning rate limit. */
+/** Per-interceptor state: options, budgets per channel target, delay estimators per method, warning rate limit. */
 class RetryInterceptorScope implements RetryScope {
   private readonly budgets = new Map<string, RetryBudget>();
+  private readonly hedgeBudgets = new Map<string, HedgeBudget>();
+  private readonly estimators = new Map<string, HedgeDelayEstimator>();
   private lastWarnMs = -Infinity;
   private suppressedWarnings = 0;
 
@@ -26,6 +31,37 @@ class RetryInterceptorScope implements RetryScope {
       this.budgets.set(target, budget);
     }
     return budget;
+  }
+
+  hedgeBudgetFor(target: string): HedgeBudget {
+    let budget = this.hedgeBudgets.get(target);
+    if (budget === undefined) {
+      const hedging = this.options.hedging!;
+      budget = new HedgeBudget(hedging.maxHedgeRatio, hedging.maxHedgeTokens);
+      this.hedgeBudgets.set(target, budget);
+    }
+    return budget;
+  }
+
+  delayEstimatorFor(method: string): HedgeDelayEstimator {
+    let estimator = this.estimators.get(method);
+    if (estimator === undefined) {
+      estimator = new HedgeDelayEstimator();
+      this.estimators.set(method, estimator);
+    }
+    return estimator;
+  }
+
+  /** Whether `isIdempotent` names `method` (a throw counts as false). */
+  isIdempotent(method: string): boolean {
+    const isIdempotent = this.options.isIdempotent;
+    if (isIdempotent === undefined) return false;
+    try {
+      return isIdempotent(method) === true;
+    } catch (err) {
+      this.warn(`isIdempotent threw (treated as false): ${(err as Error)?.message ?? String(err)}`);
+      return false;
+    }
   }
 
   warn(text: string): void {
@@ -74,6 +110,12 @@ class RetryInterceptorScope implements RetryScope {
  * - Budget scope: one token bucket per interceptor instance and channel target
  *   (the target string, e.g. `etcd:///svc`), so clients sharing an interceptor and a
  *   target share a budget, as calls on one grpc-js channel do in gRFC A6.
+ * - Hedging (with `hedging`, see `HedgingOptions`): unary calls of the methods
+ *   `isIdempotent` names get another copy on a replica the call has not tried when no
+ *   answer came within the hedging delay; the first OK or non-retryable answer wins and
+ *   the other copies are cancelled. A hedged call may run more than once on the servers.
+ *   Hedges share the call's attempts (`maxAttempts`), deadline, cancellation, pushback,
+ *   tried-set and retry budget, and have their own budget (`maxHedgeRatio`) per target.
  *
  * Per call it allocates a copy of the metadata and the steering state; per retry,
  * one more metadata copy and the next attempt.
@@ -82,8 +124,19 @@ class RetryInterceptorScope implements RetryScope {
  */
 export function createRetryInterceptor(options: RetryOptions = {}): Interceptor {
   const scope = new RetryInterceptorScope(resolveRetryOptions(options));
-  return (callOptions, nextCall) =>
-    callOptions.method_definition.requestStream
-      ? new InterceptingCall(nextCall(callOptions))
-      : new InterceptingCall(new RetryingCall(scope, callOptions, nextCall));
+  if (scope.options.hedging === undefined) {
+    return (callOptions, nextCall) =>
+      callOptions.method_definition.requestStream
+        ? new InterceptingCall(nextCall(callOptions))
+        : new InterceptingCall(new RetryingCall(scope, callOptions, nextCall));
+  }
+  return (callOptions, nextCall) => {
+    const definition = callOptions.method_definition;
+    if (definition.requestStream) return new InterceptingCall(nextCall(callOptions));
+    // Asked once per call; RetryingCall gets the answer rather than asking again.
+    const idempotent = scope.isIdempotent(definition.path);
+    return idempotent && !definition.responseStream
+      ? new InterceptingCall(new HedgingCall(scope, callOptions, nextCall))
+      : new InterceptingCall(new RetryingCall(scope, callOptions, nextCall, idempotent));
+  };
 }

@@ -3,6 +3,7 @@
  * and the one validation step that turns them into a frozen `ResolvedRetryOptions`.
  */
 import { status, type StatusObject } from '@grpc/grpc-js';
+import { resolveHedgingOptions, type HedgeEvent, type HedgingOptions, type ResolvedHedgingOptions } from './hedging-options';
 
 /** What `onRetry` is told each time a call is about to be retried. */
 export interface RetryEvent {
@@ -71,11 +72,21 @@ export interface RetryOptions {
    * method this returns true for, the commit point moves: a unary call commits on its OK
    * status (headers and message are held until then), a server stream on its first message.
    * A failed attempt's headers are never shown to the application. A throw counts as false.
-   * Defaults to none (every method commits on headers).
+   * With `hedging`, unary calls of these methods are also hedged. Defaults to none (every
+   * method commits on headers).
    */
   isIdempotent?: (method: string) => boolean;
+  /**
+   * Hedging of slow calls (see `HedgingOptions`): unary calls of the methods `isIdempotent`
+   * names get a second copy on another replica when the first has not answered within the
+   * hedging delay; the first answer wins. A hedged call may run twice on the servers.
+   * All attempts (first, hedges, retries) count toward `maxAttempts`. Defaults to off (undefined).
+   */
+  hedging?: HedgingOptions;
   /** Called just before each retry is scheduled (metrics, logging). Must not throw (a throw is logged). Defaults to none. */
   onRetry?: (event: RetryEvent) => void;
+  /** Called just before each hedge starts (metrics, logging). Must not throw (a throw is logged). Defaults to none. */
+  onHedge?: (event: HedgeEvent) => void;
   /** Randomness in [0, 1) for the jitter. Defaults to Math.random. */
   random?: () => number;
 }
@@ -92,7 +103,9 @@ export const DEFAULT_RETRY_OPTIONS = Object.freeze({
   tokenRatio: 1,
   shouldRetry: undefined as RetryOptions['shouldRetry'],
   isIdempotent: undefined as RetryOptions['isIdempotent'],
+  hedging: undefined as HedgingOptions | undefined,
   onRetry: undefined as RetryOptions['onRetry'],
+  onHedge: undefined as RetryOptions['onHedge'],
   random: Math.random,
 });
 
@@ -111,8 +124,16 @@ export interface ResolvedRetryOptions {
   readonly tokenRatio: number;
   readonly shouldRetry: RetryOptions['shouldRetry'];
   readonly isIdempotent: RetryOptions['isIdempotent'];
+  /** Undefined: no hedging. */
+  readonly hedging: ResolvedHedgingOptions | undefined;
   readonly onRetry: RetryOptions['onRetry'];
+  readonly onHedge: RetryOptions['onHedge'];
   readonly random: () => number;
+}
+
+/** Whether `code` is in the retryable mask. */
+export function isRetryableCode(mask: number, code: number): boolean {
+  return code > 0 && code < 31 && (mask & (1 << code)) !== 0;
 }
 
 const KNOWN_KEYS = new Set(Object.keys(DEFAULT_RETRY_OPTIONS));
@@ -168,6 +189,9 @@ export function resolveRetryOptions(options: RetryOptions = {}): ResolvedRetryOp
   const maxTokens = finiteAtLeast('maxTokens', options.maxTokens ?? d.maxTokens, 0, false);
   const tokenRatio = finiteAtLeast('tokenRatio', options.tokenRatio ?? d.tokenRatio, 0, false);
   const random = optionalFunction('random', options.random) ?? d.random;
+  const hedging = options.hedging === undefined ? undefined : resolveHedgingOptions(options.hedging, maxAttempts, fail);
+  const isIdempotent = optionalFunction('isIdempotent', options.isIdempotent);
+  if (hedging !== undefined && isIdempotent === undefined) fail('hedging needs isIdempotent: only the methods it names are hedged (a hedged call may run twice)', isIdempotent);
 
   return Object.freeze({
     maxAttempts,
@@ -180,8 +204,10 @@ export function resolveRetryOptions(options: RetryOptions = {}): ResolvedRetryOp
     maxTokens,
     tokenRatio,
     shouldRetry: optionalFunction('shouldRetry', options.shouldRetry),
-    isIdempotent: optionalFunction('isIdempotent', options.isIdempotent),
+    isIdempotent,
+    hedging,
     onRetry: optionalFunction('onRetry', options.onRetry),
+    onHedge: optionalFunction('onHedge', options.onHedge),
     random,
   });
 }

@@ -24,27 +24,32 @@ import {
   type InterceptorOptions,
   Metadata,
   type NextCall,
-  propagate,
   status,
   type StatusObject,
 } from '@grpc/grpc-js';
 import { attachSteering, type CallSteering } from '../balancer/call-steering';
 import { tracer } from '../grpc-experimental';
 import { fullJitterDelayMs, nextBackoffCeilingMs } from './backoff';
+import { callDeadlineMs } from './call-deadline';
+import { type HedgeBudget } from './hedge-budget';
+import { type HedgeDelayEstimator } from './hedge-delay';
 import { type RetryBudget } from './retry-budget';
-import { type ResolvedRetryOptions } from './retry-options';
+import { isRetryableCode, type ResolvedRetryOptions } from './retry-options';
 import { PUSHBACK_STOP, readPushbackMs } from './retry-pushback';
 
 /** What `nextCall` returns: grpc-js does not export the interface by name. */
 export type AttemptCall = ReturnType<NextCall>;
-type MessageContext = Parameters<AttemptCall['sendMessageWithContext']>[0];
-type Deadline = InterceptorOptions['deadline'];
+export type MessageContext = Parameters<AttemptCall['sendMessageWithContext']>[0];
 
 /** Per-interceptor state a call needs: the options, the budgets, a rate-limited warning. */
 export interface RetryScope {
   readonly options: ResolvedRetryOptions;
   /** The budget of one channel target, created on first use. */
   budgetFor(target: string): RetryBudget;
+  /** The hedge budget of one channel target, created on first use (only with `hedging`). */
+  hedgeBudgetFor(target: string): HedgeBudget;
+  /** The adaptive-delay estimator of one method, created on first use (only with adaptive hedging). */
+  delayEstimatorFor(method: string): HedgeDelayEstimator;
   /** Logs a problem (e.g. a throwing user hook) at most every few seconds. */
   warn(text: string): void;
 }
@@ -52,32 +57,13 @@ export interface RetryScope {
 export const PREVIOUS_ATTEMPTS_KEY = 'grpc-previous-rpc-attempts';
 
 const trace = tracer('etcd_retry');
-const NO_CONTEXT: MessageContext = Object.freeze({});
+export const NO_CONTEXT: MessageContext = Object.freeze({});
 
 // Phases of the call (a tagged state; the numbers keep the object shape flat).
 const IDLE = 0; // created, first attempt not started
 const ATTEMPT = 1; // an attempt is in flight
 const BACKOFF = 2; // between attempts
 const DONE = 3; // status delivered (or being delivered)
-
-function deadlineToMs(deadline: Deadline | undefined): number {
-  if (deadline === undefined) return Infinity;
-  return deadline instanceof Date ? deadline.getTime() : deadline;
-}
-
-/** The call's absolute deadline, including a propagated parent deadline, as grpc-js computes it. */
-function callDeadlineMs(options: InterceptorOptions): number {
-  const own = deadlineToMs(options.deadline);
-  const parent = options.parent;
-  if (parent && ((options.propagate_flags ?? propagate.DEFAULTS) & propagate.DEADLINE) !== 0) {
-    return Math.min(own, deadlineToMs(parent.getDeadline()));
-  }
-  return own;
-}
-
-function isRetryableCode(mask: number, code: number): boolean {
-  return code > 0 && code < 31 && (mask & (1 << code)) !== 0;
-}
 
 export class RetryingCall implements AttemptCall, InterceptingListener {
   private phase = IDLE;
@@ -113,10 +99,12 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
   private readonly target: string;
   private readonly budget: RetryBudget;
 
+  /** @param idempotent Whether `isIdempotent` names the method, when the interceptor already asked. */
   constructor(
     private readonly scope: RetryScope,
     private readonly callOptions: InterceptorOptions,
     private readonly nextCall: NextCall,
+    idempotent?: boolean,
   ) {
     this.call = nextCall(callOptions);
     // Before it starts, a grpc-js call reports its channel's target as its peer: the budget key.
@@ -124,7 +112,7 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
     this.budget = scope.budgetFor(this.target);
     this.backoffCeilingMs = scope.options.initialBackoffMs;
     this.deadlineMs = callDeadlineMs(callOptions);
-    this.idempotent = scope.options.isIdempotent !== undefined && this.askIsIdempotent(scope.options.isIdempotent);
+    this.idempotent = idempotent ?? (scope.options.isIdempotent !== undefined && this.askIsIdempotent(scope.options.isIdempotent));
   }
 
   start(metadata: Metadata, listener?: Partial<InterceptingListener>): void {

@@ -1,0 +1,89 @@
+/**
+ * One attempt of a hedged call. Several are in flight at once, so each is its own
+ * listener: it holds its response headers and message until its status, and only
+ * the winner's are ever shown to the application.
+ */
+import { type InterceptingListener, type Metadata, type StatusObject } from '@grpc/grpc-js';
+import { type CallSteering } from '../balancer/call-steering';
+import { type AttemptCall } from './retrying-call';
+
+/** What an attempt reports to the call it belongs to. */
+export interface HedgeAttemptOwner {
+  /** Our picker chose `address` for this attempt (see `watchPicks`). */
+  onPicked(attempt: HedgeAttempt, address: string): void;
+  onAttemptStatus(attempt: HedgeAttempt, status: StatusObject): void;
+}
+
+export class HedgeAttempt implements InterceptingListener {
+  /** Address of the replica: from our picker at pick time, else from grpc-js at the status. */
+  peer: string | undefined = undefined;
+  /** Until its status (or until the call cancels it as a loser). */
+  live = true;
+  /** Cut by `perAttemptTimeoutMs`. */
+  timedOut = false;
+  timer: NodeJS.Timeout | undefined = undefined;
+  heldMetadata: Metadata | undefined = undefined;
+  heldMessage: unknown = undefined;
+  hasHeldMessage = false;
+  /** grpc-js's unary bottom call emits `null` right before a status when no message came. */
+  heldNull = false;
+
+  /**
+   * @param number 1 for the first attempt, counting every attempt of the call.
+   * @param startMs `performance.now()` when it started.
+   */
+  constructor(
+    private readonly owner: HedgeAttemptOwner,
+    readonly number: number,
+    readonly call: AttemptCall,
+    readonly steering: CallSteering,
+    readonly startMs: number,
+  ) {
+    watchPicks(steering, this, owner);
+  }
+
+  onReceiveMetadata(metadata: Metadata): void {
+    if (this.live) this.heldMetadata = metadata;
+  }
+
+  onReceiveMessage(message: unknown): void {
+    if (!this.live) return;
+    if (message === null) {
+      this.heldNull = true;
+    } else {
+      this.heldMessage = message;
+      this.hasHeldMessage = true;
+    }
+  }
+
+  onReceiveStatus(status: StatusObject): void {
+    this.owner.onAttemptStatus(this, status);
+  }
+
+  clearTimer(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+/**
+ * Turns our pickers' `steering.lastPicked = address` (tiered-picker.ts assigns it inside
+ * `pick()`) into an event for this attempt. The pick is not synchronous with
+ * `call.start()`: grpc-js runs it after a filter-stack promise, and later still when the
+ * call is queued for a READY replica. The event lets the call add the address to its
+ * tried-set at pick time, so a later hedge (or a queued one picked right after) avoids it.
+ * Each attempt has its own steering object (its own metadata options), so the event
+ * always names the right attempt.
+ */
+function watchPicks(steering: CallSteering, attempt: HedgeAttempt, owner: HedgeAttemptOwner): void {
+  Object.defineProperty(steering, 'lastPicked', {
+    get: () => attempt.peer,
+    set: (address: string | undefined) => {
+      if (address !== undefined) owner.onPicked(attempt, address);
+    },
+    enumerable: true,
+    configurable: true,
+  });
+}
