@@ -28,7 +28,8 @@ export function describeEtcdFailure(err: unknown): EtcdFailure | undefined {
   const message = err instanceof Error ? err.message : String(err);
   if (err instanceof BrokenCircuitError || message === CIRCUIT_OPEN) return undefined;
   const noConnection = NO_CONNECTION.exec(message);
-  if (noConnection) return { cause: noConnection[1], unreachable: true };
+  // grpc-js says 'Last error: null' for a subchannel that failed before this channel used it.
+  if (noConnection) return { cause: noConnection[1] === 'null' || noConnection[1] === '' ? 'no connection established' : noConnection[1], unreachable: true };
   if (err instanceof GRPCDeadlineExceededError || /DEADLINE_EXCEEDED|did not answer within/.test(message)) {
     return { cause: 'no answer before the deadline', unreachable: true };
   }

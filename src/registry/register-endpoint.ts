@@ -29,8 +29,8 @@ export async function registerEndpoint(options: RegistrationOptions): Promise<Re
   // server's process alive by itself), so with etcd unreachable and nothing else alive Node
   // would exit, silently and with code 0, before the promise settles. Hold the event loop
   // until it does: the caller is awaiting an answer, and gets one.
-  const holdOpen = setInterval(() => undefined, 60_000);
   const registration = new EtcdRegistration(resolved);
+  const holdOpen = setInterval(() => undefined, 60_000);
   try {
     await registration.waitRegistered(resolved.registerTimeoutMs);
   } catch (err) {

@@ -9,6 +9,11 @@ describe('etcd: failures in user terms', () => {
     expect(describeEtcdFailure(err)).to.deep.equal({ cause: 'connect ECONNREFUSED 127.0.0.1:9', unreachable: true });
   });
 
+  it("names a connection that failed before with grpc-js's 'Last error: null' as no connection established", () => {
+    const err = new GRPCUnavailableError('14 UNAVAILABLE: No connection established. Last error: null. Resolution note: ');
+    expect(describeEtcdFailure(err)).to.deep.equal({ cause: 'no connection established', unreachable: true });
+  });
+
   it("has nothing to say for the circuit breaker: the earlier failure is the cause", () => {
     expect(describeEtcdFailure(new BrokenCircuitError())).to.equal(undefined);
     expect(describeEtcdFailure(new Error('Execution prevented because the circuit breaker is open'))).to.equal(undefined);
