@@ -6,7 +6,7 @@
  */
 
 /** Draws before a pick that must avoid some endpoints falls back to an O(n) weighted scan. */
-const MAX_REJECTION_DRAWS = 8;
+export const MAX_REJECTION_DRAWS = 8;
 
 export class AliasScheduler {
   /** Probability of keeping column i (else its alias). */
@@ -59,7 +59,7 @@ export class AliasScheduler {
       const chosen = this.draw();
       if (excluded[chosen] !== 1) return chosen;
     }
-    return this.scan(excluded);
+    return weightedScan(this.weights, this.weights.length, excluded, this.random);
   }
 
   private draw(): number {
@@ -69,22 +69,24 @@ export class AliasScheduler {
     return x - column < this.keep[column] ? column : this.alias[column];
   }
 
-  /** Weighted choice among the allowed endpoints. */
-  private scan(excluded: Uint8Array): number {
-    let total = 0;
-    let last = -1;
-    for (let i = 0; i < this.weights.length; i++) {
-      if (excluded[i] !== 1) {
-        total += this.weights[i];
-        last = i;
-      }
+
+}
+
+/** Weighted choice among the first `count` endpoints not flagged in `excluded`, in O(count). */
+export function weightedScan(weights: Float64Array, count: number, excluded: Uint8Array, random: () => number): number {
+  let total = 0;
+  let last = -1;
+  for (let i = 0; i < count; i++) {
+    if (excluded[i] !== 1) {
+      total += weights[i];
+      last = i;
     }
-    let target = this.random() * total;
-    for (let i = 0; i < this.weights.length; i++) {
-      if (excluded[i] === 1) continue;
-      target -= this.weights[i];
-      if (target < 0) return i;
-    }
-    return Math.max(last, 0);
   }
+  let target = random() * total;
+  for (let i = 0; i < count; i++) {
+    if (excluded[i] === 1) continue;
+    target -= weights[i];
+    if (target < 0) return i;
+  }
+  return Math.max(last, 0);
 }

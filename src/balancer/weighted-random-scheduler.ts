@@ -10,12 +10,10 @@
  *   (a rolling deploy, 10,000 endpoints coming up) never rebuilds it per change.
  * Until then picks draw from the Fenwick tree.
  */
-import { AliasScheduler } from './alias-scheduler';
+import { AliasScheduler, MAX_REJECTION_DRAWS, weightedScan } from './alias-scheduler';
 import { ensureFloat64 } from './growable';
 import { type TierScheduler } from './tier-scheduler';
 
-/** Draws before a pick that must avoid some endpoints falls back to an O(n) weighted scan. */
-const MAX_REJECTION_DRAWS = 8;
 
 export class WeightedRandomScheduler implements TierScheduler {
   private weights = new Float64Array(0);
@@ -74,7 +72,7 @@ export class WeightedRandomScheduler implements TierScheduler {
       const chosen = this.draw();
       if (excluded[chosen] !== 1) return chosen;
     }
-    return this.scan(excluded);
+    return weightedScan(this.weights, this.count, excluded, this.random);
   }
 
   private changed(): void {
@@ -96,24 +94,7 @@ export class WeightedRandomScheduler implements TierScheduler {
     return Math.min(position, this.count - 1);
   }
 
-  /** Weighted choice among the allowed endpoints. */
-  private scan(excluded: Uint8Array): number {
-    let total = 0;
-    let last = -1;
-    for (let i = 0; i < this.count; i++) {
-      if (excluded[i] !== 1) {
-        total += this.weights[i];
-        last = i;
-      }
-    }
-    let target = this.random() * total;
-    for (let i = 0; i < this.count; i++) {
-      if (excluded[i] === 1) continue;
-      target -= this.weights[i];
-      if (target < 0) return i;
-    }
-    return Math.max(last, 0);
-  }
+
 
   private addToTree(index: number, delta: number): void {
     this.total += delta;
