@@ -1,10 +1,11 @@
 /**
  * The echo server fixture shared by tests, the demo and the bench: a real grpc-js
- * server whose behaviour (latency, failure rate and code, hang) can be changed at
+ * server whose behaviour (latency, slow spikes or turns, failure rate and code, hang) can be changed at
  * any time, and that counts what it served.
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadEcho, type EchoReply, type EchoRequest, type StreamRequest } from './echo-proto';
+import { seededRandom } from './wait';
 
 export interface EchoBehaviour {
   /** Added latency per call (and per streamed message). Defaults to 0. */
@@ -17,6 +18,17 @@ export interface EchoBehaviour {
   pushbackMs?: number;
   /** Calls never answer (until the server stops or the client cancels). Defaults to false. */
   hang?: boolean;
+  /**
+   * Independent slow calls: each call takes `extraMs` longer with probability `rate`, drawn
+   * from a PRNG seeded with `seed` (restarted whenever the behaviour is set). Defaults to none.
+   */
+  spikes?: { rate: number; extraMs: number; seed: number };
+  /**
+   * Slow in turns: calls take `extraMs` longer while `floor(Date.now() / periodMs) % count === index`.
+   * `count` servers with indexes 0..count-1 and one period take turns (the wall clock is shared
+   * across processes, so replicas agree without talking). Defaults to none.
+   */
+  slowTurn?: { index: number; count: number; periodMs: number; extraMs: number };
 }
 
 export interface EchoServerOptions extends EchoBehaviour {
@@ -77,6 +89,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
   const { service } = loadEcho();
   const server = new grpc.Server();
   const random = options.random ?? Math.random;
+  let spikeRandom = options.spikes ? seededRandom(options.spikes.seed) : undefined;
   const hung = new Set<() => void>();
   const holds: Array<{ remaining: number; hold: (call: CancellableCall) => Promise<void> }> = [];
   let name = options.name ?? '';
@@ -92,9 +105,12 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     inFlight: 0,
     behaviour: {
       latencyMs: options.latencyMs, failRate: options.failRate, failCode: options.failCode,
-      pushbackMs: options.pushbackMs, hang: options.hang,
+      pushbackMs: options.pushbackMs, hang: options.hang, spikes: options.spikes, slowTurn: options.slowTurn,
     },
-    setBehaviour(b) { state.behaviour = { ...b }; },
+    setBehaviour(b) {
+      state.behaviour = { ...b };
+      spikeRandom = b.spikes ? seededRandom(b.spikes.seed) : undefined;
+    },
     holdNext(count) {
       let released = false;
       let taken = 0;
@@ -156,7 +172,11 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
       });
       return { code: grpc.status.UNAVAILABLE, details: 'hung call released' };
     }
-    if (b.latencyMs && b.latencyMs > 0) await new Promise(r => setTimeout(r, b.latencyMs));
+    let delayMs = b.latencyMs ?? 0;
+    if (b.spikes && spikeRandom && spikeRandom() < b.spikes.rate) delayMs += b.spikes.extraMs;
+    const turn = b.slowTurn;
+    if (turn && Math.floor(Date.now() / turn.periodMs) % turn.count === turn.index) delayMs += turn.extraMs;
+    if (delayMs > 0) await new Promise(r => setTimeout(r, delayMs));
     if (b.failRate && random() < b.failRate) {
       const metadata = new grpc.Metadata();
       if (b.pushbackMs !== undefined) metadata.set('grpc-retry-pushback-ms', String(b.pushbackMs));

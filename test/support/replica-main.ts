@@ -3,9 +3,13 @@
  * starts the echo fixture, optionally registers it in etcd, and obeys IPC commands.
  * Its own process so that `kill -9` is real.
  */
+import { type Metadata } from '@grpc/grpc-js';
 import { gracefulShutdown, registerEndpoint, type Registration } from '../../src';
 import { startEchoServer, type EchoBehaviour } from './echo-server';
-import type { ReplicaCommand, ReplicaConfig, ReplicaEvent } from './replica-process';
+import { CALL_ID_HEADER, type ReplicaCommand, type ReplicaConfig, type ReplicaEvent } from './replica-process';
+
+/** Call ids remembered for repeat detection; the set is cleared past this size (the bench's runs stay well below). */
+const MAX_REMEMBERED_CALL_IDS = 1_000_000;
 
 function send(event: ReplicaEvent): void {
   process.send?.(event);
@@ -13,7 +17,17 @@ function send(event: ReplicaEvent): void {
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as ReplicaConfig;
-  const echo = await startEchoServer({ ...config.behaviour, address: config.address, name: config.name });
+  const seenCallIds = new Set<string>();
+  let repeatedCallIds = 0;
+  const onCall = (_method: string, metadata: Metadata): void => {
+    const id = metadata.get(CALL_ID_HEADER)[0];
+    if (id === undefined) return;
+    const key = String(id);
+    if (seenCallIds.has(key)) repeatedCallIds++;
+    else if (seenCallIds.size >= MAX_REMEMBERED_CALL_IDS) seenCallIds.clear();
+    seenCallIds.add(key);
+  };
+  const echo = await startEchoServer({ ...config.behaviour, address: config.address, name: config.name, onCall });
   let registration: Registration | undefined;
   if (config.service) {
     registration = await registerEndpoint({
@@ -26,7 +40,7 @@ async function main(): Promise<void> {
     });
   }
   send({ type: 'ready', address: echo.address, pid: process.pid });
-  setInterval(() => send({ type: 'stats', calls: echo.calls, inFlight: echo.inFlight }), 250).unref();
+  setInterval(() => send({ type: 'stats', calls: echo.calls, inFlight: echo.inFlight, repeatedCallIds }), 250).unref();
 
   process.on('message', (raw: unknown) => {
     const cmd = raw as ReplicaCommand;

@@ -25,9 +25,15 @@ export type ReplicaCommand =
   | { type: 'update'; weight?: number; priority?: number }
   | { type: 'shutdown'; deregisterGraceMs?: number; drainMs?: number };
 
+/**
+ * A client may put a unique id per logical call in this header: a replica counts the ids
+ * it sees more than once (one call run twice on one replica, e.g. by a hedge or a retry).
+ */
+export const CALL_ID_HEADER = 'x-echo-call-id';
+
 export type ReplicaEvent =
   | { type: 'ready'; address: string; pid: number }
-  | { type: 'stats'; calls: number; inFlight: number }
+  | { type: 'stats'; calls: number; inFlight: number; repeatedCallIds?: number }
   | { type: 'error'; message: string };
 
 export interface ReplicaProcess {
@@ -36,8 +42,8 @@ export interface ReplicaProcess {
   readonly pid: number;
   /** Resolves when the process has exited. */
   readonly exited: Promise<void>;
-  /** Latest figures the replica reported (every 250 ms). */
-  readonly stats: { calls: number; inFlight: number };
+  /** Latest figures the replica reported (every 250 ms); `repeatedCallIds` counts `CALL_ID_HEADER` ids seen twice. */
+  readonly stats: { calls: number; inFlight: number; repeatedCallIds: number };
   isRunning(): boolean;
   setBehaviour(behaviour: EchoBehaviour): void;
   update(weights: { weight?: number; priority?: number }): void;
@@ -72,12 +78,13 @@ export function spawnReplica(config: ReplicaConfig = {}): Promise<ReplicaProcess
       clearTimeout(timer);
       reject(new Error(`replica ${config.name ?? ''} exited during start (${signal ?? code})`));
     });
-    const stats = { calls: 0, inFlight: 0 };
+    const stats = { calls: 0, inFlight: 0, repeatedCallIds: 0 };
     child.on('message', (raw: unknown) => {
       const event = raw as ReplicaEvent;
       if (event.type === 'stats') {
         stats.calls = event.calls;
         stats.inFlight = event.inFlight;
+        stats.repeatedCallIds = event.repeatedCallIds ?? 0;
       } else if (event.type === 'error') {
         clearTimeout(timer);
         reject(new Error(`replica ${config.name ?? ''} failed: ${event.message}`));
