@@ -7,6 +7,7 @@ import { type ScenarioOutcome } from './report';
 import { type Scenario, type ScenarioName } from './scenario';
 import { discoveryScenario } from './scenarios/discovery';
 import { failingReplicaScenario } from './scenarios/failing-replica';
+import { hedgingScenario } from './scenarios/hedging';
 import { killScenario } from './scenarios/kill';
 import { pickScenario } from './scenarios/pick';
 import { scaleScenario } from './scenarios/scale';
@@ -23,6 +24,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario<unknown>>> = Obje
   'weights': weightsScenario as Scenario<unknown>,
   'discovery': discoveryScenario as Scenario<unknown>,
   'scale': scaleScenario as Scenario<unknown>,
+  'hedging': hedgingScenario as Scenario<unknown>,
 });
 
 /** The outcome of `scenario` from its metrics; `metrics` null with `error` for a failed scenario. */
