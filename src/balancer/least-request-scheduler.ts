@@ -41,6 +41,9 @@ export class LeastRequestScheduler implements TierScheduler {
     this.endpoints.push(endpoint);
     this.inverseWeight = ensureFloat64(this.inverseWeight, index + 1);
     this.inverseWeight[index] = 1 / weight;
+    // Scratch for the picks, grown here so that a pick never allocates.
+    this.drawn = ensureInt32(this.drawn, Math.min(this.choiceCount, index + 1));
+    this.seen = ensureUint8(this.seen, index + 1);
   }
 
   remove(index: number): void {
@@ -70,8 +73,13 @@ export class LeastRequestScheduler implements TierScheduler {
   /** Best of up to d distinct non-excluded random candidates; -1 when none was found in the draws allowed. */
   private sample(d: number, excluded: Uint8Array | undefined, nowMs: number): number {
     const n = this.endpoints.length;
-    this.drawn = ensureInt32(this.drawn, d);
-    this.seen = ensureUint8(this.seen, n);
+    if (d === 2 && excluded === undefined) {
+      // The default, exactly: two distinct uniform draws with two random numbers.
+      const a = Math.floor(this.random() * n);
+      let b = Math.floor(this.random() * (n - 1));
+      if (b >= a) b++;
+      return this.score(b, nowMs) < this.score(a, nowMs) ? b : a;
+    }
     const drawn = this.drawn;
     const seen = this.seen;
     let best = -1;

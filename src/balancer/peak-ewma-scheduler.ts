@@ -92,6 +92,9 @@ export class PeakEwmaScheduler implements TierScheduler {
     this.lastPick = ensureFloat64(this.lastPick, index + 1);
     // A newcomer is not probed before its tier made PROBE_MIN_PICKS more picks.
     this.lastPick[index] = this.picks;
+    // Scratch for the picks, grown here so that a pick never allocates.
+    this.drawn = ensureInt32(this.drawn, index + 1);
+    this.seen = ensureUint8(this.seen, index + 1);
   }
 
   remove(index: number): void {
@@ -168,9 +171,16 @@ export class PeakEwmaScheduler implements TierScheduler {
   /** Draws up to d distinct non-excluded candidates into `drawn` (by rejection, bounded); returns how many. */
   private sample(d: number, excluded: Uint8Array | undefined): number {
     const n = this.endpoints.length;
-    this.drawn = ensureInt32(this.drawn, n);
-    this.seen = ensureUint8(this.seen, n);
     const drawn = this.drawn;
+    if (d === 2 && excluded === undefined) {
+      // The default, exactly: two distinct uniform draws with two random numbers.
+      const a = Math.floor(this.settings.random() * n);
+      let b = Math.floor(this.settings.random() * (n - 1));
+      if (b >= a) b++;
+      drawn[0] = a;
+      drawn[1] = b;
+      return 2;
+    }
     const seen = this.seen;
     let count = 0;
     for (let attempt = 0, limit = DRAWS_PER_CHOICE * d + EXTRA_DRAWS; attempt < limit && count < d; attempt++) {
@@ -185,7 +195,6 @@ export class PeakEwmaScheduler implements TierScheduler {
 
   /** Puts every non-excluded endpoint into `drawn`; returns how many. */
   private all(excluded: Uint8Array | undefined): number {
-    this.drawn = ensureInt32(this.drawn, this.endpoints.length);
     let drawn = 0;
     for (let i = 0; i < this.endpoints.length; i++) {
       if (excluded === undefined || excluded[i] === 0) this.drawn[drawn++] = i;

@@ -60,13 +60,19 @@ export class WeightedRandomScheduler implements TierScheduler {
   }
 
   pick(excluded: Uint8Array | undefined): number {
+    const alias = this.alias;
+    if (alias !== undefined) return alias.pick(excluded);
+    return this.pickFromTree(excluded);
+  }
+
+  private pickFromTree(excluded: Uint8Array | undefined): number {
     if (this.count <= 1) return 0;
-    if (this.alias === undefined && ++this.picksSinceChange >= this.count) {
+    if (++this.picksSinceChange >= this.count) {
       this.alias = new AliasScheduler(Array.from(this.weights.subarray(0, this.count)), this.random);
       // Floating-point drift of the incremental sums goes with it.
       this.rebuildTree(this.tree.length);
+      return this.alias.pick(excluded);
     }
-    if (this.alias !== undefined) return this.alias.pick(excluded);
     if (excluded === undefined) return this.draw();
     for (let i = 0; i < MAX_REJECTION_DRAWS; i++) {
       const chosen = this.draw();

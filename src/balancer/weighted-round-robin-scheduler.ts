@@ -94,9 +94,17 @@ export class WeightedRoundRobinScheduler implements TierScheduler {
   }
 
   pick(excluded: Uint8Array | undefined): number {
+    const exact = this.exact;
+    if (exact !== undefined) return exact.pick(excluded);
+    return this.pickOnHeap(excluded);
+  }
+
+  private pickOnHeap(excluded: Uint8Array | undefined): number {
     if (this.count <= 1) return 0;
-    if (this.exact === undefined && ++this.picksSinceChange >= this.buildAfter) this.buildExact();
-    if (this.exact !== undefined) return this.exact.pick(excluded);
+    if (++this.picksSinceChange >= this.buildAfter) {
+      this.buildExact();
+      if (this.exact !== undefined) return this.exact.pick(excluded);
+    }
     if (excluded === undefined) return this.advanceTop();
     // Set excluded endpoints aside without using their turn, take the earliest allowed one, put them back.
     this.skipped = ensureInt32(this.skipped, this.count);
