@@ -62,6 +62,7 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
   private metadata: Metadata | undefined;
   private readonly tried = new Set<string>();
   private readonly attempts: HedgeAttempt[] = [];
+  private winner: HedgeAttempt | undefined;
   private live = 0;
   private message: unknown = undefined;
   private hasMessage = false;
@@ -141,20 +142,23 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
     this.cancelled = true;
     if (this.phase === IDLE) this.firstCall.cancelWithStatus(code, details);
     this.end(undefined);
-    trace(`${this.method}: cancelled by the caller (${this.attempts.length} attempts)`);
+    if (trace.enabled) trace(`${this.method}: cancelled by the caller (${this.attempts.length} attempts)`);
     // Delivered asynchronously, as grpc-js's own calls do on cancel.
     process.nextTick(deliverStatus, this.listener, { code, details, metadata: new Metadata() });
     this.release();
   }
 
   getPeer(): string {
-    const latest = this.attempts[this.attempts.length - 1];
-    return (latest?.call ?? this.firstCall).getPeer();
+    return this.shownCall().getPeer();
   }
 
   getAuthContext(): ReturnType<AttemptCall['getAuthContext']> {
-    const latest = this.attempts[this.attempts.length - 1];
-    return (latest?.call ?? this.firstCall).getAuthContext();
+    return this.shownCall().getAuthContext();
+  }
+
+  /** The winner once there is one, else the latest attempt. */
+  private shownCall(): AttemptCall {
+    return (this.winner ?? this.attempts[this.attempts.length - 1])?.call ?? this.firstCall;
   }
 
   // ---- from the attempts ----
@@ -181,13 +185,13 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
     if (code === status.OK) this.budget.recordSuccess();
     else if (retryable) this.budget.recordFailure();
     if (attempt.number === 1 && !(retryable && !timedOut)) this.estimator?.record(performance.now() - attempt.startMs);
-    trace(`${this.method}: attempt ${attempt.number} on ${attempt.peer ?? '?'} ended with code ${code}${timedOut ? ' (attempt timeout)' : ''}; ${this.live} in flight`);
+    if (trace.enabled) trace(`${this.method}: attempt ${attempt.number} on ${attempt.peer ?? '?'} ended with code ${code}${timedOut ? ' (attempt timeout)' : ''}; ${this.live} in flight`);
     if (code === status.OK || !retryable || this.cancelled) {
       this.finish(attempt, attemptStatus);
       return;
     }
     const pushbackMs = readPushbackMs(attemptStatus.metadata);
-    if (pushbackMs === PUSHBACK_STOP || (o.shouldRetry && !this.askShouldRetry(o.shouldRetry, attemptStatus))) {
+    if (pushbackMs === PUSHBACK_STOP || !this.scope.shouldRetry(this.method, attemptStatus)) {
       this.finish(attempt, attemptStatus);
       return;
     }
@@ -300,7 +304,7 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
   private startHedge(reason: HedgeReason, peer: string | undefined): void {
     const attempt = this.attempts.length + 1;
     const delayMs = this.delayMs ?? 0;
-    trace(`${this.method}: hedge (attempt ${attempt}, ${reason}) after ${delayMs.toFixed(1)} ms; avoiding ${[...this.tried].join(', ') || 'none known'}`);
+    if (trace.enabled) trace(`${this.method}: hedge (attempt ${attempt}, ${reason}) after ${delayMs.toFixed(1)} ms; avoiding ${[...this.tried].join(', ') || 'none known'}`);
     const onHedge = this.scope.options.onHedge;
     if (onHedge) {
       try {
@@ -319,7 +323,7 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
     if (this.attempts.length >= o.maxAttempts) return -1;
     if (this.callOptions.parent?.cancelled) return -1;
     if (!this.budget.canRetry()) {
-      trace(`${this.method}: retry denied by the budget of ${this.target}`);
+      if (trace.enabled) trace(`${this.method}: retry denied by the budget of ${this.target}`);
       return -1;
     }
     let delayMs: number;
@@ -338,7 +342,7 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
     this.clearTimer();
     this.phase = BACKOFF;
     this.lastStatus = attemptStatus;
-    trace(`${this.method}: every attempt failed; retrying in ${delayMs} ms`);
+    if (trace.enabled) trace(`${this.method}: every attempt failed; retrying in ${delayMs} ms`);
     const onRetry = this.scope.options.onRetry;
     if (onRetry) {
       try {
@@ -369,21 +373,13 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
     attempt.call.cancelWithStatus(status.DEADLINE_EXCEEDED, call.scope.options.attemptTimeoutDetails);
   }
 
-  private askShouldRetry(shouldRetry: NonNullable<RetryScope['options']['shouldRetry']>, attemptStatus: StatusObject): boolean {
-    try {
-      return shouldRetry(this.method, attemptStatus) === true;
-    } catch (err) {
-      this.scope.warn(`shouldRetry threw (treated as false): ${(err as Error)?.message ?? String(err)}`);
-      return false;
-    }
-  }
-
   /** Ends the call with `winner`'s answer (or `finalStatus` alone), cancelling every other attempt. */
   private finish(winner: HedgeAttempt | undefined, finalStatus: StatusObject): void {
     this.end(winner);
+    this.winner = winner;
     const listener = this.listener;
     if (winner !== undefined) {
-      trace(`${this.method}: attempt ${winner.number} of ${this.attempts.length} won with code ${finalStatus.code}`);
+      if (trace.enabled) trace(`${this.method}: attempt ${winner.number} of ${this.attempts.length} won with code ${finalStatus.code}`);
       const before = winner.number - 1;
       const headers = winner.heldMetadata;
       if (headers !== undefined) {

@@ -3,7 +3,7 @@
  * Anchors: gRFC A6 (attempts, backoff, retryThrottling, pushback), Envoy's
  * `previous_hosts` retry predicate, Kitex `RetrySameNode=false`, Dubbo failover.
  */
-import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
+import { InterceptingCall, type Interceptor, type StatusObject } from '@grpc/grpc-js';
 import { log, logVerbosity } from '../grpc-experimental';
 import { HedgeBudget } from './hedge-budget';
 import { HedgeDelayEstimator } from './hedge-delay';
@@ -60,6 +60,17 @@ class RetryInterceptorScope implements RetryScope {
       return isIdempotent(method) === true;
     } catch (err) {
       this.warn(`isIdempotent threw (treated as false): ${(err as Error)?.message ?? String(err)}`);
+      return false;
+    }
+  }
+
+  shouldRetry(method: string, attemptStatus: StatusObject): boolean {
+    const shouldRetry = this.options.shouldRetry;
+    if (shouldRetry === undefined) return true;
+    try {
+      return shouldRetry(method, attemptStatus) === true;
+    } catch (err) {
+      this.warn(`shouldRetry threw (treated as false): ${(err as Error)?.message ?? String(err)}`);
       return false;
     }
   }

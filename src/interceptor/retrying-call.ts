@@ -50,6 +50,8 @@ export interface RetryScope {
   hedgeBudgetFor(target: string): HedgeBudget;
   /** The adaptive-delay estimator of one method, created on first use (only with adaptive hedging). */
   delayEstimatorFor(method: string): HedgeDelayEstimator;
+  /** `shouldRetry(method, status)`, true when unset; a throw counts as false (and is logged). */
+  shouldRetry(method: string, status: StatusObject): boolean;
   /** Logs a problem (e.g. a throwing user hook) at most every few seconds. */
   warn(text: string): void;
 }

@@ -237,8 +237,10 @@ describe('retry interceptor: hedging', function () {
       },
     })]);
     clients.push(c);
+    // 3 % of calls +300 ms (seeded) in every phase: above the p95, so some calls are always hedged and
+    // each hedge event shows the delay in use.
     const phase = async (latencyMs: number, calls: number, concurrency: number): Promise<number[]> => {
-      for (const s of replicas!.servers) s.setBehaviour({ latencyMs });
+      replicas!.servers.forEach((s, i) => s.setBehaviour({ latencyMs, spikes: { rate: 0.03, extraMs: 300, seed: latencyMs * 10 + i } }));
       const { errors } = await runCalls(calls, concurrency, async i => { await callWithId(c, `a${i}`); completed++; });
       expect(errors.map(e => e.message)).to.deep.equal([]);
       return hedges.splice(0).map(h => Math.round(h.delayMs));
