@@ -19,3 +19,5 @@ export { type EtcdResolverOptions, DEFAULT_ETCD_RESOLVER_OPTIONS } from './resol
 export { inspectBalancers, type BalancerSnapshot, type EndpointSnapshot } from './balancer/balancer-diagnostics';
 export { type HealthCheckConfig } from './balancer/policy-config';
 export { type PeakEwmaOptions, DEFAULT_PEAK_EWMA_OPTIONS } from './balancer/peak-ewma';
+export { type MetricsOptions, DEFAULT_METRICS_OPTIONS } from './metrics/metrics-options';
+export { type EndpointHealth } from './balancer/balancer-diagnostics';

@@ -4,6 +4,7 @@
 import { connectionKey, setDefaultEtcdOptions, validateEtcdOptions, type EtcdOptions } from './etcd/connection';
 import { registerBalancers } from './balancer/register-balancers';
 import { warnIfSeparateGrpcJs } from './grpc-js-copy';
+import { resolveMetricsOptions, setMetricsOptions, type MetricsOptions } from './metrics/metrics-options';
 import { registerEtcdResolver, setEtcdResolverOptions } from './resolver/etcd-resolver';
 import { resolveEtcdResolverOptions, type EtcdResolverOptions } from './resolver/etcd-resolver-options';
 
@@ -17,16 +18,23 @@ export interface RegisterOptions {
   etcd?: EtcdOptions;
   /** Resolver tuning (coalescing, retry backoff, page size). Defaults to `DEFAULT_ETCD_RESOLVER_OPTIONS`. */
   resolver?: EtcdResolverOptions;
+  /**
+   * What the OpenTelemetry metrics record (`{ perEndpoint: true }` adds per-endpoint
+   * series). Metrics themselves need `@opentelemetry/api` and a global MeterProvider
+   * set before channels are created. Defaults to `DEFAULT_METRICS_OPTIONS`.
+   */
+  metrics?: MetricsOptions;
 }
 
 /**
  * Every key `register()` knows. An unknown key is a mistake (a misspelling, or an
  * option of a newer version) that would otherwise do nothing without a word.
  */
-const KNOWN_KEYS: ReadonlySet<string> = new Set<keyof RegisterOptions>(['etcd', 'resolver']);
+const KNOWN_KEYS: ReadonlySet<string> = new Set<keyof RegisterOptions>(['etcd', 'resolver', 'metrics']);
 
 let registeredEtcdKey: string | undefined;
 let registeredResolverKey: string | undefined;
+let registeredMetricsKey: string | undefined;
 
 /**
  * Registers the `etcd` resolver scheme and every `etcd_*` LB policy with grpc-js.
@@ -34,8 +42,8 @@ let registeredResolverKey: string | undefined;
  * for an LB policy name it does not know.
  *
  * Idempotent: later calls may repeat the same options or omit them; a call with
- * a different `etcd` connection or different `resolver` options than an earlier
- * one throws (these settings are process-wide). An unknown option key throws a
+ * a different `etcd` connection, different `resolver` or different `metrics` options
+ * than an earlier one throws (these settings are process-wide). An unknown option key throws a
  * `TypeError` naming the known ones.
  */
 export function register(options: RegisterOptions = {}): void {
@@ -62,6 +70,11 @@ export function register(options: RegisterOptions = {}): void {
   if (resolverKey !== undefined && registeredResolverKey !== undefined && registeredResolverKey !== resolverKey) {
     throw new Error(`register(): already called with different resolver options; got ${resolverKey}, had ${registeredResolverKey}`);
   }
+  const metrics = options.metrics === undefined ? undefined : resolveMetricsOptions(options.metrics);
+  const metricsKey = metrics && JSON.stringify(metrics);
+  if (metricsKey !== undefined && registeredMetricsKey !== undefined && registeredMetricsKey !== metricsKey) {
+    throw new Error(`register(): already called with different metrics options; got ${metricsKey}, had ${registeredMetricsKey}`);
+  }
   // Everything validated: commit.
   if (etcd && registeredEtcdKey === undefined) {
     registeredEtcdKey = etcdKey;
@@ -70,6 +83,10 @@ export function register(options: RegisterOptions = {}): void {
   if (resolver && registeredResolverKey === undefined) {
     registeredResolverKey = resolverKey;
     setEtcdResolverOptions(resolver);
+  }
+  if (metrics && registeredMetricsKey === undefined) {
+    registeredMetricsKey = metricsKey;
+    setMetricsOptions(metrics);
   }
   registerEtcdResolver();
   registerBalancers();

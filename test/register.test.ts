@@ -55,8 +55,14 @@ describe('register()', function () {
 
   it('rejects an unknown option key with a TypeError naming the known ones', function () {
     const call = () => register({ locality: { zone: 'a' } } as never);
-    expect(call).to.throw(TypeError, "register(): unknown option 'locality' (known: etcd, resolver)");
+    expect(call).to.throw(TypeError, "register(): unknown option 'locality' (known: etcd, resolver, metrics)");
     expect(() => register({ etdc: { hosts: ['127.0.0.1:2379'] } } as never)).to.throw(TypeError, /unknown option 'etdc'/);
+  });
+
+  it('rejects bad metrics options with a TypeError naming the option and value', function () {
+    expect(() => register({ metrics: { perEndpoint: 'yes' } } as never)).to.throw(TypeError, 'register(): metrics.perEndpoint must be a boolean, got "yes"');
+    expect(() => register({ metrics: { perEndPoint: true } } as never)).to.throw(TypeError, "register(): unknown option 'metrics.perEndPoint' (known: perEndpoint)");
+    expect(() => register({ metrics: 1 } as never)).to.throw(TypeError, 'register(): metrics must be an object like { perEndpoint: true }, got 1');
   });
 
   it('register({ etcd }) sets the default connection; a different one throws; etcd://hosts/svc works too', async function () {
@@ -66,6 +72,8 @@ describe('register()', function () {
     expect(out.conflict).to.match(/register\(\): already called with a different etcd connection/);
     expect(out.badOptions).to.match(/register\(\): etcd options need at least one host/);
     expect(out.resolverConflict).to.match(/register\(\): already called with different resolver options/);
+    expect(out.metricsRepeat).to.equal(undefined);
+    expect(out.metricsConflict).to.equal('register(): already called with different metrics options; got {"perEndpoint":false}, had {"perEndpoint":true}');
   });
 
   it('falls back to ETCD_ENDPOINTS', async function () {

@@ -1,9 +1,18 @@
 /**
  * Read-only view of the live etcd_* balancers in this process (for dashboards,
- * the bench, tests): per endpoint its state, weight, priority and outstanding
- * calls. Balancers are held weakly and drop out when destroyed (channel close
- * or idle).
+ * the bench, tests): per endpoint its state, health, weight, priority, tier,
+ * draining state, outstanding calls and latency estimate. Balancers are held
+ * weakly and drop out when destroyed (channel close or idle).
  */
+import { type EndpointState } from './endpoint-state';
+import { type EndpointHealthChecks } from './health-checks';
+import { type PickStrategy } from './tier-scheduler';
+
+/**
+ * grpc.health.v1 as the balancer sees it: `not-checked` (no `healthCheck` in the
+ * config), `unknown` (no connection to ask on), `pending` (no answer yet), `healthy`, `unhealthy`.
+ */
+export type EndpointHealth = 'not-checked' | 'unknown' | 'pending' | 'healthy' | 'unhealthy';
 
 /** One endpoint of a balancer, at the time of the call. */
 export interface EndpointSnapshot {
@@ -15,9 +24,21 @@ export interface EndpointSnapshot {
   readonly priority: number;
   /** `READY`, `CONNECTING`, `TRANSIENT_FAILURE`, `IDLE` or `SHUTDOWN`. */
   readonly state: string;
+  readonly health: EndpointHealth;
+  /** May be picked now: READY (and healthy, with health checking). */
+  readonly usable: boolean;
+  /** Weight 0: gets no new calls while an endpoint of positive weight is usable. */
+  readonly draining: boolean;
+  /**
+   * Rank of the active tier holding it: 0 takes the traffic, 1 is the first standby, …;
+   * -1 when in none (not usable, or draining while others serve).
+   */
+  readonly tier: number;
+  /** The policy's latency estimate in ms (`etcd_peak_ewma`: peak-EWMA); undefined for other policies or before a sample. */
+  readonly latencyEstimateMs: number | undefined;
   /** Times the endpoint's connection became READY. */
   readonly timesReady: number;
-  /** Calls started and not ended (least-request-style policies only; 0 otherwise). */
+  /** Calls started and not ended (least-request-style policies, or any with metrics on; 0 otherwise). */
   readonly activeCalls: number;
   /** Picks not started yet and not expired. */
   readonly pendingPicks: number;
@@ -31,6 +52,21 @@ export interface BalancerSnapshot {
   /** The balancer's aggregate connectivity state. */
   readonly state: string;
   readonly endpoints: readonly EndpointSnapshot[];
+}
+
+/** The snapshot fields read from the endpoint's health, tier and the policy's strategy. */
+export function snapshotHealthAndTier(
+  endpoint: EndpointState,
+  health: EndpointHealthChecks | undefined,
+  strategy: PickStrategy | undefined,
+): Pick<EndpointSnapshot, 'health' | 'usable' | 'draining' | 'tier' | 'latencyEstimateMs'> {
+  return {
+    health: health === undefined ? 'not-checked' : health.verdict(endpoint) ?? 'unknown',
+    usable: endpoint.usable,
+    draining: endpoint.weight === 0,
+    tier: endpoint.tier?.rank ?? -1,
+    latencyEstimateMs: strategy?.latencyEstimateMs?.(endpoint),
+  };
 }
 
 interface Inspectable {

@@ -18,6 +18,7 @@
  * far past the load of its peers, and it fades once the replica recovers.
  */
 import { status } from '@grpc/grpc-js';
+import { type PickTally } from '../metrics/balancer-metrics';
 
 export interface CallLoadOptions {
   /** Un-started picks are forgotten after this long (up to twice this). Defaults to 1000. */
@@ -72,10 +73,17 @@ class PendingBucket {
   expired = false;
   /** Bound once per bucket (not per pick): the pick's hook for grpc-js. */
   readonly onCallStarted: () => void;
+  /** The same, also counting the pick in the load's `pickTally` (metrics on). */
+  readonly onCountedCallStarted: () => void;
   constructor(readonly startMs: number, load: CallLoad) {
     this.onCallStarted = () => {
       if (!this.expired) this.count--;
       load.active++;
+    };
+    this.onCountedCallStarted = () => {
+      if (!this.expired) this.count--;
+      load.active++;
+      load.pickTally!.count++;
     };
   }
 }
@@ -84,6 +92,8 @@ class PendingBucket {
 export class CallLoad {
   /** Calls started and not ended. */
   active = 0;
+  /** Where started picks are counted for `grpc_etcd_lb.lb.picks`; set only while metrics are on. */
+  pickTally: PickTally | undefined;
   private current: PendingBucket;
   private previous: PendingBucket;
   private penalty = 0;
@@ -109,6 +119,13 @@ export class CallLoad {
     this.roll(nowMs);
     this.current.count++;
     return this.current.onCallStarted;
+  }
+
+  /** `recordPick`, whose hook also counts the started pick in `pickTally` (which must be set). */
+  recordCountedPick(nowMs: number): () => void {
+    this.roll(nowMs);
+    this.current.count++;
+    return this.current.onCountedCallStarted;
   }
 
   /** Picks not yet started (and not expired). */

@@ -45,7 +45,9 @@ import {
   type SubchannelInterface, type Tracer, type TypedLoadBalancingConfig,
 } from '../grpc-experimental';
 import { checkPriority, checkWeight } from '../etcd/endpoint-codec';
-import { trackBalancer, untrackBalancer, type BalancerSnapshot } from './balancer-diagnostics';
+import { type BalancerMetrics } from '../metrics/balancer-metrics';
+import { currentMetrics } from '../metrics/metrics-binding';
+import { snapshotHealthAndTier, trackBalancer, untrackBalancer, type BalancerSnapshot } from './balancer-diagnostics';
 import { CallLoad, resolveCallLoadOptions, type CallLoadOptions } from './call-load';
 import { DEFAULT_ENDPOINT_ATTRIBUTES, endpointAttributesFrom, type EndpointAttributes } from './endpoint-attributes';
 import { EndpointList } from './endpoint-list';
@@ -115,6 +117,10 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private startupDone = false;
   private startupTimer: NodeJS.Timeout | undefined;
   private readonly locate = (address: string): EndpointState | undefined => this.endpoints.locate(address);
+  /** Set when a MeterProvider was installed before this balancer (the channel) was created. */
+  private readonly metrics: BalancerMetrics | undefined;
+  /** Priority of the tier taking the traffic in the last READY picker (failover counting). */
+  private servingPriority: number | undefined;
 
   constructor(
     private readonly helper: ChannelControlHelper,
@@ -125,6 +131,12 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.random = options.random ?? Math.random;
     this.startupSettleMs = options.startupSettleMs ?? DEFAULT_STARTUP_SETTLE_MS;
     this.diagnosticsRef = trackBalancer(this);
+    this.metrics = currentMetrics()?.balancer.track(policy.typeName, {
+      forEachTier: visit => this.tiers?.forEachGroup(visit),
+      forEachEndpoint: visit => {
+        for (const e of this.endpoints.values()) visit(e.addresses[0], e.load.active, this.strategy?.latencyEstimateMs?.(e));
+      },
+    });
   }
 
   /** The latest config (its `healthCheck` is for client-side health checking). */
@@ -175,6 +187,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.endpoints.clear();
     this.tiers = undefined;
     untrackBalancer(this.diagnosticsRef);
+    this.metrics?.close();
   }
 
   getTypeName(): string {
@@ -187,6 +200,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       policy: this.policy.typeName,
       state: ConnectivityState[this.currentState],
       endpoints: [...this.endpoints.values()].map(e => ({
+        ...snapshotHealthAndTier(e, this.health, this.strategy),
         address: e.addresses[0],
         endpointId: e.id,
         weight: e.weight,
@@ -246,7 +260,10 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
     } else if (usable) {
       this.startupDone = true;
-      this.updateState(ConnectivityState.READY, new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls, this.callLoadOptions.nowMs), null);
+      this.countFailover(this.tiers.active[0].priority);
+      const counting = this.metrics !== undefined;
+      const picker = new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting);
+      this.updateState(ConnectivityState.READY, picker, null);
     } else if (this.inState[ConnectivityState.CONNECTING] > 0) {
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
     } else if (this.inState[ConnectivityState.TRANSIENT_FAILURE] > 0 || this.inState[ConnectivityState.READY] > 0) {
@@ -257,6 +274,13 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     } else {
       this.updateState(ConnectivityState.IDLE, new QueuePicker(this), null);
     }
+  }
+
+  /** Counts a change of the priority taking the traffic (metrics on). */
+  private countFailover(priority: number): void {
+    const previous = this.servingPriority;
+    this.servingPriority = priority;
+    if (this.metrics !== undefined && previous !== undefined && priority !== previous) this.metrics.tierChanged(priority > previous);
   }
 
   /** True while the first READY picker should wait for endpoints still connecting. */
@@ -304,6 +328,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   /** A new endpoint's state and child (the list indexes it). */
   private createEndpoint(key: string, addresses: string[], endpoint: Endpoint): EndpointState {
     const state = new EndpointState(key, addresses, new CallLoad(this.callLoadOptions));
+    if (this.metrics !== undefined) state.load.pickTally = this.metrics.tallyFor(addresses[0]);
     this.inState[state.state]++;
     const leaf = new LeafLoadBalancer(endpoint, this.childHelper(state), this.childOptions, this.resolutionNote);
     state.child = this.health?.wrapChild(leaf) ?? leaf;
@@ -346,7 +371,16 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     if (this.destroyed || this.health === undefined || !this.endpoints.holds(state)) return;
     const view = this.health.view(state);
     if (view.error !== undefined) this.lastError = view.error;
+    if (this.metrics !== undefined) this.countHealthFlip(state, this.health.verdict(state));
     this.setEndpointState(state, view.connectivity, view.connected);
+  }
+
+  /** Counts a healthy ↔ unhealthy flip of a connected endpoint (the first verdict counts only when unhealthy). */
+  private countHealthFlip(state: EndpointState, verdict: 'pending' | 'healthy' | 'unhealthy' | undefined): void {
+    if (verdict !== 'healthy' && verdict !== 'unhealthy') return;
+    const previous = state.healthVerdict;
+    state.healthVerdict = verdict;
+    if (verdict !== previous && (previous !== undefined || verdict === 'unhealthy')) this.metrics!.healthChanged(verdict === 'healthy');
   }
 
   /** O(1) bookkeeping plus the endpoint's tier move: what a connectivity or health change costs. */

@@ -50,6 +50,8 @@ export class EndpointState implements SchedulableEndpoint {
   listIndex = -1;
   /** The attribute object last received for it (the same object again = nothing to do). */
   received: EndpointAttributes | undefined;
+  /** The last definite grpc.health.v1 verdict of its connection (health checking on), for counting flips. */
+  healthVerdict: 'healthy' | 'unhealthy' | undefined;
 
   /**
    * @param key Identity across resolutions: the endpoint's addresses, in order.

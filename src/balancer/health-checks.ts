@@ -89,6 +89,14 @@ export class EndpointHealthChecks {
     return { connectivity: entry.reported, connected: false, error: undefined };
   }
 
+  /** The health verdict of the endpoint's connected subchannel; undefined while none is connected. */
+  verdict(endpoint: EndpointState): 'pending' | 'healthy' | 'unhealthy' | undefined {
+    for (const subchannel of this.entry(endpoint).subchannels) {
+      if (subchannel.isConnected()) return subchannel.healthStatus().verdict;
+    }
+    return undefined;
+  }
+
   private entry(endpoint: EndpointState): Entry {
     let entry = this.entries.get(endpoint);
     if (entry === undefined) {

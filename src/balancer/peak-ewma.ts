@@ -148,6 +148,12 @@ export class PeakEwmaStrategy implements PickStrategy {
   trackerOf(endpoint: SchedulableEndpoint): LatencyTracker | undefined {
     return this.trackers.get(endpoint);
   }
+
+  /** The endpoint's peak-EWMA estimate; undefined before it has one. */
+  latencyEstimateMs(endpoint: SchedulableEndpoint): number | undefined {
+    const estimateMs = this.trackers.get(endpoint)?.estimate.estimateMs;
+    return estimateMs === undefined || Number.isNaN(estimateMs) ? undefined : estimateMs;
+  }
 }
 
 function policyWith(nowMs: () => number, isFailure: (code: status) => boolean): PoolPolicy<EtcdPeakEwmaConfig> {

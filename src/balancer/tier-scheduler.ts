@@ -61,4 +61,6 @@ export interface PickStrategy {
    * tier empty and adds endpoints one by one).
    */
   createScheduler(endpoints: readonly SchedulableEndpoint[], weights: readonly number[]): TierScheduler;
+  /** The strategy's latency estimate of `endpoint` in ms, for strategies that keep one (diagnostics, metrics). */
+  latencyEstimateMs?(endpoint: SchedulableEndpoint): number | undefined;
 }

@@ -122,6 +122,14 @@ export class TierSet implements TierView {
     }
   }
 
+  /** Visits every group that has usable endpoints, serving and draining apart (metrics). */
+  forEachGroup(visit: (priority: number, draining: boolean, size: number) => void): void {
+    for (const [priority, groups] of this.groups) {
+      if (groups.serving.size > 0) visit(priority, false, groups.serving.size);
+      if (groups.draining.size > 0) visit(priority, true, groups.draining.size);
+    }
+  }
+
   private groupsOf(priority: number): Groups {
     let groups = this.groups.get(priority);
     if (groups === undefined) {

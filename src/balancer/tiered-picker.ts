@@ -37,12 +37,15 @@ export class TieredPicker implements Picker {
    * @param locate The endpoint an address belongs to (the retry's tried addresses).
    * @param tracksCalls Whether to count picks in each endpoint's `CallLoad`.
    * @param nowMs Clock for call accounting.
+   * @param countsPicks Whether started picks are also counted for metrics (each
+   *   endpoint's `load.pickTally` is set); implies `tracksCalls`.
    */
   constructor(
     private readonly view: TierView,
     private readonly locate: (address: string) => EndpointState | undefined,
     private readonly tracksCalls: boolean,
     private readonly nowMs: () => number,
+    private readonly countsPicks = false,
   ) {}
 
   pick(pickArgs: PickArgs): PickResult {
@@ -93,7 +96,7 @@ export class TieredPicker implements Picker {
   }
 
   private attachHooks(result: PickResult, endpoint: EndpointState, nowMs: number): void {
-    let onCallStarted = endpoint.load.recordPick(nowMs);
+    let onCallStarted = this.countsPicks ? endpoint.load.recordCountedPick(nowMs) : endpoint.load.recordPick(nowMs);
     let onCallEnded = endpoint.load.onCallEnded;
     const scheduler = this.pickedTier!.scheduler;
     if (scheduler.observeCall !== undefined) {

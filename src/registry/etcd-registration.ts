@@ -13,6 +13,8 @@ import { acquireEtcdClient, connectionKey, type EtcdClientLease } from '../etcd/
 import { encodeEndpointValue, endpointKey } from '../etcd/endpoint-codec';
 import { describeEtcdFailure } from '../etcd/etcd-error';
 import { tracer } from '../grpc-experimental';
+import { currentMetrics } from '../metrics/metrics-binding';
+import { type RegistrationMetrics } from '../metrics/registry-metrics';
 import { grantLease, keepAliveOnce, putWithLease, revokeLease, withTimeout } from './lease-ops';
 import {
   RegistrationError, TypedEvent, type Disposer, type LostEvent, type LostReason, type RegisteredEvent,
@@ -61,6 +63,8 @@ export class EtcdRegistration implements Registration {
   private readonly lost = new TypedEvent<LostEvent>(err => this.listenerFailed(err));
   private readonly registered = new TypedEvent<RegisteredEvent>(err => this.listenerFailed(err));
   private readonly errors = new TypedEvent<RegistrationError>(err => this.listenerFailed(err));
+  /** Set when a MeterProvider was installed before this registration. */
+  private readonly metrics: RegistrationMetrics | undefined;
 
   private currentState: RegistrationState = 'registering';
   private currentLeaseId: string | undefined;
@@ -102,6 +106,7 @@ export class EtcdRegistration implements Registration {
     let resolveFirst = (): void => undefined;
     this.firstPut = { resolve: () => resolveFirst(), promise: new Promise<void>(resolve => { resolveFirst = resolve; }) };
     activeKeys.add(this.activeKey);
+    this.metrics = currentMetrics()?.registry.track(this.service, this.address, () => this.currentState);
     this.clientLease = acquireEtcdClient(options.etcd, REGISTRY_POOL_NAME);
     this.client = this.clientLease.client;
     this.loopDone = this.run();
@@ -178,6 +183,7 @@ export class EtcdRegistration implements Registration {
     this.currentState = 'closed';
     for (const w of this.updateWaiters.splice(0)) w.reject(new Error(`Registration.update: '${this.key}' was closed before the value was written`));
     activeKeys.delete(this.activeKey);
+    this.metrics?.close();
     this.clientLease.release();
     this.lost.clear();
     this.registered.clear();
@@ -248,6 +254,7 @@ export class EtcdRegistration implements Registration {
     const leaseKept = leaseId === this.lostLeaseId;
     const downtimeMs = Date.now() - this.lossNoticedAt;
     trace(`${this.key}: registered again after ${downtimeMs} ms under ${leaseKept ? 'the same' : 'a new'} lease ${leaseId}`);
+    this.metrics?.reregistered(leaseKept, downtimeMs);
     this.registered.emit({ leaseId: leaseId as string, leaseKept, downtimeMs });
   }
 
@@ -343,6 +350,7 @@ export class EtcdRegistration implements Registration {
     this.lossNoticedAt = Date.now();
     this.lostLeaseId = leaseId;
     trace(`${this.key}: lost (${reason}), lease ${leaseId}`);
+    this.metrics?.lost(reason);
     this.lost.emit({ reason, leaseId, ...(error instanceof Error ? { error } : {}) });
   }
 
@@ -406,6 +414,7 @@ export class EtcdRegistration implements Registration {
     if (describeEtcdFailure(cause) !== undefined) this.lastError = cause;
     const error = new RegistrationError(this.key, operation, cause);
     trace(error.message);
+    this.metrics?.failed(operation);
     this.errors.emit(error);
   }
 

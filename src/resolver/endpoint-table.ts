@@ -70,8 +70,15 @@ export class EndpointTable {
   private readonly dirty = new Set<string>();
   private rebuildAll = true;
 
-  /** `warn` receives one line per problem; rate-limit it there. */
-  constructor(private readonly service: string, private readonly warn: (text: string) => void) {}
+  /**
+   * `warn` receives one line per problem; rate-limit it there. `onSkipped` is told of
+   * each bad value put (metrics), once per put, as `warn` is.
+   */
+  constructor(
+    private readonly service: string,
+    private readonly warn: (text: string) => void,
+    private readonly onSkipped: (() => void) | undefined = undefined,
+  ) {}
 
   /** Number of keys under the prefix (good and bad). */
   get keyCount(): number {
@@ -244,6 +251,7 @@ export class EndpointTable {
     const result = decodeEndpoint(kv.key, kv.value);
     if (!result.ok) {
       this.warn(`service '${this.service}': skipping ${result.error.message}`);
+      this.onSkipped?.();
       return { ok: false, modRevision: kv.modRevision };
     }
     const record = result.endpoint;

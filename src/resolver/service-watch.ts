@@ -12,6 +12,8 @@ import { type Etcd3, type IWatchResponse, type Watcher } from 'etcd3';
 import { servicePrefix } from '../etcd/endpoint-codec';
 import { clockTime, describeEtcdFailure, type EtcdFailure } from '../etcd/etcd-error';
 import { tracer } from '../grpc-experimental';
+import { currentMetrics } from '../metrics/metrics-binding';
+import { type ServiceWatchMetrics } from '../metrics/resolver-metrics';
 import { EndpointTable, type ResolvedEndpoints } from './endpoint-table';
 import { type ResolvedEtcdResolverOptions } from './etcd-resolver-options';
 import { listPrefix, type Pager } from './list-prefix';
@@ -60,6 +62,9 @@ export class ServiceWatch {
   private failingSinceMs: number | undefined;
   /** The last failure that said something (etcd3's "circuit breaker is open" does not). */
   private lastFailure: EtcdFailure | undefined;
+  /** Set when a MeterProvider was installed before this watch started. */
+  private readonly metrics: ServiceWatchMetrics | undefined;
+  private lists = 0;
 
   /**
    * @param label names the connection in traces and errors (e.g. its hosts).
@@ -73,7 +78,9 @@ export class ServiceWatch {
     warn: (text: string) => void,
   ) {
     this.prefix = servicePrefix(service);
-    this.table = new EndpointTable(service, warn);
+    this.metrics = currentMetrics()?.resolver.track(service);
+    const metrics = this.metrics;
+    this.table = new EndpointTable(service, warn, metrics && (() => metrics.skipped()));
     this.pager = { pageSize: options.pageSize };
   }
 
@@ -107,16 +114,19 @@ export class ServiceWatch {
     clearTimeout(this.retryTimer);
     clearTimeout(this.flushTimer);
     this.subscribers.clear();
+    this.metrics?.close();
     this.trace('closed');
   }
 
   private listThenWatch(generation: number): void {
     const startedMs = Date.now();
+    if (this.lists++ > 0) this.metrics?.relisted();
     listPrefix(this.client, this.prefix, this.pager, this.options.listTimeoutMs).then(
       listing => {
         if (generation !== this.generation) return;
         this.failingSinceMs = undefined;
         this.lastFailure = undefined;
+        this.metrics?.listed();
         this.revision = listing.revision;
         const changed = this.table.replaceAll(listing.kvs);
         this.trace(`listed ${plural(listing.kvs.length, 'key')} at revision ${listing.revision} in ${Date.now() - startedMs} ms (pages of ${this.pager.pageSize})`);
@@ -127,6 +137,7 @@ export class ServiceWatch {
       (err: unknown) => {
         if (generation !== this.generation) return;
         const message = (err as Error)?.message ?? String(err);
+        this.metrics?.failed('list');
         const nowMs = Date.now();
         this.failingSinceMs ??= nowMs;
         this.lastFailure = describeEtcdFailure(err) ?? this.lastFailure;
@@ -158,6 +169,7 @@ export class ServiceWatch {
     watcher.on('connected', () => {
       if (generation !== this.generation) return;
       this.attempt = 0;
+      this.metrics?.watchConnected();
       this.trace(`watching from revision ${fromRevision}`);
     });
     watcher.on('data', (res: IWatchResponse) => {
@@ -166,10 +178,12 @@ export class ServiceWatch {
     });
     watcher.on('disconnected', (err: Error) => {
       if (generation !== this.generation) return;
+      this.metrics?.failed('watch');
       this.scheduleResync(`watch disconnected: ${err?.message}`);
     });
     watcher.on('error', (err: Error) => {
       if (generation !== this.generation) return;
+      this.metrics?.failed('watch');
       this.scheduleResync(`watch failed: ${err?.message}`);
     });
   }
@@ -192,6 +206,7 @@ export class ServiceWatch {
   private scheduleResync(reason: string): void {
     this.generation++;
     this.dropWatcher();
+    this.metrics?.watchEnded();
     clearTimeout(this.retryTimer);
     const delayMs = resyncDelayMs(this.attempt++, this.options);
     this.trace(`${reason}; listing again in ${delayMs} ms`);
@@ -238,6 +253,7 @@ export class ServiceWatch {
     this.lastFlushMs = Date.now();
     const resolved = this.table.resolve();
     this.trace(`update: ${plural(resolved.endpoints.length, 'endpoint')} (${plural(this.table.keyCount, 'key')}) at revision ${this.revision}`);
+    this.metrics?.published(resolved.endpoints.length);
     this.publish({ ok: true, resolved, revision: this.revision });
   }
 

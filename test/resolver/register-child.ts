@@ -40,6 +40,8 @@ async function main(): Promise<unknown> {
         conflict: errorOf(() => register({ etcd: { hosts: ['127.0.0.1:1'] } })),
         badOptions: errorOf(() => register({ etcd: { hosts: [] } })),
         resolverConflict: errorOf(() => { register({ resolver: { pageSize: 10 } }); register({ resolver: { pageSize: 20 } }); }),
+        metricsRepeat: errorOf(() => { register({ metrics: { perEndpoint: true } }); register({ metrics: { perEndpoint: true } }); register(); }),
+        metricsConflict: errorOf(() => register({ metrics: {} })),
         viaDefault: await call(`etcd:///${service}`),
         viaHosts: await call(`etcd://${etcd}/${service}`),
       };

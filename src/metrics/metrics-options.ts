@@ -1,0 +1,47 @@
+/**
+ * `register({ metrics })`: what the OpenTelemetry instruments record. The
+ * instruments themselves exist only when `@opentelemetry/api` is installed and
+ * the application has set a global `MeterProvider` before creating channels,
+ * interceptors and registrations (see metrics-binding.ts).
+ */
+
+export interface MetricsOptions {
+  /**
+   * Adds the `endpoint` attribute (`host:port`) to `grpc_etcd_lb.lb.picks` and to the
+   * registry's metrics, and records per-endpoint in-flight calls and latency
+   * estimates. One series per endpoint: leave it off for large fleets. Defaults to false.
+   */
+  perEndpoint?: boolean;
+}
+
+export type ResolvedMetricsOptions = Readonly<Required<MetricsOptions>>;
+
+export const DEFAULT_METRICS_OPTIONS: ResolvedMetricsOptions = Object.freeze({ perEndpoint: false });
+
+const KNOWN_KEYS: ReadonlySet<string> = new Set<keyof MetricsOptions>(['perEndpoint']);
+
+/** Fills in defaults; throws a TypeError naming the bad option and value. */
+export function resolveMetricsOptions(options: MetricsOptions, where = 'register()'): ResolvedMetricsOptions {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`${where}: metrics must be an object like { perEndpoint: true }, got ${JSON.stringify(options) ?? String(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_KEYS.has(key)) throw new TypeError(`${where}: unknown option 'metrics.${key}' (known: ${[...KNOWN_KEYS].join(', ')})`);
+  }
+  const perEndpoint = options.perEndpoint ?? DEFAULT_METRICS_OPTIONS.perEndpoint;
+  if (typeof perEndpoint !== 'boolean') {
+    throw new TypeError(`${where}: metrics.perEndpoint must be a boolean, got ${JSON.stringify(perEndpoint) ?? String(perEndpoint)}`);
+  }
+  return Object.freeze({ perEndpoint });
+}
+
+let metricsOptions: ResolvedMetricsOptions = DEFAULT_METRICS_OPTIONS;
+
+/** Sets the options used by instruments bound from now on (see `register({ metrics })`). */
+export function setMetricsOptions(options: ResolvedMetricsOptions): void {
+  metricsOptions = options;
+}
+
+export function getMetricsOptions(): ResolvedMetricsOptions {
+  return metricsOptions;
+}

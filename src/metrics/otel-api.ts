@@ -1,0 +1,24 @@
+/**
+ * `@opentelemetry/api`, if the application has it. It is an optional peer
+ * dependency: absent, there are no metrics and no error. Loaded once, on first
+ * use (never at import, so importing this package costs nothing either way).
+ * Only types are imported statically; TypeScript erases them.
+ */
+import type * as OtelApi from '@opentelemetry/api';
+
+export type OtelApiModule = typeof OtelApi;
+
+let loaded: OtelApiModule | null | undefined;
+
+/** The API module, or null when it is not installed (or fails to load). */
+export function otelApi(): OtelApiModule | null {
+  if (loaded === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      loaded = require('@opentelemetry/api') as OtelApiModule;
+    } catch {
+      loaded = null;
+    }
+  }
+  return loaded;
+}
