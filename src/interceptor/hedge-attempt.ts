@@ -5,6 +5,7 @@
  */
 import { type InterceptingListener, type Metadata, type StatusObject } from '@grpc/grpc-js';
 import { type CallSteering } from '../balancer/call-steering';
+import { type AttemptKind } from '../metrics/retry-metrics';
 import { type AttemptCall } from './retrying-call';
 
 /** What an attempt reports to the call it belongs to. */
@@ -21,6 +22,8 @@ export class HedgeAttempt implements InterceptingListener {
   live = true;
   /** Cut by `perAttemptTimeoutMs`. */
   timedOut = false;
+  /** What started it (metrics): the first attempt, a retry after every attempt failed, or a hedge. */
+  kind: AttemptKind = 'first';
   timer: NodeJS.Timeout | undefined = undefined;
   heldMetadata: Metadata | undefined = undefined;
   heldMessage: unknown = undefined;

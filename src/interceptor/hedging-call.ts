@@ -35,6 +35,7 @@ import {
 } from '@grpc/grpc-js';
 import { attachSteering } from '../balancer/call-steering';
 import { tracer } from '../grpc-experimental';
+import { type AttemptKind } from '../metrics/retry-metrics';
 import { fullJitterDelayMs, nextBackoffCeilingMs } from './backoff';
 import { callDeadlineMs } from './call-deadline';
 import { HedgeAttempt, type HedgeAttemptOwner } from './hedge-attempt';
@@ -112,7 +113,7 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
     this.metadata = metadata.clone();
     this.hedgeBudget.recordCall();
     this.delayMs = this.hedging.delayMs ?? this.estimator!.delayMs();
-    this.startAttempt();
+    this.startAttempt('first');
   }
 
   sendMessageWithContext(context: MessageContext, message: unknown): void {
@@ -142,6 +143,7 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
     this.cancelled = true;
     if (this.phase === IDLE) this.firstCall.cancelWithStatus(code, details);
     this.end(undefined);
+    this.recordCallEnded(code);
     if (trace.enabled) trace(`${this.method}: cancelled by the caller (${this.attempts.length} attempts)`);
     // Delivered asynchronously, as grpc-js's own calls do on cancel.
     process.nextTick(deliverStatus, this.listener, { code, details, metadata: new Metadata() });
@@ -181,6 +183,7 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
     const o = this.scope.options;
     const code = attemptStatus.code;
     const timedOut = attempt.timedOut;
+    this.scope.metrics?.attemptEnded(this.method, code, attempt.kind);
     const retryable = timedOut || isRetryableCode(o.retryableCodeMask, code);
     if (code === status.OK) this.budget.recordSuccess();
     else if (retryable) this.budget.recordFailure();
@@ -191,6 +194,7 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
       return;
     }
     const pushbackMs = readPushbackMs(attemptStatus.metadata);
+    if (pushbackMs === PUSHBACK_STOP || pushbackMs >= 0) this.scope.metrics?.pushback(this.method, pushbackMs === PUSHBACK_STOP);
     if (pushbackMs === PUSHBACK_STOP || !this.scope.shouldRetry(this.method, attemptStatus)) {
       this.finish(attempt, attemptStatus);
       return;
@@ -210,7 +214,7 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
 
   // ---- internals ----
 
-  private startAttempt(): void {
+  private startAttempt(kind: AttemptKind): void {
     const number = this.attempts.length + 1;
     const call = number === 1 ? this.firstCall : this.nextCall(this.callOptions);
     const metadata = this.metadata!.clone();
@@ -218,6 +222,7 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
     const steering = attachSteering(metadata);
     for (const address of this.tried) steering.tried.add(address);
     const attempt = new HedgeAttempt(this, number, call, steering, performance.now());
+    attempt.kind = kind;
     this.attempts.push(attempt);
     this.live++;
     this.phase = ACTIVE;
@@ -272,10 +277,12 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
     }
     if (!call.budget.canRetry()) {
       if (trace.enabled) trace(`${call.method}: hedge denied by the retry budget of ${call.target} (${call.budget.tokens} tokens)`);
+      call.scope.metrics?.budgetExhausted(call.method, 'hedge');
       return;
     }
     if (!call.hedgeBudget.tryTake()) {
       if (trace.enabled) trace(`${call.method}: hedge denied by the hedge budget of ${call.target} (${call.hedgeBudget.tokens.toFixed(2)} tokens)`);
+      call.scope.metrics?.budgetExhausted(call.method, 'hedge');
       return;
     }
     call.budget.recordHedge();
@@ -314,7 +321,7 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
       }
       if (this.phase !== ACTIVE || this.cancelled) return; // the hook cancelled the call
     }
-    this.startAttempt();
+    this.startAttempt('hedge');
   }
 
   /** The backoff before a retry once no attempt is in flight, or -1 when the call must end. */
@@ -324,6 +331,7 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
     if (this.callOptions.parent?.cancelled) return -1;
     if (!this.budget.canRetry()) {
       if (trace.enabled) trace(`${this.method}: retry denied by the budget of ${this.target}`);
+      this.scope.metrics?.budgetExhausted(this.method, 'retry');
       return -1;
     }
     let delayMs: number;
@@ -363,7 +371,7 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
       call.finish(undefined, call.lastStatus!);
       return;
     }
-    call.startAttempt();
+    call.startAttempt('retry');
   }
 
   private static onAttemptTimer(this: void, call: HedgingCall, attempt: HedgeAttempt): void {
@@ -392,7 +400,13 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
       else if (winner.heldNull) listener?.onReceiveMessage?.(null);
     }
     this.release();
+    this.recordCallEnded(finalStatus.code);
     listener?.onReceiveStatus?.(finalStatus);
+  }
+
+  private recordCallEnded(code: status): void {
+    const first = this.attempts[0];
+    if (this.scope.metrics !== null && first !== undefined) this.scope.metrics.callEnded(this.method, code, performance.now() - first.startMs);
   }
 
   /** DONE: stops the timers and cancels every attempt still in flight (the losers). */
@@ -408,7 +422,11 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
       if (loser.number === 1 && winner !== undefined) this.estimator?.record(performance.now() - loser.startMs);
     }
     const details = winner === undefined ? 'hedged call cancelled' : LOSER_DETAILS;
-    for (const loser of losers) loser.call.cancelWithStatus(status.CANCELLED, details);
+    for (const loser of losers) {
+      // Its status no longer reaches onAttemptStatus (not live): counted here, as the cancellation it gets.
+      this.scope.metrics?.attemptEnded(this.method, status.CANCELLED, loser.kind);
+      loser.call.cancelWithStatus(status.CANCELLED, details);
+    }
   }
 
   private release(): void {

@@ -5,6 +5,8 @@
  */
 import { InterceptingCall, type Interceptor, type StatusObject } from '@grpc/grpc-js';
 import { log, logVerbosity } from '../grpc-experimental';
+import { currentMetrics } from '../metrics/metrics-binding';
+import { retryMetricsOf, type RetryMetrics } from '../metrics/retry-metrics';
 import { HedgeBudget } from './hedge-budget';
 import { HedgeDelayEstimator } from './hedge-delay';
 import { HedgingCall } from './hedging-call';
@@ -22,6 +24,9 @@ class RetryInterceptorScope implements RetryScope {
   private lastWarnMs = -Infinity;
   private suppressedWarnings = 0;
 
+  /** Bound when the interceptor is created: set your MeterProvider before. */
+  readonly metrics: RetryMetrics | null = retryMetricsOf(currentMetrics());
+
   constructor(readonly options: ResolvedRetryOptions) {}
 
   budgetFor(target: string): RetryBudget {
@@ -29,6 +34,7 @@ class RetryInterceptorScope implements RetryScope {
     if (budget === undefined) {
       budget = new RetryBudget(this.options.maxTokens, this.options.tokenRatio);
       this.budgets.set(target, budget);
+      this.metrics?.trackBudget(target, budget);
     }
     return budget;
   }

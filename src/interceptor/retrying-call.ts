@@ -29,6 +29,7 @@ import {
 } from '@grpc/grpc-js';
 import { attachSteering, type CallSteering } from '../balancer/call-steering';
 import { tracer } from '../grpc-experimental';
+import { type RetryMetrics } from '../metrics/retry-metrics';
 import { fullJitterDelayMs, nextBackoffCeilingMs } from './backoff';
 import { callDeadlineMs } from './call-deadline';
 import { type HedgeBudget } from './hedge-budget';
@@ -54,6 +55,8 @@ export interface RetryScope {
   shouldRetry(method: string, status: StatusObject): boolean;
   /** Logs a problem (e.g. a throwing user hook) at most every few seconds. */
   warn(text: string): void;
+  /** Where attempts, budget denials, pushbacks and call durations are recorded; null with metrics off. */
+  readonly metrics: RetryMetrics | null;
 }
 
 export const PREVIOUS_ATTEMPTS_KEY = 'grpc-previous-rpc-attempts';
@@ -100,6 +103,8 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
   private readonly deadlineMs: number;
   private readonly target: string;
   private readonly budget: RetryBudget;
+  /** `performance.now()` at start, read only with metrics on. */
+  private startedMs = 0;
 
   /** @param idempotent Whether `isIdempotent` names the method, when the interceptor already asked. */
   constructor(
@@ -124,6 +129,7 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
     const own = metadata.clone();
     this.steering = attachSteering(own);
     this.metadata = own;
+    if (this.scope.metrics !== null) this.startedMs = performance.now();
     this.startAttempt();
   }
 
@@ -161,6 +167,7 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
     if (this.phase === IDLE) this.call.cancelWithStatus(code, details);
     this.phase = DONE;
     this.release();
+    this.scope.metrics?.callEnded(this.callOptions.method_definition.path, code, performance.now() - this.startedMs);
     // Status is delivered asynchronously, as grpc-js's own calls do on cancel.
     process.nextTick(deliverStatus, this.listener, { code, details, metadata: new Metadata() });
   }
@@ -226,6 +233,7 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
     this.clearTimer();
     const timedOut = this.attemptTimedOut;
     const code = attemptStatus.code;
+    this.scope.metrics?.attemptEnded(this.callOptions.method_definition.path, code, this.attempts === 1 ? 'first' : 'retry');
     if (code === status.OK) this.budget.recordSuccess();
     else if (timedOut || isRetryableCode(this.scope.options.retryableCodeMask, code)) this.budget.recordFailure();
     if (code !== status.OK && !this.committed && !this.cancelled) {
@@ -282,9 +290,11 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
     // A cancelled parent does not cancel a new attempt (its listener fired already).
     if (this.callOptions.parent?.cancelled) return -1;
     const pushbackMs = readPushbackMs(attemptStatus.metadata);
+    if (pushbackMs === PUSHBACK_STOP || pushbackMs >= 0) this.scope.metrics?.pushback(this.callOptions.method_definition.path, pushbackMs === PUSHBACK_STOP);
     if (pushbackMs === PUSHBACK_STOP) return -1;
     if (!this.budget.canRetry()) {
       trace(`${this.callOptions.method_definition.path}: retry denied by the budget of ${this.target}`);
+      this.scope.metrics?.budgetExhausted(this.callOptions.method_definition.path, 'retry');
       return -1;
     }
     if (o.shouldRetry && !this.askShouldRetry(o.shouldRetry, attemptStatus)) return -1;
@@ -377,6 +387,7 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
     const heldMessage = this.heldMessage;
     const listener = this.listener;
     this.release();
+    this.scope.metrics?.callEnded(this.callOptions.method_definition.path, finalStatus.code, performance.now() - this.startedMs);
     if (hasHeldMessage) listener?.onReceiveMessage?.(heldMessage);
     else if (heldNull) listener?.onReceiveMessage?.(null);
     listener?.onReceiveStatus?.(finalStatus);
