@@ -5,7 +5,10 @@
  * under steady load — while a replica is killed, one is added, one leaves
  * gracefully and etcd itself restarts. Exits non-zero if any call failed.
  *
- *   npm run demo -- [--duration 40] [--policy etcd_least_request] [--rate 300] [--plain]
+ *   npm run demo -- [--duration 40] [--policy etcd_least_request] [--rate 300] [--plain] [--metrics-port 9464]
+ *
+ * With --metrics-port the client's OpenTelemetry metrics are served at
+ * http://127.0.0.1:PORT/metrics (Prometheus text) while it runs (prometheus.ts).
  *
  * The events are scaled to the duration (script.ts); durations too short for them are refused.
  */
@@ -17,6 +20,7 @@ import { loadEcho, type EchoReply } from '../../test/support/echo-proto';
 import { killAllReplicas, spawnReplica, type ReplicaProcess } from '../../test/support/replica-process';
 import { DemoOutput, count } from './table';
 import { LoadStats } from './load-stats';
+import { servePrometheus, type PrometheusEndpoint } from './prometheus';
 import { ETCD_DOWN_MS, MIN_DURATION_S, planScript } from './script';
 
 const POLICIES = ['etcd_least_request', 'etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_peak_ewma', 'round_robin'];
@@ -28,7 +32,7 @@ const MAX_DURATION_S = 600;
 const RECOVERY_TIMEOUT_MS = 10_000;
 /** Calls go on at least this long after the change was seen, so the table shows them. */
 const AFTER_RECOVERY_MS = 1000;
-const USAGE = `usage: npm run demo -- [--duration S (${MIN_DURATION_S}-${MAX_DURATION_S}, default 40)] [--policy NAME] [--rate CALLS_PER_S] [--plain]`;
+const USAGE = `usage: npm run demo -- [--duration S (${MIN_DURATION_S}-${MAX_DURATION_S}, default 40)] [--policy NAME] [--rate CALLS_PER_S] [--plain] [--metrics-port PORT]`;
 
 /** A bad command line: reported without a stack, exit code 2. */
 class UsageError extends Error {}
@@ -38,7 +42,7 @@ function isUsageError(err: unknown): err is Error {
   return err instanceof UsageError || String((err as { code?: unknown })?.code).startsWith('ERR_PARSE_ARGS');
 }
 
-interface Options { durationS: number; policy: string; rate: number; plain: boolean }
+interface Options { durationS: number; policy: string; rate: number; plain: boolean; metricsPort: number | undefined }
 
 function parseOptions(): Options {
   const { values } = parseArgs({
@@ -47,6 +51,7 @@ function parseOptions(): Options {
       policy: { type: 'string', default: 'etcd_least_request' },
       rate: { type: 'string', default: '300' },
       plain: { type: 'boolean', default: false },
+      'metrics-port': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -66,7 +71,11 @@ function parseOptions(): Options {
   }
   if (!Number.isFinite(rate) || rate < 1 || rate > 5000) throw new UsageError(`--rate must be 1..5000 calls/s, got ${values.rate}`);
   if (!POLICIES.includes(values.policy)) throw new UsageError(`--policy must be one of ${POLICIES.join(', ')}, got ${values.policy}`);
-  return { durationS, policy: values.policy, rate, plain: values.plain || !process.stdout.isTTY };
+  const metricsPort = values['metrics-port'] === undefined ? undefined : Number(values['metrics-port']);
+  if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 1 && metricsPort <= 65535)) {
+    throw new UsageError(`--metrics-port must be a TCP port 1..65535, got ${values['metrics-port']}`);
+  }
+  return { durationS, policy: values.policy, rate, plain: values.plain || !process.stdout.isTTY, metricsPort };
 }
 
 async function main(): Promise<number> {
@@ -104,7 +113,13 @@ async function main(): Promise<number> {
   await Promise.all([spawn('r1', 1), spawn('r2', 2), spawn('r3', 3), spawn('r4-slow', 2, 25)]);
   out.line(`4 replicas registered under '${SERVICE}/' (r4-slow adds 25 ms); client: etcd:///${SERVICE} + ${opts.policy} + retry interceptor, ${opts.rate} calls/s`);
 
-  register({ etcd: { hosts } });
+  // The MeterProvider goes in before register() and the channel: instruments are bound when components are created.
+  let prometheus: PrometheusEndpoint | undefined;
+  if (opts.metricsPort !== undefined) {
+    prometheus = await servePrometheus(opts.metricsPort);
+    out.line(`metrics: ${prometheus.url} (OpenTelemetry, Prometheus text format)`);
+  }
+  register({ etcd: { hosts }, metrics: { perEndpoint: opts.metricsPort !== undefined } });
   const { Client } = loadEcho();
   const client = new Client(`etcd:///${SERVICE}`, grpc.credentials.createInsecure(), {
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [opts.policy]: {} }] }),
@@ -164,6 +179,7 @@ async function main(): Promise<number> {
     clearInterval(loadTimer);
     clearInterval(drawTimer);
     client.close();
+    await prometheus?.stop();
     await killAllReplicas();
     await etcd?.destroy();
   };
