@@ -29,6 +29,14 @@ const SPIKE_RATE = 0.03;
 const TURN_MS = 300;
 const STEP_MS = 30;
 const MAX_HEDGE_RATIO = 0.1;
+/**
+ * The correlated shape's hedge budget for our rows: with one replica in five slow, round-robin
+ * picking sends 20 % of calls there, and grpc-js (no hedge budget) hedges all of them; the
+ * target compares the two at the same or lower extra load, so ours may spend as much.
+ */
+const CORRELATED_HEDGE_RATIO = 0.25;
+/** Adaptive rows warm up for at least this many calls (the estimator needs 100 first attempts). */
+const ADAPTIVE_WARMUP_CALLS = 150;
 /** Replicas report their counters every 250 ms: after this long with no calls, the figures are final. */
 const STATS_SETTLE_MS = 350;
 const STEP_BUCKET_MS = 250;
@@ -39,7 +47,16 @@ const SHAPES = ['independent', 'correlated', 'all-slow'] as const;
 type Shape = (typeof SHAPES)[number];
 type Hedging = 'none' | 'grpc-js' | 'fixed' | 'adaptive';
 
-interface Config { readonly label: string; readonly policy: string; readonly hedging: Hedging; readonly baseline: string }
+interface Config {
+  readonly label: string;
+  readonly policy: string;
+  readonly hedging: Hedging;
+  readonly baseline: string;
+  /** Our hedge budget when not the shape's (`ratioOf`). */
+  readonly maxHedgeRatio?: number;
+  /** Measured in full runs only. */
+  readonly fullOnly?: boolean;
+}
 
 const NONE_RR = 'no hedging · round_robin';
 const GRPC_JS = 'grpc-js hedgingPolicy · round_robin';
@@ -56,6 +73,15 @@ const CONFIGS: readonly Config[] = [
   { label: OURS_FIXED, policy: LEAST_REQUEST, hedging: 'fixed', baseline: NONE_LR },
   { label: OURS_ADAPTIVE, policy: LEAST_REQUEST, hedging: 'adaptive', baseline: NONE_LR },
 ];
+const OURS_FIXED_DEFAULT_BUDGET = `ours, fixed delay, maxHedgeRatio ${MAX_HEDGE_RATIO} · ${LEAST_REQUEST}`;
+/** The correlated shape also shows our default budget, which 20 % of slow calls exceed. */
+const CORRELATED_EXTRA: readonly Config[] = [
+  { label: OURS_FIXED_DEFAULT_BUDGET, policy: LEAST_REQUEST, hedging: 'fixed', baseline: NONE_LR, maxHedgeRatio: MAX_HEDGE_RATIO, fullOnly: true },
+];
+
+function ratioOf(shape: Shape): number {
+  return shape === 'correlated' ? CORRELATED_HEDGE_RATIO : MAX_HEDGE_RATIO;
+}
 const ALL_SLOW_CONFIGS = [GRPC_JS, OURS_FIXED];
 
 export interface HedgingRow {
@@ -119,7 +145,7 @@ function callIds(prefix: string): grpc.Interceptor {
   });
 }
 
-function makeClient(env: BenchEnvironment, replicas: readonly ReplicaProcess[], config: Config, delayMs: number, prefix: string, tally: Tally): EchoClient {
+function makeClient(env: BenchEnvironment, replicas: readonly ReplicaProcess[], config: Config, shape: Shape, delayMs: number, prefix: string, tally: Tally): EchoClient {
   const serviceConfig: Record<string, unknown> = { loadBalancingConfig: [lbConfigOf(config.policy)] };
   if (config.hedging === 'grpc-js') {
     serviceConfig.methodConfig = [{
@@ -133,7 +159,7 @@ function makeClient(env: BenchEnvironment, replicas: readonly ReplicaProcess[], 
     const extra = (): void => { tally.extraAt.push(performance.now()); };
     interceptors.push(createRetryInterceptor({
       isIdempotent: () => true,
-      hedging: config.hedging === 'fixed' ? { delayMs, maxHedgeRatio: MAX_HEDGE_RATIO } : { maxHedgeRatio: MAX_HEDGE_RATIO },
+      hedging: { delayMs: config.hedging === 'fixed' ? delayMs : undefined, maxHedgeRatio: config.maxHedgeRatio ?? ratioOf(shape) },
       onHedge: extra,
       onRetry: extra,
     }));
@@ -162,8 +188,13 @@ function find(m: HedgingMetrics, config: string, shape: Shape): HedgingRow | und
   return m.rows.find(r => r.config === config && r.shape === shape);
 }
 
-function usable(context: ScenarioContext): Config[] {
-  return CONFIGS.filter(c => c.policy === ROUND_ROBIN || context.policies.includes(c.policy));
+function usable(context: ScenarioContext, shape: Shape): Config[] {
+  const list = shape === 'correlated' ? [...CONFIGS, ...CORRELATED_EXTRA] : CONFIGS;
+  return list.filter(c => (c.policy === ROUND_ROBIN || context.policies.includes(c.policy)) && !(c.fullOnly && context.quick));
+}
+
+function configOf(label: string): Config | undefined {
+  return [...CONFIGS, ...CORRELATED_EXTRA].find(c => c.label === label);
 }
 
 function shapeTitle(m: HedgingMetrics, shape: Shape): string {
@@ -181,14 +212,16 @@ export const hedgingScenario: Scenario<HedgingMetrics> = {
     + `+${SLOW_MS} ms with probability ${SPIKE_RATE * 100} %, a seeded PRNG per replica) and correlated (replica i is +${SLOW_MS} ms while `
     + `floor(t / ${TURN_MS} ms) mod 5 = i: one slow replica at a time, rotating). The fixed delay, for grpc-js's hedgingPolicy `
     + `(maxAttempts 2, round_robin) and ours alike, is the p95 of no hedging · round_robin in the independent shape (clamped to `
-    + `${MIN_DELAY_MS}–${MAX_DELAY_MS} ms), measured first. Ours: hedging.maxAttempts 2, maxHedgeRatio ${MAX_HEDGE_RATIO}, every method `
-    + 'idempotent; adaptive = p95 of the last 1,000 first attempts. Extra attempts = attempts the replicas received / calls sent − 1 '
+    + `${MIN_DELAY_MS}–${MAX_DELAY_MS} ms), measured first. Ours: hedging.maxAttempts 2, maxHedgeRatio ${MAX_HEDGE_RATIO} `
+    + `(the default; ${CORRELATED_HEDGE_RATIO} in the correlated shape, where 1 call in 5 meets the slow replica under round-robin picking and `
+    + `grpc-js hedges them all; a full run adds a ${MAX_HEDGE_RATIO} row there), every method idempotent; adaptive = p95 of the last 1,000 `
+    + `first attempts, after a warm-up of at least ${ADAPTIVE_WARMUP_CALLS} calls. Extra attempts = attempts the replicas received / calls sent − 1 `
     + '(warm-up included); "twice on one replica" = attempts whose call id (a header) that replica had already seen, all replicas READY. '
     + `Budget: our fixed-delay client, then every replica +${STEP_MS} ms; hedges and retries counted per ${STEP_BUCKET_MS} ms; and, `
     + 'in a full run, a steady all-slow run of grpc-js and ours.',
 
   steps(context) {
-    return 1 + 2 * usable(context).length + 1 + (context.quick ? 0 : ALL_SLOW_CONFIGS.length);
+    return 1 + usable(context, 'independent').length + usable(context, 'correlated').length + 1 + (context.quick ? 0 : ALL_SLOW_CONFIGS.length);
   },
 
   async run(context): Promise<HedgingMetrics> {
@@ -213,11 +246,13 @@ export const hedgingScenario: Scenario<HedgingMetrics> = {
 
       const measure = async (config: Config, shape: Shape, tally: Tally = { sent: 0, extraAt: [], latencies: undefined }): Promise<HedgingRow> => {
         context.progress.step(`${shape}: ${config.label}`);
-        const client = makeClient(env, replicas, config, delayMs, `${shape}-${CONFIGS.indexOf(config)}`, tally);
+        const client = makeClient(env, replicas, config, shape, delayMs, `${shape}-${rows.length}`, tally);
         clients.push(client);
         await env.ready(client);
         const load = await openLoop(client, {
-          ratePerS, durationMs: runMs, warmupMs,
+          ratePerS,
+          durationMs: runMs,
+          warmupMs: config.hedging === 'adaptive' ? Math.max(warmupMs, Math.ceil((ADAPTIVE_WARMUP_CALLS * 1000) / ratePerS)) : warmupMs,
           onCall: r => {
             tally.sent++;
             if (r.recorded && r.code === grpc.status.OK) tally.latencies?.push(r.endMs - r.startMs);
@@ -235,7 +270,7 @@ export const hedgingScenario: Scenario<HedgingMetrics> = {
 
       for (const shape of ['independent', 'correlated'] as const) {
         setAll(shape);
-        for (const config of usable(context)) {
+        for (const config of usable(context, shape)) {
           const baseline = shape === 'independent' && config.label === NONE_RR;
           const tally: Tally = { sent: 0, extraAt: [], latencies: baseline ? [] : undefined };
           rows.push(await measure(config, shape, tally));
@@ -250,9 +285,9 @@ export const hedgingScenario: Scenario<HedgingMetrics> = {
       // Budget: a step on every replica under our fixed-delay client.
       context.progress.step(`budget: every replica +${STEP_MS} ms under ${OURS_FIXED}`);
       setAll(undefined);
-      const stepConfig = CONFIGS.find(c => c.label === OURS_FIXED)!;
+      const stepConfig = configOf(OURS_FIXED)!;
       const tally: Tally = { sent: 0, extraAt: [], latencies: undefined };
-      const client = makeClient(env, replicas, stepConfig, delayMs, 'step', tally);
+      const client = makeClient(env, replicas, stepConfig, 'all-slow', delayMs, 'step', tally);
       clients.push(client);
       await env.ready(client);
       const beforeMs = context.quick ? 600 : 1_000;
@@ -285,7 +320,7 @@ export const hedgingScenario: Scenario<HedgingMetrics> = {
         failed: afterStep.filter(r => r.code !== grpc.status.OK).length,
       };
       if (!context.quick) {
-        for (const label of ALL_SLOW_CONFIGS) rows.push(await measure(CONFIGS.find(c => c.label === label)!, 'all-slow'));
+        for (const label of ALL_SLOW_CONFIGS) rows.push(await measure(configOf(label)!, 'all-slow'));
       }
       return { capacityCallsPerS: capacity, ratePerS, delayMs, runMs, rows, step };
     } finally {
@@ -299,7 +334,7 @@ export const hedgingScenario: Scenario<HedgingMetrics> = {
       title: shapeTitle(m, shape),
       columns: ['configuration', ...PERCENTILES.map(p => p.label), 'p99 vs no hedging', 'p99.9 vs no hedging', 'extra attempts', 'twice on one replica', 'failed', 'calls/s'],
       rows: m.rows.filter(r => r.shape === shape).map(r => {
-        const base = find(m, CONFIGS.find(c => c.label === r.config)?.baseline ?? NONE_RR, shape);
+        const base = find(m, configOf(r.config)?.baseline ?? NONE_RR, shape);
         return [
           r.config, ...PERCENTILES.map(p => ms(r.latencyMs[p.key])),
           ratio(base ? r.latencyMs.p99 / base.latencyMs.p99 : undefined), ratio(base ? r.latencyMs.p999 / base.latencyMs.p999 : undefined),
@@ -307,7 +342,7 @@ export const hedgingScenario: Scenario<HedgingMetrics> = {
         ];
       }),
       note: `${(m.runMs / 1000).toFixed(1)} s per configuration after warm-up; "vs no hedging" compares with the same picking (round_robin for the `
-        + `round_robin and ${WRR} rows, ${LEAST_REQUEST} for its rows).`,
+        + `round_robin and ${WRR} rows, ${LEAST_REQUEST} for its rows); our hedge budget (maxHedgeRatio) ${ratioOf(shape)} unless the row says otherwise.`,
     }));
     const s = m.step;
     return [...shapeTables, {
@@ -362,14 +397,14 @@ export const hedgingScenario: Scenario<HedgingMetrics> = {
     });
     const grpcJs = find(m, GRPC_JS, 'correlated');
     const oursCorrelated = find(m, OURS_FIXED, 'correlated');
-    const wrr = find(m, OURS_WRR, 'correlated');
+    const others = [find(m, OURS_WRR, 'correlated'), find(m, OURS_FIXED_DEFAULT_BUDGET, 'correlated')];
     checks.push({
       scenario: 'hedging',
-      what: `correlated shape: ${OURS_FIXED} p99.9 vs grpc-js hedgingPolicy's, at the same or lower extra load`,
+      what: `correlated shape: ${OURS_FIXED} (maxHedgeRatio ${CORRELATED_HEDGE_RATIO}) p99.9 vs grpc-js hedgingPolicy's, at the same or lower extra load`,
       target: '≤ 1×, extra ≤ grpc-js\'s',
       measured: grpcJs && oursCorrelated
         ? `${ratio(oursCorrelated.latencyMs.p999 / grpcJs.latencyMs.p999)} (${ms(oursCorrelated.latencyMs.p999)} vs ${ms(grpcJs.latencyMs.p999)}), extra ${percent(oursCorrelated.extra)} vs ${percent(grpcJs.extra)}`
-          + (wrr ? `; ${WRR}: ${ratio(wrr.latencyMs.p999 / grpcJs.latencyMs.p999)}, ${percent(wrr.extra)}` : '')
+          + others.map(r => (r ? `; ${r.config}: ${ratio(r.latencyMs.p999 / grpcJs.latencyMs.p999)}, ${percent(r.extra)}` : '')).join('')
         : 'n/a',
       met: grpcJs && oursCorrelated ? oursCorrelated.latencyMs.p999 <= grpcJs.latencyMs.p999 && oursCorrelated.extra <= grpcJs.extra : undefined,
     });
