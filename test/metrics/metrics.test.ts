@@ -8,7 +8,7 @@ import { createRetryInterceptor, inspectBalancers, register, registerEndpoint, t
 import { unary, type EchoClient } from '../support/echo-proto';
 import { etcdctl, startEtcd, type EtcdServer } from '../support/etcd';
 import { waitFor } from '../support/wait';
-import { clientFor, runCalls, startReplicas, type Replicas } from '../interceptor/replicas';
+import { clientFor, resetCounters, runCalls, startReplicas, type Replicas } from '../interceptor/replicas';
 import { leaseHex } from '../registry/registry-fixtures';
 import { startTestMetrics, total, type TestMetrics } from './metrics-fixtures';
 
@@ -105,6 +105,49 @@ describe('metrics (OpenTelemetry)', function () {
     // The resolver saw the key go and come back: more updates than the first one, 4 endpoints again.
     await waitFor('the resolver to serve 4 endpoints again', async () => total(await telemetry.collect('grpc_etcd_lb.resolver.endpoints'), { service }) === 4);
     expect(total(await telemetry.collect('grpc_etcd_lb.resolver.updates'), { service })).to.be.greaterThan(1);
+  });
+
+  it('shows tiers, draining, latency estimates and a failover (inspectBalancers and metrics)', async function () {
+    const tierService = 'metrics/tiers';
+    const tierReplicas = await startReplicas(3);
+    const [primary, drainer, standby] = tierReplicas.servers;
+    const hosts = etcd.endpoints;
+    const regs = await Promise.all([
+      registerEndpoint({ service: tierService, address: primary.address, ttlSeconds: 5, etcd: { hosts } }),
+      registerEndpoint({ service: tierService, address: drainer.address, weight: 0, ttlSeconds: 5, etcd: { hosts } }),
+      registerEndpoint({ service: tierService, address: standby.address, priority: 1, ttlSeconds: 5, etcd: { hosts } }),
+    ]);
+    const peak = clientFor(`etcd://${etcd.endpoint}/${tierService}`, 'etcd_peak_ewma', []);
+    const ours = () => inspectBalancers().find(b => b.policy === 'etcd_peak_ewma' && b.endpoints.some(e => e.address === standby.address));
+    const endpointOf = (address: string) => ours()?.endpoints.find(e => e.address === address);
+    try {
+      await unary(peak, 'connect'); // a channel resolves and connects on its first call
+      await waitFor('all three endpoints READY', () => ours()?.endpoints.filter(e => e.state === 'READY').length === 3);
+      resetCounters(tierReplicas);
+      await runCalls(50, 4, () => unary(peak, 't'));
+      expect(primary.calls).to.equal(50);
+      expect(endpointOf(primary.address)).to.include({ tier: 0, draining: false, usable: true });
+      expect(endpointOf(primary.address)?.latencyEstimateMs).to.be.a('number').and.greaterThan(0);
+      expect(endpointOf(drainer.address)).to.include({ tier: -1, draining: true, usable: true });
+      expect(endpointOf(standby.address)).to.include({ tier: 1, draining: false, usable: true });
+      const usable = await telemetry.collect('grpc_etcd_lb.lb.usable_endpoints');
+      expect(usable.filter(p => p.attributes.policy === 'etcd_peak_ewma').map(p => [p.attributes.priority, p.attributes.draining, p.value]))
+        .to.have.deep.members([[0, false, 1], [0, true, 1], [1, false, 1]]);
+      const latency = await telemetry.collect('grpc_etcd_lb.lb.endpoint.latency_estimate');
+      expect(total(latency, { policy: 'etcd_peak_ewma', endpoint: primary.address })).to.be.greaterThan(0);
+
+      // The primary leaves: the standby tier takes the traffic (the draining endpoint does not).
+      await regs[0].close();
+      await waitFor('the standby to take the traffic', () => endpointOf(standby.address)?.tier === 0 && endpointOf(primary.address) === undefined);
+      const failovers = await telemetry.collect('grpc_etcd_lb.lb.tier_failovers');
+      expect(failovers).to.deep.equal([{ attributes: { policy: 'etcd_peak_ewma', direction: 'failover' }, value: 1 }]);
+      await unary(peak, 't');
+      expect(standby.calls).to.equal(1);
+    } finally {
+      peak.close();
+      await Promise.all(regs.map(r => r.close()));
+      await tierReplicas.stop();
+    }
   });
 
   it('records nothing from components created while no MeterProvider is set', async function () {
