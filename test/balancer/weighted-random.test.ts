@@ -6,6 +6,7 @@ import { registerBalancers } from '../../src/balancer/register-balancers';
 import { EtcdWeightedRandomConfig, EtcdWeightedRandomLoadBalancer } from '../../src/balancer/weighted-random';
 import { failedCount, makeClient, pct, registerVariant, runCalls, waitForEndpoints } from './support/load';
 import { createStaticTarget, type StaticTarget } from './support/static-resolver';
+import { quietly } from '../support/grpc-log';
 
 const SEEDED = 'test_seeded_etcd_weighted_random';
 
@@ -30,8 +31,8 @@ describe('etcd_weighted_random', function () {
 
   it('validates its config and names itself in errors', () => {
     expect(EtcdWeightedRandomConfig.createFromJson(null).toJsonObject()).to.deep.equal({ etcd_weighted_random: {} });
-    expect(() => EtcdWeightedRandomConfig.createFromJson('fast')).to.throw(/^config must be an object, got "fast"/);
-    expect(() => EtcdWeightedRandomConfig.createFromJson({ healthCheck: [] })).to.throw(/^healthCheck must be an object/);
+    expect(() => quietly(() => EtcdWeightedRandomConfig.createFromJson('fast'))).to.throw(/^config must be an object, got "fast"/);
+    expect(() => quietly(() => EtcdWeightedRandomConfig.createFromJson({ healthCheck: [] }))).to.throw(/^healthCheck must be an object/);
   });
 
   it('splits 10,000 calls over real servers with P(i) = W(i)/ΣW (seeded, within 2 points)', async () => {

@@ -6,6 +6,7 @@ import { registerBalancers } from '../../src/balancer/register-balancers';
 import { EtcdWeightedRoundRobinConfig } from '../../src/balancer/weighted-round-robin';
 import { balancerFor, failedCount, makeClient, pct, runCalls, waitForEndpoints } from './support/load';
 import { createStaticTarget, type StaticTarget } from './support/static-resolver';
+import { quietly } from '../support/grpc-log';
 
 describe('etcd_weighted_round_robin', function () {
   this.timeout(60_000);
@@ -27,9 +28,9 @@ describe('etcd_weighted_round_robin', function () {
     expect(EtcdWeightedRoundRobinConfig.createFromJson({}).toJsonObject()).to.deep.equal({ etcd_weighted_round_robin: {} });
     expect(EtcdWeightedRoundRobinConfig.createFromJson({ healthCheck: { serviceName: 'echo' } }).toJsonObject())
       .to.deep.equal({ etcd_weighted_round_robin: { healthCheck: { serviceName: 'echo' } } });
-    expect(() => EtcdWeightedRoundRobinConfig.createFromJson([])).to.throw(/^config must be an object, got \[\]/);
-    expect(() => EtcdWeightedRoundRobinConfig.createFromJson({ healthCheck: 'x' })).to.throw(/^healthCheck must be an object/);
-    expect(() => EtcdWeightedRoundRobinConfig.createFromJson({ healthCheck: { serviceName: 3 } })).to.throw(/^healthCheck.serviceName must be a string, got 3/);
+    expect(() => quietly(() => EtcdWeightedRoundRobinConfig.createFromJson([]))).to.throw(/^config must be an object, got \[\]/);
+    expect(() => quietly(() => EtcdWeightedRoundRobinConfig.createFromJson({ healthCheck: 'x' }))).to.throw(/^healthCheck must be an object/);
+    expect(() => quietly(() => EtcdWeightedRoundRobinConfig.createFromJson({ healthCheck: { serviceName: 3 } }))).to.throw(/^healthCheck.serviceName must be a string, got 3/);
   });
 
   it('splits 10,000 calls 1:2:3:4 over real servers (within 0.5 points), then re-balances on a weight change without reconnecting', async () => {

@@ -151,24 +151,7 @@ export async function currentLeader(cluster: EtcdCluster): Promise<EtcdMember | 
   return lead && running.find(m => lead.Endpoint.endsWith(`:${m.clientPort}`));
 }
 
-/**
- * Collects grpc-js log lines (our components' warnings) instead of printing them,
- * so a test can count them; trace lines still print when GRPC_TRACE is set.
- * `restore()` puts the console back (call it in afterEach too).
- */
-export function captureGrpcLog(): { readonly lines: string[]; restore(): void } {
-  const lines: string[] = [];
-  const tracing = process.env.GRPC_TRACE !== undefined;
-  grpc.setLogger({
-    error: (...args: unknown[]) => {
-      const line = args.join(' ');
-      // grpc-js trace lines look like 'D 2026-… | v1.14.7 123 | etcd_resolver | …'.
-      if (!line.includes(' | ')) lines.push(line);
-      else if (tracing) console.error(line);
-    },
-  } as unknown as Partial<Console>);
-  return { lines, restore: () => grpc.setLogger(console) };
-}
+export { captureGrpcLog } from '../support/grpc-log';
 
 /** Heap used after a full GC, in bytes (exposes `gc` on first use). */
 export function heapUsedAfterGc(): number {
