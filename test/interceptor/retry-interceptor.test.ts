@@ -115,10 +115,13 @@ describe('retry interceptor with grpc-js policies', function () {
 
   it('perAttemptTimeoutMs: a hung replica costs one attempt, calls succeed elsewhere', async () => {
     const events: RetryEvent[] = [];
-    const { replicas, client } = await roundRobin(3, { perAttemptTimeoutMs: 300, onRetry: e => events.push(e) });
+    // 700 ms per attempt: generous where a healthy attempt competes with CPU hogs (300 ms was not);
+    // one call at a time, so that under round_robin a retry is the next replica, never the hung one
+    // again (with concurrent calls it can be, which would test round_robin, not the timeout).
+    const { replicas, client } = await roundRobin(3, { perAttemptTimeoutMs: 700, onRetry: e => events.push(e) });
     const hung = replicas.servers[0];
     hung.setBehaviour({ hang: true });
-    const { ok, errors } = await runCalls(30, 3, () => unary(client, 'x', { deadline: Date.now() + 10_000 }));
+    const { ok, errors } = await runCalls(30, 1, () => unary(client, 'x', { deadline: Date.now() + 10_000 }));
     console.log(`      hung replica: ${ok} ok, ${errors.length} failed, ${events.filter(e => e.attemptTimedOut).length} attempts timed out, hung replica saw ${hung.calls}`);
     expect(errors.map(e => e.message)).to.deep.equal([]);
     expect(events.length).to.be.greaterThan(0);
