@@ -36,7 +36,7 @@ import {
 import { attachSteering } from '../balancer/call-steering';
 import { tracer } from '../grpc-experimental';
 import { type AttemptKind } from '../metrics/retry-metrics';
-import { fullJitterDelayMs, nextBackoffCeilingMs } from './backoff';
+import { RetryBackoff } from './backoff';
 import { callDeadlineMs } from './call-deadline';
 import { HedgeAttempt, type HedgeAttemptOwner } from './hedge-attempt';
 import { type HedgeBudget } from './hedge-budget';
@@ -79,7 +79,8 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
   private timerReason: HedgeReason = 'delay';
   /** The failed attempt a pending replacement stands in for (its peer, for the event). */
   private replacedPeer: string | undefined;
-  private backoffCeilingMs: number;
+  /** Created at the first retry (most calls never retry). */
+  private backoff: RetryBackoff | undefined;
   private lastStatus: StatusObject | undefined;
   private readonly hedging: ResolvedHedgingOptions;
   private readonly deadlineMs: number;
@@ -102,7 +103,6 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
     this.budget = scope.budgetFor(this.target);
     this.hedgeBudget = scope.hedgeBudgetFor(this.target);
     this.estimator = this.hedging.delayMs === undefined ? scope.delayEstimatorFor(this.method) : undefined;
-    this.backoffCeilingMs = scope.options.initialBackoffMs;
     this.deadlineMs = callDeadlineMs(callOptions);
   }
 
@@ -314,11 +314,7 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
     if (trace.enabled) trace(`${this.method}: hedge (attempt ${attempt}, ${reason}) after ${delayMs.toFixed(1)} ms; avoiding ${[...this.tried].join(', ') || 'none known'}`);
     const onHedge = this.scope.options.onHedge;
     if (onHedge) {
-      try {
-        onHedge({ method: this.method, attempt, delayMs, peer, reason, inFlight: this.live });
-      } catch (err) {
-        this.scope.warn(`onHedge threw (ignored): ${(err as Error)?.message ?? String(err)}`);
-      }
+      this.scope.runHook('onHedge', onHedge, { method: this.method, attempt, delayMs, peer, reason, inFlight: this.live });
       if (this.phase !== ACTIVE || this.cancelled) return; // the hook cancelled the call
     }
     this.startAttempt('hedge');
@@ -334,14 +330,8 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
       this.scope.metrics?.budgetExhausted(this.method, 'retry');
       return -1;
     }
-    let delayMs: number;
-    if (pushbackMs >= 0) {
-      delayMs = pushbackMs;
-      this.backoffCeilingMs = o.initialBackoffMs; // A6: pushback resets the backoff
-    } else {
-      delayMs = fullJitterDelayMs(this.backoffCeilingMs, o.random);
-      this.backoffCeilingMs = nextBackoffCeilingMs(this.backoffCeilingMs, o.backoffMultiplier, o.maxBackoffMs);
-    }
+    this.backoff ??= new RetryBackoff(o);
+    const delayMs = this.backoff.nextDelayMs(pushbackMs);
     if (Date.now() + delayMs >= this.deadlineMs) return -1;
     return delayMs;
   }
@@ -353,11 +343,7 @@ export class HedgingCall implements AttemptCall, HedgeAttemptOwner {
     if (trace.enabled) trace(`${this.method}: every attempt failed; retrying in ${delayMs} ms`);
     const onRetry = this.scope.options.onRetry;
     if (onRetry) {
-      try {
-        onRetry({ method: this.method, attempt: this.attempts.length + 1, status: attemptStatus, peer: failed.peer, delayMs, attemptTimedOut: failed.timedOut });
-      } catch (err) {
-        this.scope.warn(`onRetry threw (ignored): ${(err as Error)?.message ?? String(err)}`);
-      }
+      this.scope.runHook('onRetry', onRetry, { method: this.method, attempt: this.attempts.length + 1, status: attemptStatus, peer: failed.peer, delayMs, attemptTimedOut: failed.timedOut });
       if (this.phase !== BACKOFF) return; // the hook cancelled the call
     }
     // Not unref'd: with no attempt in flight this timer may be all that keeps the process alive.

@@ -81,6 +81,14 @@ class RetryInterceptorScope implements RetryScope {
     }
   }
 
+  runHook<E>(name: string, hook: (event: E) => void, event: E): void {
+    try {
+      hook(event);
+    } catch (err) {
+      this.warn(`${name} threw (ignored): ${(err as Error)?.message ?? String(err)}`);
+    }
+  }
+
   warn(text: string): void {
     const now = Date.now();
     if (now - this.lastWarnMs < WARN_INTERVAL_MS) {

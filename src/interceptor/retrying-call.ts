@@ -30,7 +30,7 @@ import {
 import { attachSteering, type CallSteering } from '../balancer/call-steering';
 import { tracer } from '../grpc-experimental';
 import { type RetryMetrics } from '../metrics/retry-metrics';
-import { fullJitterDelayMs, nextBackoffCeilingMs } from './backoff';
+import { RetryBackoff } from './backoff';
 import { callDeadlineMs } from './call-deadline';
 import { type HedgeBudget } from './hedge-budget';
 import { type HedgeDelayEstimator } from './hedge-delay';
@@ -55,6 +55,8 @@ export interface RetryScope {
   shouldRetry(method: string, status: StatusObject): boolean;
   /** Logs a problem (e.g. a throwing user hook) at most every few seconds. */
   warn(text: string): void;
+  /** Calls the user hook `name` (onRetry, onHedge) with `event`; a throw is warned about (rate-limited) and ignored. */
+  runHook<E>(name: string, hook: (event: E) => void, event: E): void;
   /** Where attempts, budget denials, pushbacks and call durations are recorded; null with metrics off. */
   readonly metrics: RetryMetrics | null;
 }
@@ -97,7 +99,8 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
   private attemptTimedOut = false;
   private attempts = 0;
   private timer: NodeJS.Timeout | undefined;
-  private backoffCeilingMs: number;
+  /** Created at the first retry (most calls never retry). */
+  private backoff: RetryBackoff | undefined;
   /** Status of the failed attempt while waiting to retry (the call's status if the retry is abandoned). */
   private lastStatus: StatusObject | undefined;
   private readonly deadlineMs: number;
@@ -117,7 +120,6 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
     // Before it starts, a grpc-js call reports its channel's target as its peer: the budget key.
     this.target = this.call.getPeer();
     this.budget = scope.budgetFor(this.target);
-    this.backoffCeilingMs = scope.options.initialBackoffMs;
     this.deadlineMs = callDeadlineMs(callOptions);
     this.idempotent = idempotent ?? (scope.options.isIdempotent !== undefined && this.askIsIdempotent(scope.options.isIdempotent));
   }
@@ -298,14 +300,8 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
       return -1;
     }
     if (o.shouldRetry && !this.askShouldRetry(o.shouldRetry, attemptStatus)) return -1;
-    let delayMs: number;
-    if (pushbackMs >= 0) {
-      delayMs = pushbackMs;
-      this.backoffCeilingMs = o.initialBackoffMs; // A6: pushback resets the backoff
-    } else {
-      delayMs = fullJitterDelayMs(this.backoffCeilingMs, o.random);
-      this.backoffCeilingMs = nextBackoffCeilingMs(this.backoffCeilingMs, o.backoffMultiplier, o.maxBackoffMs);
-    }
+    this.backoff ??= new RetryBackoff(o);
+    const delayMs = this.backoff.nextDelayMs(pushbackMs);
     // Never sleep past the deadline: the caller gets the real failure now instead.
     if (Date.now() + delayMs >= this.deadlineMs) return -1;
     return delayMs;
@@ -341,11 +337,7 @@ export class RetryingCall implements AttemptCall, InterceptingListener {
     trace(`${method}: attempt ${this.attempts} on ${peer ?? '?'} ended with code ${attemptStatus.code}${timedOut ? ' (attempt timeout)' : ''}; retrying in ${delayMs} ms`);
     const onRetry = this.scope.options.onRetry;
     if (onRetry) {
-      try {
-        onRetry({ method, attempt: this.attempts + 1, status: attemptStatus, peer, delayMs, attemptTimedOut: timedOut });
-      } catch (err) {
-        this.scope.warn(`onRetry threw (ignored): ${(err as Error)?.message ?? String(err)}`);
-      }
+      this.scope.runHook('onRetry', onRetry, { method, attempt: this.attempts + 1, status: attemptStatus, peer, delayMs, attemptTimedOut: timedOut });
       if (this.phase !== BACKOFF) return; // the hook cancelled the call
     }
     // Not unref'd: with no attempt in flight, this timer may be all that keeps the process
