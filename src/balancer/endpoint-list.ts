@@ -55,9 +55,9 @@ export class EndpointList {
     return this.byAddress.get(address);
   }
 
-  /** Whether `state` is still this list's endpoint for its key. */
+  /** Whether `state` is still one of this list's endpoints (every state leaves through `forget` or `clear`). */
   holds(state: EndpointState): boolean {
-    return !state.forgotten && this.byKey.get(state.key) === state;
+    return !state.forgotten;
   }
 
   /**

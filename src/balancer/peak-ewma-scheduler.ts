@@ -172,15 +172,6 @@ export class PeakEwmaScheduler implements TierScheduler {
   private sample(d: number, excluded: Uint8Array | undefined): number {
     const n = this.endpoints.length;
     const drawn = this.drawn;
-    if (d === 2 && excluded === undefined) {
-      // The default, exactly: two distinct uniform draws with two random numbers.
-      const a = Math.floor(this.settings.random() * n);
-      let b = Math.floor(this.settings.random() * (n - 1));
-      if (b >= a) b++;
-      drawn[0] = a;
-      drawn[1] = b;
-      return 2;
-    }
     const seen = this.seen;
     let count = 0;
     for (let attempt = 0, limit = DRAWS_PER_CHOICE * d + EXTRA_DRAWS; attempt < limit && count < d; attempt++) {

@@ -120,7 +120,7 @@ export class WeightedRoundRobinScheduler implements TierScheduler {
       const i = this.skipped[k];
       this.heap[size] = i;
       this.position[i] = size;
-      this.siftUp(size++, size);
+      this.siftUp(size++);
     }
     return chosen;
   }
@@ -177,7 +177,7 @@ export class WeightedRoundRobinScheduler implements TierScheduler {
   }
 
   private restore(at: number, size = this.count): void {
-    if (at > 0 && this.before(this.heap[at], this.heap[(at - 1) >> 1])) this.siftUp(at, size);
+    if (at > 0 && this.before(this.heap[at], this.heap[(at - 1) >> 1])) this.siftUp(at);
     else this.siftDown(at, size);
   }
 
@@ -203,7 +203,7 @@ export class WeightedRoundRobinScheduler implements TierScheduler {
     this.position[item] = at;
   }
 
-  private siftUp(at: number, _size = this.count): void {
+  private siftUp(at: number): void {
     const heap = this.heap;
     const item = heap[at];
     while (at > 0) {
