@@ -69,8 +69,12 @@ describe('etcd_* policies: tiers, draining, skip hook, connectivity (shared endp
       const failoverMs = await waitFor('standby serving', () => standby.calls > 0);
       const standbyBefore = standby.calls;
       await waitFor('standby takes more calls', () => standby.calls >= standbyBefore + 200);
-      console.log(`      failover: standby serving after ${failoverMs} ms; failed calls ${totalFailed} (in flight on the primary when killed: ${inFlightAtKill})`);
-      expect(totalFailed).to.be.at.most(inFlightAtKill);
+      console.log(`      failover: standby serving after ${failoverMs} ms; failed calls ${totalFailed} (in the primary's handlers when killed: ${inFlightAtKill}, client concurrency 8)`);
+      // The calls that may fail are the ones outstanding at the kill: those in
+      // the primary's handlers and those sent but not yet there (a CI run saw
+      // 8 fail with 7 in the handlers). The client never has more than 8
+      // outstanding, so every call started after the kill must succeed.
+      expect(totalFailed).to.be.at.most(8);
 
       const restarted = await startEchoServer({ name: 'primary', address: `127.0.0.1:${port}` });
       servers.push(restarted);
