@@ -4,6 +4,7 @@
 import { connectionKey, setDefaultEtcdOptions, validateEtcdOptions, type EtcdOptions } from './etcd/connection';
 import { registerBalancers } from './balancer/register-balancers';
 import { warnIfSeparateGrpcJs } from './grpc-js-copy';
+import { getLocality, setLocality, validateLocality, type Locality } from './locality';
 import { resolveMetricsOptions, setMetricsOptions, type MetricsOptions } from './metrics/metrics-options';
 import { registerEtcdResolver, setEtcdResolverOptions } from './resolver/etcd-resolver';
 import { resolveEtcdResolverOptions, type EtcdResolverOptions } from './resolver/etcd-resolver-options';
@@ -24,13 +25,19 @@ export interface RegisterOptions {
    * set before channels are created. Defaults to `DEFAULT_METRICS_OPTIONS`.
    */
   metrics?: MetricsOptions;
+  /**
+   * Where this process runs (`{ zone: 'eu-west-1a' }`). Turns on zone-aware routing
+   * for every `etcd_*` policy (endpoints' zone is their registration `metadata.zone`)
+   * and is announced by the client registry. Unset: zone-aware routing is off.
+   */
+  locality?: Locality;
 }
 
 /**
  * Every key `register()` knows. An unknown key is a mistake (a misspelling, or an
  * option of a newer version) that would otherwise do nothing without a word.
  */
-const KNOWN_KEYS: ReadonlySet<string> = new Set<keyof RegisterOptions>(['etcd', 'resolver', 'metrics']);
+const KNOWN_KEYS: ReadonlySet<string> = new Set<keyof RegisterOptions>(['etcd', 'resolver', 'metrics', 'locality']);
 
 let registeredEtcdKey: string | undefined;
 let registeredResolverKey: string | undefined;
@@ -42,7 +49,7 @@ let registeredMetricsKey: string | undefined;
  * for an LB policy name it does not know.
  *
  * Idempotent: later calls may repeat the same options or omit them; a call with
- * a different `etcd` connection, different `resolver` or different `metrics` options
+ * a different `etcd` connection, different `resolver`, `metrics` or `locality` options
  * than an earlier one throws (these settings are process-wide). An unknown option key throws a
  * `TypeError` naming the known ones.
  */
@@ -75,7 +82,13 @@ export function register(options: RegisterOptions = {}): void {
   if (metricsKey !== undefined && registeredMetricsKey !== undefined && registeredMetricsKey !== metricsKey) {
     throw new Error(`register(): already called with different metrics options; got ${metricsKey}, had ${registeredMetricsKey}`);
   }
+  const locality = options.locality === undefined ? undefined : validateLocality(options.locality, 'register()');
+  const registeredLocality = getLocality();
+  if (locality && registeredLocality && registeredLocality.zone !== locality.zone) {
+    throw new Error(`register(): already called with locality zone '${registeredLocality.zone}'; got '${locality.zone}'`);
+  }
   // Everything validated: commit.
+  if (locality && !registeredLocality) setLocality(locality);
   if (etcd && registeredEtcdKey === undefined) {
     registeredEtcdKey = etcdKey;
     setDefaultEtcdOptions(etcd);
