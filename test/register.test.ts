@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { register } from '../src/register';
+import { getLocality } from '../src/locality';
 import { startEtcd, type EtcdServer } from './support/etcd';
 import { startEchoServer, type EchoServer } from './support/echo-server';
 import { putEndpoint, writerClient } from './resolver/resolver-fixtures';
@@ -54,9 +55,16 @@ describe('register()', function () {
   });
 
   it('rejects an unknown option key with a TypeError naming the known ones', function () {
-    const call = () => register({ locality: { zone: 'a' } } as never);
-    expect(call).to.throw(TypeError, "register(): unknown option 'locality' (known: etcd, resolver, metrics)");
+    const call = () => register({ localty: { zone: 'a' } } as never);
+    expect(call).to.throw(TypeError, /^register\(\): unknown option 'localty' \(known: etcd, resolver, metrics, locality/);
     expect(() => register({ etdc: { hosts: ['127.0.0.1:2379'] } } as never)).to.throw(TypeError, /unknown option 'etdc'/);
+  });
+
+  it('rejects a bad locality with a TypeError naming the field and value, before anything is set', function () {
+    expect(() => register({ locality: { zone: '' } })).to.throw(TypeError, 'register(): locality.zone must be a non-empty string');
+    expect(() => register({ locality: { zone: 'a', region: 'r' } } as never)).to.throw(TypeError, "register(): unknown locality field 'region' (known: zone)");
+    expect(() => register({ locality: 'a' } as never)).to.throw(TypeError, /locality must be an object like \{ zone: 'eu-west-1a' \}/);
+    expect(getLocality()).to.equal(undefined);
   });
 
   it('rejects bad metrics options with a TypeError naming the option and value', function () {
