@@ -21,6 +21,10 @@ export interface EndpointSnapshot {
   /** Unique per child instance: unchanged while the endpoint stays in the list (a reconnect-free update keeps it). */
   readonly endpointId: number;
   readonly weight: number;
+  /** The weight its scheduler uses now: `weight` scaled by slow start while warming (0 when draining). */
+  readonly effectiveWeight: number;
+  /** Inside its slow-start window (`slowStart` configured, joined or came back recently). */
+  readonly warming: boolean;
   readonly priority: number;
   /** `READY`, `CONNECTING`, `TRANSIENT_FAILURE`, `IDLE` or `SHUTDOWN`. */
   readonly state: string;

@@ -53,6 +53,7 @@ import { DEFAULT_ENDPOINT_ATTRIBUTES, endpointAttributesFrom, type EndpointAttri
 import { EndpointList } from './endpoint-list';
 import { EndpointState } from './endpoint-state';
 import { EndpointHealthChecks } from './health-checks';
+import { SlowStartTracker } from './slow-start';
 import { type EtcdPolicyConfig, type HealthCheckConfig } from './policy-config';
 import { TierSet } from './tier';
 import { TieredPicker } from './tiered-picker';
@@ -121,6 +122,9 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private readonly metrics: BalancerMetrics | undefined;
   /** Priority of the tier taking the traffic in the last READY picker (failover counting). */
   private servingPriority: number | undefined;
+  /** Set after the first resolution with endpoints: endpoints created later warm up (slow start). */
+  private resolvedOnce = false;
+  private readonly slowStart: SlowStartTracker;
 
   constructor(
     private readonly helper: ChannelControlHelper,
@@ -130,6 +134,9 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.callLoadOptions = resolveCallLoadOptions(options);
     this.random = options.random ?? Math.random;
     this.startupSettleMs = options.startupSettleMs ?? DEFAULT_STARTUP_SETTLE_MS;
+    this.slowStart = new SlowStartTracker(this.callLoadOptions.nowMs, state => {
+      if (state.usable && !state.forgotten) this.tiers?.place(state, true);
+    });
     this.diagnosticsRef = trackBalancer(this);
     this.metrics = currentMetrics()?.balancer.track(policy.typeName, {
       forEachTier: visit => this.tiers?.forEachGroup(visit),
@@ -158,6 +165,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.childOptions = options;
     const replaceChildren = this.applyHealthCheck(config.healthCheck);
     const { created, dropped } = this.endpoints.reconcile(endpointList.value, endpointAttributesFrom(options), replaceChildren);
+    if (this.endpoints.size > 0) this.resolvedOnce = true;
     // New children first: a subchannel an old child shares keeps its connection (subchannels are refcounted).
     for (const state of created) state.child.startConnecting();
     for (const state of dropped) state.child.destroy();
@@ -181,6 +189,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   destroy(): void {
     this.destroyed = true;
     clearTimeout(this.startupTimer);
+    this.slowStart.destroy();
     if (this.publishPending !== undefined) clearImmediate(this.publishPending);
     this.publishPending = undefined;
     for (const state of this.endpoints.values()) state.child.destroy();
@@ -204,6 +213,8 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
         address: e.addresses[0],
         endpointId: e.id,
         weight: e.weight,
+        effectiveWeight: e.weight === 0 ? 0 : e.effectiveWeight,
+        warming: e.warmStartMs !== undefined,
         priority: e.priority,
         state: ConnectivityState[e.state],
         timesReady: e.timesReady,
@@ -302,7 +313,8 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   /** Applies the config; a new strategy (another config) gets new tiers, every usable endpoint placed again. */
   private applyConfig(config: C): void {
     this.config = config;
-    const key = JSON.stringify(config.toJsonObject());
+    this.slowStart.configure(config.slowStart);
+    const key = config.strategyKey();
     if (key === this.strategyKey && this.strategy !== undefined) return;
     this.strategyKey = key;
     const strategy = this.policy.createStrategy(config, this.random);
@@ -330,6 +342,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     const state = new EndpointState(key, addresses, new CallLoad(this.callLoadOptions));
     if (this.metrics !== undefined) state.load.pickTally = this.metrics.tallyFor(addresses[0]);
     this.inState[state.state]++;
+    this.slowStart.admit(state, !this.resolvedOnce);
     const leaf = new LeafLoadBalancer(endpoint, this.childHelper(state), this.childOptions, this.resolutionNote);
     state.child = this.health?.wrapChild(leaf) ?? leaf;
     return state;
@@ -337,6 +350,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
 
   /** Takes a dropped endpoint out of the tiers and counters (the list has unindexed it; its child is destroyed by the caller). */
   private forget(state: EndpointState): void {
+    this.slowStart.forget(state);
     this.tiers?.place(state, false);
     state.usable = false;
     this.inState[state.state]--;
@@ -404,6 +418,8 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     const usable = this.isUsable(state);
     if (usable !== state.usable) {
       state.usable = usable;
+      if (usable) this.slowStart.becameUsable(state);
+      else this.slowStart.becameUnusable(state);
       this.tiers?.place(state, usable);
     }
     // Keep every endpoint connected, as round_robin does.

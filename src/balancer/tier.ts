@@ -109,7 +109,7 @@ export class TierSet implements TierView {
     const target = usable ? this.groupsOf(endpoint.priority)[endpoint.weight > 0 ? 'serving' : 'draining'] : undefined;
     const current = endpoint.tier;
     if (current === target) {
-      if (target !== undefined && !target.draining && endpoint.placedWeight !== endpoint.weight) target.setWeight(endpoint, endpoint.weight);
+      if (target !== undefined && !target.draining && endpoint.placedWeight !== endpoint.effectiveWeight) target.setWeight(endpoint, endpoint.effectiveWeight);
       return;
     }
     if (current !== undefined) {
@@ -118,7 +118,7 @@ export class TierSet implements TierView {
     }
     if (target !== undefined) {
       if (target.size === 0) this.stale = true;
-      target.add(endpoint, target.draining ? 1 : endpoint.weight);
+      target.add(endpoint, target.draining ? 1 : endpoint.effectiveWeight);
     }
   }
 
