@@ -26,6 +26,12 @@
  *   them all with the first READY picker, so with one endpoint connected a startup
  *   burst would all land there (round_robin does this). The first READY picker is
  *   held back up to `startupSettleMs` while other endpoints are still connecting.
+ * - slow start (`slowStart` in the config, slow-start.ts): endpoints joining after
+ *   the first resolution ramp up their weight over `windowMs`;
+ * - zone-aware routing (zone-split.ts) when the process declared a zone
+ *   (`register({ locality })`): within the tier taking the traffic, calls stay in
+ *   the caller's zone as far as Envoy's rule allows, with the calling fleet's
+ *   spread from the resolver's `FleetSource` (subscribed only then).
  * A policy is a `PickStrategy`.
  *
  * Cost per event: O(changed), never a rebuild. A connectivity flip, a health
@@ -45,9 +51,11 @@ import {
   type SubchannelInterface, type Tracer, type TypedLoadBalancingConfig,
 } from '../grpc-experimental';
 import { checkPriority, checkWeight } from '../etcd/endpoint-codec';
+import { fleetSourceFrom, type FleetSource, type FleetSubscription } from '../fleet/fleet-source';
+import { getLocality } from '../locality';
 import { type BalancerMetrics } from '../metrics/balancer-metrics';
 import { currentMetrics } from '../metrics/metrics-binding';
-import { snapshotHealthAndTier, trackBalancer, untrackBalancer, type BalancerSnapshot } from './balancer-diagnostics';
+import { snapshotHealthAndTier, trackBalancer, untrackBalancer, type BalancerSnapshot, type ZoneRoutingSnapshot } from './balancer-diagnostics';
 import { CallLoad, resolveCallLoadOptions, type CallLoadOptions } from './call-load';
 import { DEFAULT_ENDPOINT_ATTRIBUTES, endpointAttributesFrom, type EndpointAttributes } from './endpoint-attributes';
 import { EndpointList } from './endpoint-list';
@@ -58,6 +66,7 @@ import { type EtcdPolicyConfig, type HealthCheckConfig } from './policy-config';
 import { TierSet } from './tier';
 import { TieredPicker } from './tiered-picker';
 import { type PickStrategy } from './tier-scheduler';
+import { ZoneRouting } from './zone-split';
 
 /** Injection points of a balancer (unit tests; production uses the defaults). */
 export interface EndpointPoolOptions extends CallLoadOptions {
@@ -125,6 +134,10 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   /** Set after the first resolution with endpoints: endpoints created later warm up (slow start). */
   private resolvedOnce = false;
   private readonly slowStart: SlowStartTracker;
+  /** Set while the process has a zone (zone-aware routing on). */
+  private zoning: ZoneRouting | undefined;
+  private fleetSource: FleetSource | undefined;
+  private fleetSubscription: FleetSubscription | undefined;
 
   constructor(
     private readonly helper: ChannelControlHelper,
@@ -154,6 +167,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   updateAddressList(endpointList: StatusOr<Endpoint[]>, config: TypedLoadBalancingConfig, options: ChannelOptions, resolutionNote: string): boolean {
     if (!this.policy.isConfig(config) || this.destroyed) return false;
     this.applyConfig(config);
+    this.subscribeFleet(this.zoning === undefined ? undefined : fleetSourceFrom(options));
     if (!endpointList.ok) {
       // Ignored while endpoints remain (the last good list keeps serving); shown when there are none.
       this.resolutionError = endpointList.error;
@@ -190,6 +204,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.destroyed = true;
     clearTimeout(this.startupTimer);
     this.slowStart.destroy();
+    this.subscribeFleet(undefined);
     if (this.publishPending !== undefined) clearImmediate(this.publishPending);
     this.publishPending = undefined;
     for (const state of this.endpoints.values()) state.child.destroy();
@@ -212,6 +227,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
         ...snapshotHealthAndTier(e, this.health, this.strategy),
         address: e.addresses[0],
         endpointId: e.id,
+        zone: e.zone,
         weight: e.weight,
         effectiveWeight: e.weight === 0 ? 0 : e.effectiveWeight,
         warming: e.warmStartMs !== undefined,
@@ -222,6 +238,16 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
         pendingPicks: e.load.pending(nowMs),
         failurePenalty: e.load.failurePenalty(nowMs),
       })),
+      ...(this.zoning === undefined ? {} : { zoneRouting: this.zoneSnapshot(this.zoning) }),
+    };
+  }
+
+  private zoneSnapshot(zoning: ZoneRouting): ZoneRoutingSnapshot {
+    const split = this.tiers?.active[0]?.zones;
+    return {
+      localZone: zoning.localZone,
+      callersFrom: zoning.fleetKnown ? 'fleet' : 'endpoints',
+      shares: split === undefined ? {} : Object.fromEntries([...split.shares()].filter(([, share]) => share > 0)),
     };
   }
 
@@ -273,7 +299,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       this.startupDone = true;
       this.countFailover(this.tiers.active[0].priority);
       const counting = this.metrics !== undefined;
-      const picker = new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting);
+      const picker = new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting, this.random);
       this.updateState(ConnectivityState.READY, picker, null);
     } else if (this.inState[ConnectivityState.CONNECTING] > 0) {
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
@@ -314,18 +340,55 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private applyConfig(config: C): void {
     this.config = config;
     this.slowStart.configure(config.slowStart);
+    const zoningChanged = this.applyLocality();
     const key = config.strategyKey();
-    if (key === this.strategyKey && this.strategy !== undefined) return;
+    if (key === this.strategyKey && this.strategy !== undefined && !zoningChanged) return;
     this.strategyKey = key;
     const strategy = this.policy.createStrategy(config, this.random);
     this.strategy = strategy;
-    const tiers = new TierSet(() => strategy.createScheduler([], []));
+    const tiers = new TierSet(() => strategy.createScheduler([], []), this.zoning);
     this.tiers = tiers;
     for (const state of this.endpoints.values()) {
       state.tier = undefined;
       state.slot = -1;
       if (state.usable) tiers.place(state, true);
     }
+  }
+
+  /**
+   * Turns zone-aware routing on once the process has a zone (read per resolution:
+   * `register({ locality })` may come after this channel was made). True when it
+   * just turned on: every endpoint is counted and the tiers are rebuilt split by zone.
+   */
+  private applyLocality(): boolean {
+    const zone = getLocality()?.zone;
+    if (zone === undefined || zone === this.zoning?.localZone) return false;
+    this.policy.trace(`zone-aware routing on, local zone '${zone}'`);
+    const zoning = new ZoneRouting(zone);
+    for (const state of this.endpoints.values()) {
+      state.countedPriority = undefined;
+      zoning.track(state);
+    }
+    this.zoning = zoning;
+    return true;
+  }
+
+  /** Follows the resolver's fleet source (undefined: none, or zone routing off): one subscription at a time. */
+  private subscribeFleet(source: FleetSource | undefined): void {
+    if (source === this.fleetSource) return;
+    this.fleetSubscription?.release();
+    this.fleetSubscription = undefined;
+    this.fleetSource = source;
+    if (source === undefined) {
+      this.zoning?.setFleet(undefined);
+      return;
+    }
+    this.policy.trace('subscribing to the calling fleet (zone shares)');
+    const subscription = source.subscribe(view => {
+      if (this.fleetSubscription === subscription) this.zoning?.setFleet(view);
+    });
+    this.fleetSubscription = subscription;
+    this.zoning?.setFleet(subscription.view);
   }
 
   /** Applies `healthCheck`; true when it changed (on/off or service name), so every child must be replaced. */
@@ -351,6 +414,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   /** Takes a dropped endpoint out of the tiers and counters (the list has unindexed it; its child is destroyed by the caller). */
   private forget(state: EndpointState): void {
     this.slowStart.forget(state);
+    this.zoning?.untrack(state);
     this.tiers?.place(state, false);
     state.usable = false;
     this.inState[state.state]--;
@@ -439,12 +503,11 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     if (found === state.received && state.received !== undefined) return;
     state.received = found;
     const next = found === undefined ? DEFAULT_ENDPOINT_ATTRIBUTES : this.validAttributes(state, found);
-    if (next.weight === state.weight && next.priority === state.priority) {
-      state.attributes = next;
-      return;
-    }
+    const zone = state.zone;
+    const moved = next.weight !== state.weight || next.priority !== state.priority;
     state.attributes = next;
-    if (state.usable) this.tiers?.place(state, true);
+    if (this.zoning !== undefined) this.zoning.track(state);
+    if ((moved || state.zone !== zone) && state.usable) this.tiers?.place(state, true);
   }
 
   private validAttributes(state: EndpointState, found: EndpointAttributes): EndpointAttributes {

@@ -58,6 +58,9 @@ export class EndpointState implements SchedulableEndpoint {
   warmStartMs: number | undefined;
   /** When it last stopped being usable (-Infinity: never usable here and not from the first resolution). */
   unusableSinceMs = -Infinity;
+  /** Priority and zone it is counted under in the zone census (see `ZoneRouting.track`), undefined while not counted. */
+  countedPriority: number | undefined;
+  countedZone: string | undefined;
 
   /**
    * @param key Identity across resolutions: the endpoint's addresses, in order.
