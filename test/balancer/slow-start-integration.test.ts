@@ -1,0 +1,79 @@
+/**
+ * Slow start with real grpc-js servers: a replica joining after the first
+ * resolution gets a small share while it warms and its full share after the
+ * window; the replicas of the first resolution never warm.
+ */
+import { expect } from 'chai';
+import { registerBalancers } from '../../src/balancer/register-balancers';
+import { startEchoServer, type EchoServer } from '../support/echo-server';
+import { type EchoClient } from '../support/echo-proto';
+import { waitFor } from '../support/wait';
+import { balancerFor, failedCount, makeClient, runCalls, waitForEndpoints } from './support/load';
+import { createStaticTarget, type StaticTarget } from './support/static-resolver';
+
+const WINDOW_MS = 6000;
+
+describe('slow start: a joining replica warms up (real servers)', function () {
+  this.timeout(60_000);
+  let servers: EchoServer[] = [];
+  let clients: EchoClient[] = [];
+  let targets: StaticTarget[] = [];
+
+  before(() => registerBalancers());
+  afterEach(async () => {
+    for (const c of clients) c.close();
+    for (const t of targets) t.dispose();
+    await Promise.all(servers.map(s => s.stop(100)));
+    clients = [];
+    targets = [];
+    servers = [];
+  });
+
+  for (const policy of ['etcd_weighted_round_robin', 'etcd_weighted_random']) {
+    it(`${policy}: small share inside the window, full share after; first-resolution replicas at full weight`, async () => {
+      servers = await Promise.all(['old1', 'old2', 'new'].map(name => startEchoServer({ name })));
+      const [old1, old2, joining] = servers;
+      const target = createStaticTarget([{ address: old1.address, weight: 2 }, { address: old2.address, weight: 2 }]);
+      targets.push(target);
+      const client = makeClient(target.target, { [policy]: { slowStart: { windowMs: WINDOW_MS } } });
+      clients.push(client);
+      await runCalls(client, 1, 1);
+      const all = [old1.address, old2.address, joining.address];
+      await waitForEndpoints([old1.address, old2.address]);
+      expect(balancerFor([old1.address, old2.address])!.endpoints.map(e => [e.effectiveWeight, e.warming])).to.deep.equal([[2, false], [2, false]]);
+
+      target.set([{ address: old1.address, weight: 2 }, { address: old2.address, weight: 2 }, { address: joining.address, weight: 2 }]);
+      await waitForEndpoints(all);
+      const warming = balancerFor(all)!.endpoints.find(e => e.address === joining.address)!;
+      expect(warming.warming).to.equal(true);
+      expect(warming.effectiveWeight).to.be.lessThan(2 * 0.5);
+      const early = await runCalls(client, 300, 4);
+      expect(failedCount(early)).to.equal(0);
+      // Full share would be 1/3; the factor is 10 % at READY and < 50 % for the first 3 s.
+      expect((early.byServer.get('new') ?? 0) / early.ok).to.be.lessThan(0.2);
+
+      await waitFor('warm-up over', () => balancerFor(all)!.endpoints.every(e => !e.warming), { timeoutMs: WINDOW_MS + 5000 });
+      expect(balancerFor(all)!.endpoints.map(e => e.effectiveWeight)).to.deep.equal([2, 2, 2]);
+      const late = await runCalls(client, 900, 4);
+      expect((late.byServer.get('new') ?? 0) / late.ok).to.be.closeTo(1 / 3, policy === 'etcd_weighted_round_robin' ? 0.01 : 0.06);
+    });
+  }
+
+  it('least_request and peak_ewma take the effective weight too (cost = load / weight)', async () => {
+    servers = await Promise.all(['old', 'new'].map(name => startEchoServer({ name })));
+    const [old, joining] = servers;
+    for (const policy of ['etcd_least_request', 'etcd_peak_ewma']) {
+      const target = createStaticTarget([{ address: old.address }]);
+      targets.push(target);
+      const client = makeClient(target.target, { [policy]: { slowStart: { windowMs: 30_000, minWeightPercent: 5 } } });
+      clients.push(client);
+      await runCalls(client, 1, 1);
+      target.set([{ address: old.address }, { address: joining.address }]);
+      await waitForEndpoints([old.address, joining.address]);
+      const endpoint = balancerFor([old.address, joining.address])!.endpoints.find(e => e.address === joining.address)!;
+      expect(endpoint.warming).to.equal(true);
+      expect(endpoint.effectiveWeight).to.be.closeTo(0.05, 0.01);
+      client.close();
+    }
+  });
+});
