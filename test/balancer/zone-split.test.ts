@@ -167,3 +167,74 @@ describe('zone-aware routing: zone-split tiers', () => {
     expect(a1.tier!.excludedCount).to.equal(0);
   });
 });
+
+describe('zone-aware routing: random event sequences keep the zone-split tiers equal to a rebuild', () => {
+  it('3,000 seeded steps over ~40 endpoints in 3 priorities and 3 zones (+ none)', () => {
+    const loadOptions = resolveCallLoadOptions({ nowMs: () => 0 });
+    const random = seededRandom(77);
+    const int = (n: number): number => Math.floor(random() * n);
+    const zones = ['a', 'b', 'c', undefined];
+    const zoning = new ZoneRouting('a');
+    const tiers = new TierSet(() => new WeightedRoundRobinScheduler([], seededRandom(9)), zoning);
+    const all: EndpointState[] = [];
+    let serial = 0;
+    const make = (): EndpointState => {
+      const address = `127.1.${serial >> 8}.${serial++ & 255}:80`;
+      const e = new EndpointState(address, [address], new CallLoad(loadOptions));
+      e.attributes = { weight: 1 + int(4), priority: int(3), metadata: { zone: zones[int(4)] } };
+      zoning.track(e);
+      return e;
+    };
+    for (let i = 0; i < 40; i++) all.push(make());
+    for (let step = 0; step < 3000; step++) {
+      const op = int(10);
+      const e = all[int(all.length)];
+      if (op < 4) {
+        e.usable = !e.usable;
+      } else if (op < 6) {
+        e.attributes = { ...e.attributes, metadata: { zone: zones[int(4)] } };
+      } else if (op < 7) {
+        e.attributes = { ...e.attributes, priority: int(3), weight: int(6) };
+      } else if (op < 8 || all.length < 25) {
+        const added = make();
+        added.usable = int(2) === 0;
+        all.push(added);
+        tiers.place(added, added.usable);
+        continue;
+      } else {
+        tiers.place(e, false);
+        zoning.untrack(e);
+        all.splice(all.indexOf(e), 1);
+        continue;
+      }
+      zoning.track(e);
+      tiers.place(e, e.usable);
+      // Expected: the lowest priority with a usable positive-weight endpoint (else all-draining), split by zone.
+      const usable = all.filter(x => x.usable);
+      const serving = usable.filter(x => x.weight > 0);
+      const pool = serving.length > 0 ? serving : usable;
+      const top = pool.length === 0 ? undefined : Math.min(...pool.map(x => x.priority));
+      const active = tiers.active;
+      if (top === undefined) {
+        expect(active, `step ${step}`).to.have.length(0);
+        continue;
+      }
+      const group = active[0];
+      expect(group.priority, `step ${step}`).to.equal(top);
+      const expected = pool.filter(x => x.priority === top).map(x => `${x.zone}/${x.key}`).sort();
+      const split = group.zones!;
+      const actual = split.leaves.flatMap(leaf => leaf.endpoints.map(x => `${leaf.zone}/${x.key}`)).sort();
+      expect(actual, `step ${step}`).to.deep.equal(expected);
+      expect(group.size).to.equal(expected.length);
+      for (const leaf of split.leaves) {
+        leaf.endpoints.forEach((member, slot) => expect(member.slot).to.equal(slot));
+        expect(leaf.rank).to.equal(0);
+      }
+      const chosen = split.choose(random);
+      expect(chosen.size, `step ${step}: chose an empty zone`).to.be.greaterThan(0);
+      expect(chosen.endpoints[chosen.scheduler.pick(undefined, 0)].zone).to.equal(chosen.zone);
+      const total = [...split.shares().values()].reduce((x, y) => x + y, 0);
+      expect(total).to.be.closeTo(1, 1e-9);
+    }
+  });
+});
