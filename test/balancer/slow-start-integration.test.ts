@@ -15,28 +15,29 @@ const WINDOW_MS = 6000;
 
 describe('slow start: a joining replica warms up (real servers)', function () {
   this.timeout(60_000);
-  let servers: EchoServer[] = [];
-  let clients: EchoClient[] = [];
-  let targets: StaticTarget[] = [];
+  /** What each case started, released after it in reverse order. */
+  const started: Array<() => unknown> = [];
+  const serve = async (...names: string[]): Promise<EchoServer[]> => {
+    const servers = await Promise.all(names.map(name => startEchoServer({ name })));
+    started.push(() => Promise.all(servers.map(s => s.stop(100))));
+    return servers;
+  };
+  const connect = (target: StaticTarget, lbConfig: object): EchoClient => {
+    const client = makeClient(target.target, lbConfig);
+    started.push(() => target.dispose(), () => client.close());
+    return client;
+  };
 
   before(() => registerBalancers());
   afterEach(async () => {
-    for (const c of clients) c.close();
-    for (const t of targets) t.dispose();
-    await Promise.all(servers.map(s => s.stop(100)));
-    clients = [];
-    targets = [];
-    servers = [];
+    while (started.length > 0) await started.pop()!();
   });
 
   for (const policy of ['etcd_weighted_round_robin', 'etcd_weighted_random']) {
     it(`${policy}: small share inside the window, full share after; first-resolution replicas at full weight`, async () => {
-      servers = await Promise.all(['old1', 'old2', 'new'].map(name => startEchoServer({ name })));
-      const [old1, old2, joining] = servers;
+      const [old1, old2, joining] = await serve('old1', 'old2', 'new');
       const target = createStaticTarget([{ address: old1.address, weight: 2 }, { address: old2.address, weight: 2 }]);
-      targets.push(target);
-      const client = makeClient(target.target, { [policy]: { slowStart: { windowMs: WINDOW_MS } } });
-      clients.push(client);
+      const client = connect(target, { [policy]: { slowStart: { windowMs: WINDOW_MS } } });
       await runCalls(client, 1, 1);
       const all = [old1.address, old2.address, joining.address];
       await waitForEndpoints([old1.address, old2.address]);
@@ -60,13 +61,10 @@ describe('slow start: a joining replica warms up (real servers)', function () {
   }
 
   it('least_request and peak_ewma take the effective weight too (cost = load / weight)', async () => {
-    servers = await Promise.all(['old', 'new'].map(name => startEchoServer({ name })));
-    const [old, joining] = servers;
+    const [old, joining] = await serve('old', 'new');
     for (const policy of ['etcd_least_request', 'etcd_peak_ewma']) {
       const target = createStaticTarget([{ address: old.address }]);
-      targets.push(target);
-      const client = makeClient(target.target, { [policy]: { slowStart: { windowMs: 30_000, minWeightPercent: 5 } } });
-      clients.push(client);
+      const client = connect(target, { [policy]: { slowStart: { windowMs: 30_000, minWeightPercent: 5 } } });
       await runCalls(client, 1, 1);
       target.set([{ address: old.address }, { address: joining.address }]);
       await waitForEndpoints([old.address, joining.address]);
