@@ -51,11 +51,11 @@ import {
   type SubchannelInterface, type Tracer, type TypedLoadBalancingConfig,
 } from '../grpc-experimental';
 import { checkPriority, checkWeight } from '../etcd/endpoint-codec';
-import { fleetSourceFrom, type FleetSource, type FleetSubscription } from '../fleet/fleet-source';
+import { fleetSourceFrom } from '../fleet/fleet-source';
 import { getLocality } from '../locality';
 import { type BalancerMetrics } from '../metrics/balancer-metrics';
 import { currentMetrics } from '../metrics/metrics-binding';
-import { snapshotHealthAndTier, trackBalancer, untrackBalancer, type BalancerSnapshot, type ZoneRoutingSnapshot } from './balancer-diagnostics';
+import { snapshotHealthAndTier, trackBalancer, untrackBalancer, type BalancerSnapshot } from './balancer-diagnostics';
 import { CallLoad, resolveCallLoadOptions, type CallLoadOptions } from './call-load';
 import { DEFAULT_ENDPOINT_ATTRIBUTES, endpointAttributesFrom, type EndpointAttributes } from './endpoint-attributes';
 import { EndpointList } from './endpoint-list';
@@ -66,7 +66,7 @@ import { type EtcdPolicyConfig, type HealthCheckConfig } from './policy-config';
 import { TierSet } from './tier';
 import { TieredPicker } from './tiered-picker';
 import { type PickStrategy } from './tier-scheduler';
-import { ZoneRouting } from './zone-split';
+import { ZoneRouting } from './zone-routing';
 
 /** Injection points of a balancer (unit tests; production uses the defaults). */
 export interface EndpointPoolOptions extends CallLoadOptions {
@@ -136,8 +136,6 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private readonly slowStart: SlowStartTracker;
   /** Set while the process has a zone (zone-aware routing on). */
   private zoning: ZoneRouting | undefined;
-  private fleetSource: FleetSource | undefined;
-  private fleetSubscription: FleetSubscription | undefined;
 
   constructor(
     private readonly helper: ChannelControlHelper,
@@ -167,7 +165,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   updateAddressList(endpointList: StatusOr<Endpoint[]>, config: TypedLoadBalancingConfig, options: ChannelOptions, resolutionNote: string): boolean {
     if (!this.policy.isConfig(config) || this.destroyed) return false;
     this.applyConfig(config);
-    this.subscribeFleet(this.zoning === undefined ? undefined : fleetSourceFrom(options));
+    this.zoning?.follow(fleetSourceFrom(options));
     if (!endpointList.ok) {
       // Ignored while endpoints remain (the last good list keeps serving); shown when there are none.
       this.resolutionError = endpointList.error;
@@ -204,7 +202,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.destroyed = true;
     clearTimeout(this.startupTimer);
     this.slowStart.destroy();
-    this.subscribeFleet(undefined);
+    this.zoning?.destroy();
     if (this.publishPending !== undefined) clearImmediate(this.publishPending);
     this.publishPending = undefined;
     for (const state of this.endpoints.values()) state.child.destroy();
@@ -238,16 +236,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
         pendingPicks: e.load.pending(nowMs),
         failurePenalty: e.load.failurePenalty(nowMs),
       })),
-      ...(this.zoning === undefined ? {} : { zoneRouting: this.zoneSnapshot(this.zoning) }),
-    };
-  }
-
-  private zoneSnapshot(zoning: ZoneRouting): ZoneRoutingSnapshot {
-    const split = this.tiers?.active[0]?.zones;
-    return {
-      localZone: zoning.localZone,
-      callersFrom: zoning.fleetKnown ? 'fleet' : 'endpoints',
-      shares: split === undefined ? {} : Object.fromEntries([...split.shares()].filter(([, share]) => share > 0)),
+      ...(this.zoning === undefined ? {} : { zoneRouting: this.zoning.snapshot(this.tiers?.active[0]?.zones) }),
     };
   }
 
@@ -364,31 +353,13 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     const zone = getLocality()?.zone;
     if (zone === undefined || zone === this.zoning?.localZone) return false;
     this.policy.trace(`zone-aware routing on, local zone '${zone}'`);
-    const zoning = new ZoneRouting(zone);
+    const zoning = new ZoneRouting(zone, this.policy.trace);
     for (const state of this.endpoints.values()) {
       state.countedPriority = undefined;
       zoning.track(state);
     }
     this.zoning = zoning;
     return true;
-  }
-
-  /** Follows the resolver's fleet source (undefined: none, or zone routing off): one subscription at a time. */
-  private subscribeFleet(source: FleetSource | undefined): void {
-    if (source === this.fleetSource) return;
-    this.fleetSubscription?.release();
-    this.fleetSubscription = undefined;
-    this.fleetSource = source;
-    if (source === undefined) {
-      this.zoning?.setFleet(undefined);
-      return;
-    }
-    this.policy.trace('subscribing to the calling fleet (zone shares)');
-    const subscription = source.subscribe(view => {
-      if (this.fleetSubscription === subscription) this.zoning?.setFleet(view);
-    });
-    this.fleetSubscription = subscription;
-    this.zoning?.setFleet(subscription.view);
   }
 
   /** Applies `healthCheck`; true when it changed (on/off or service name), so every child must be replaced. */

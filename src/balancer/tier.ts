@@ -25,7 +25,8 @@
 import { ensureUint8 } from './growable';
 import { type EndpointState } from './endpoint-state';
 import { type TierScheduler } from './tier-scheduler';
-import { ZoneSplit, type ZoneRouting } from './zone-split';
+import { type ZoneRouting } from './zone-routing';
+import { ZoneSplit } from './zone-split';
 
 /** The scheduler slot of a zone-split group, which picks through its zones' tiers and never through this. */
 const PICKS_THROUGH_ZONES: TierScheduler = Object.freeze({ pick: () => 0, add: () => {}, remove: () => {}, setWeight: () => {} });

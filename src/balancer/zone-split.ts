@@ -24,10 +24,9 @@
  * change of the tier's membership (an endpoint in or out of a zone), of the
  * endpoint census or of the fleet: never per pick, never per endpoint.
  */
-import { type FleetView } from '../fleet/fleet-source';
 import { ensureFloat64 } from './growable';
-import { type EndpointState } from './endpoint-state';
 import { type Tier } from './tier';
+import { type ZoneRouting } from './zone-routing';
 
 /**
  * Envoy's rule. Index 0 is the local zone. `healthy[i]`: usable endpoints of
@@ -56,72 +55,6 @@ export function zoneShares(healthy: ArrayLike<number>, callers: ArrayLike<number
     // No residual anywhere (only when callers were unknown in the spill zones): spread like the endpoints.
     const share = residualSum > 0 ? Math.max(0, healthy[i] / total - callers[i]) / residualSum : healthy[i] / (total - healthy[0]);
     out[i] = (1 - local) * share;
-  }
-}
-
-/**
- * One balancer's zone-routing inputs: the local zone, the fleet view, and the
- * census of endpoints per priority and zone (any state; the no-fleet fallback).
- * `version` moves on each change, so every split knows to recompute.
- */
-export class ZoneRouting {
-  version = 0;
-  private fleet: FleetView | undefined;
-  private readonly census = new Map<number, Map<string, number>>();
-  private readonly censusTotal = new Map<number, number>();
-
-  constructor(readonly localZone: string) {}
-
-  /** Whether shares of callers come from the client registry (else from the endpoint census). */
-  get fleetKnown(): boolean {
-    return this.fleet !== undefined && this.fleet.clientCount > 0;
-  }
-
-  setFleet(view: FleetView | undefined): void {
-    this.fleet = view;
-    this.version++;
-  }
-
-  /** Counts `endpoint` under its current priority and zone (moving it if they changed). */
-  track(endpoint: EndpointState): void {
-    const priority = endpoint.priority;
-    const zone = endpoint.zone;
-    if (endpoint.countedPriority === priority && endpoint.countedZone === zone) return;
-    this.untrack(endpoint);
-    this.add(priority, zone, 1);
-    endpoint.countedPriority = priority;
-    endpoint.countedZone = zone;
-  }
-
-  untrack(endpoint: EndpointState): void {
-    if (endpoint.countedPriority === undefined) return;
-    this.add(endpoint.countedPriority, endpoint.countedZone!, -1);
-    endpoint.countedPriority = undefined;
-    endpoint.countedZone = undefined;
-  }
-
-  /** Share of the calling fleet in `zone`, for the tier of `priority`. */
-  callerShare(priority: number, zone: string): number {
-    const fleet = this.fleet;
-    if (fleet !== undefined && fleet.clientCount > 0) return (fleet.zoneCounts.get(zone) ?? 0) / fleet.clientCount;
-    const total = this.censusTotal.get(priority) ?? 0;
-    return total === 0 ? 0 : (this.census.get(priority)?.get(zone) ?? 0) / total;
-  }
-
-  private add(priority: number, zone: string, delta: number): void {
-    let zones = this.census.get(priority);
-    if (zones === undefined) this.census.set(priority, zones = new Map());
-    const count = (zones.get(zone) ?? 0) + delta;
-    if (count === 0) zones.delete(zone);
-    else zones.set(zone, count);
-    const total = (this.censusTotal.get(priority) ?? 0) + delta;
-    if (total === 0) {
-      this.censusTotal.delete(priority);
-      this.census.delete(priority);
-    } else {
-      this.censusTotal.set(priority, total);
-    }
-    this.version++;
   }
 }
 

@@ -11,9 +11,12 @@ import { EndpointState } from '../../src/balancer/endpoint-state';
 import { TierSet } from '../../src/balancer/tier';
 import { TieredPicker } from '../../src/balancer/tiered-picker';
 import { WeightedRoundRobinScheduler } from '../../src/balancer/weighted-round-robin-scheduler';
-import { ZoneRouting, zoneShares } from '../../src/balancer/zone-split';
+import { ZoneRouting } from '../../src/balancer/zone-routing';
+import { zoneShares } from '../../src/balancer/zone-split';
 import { PickResultType, type PickResult, type Picker } from '../../src/grpc-experimental';
 import { seededRandom } from '../support/wait';
+
+const NO_TRACE = Object.assign(() => {}, { enabled: false });
 
 function shares(healthy: number[], callers: number[]): number[] {
   const out = new Float64Array(healthy.length);
@@ -84,7 +87,7 @@ describe('zone-aware routing: zone-split tiers', () => {
   }
 
   beforeEach(() => {
-    zoning = new ZoneRouting('a');
+    zoning = new ZoneRouting('a', NO_TRACE);
     tiers = new TierSet(() => new WeightedRoundRobinScheduler([], seededRandom(3)), zoning);
     all = [];
   });
@@ -174,7 +177,7 @@ describe('zone-aware routing: random event sequences keep the zone-split tiers e
     const random = seededRandom(77);
     const int = (n: number): number => Math.floor(random() * n);
     const zones = ['a', 'b', 'c', undefined];
-    const zoning = new ZoneRouting('a');
+    const zoning = new ZoneRouting('a', NO_TRACE);
     const tiers = new TierSet(() => new WeightedRoundRobinScheduler([], seededRandom(9)), zoning);
     const all: EndpointState[] = [];
     let serial = 0;
