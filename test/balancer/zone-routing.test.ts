@@ -7,10 +7,11 @@
  */
 import { expect } from 'chai';
 import { registerBalancers } from '../../src/balancer/register-balancers';
+import { createRetryInterceptor } from '../../src/interceptor/retry-interceptor';
 import { getLocality, resetLocalityForTests, setLocality } from '../../src/locality';
 import { startEchoServer, type EchoServer } from '../support/echo-server';
 import { type EchoClient } from '../support/echo-proto';
-import { waitFor } from '../support/wait';
+import { seededRandom, waitFor } from '../support/wait';
 import { testFleet, type TestFleet } from './support/fleet';
 import { balancerFor, failedCount, makeClient, runCalls, waitForEndpoints, type RunResult } from './support/load';
 import { createStaticTarget, type StaticTarget } from './support/static-resolver';
@@ -41,14 +42,14 @@ describe('zone-aware routing: real servers in zones a and b, in-process fleet so
   const addresses = (): string[] => servers.map(s => s.address);
 
   /** A client in `zone` over the six replicas, the fleet view from `fleet` (or none). */
-  async function clientIn(zone: string, policy: string, fleet: TestFleet | undefined): Promise<EchoClient> {
+  async function clientIn(zone: string, policy: string | object, fleet: TestFleet | undefined, options: Parameters<typeof makeClient>[2] = {}, weights: Record<string, number> = {}): Promise<EchoClient> {
     resetLocalityForTests();
     setLocality({ zone });
     const target = createStaticTarget(
-      servers.map(s => ({ address: s.address, metadata: { zone: s.name[0] } })),
+      servers.map(s => ({ address: s.address, weight: weights[s.name], metadata: { zone: s.name[0] } })),
       { attributes: fleet?.attributes },
     );
-    const client = makeClient(target.target, { [policy]: {} });
+    const client = makeClient(target.target, typeof policy === 'string' ? { [policy]: {} } : policy, options);
     targets.push(target);
     clients.push(client);
     await runCalls(client, 1, 1);
@@ -124,6 +125,29 @@ describe('zone-aware routing: real servers in zones a and b, in-process fleet so
     servers[0] = await startEchoServer({ name: 'a1', address: a1.address });
     servers[1] = await startEchoServer({ name: 'a2', address: a2.address });
     expect(a3.calls).to.be.greaterThan(0);
+  });
+
+  it('composes: draining, a failing replica skipped by retries, outlier_detection as parent', async () => {
+    const fleet = testFleet({ a: 4, b: 4 });
+    const [a1, a2] = servers;
+    a2.setBehaviour({ failRate: 1 });
+    const before = new Map(servers.map(s => [s.name, s.calls]));
+    const lbConfig = { outlier_detection: { child_policy: [{ etcd_weighted_round_robin: {} }] } };
+    const interceptors = [createRetryInterceptor({ random: seededRandom(7), maxTokens: 1000 })];
+    try {
+      const client = await clientIn('a', lbConfig, fleet, { interceptors }, { a1: 0 });
+      const result = await runCalls(client, 900, 8);
+      expect(failedCount(result)).to.equal(0);
+      expect(a1.calls - before.get('a1')!).to.equal(0, 'a1 drains');
+      expect(result.byServer.get('a2') ?? 0).to.equal(0);
+      // Serving in a: a2, a3 of 5 serving (40 %) < 50 % of callers → 80 % local, 20 % spill to b.
+      expect(balancerFor(addresses())!.zoneRouting!.shares.a).to.be.closeTo(0.8, 1e-9);
+      const b = zoneShare(result, 'b');
+      expect(b).to.be.greaterThan(0.1);
+      expect(b).to.be.lessThan(0.35);
+    } finally {
+      a2.setBehaviour({});
+    }
   });
 
   it('no zone declared: zone routing is off (calls spread over every zone, no fleet subscription)', async () => {
