@@ -4,6 +4,7 @@
  * window; the replicas of the first resolution never warm.
  */
 import { expect } from 'chai';
+import { inspectBalancers } from '../../src/balancer/balancer-diagnostics';
 import { registerBalancers } from '../../src/balancer/register-balancers';
 import { startEchoServer, type EchoServer } from '../support/echo-server';
 import { type EchoClient } from '../support/echo-proto';
@@ -73,5 +74,28 @@ describe('slow start: a joining replica warms up (real servers)', function () {
       expect(endpoint.effectiveWeight).to.be.closeTo(0.05, 0.01);
       client.close();
     }
+  });
+
+  it('a replica down for longer than windowMs warms again when it comes back; a shorter outage does not reset it', async () => {
+    const [stays, flaps] = await serve('stays', 'flaps');
+    const target = createStaticTarget([{ address: stays.address }, { address: flaps.address }]);
+    const long = connect(target, { etcd_weighted_round_robin: { slowStart: { windowMs: 1500 } } });
+    const short = connect(target, { etcd_weighted_random: { slowStart: { windowMs: 20_000 } } });
+    await Promise.all([runCalls(long, 1, 1), runCalls(short, 1, 1)]);
+    const endpointOf = (policy: string) => inspectBalancers().find(b => b.policy === policy)!.endpoints.find(e => e.address === flaps.address)!;
+    await waitFor('both READY', () => ['etcd_weighted_round_robin', 'etcd_weighted_random'].every(p => endpointOf(p).state === 'READY'));
+    expect(endpointOf('etcd_weighted_round_robin').warming).to.equal(false);
+    await flaps.stop(0);
+    await waitFor('flaps not READY', () => endpointOf('etcd_weighted_round_robin').state !== 'READY' && endpointOf('etcd_weighted_random').state !== 'READY');
+    const downAt = Date.now();
+    await new Promise(resolve => setTimeout(resolve, 1600));
+    const back = await startEchoServer({ name: 'flaps', address: flaps.address });
+    started.push(() => back.stop(100));
+    await waitFor('flaps READY again', () => endpointOf('etcd_weighted_round_robin').state === 'READY' && endpointOf('etcd_weighted_random').state === 'READY', { timeoutMs: 15_000 });
+    const downMs = Date.now() - downAt;
+    // Down > 1.5 s: a cold start for the first; < 20 s: the second keeps it warm.
+    expect(endpointOf('etcd_weighted_round_robin').warming, `down ${downMs} ms`).to.equal(true);
+    expect(endpointOf('etcd_weighted_random').warming).to.equal(false);
+    expect(endpointOf('etcd_weighted_random').effectiveWeight).to.equal(1);
   });
 });
