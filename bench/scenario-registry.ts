@@ -12,6 +12,7 @@ import { killScenario } from './scenarios/kill';
 import { pickScenario } from './scenarios/pick';
 import { scaleScenario } from './scenarios/scale';
 import { slowReplicaScenario } from './scenarios/slow-replica';
+import { slowStartScenario } from './scenarios/slow-start';
 import { throughputScenario } from './scenarios/throughput';
 import { weightsScenario } from './scenarios/weights';
 
@@ -25,6 +26,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario<unknown>>> = Obje
   'discovery': discoveryScenario as Scenario<unknown>,
   'scale': scaleScenario as Scenario<unknown>,
   'hedging': hedgingScenario as Scenario<unknown>,
+  'slow-start': slowStartScenario as Scenario<unknown>,
 });
 
 /** The outcome of `scenario` from its metrics; `metrics` null with `error` for a failed scenario. */

@@ -20,7 +20,13 @@ export interface EndpointSnapshot {
   readonly address: string;
   /** Unique per child instance: unchanged while the endpoint stays in the list (a reconnect-free update keeps it). */
   readonly endpointId: number;
+  /** Its registration `metadata.zone` ('' when none), what zone-aware routing groups by. */
+  readonly zone: string;
   readonly weight: number;
+  /** The weight its scheduler uses now: `weight` scaled by slow start while warming (0 when draining). */
+  readonly effectiveWeight: number;
+  /** Inside its slow-start window (`slowStart` configured, joined or came back recently). */
+  readonly warming: boolean;
   readonly priority: number;
   /** `READY`, `CONNECTING`, `TRANSIENT_FAILURE`, `IDLE` or `SHUTDOWN`. */
   readonly state: string;
@@ -52,6 +58,16 @@ export interface BalancerSnapshot {
   /** The balancer's aggregate connectivity state. */
   readonly state: string;
   readonly endpoints: readonly EndpointSnapshot[];
+  /** Zone-aware routing, when the process declared a zone. */
+  readonly zoneRouting?: ZoneRoutingSnapshot;
+}
+
+export interface ZoneRoutingSnapshot {
+  readonly localZone: string;
+  /** Where the callers' spread over zones comes from: the client registry, or the endpoints (no fleet source, or not answered yet). */
+  readonly callersFrom: 'fleet' | 'endpoints';
+  /** Share of new calls per zone in the tier taking the traffic (sums to 1; empty when no tier is usable). */
+  readonly shares: Readonly<Record<string, number>>;
 }
 
 /** The snapshot fields read from the endpoint's health, tier and the policy's strategy. */

@@ -26,6 +26,12 @@
  *   them all with the first READY picker, so with one endpoint connected a startup
  *   burst would all land there (round_robin does this). The first READY picker is
  *   held back up to `startupSettleMs` while other endpoints are still connecting.
+ * - slow start (`slowStart` in the config, slow-start.ts): endpoints joining after
+ *   the first resolution ramp up their weight over `windowMs`;
+ * - zone-aware routing (zone-split.ts) when the process declared a zone
+ *   (`register({ locality })`): within the tier taking the traffic, calls stay in
+ *   the caller's zone as far as Envoy's rule allows, with the calling fleet's
+ *   spread from the resolver's `FleetSource` (subscribed only then).
  * A policy is a `PickStrategy`.
  *
  * Cost per event: O(changed), never a rebuild. A connectivity flip, a health
@@ -45,6 +51,8 @@ import {
   type SubchannelInterface, type Tracer, type TypedLoadBalancingConfig,
 } from '../grpc-experimental';
 import { checkPriority, checkWeight } from '../etcd/endpoint-codec';
+import { fleetSourceFrom } from '../fleet/fleet-source';
+import { getLocality } from '../locality';
 import { type BalancerMetrics } from '../metrics/balancer-metrics';
 import { currentMetrics } from '../metrics/metrics-binding';
 import { snapshotHealthAndTier, trackBalancer, untrackBalancer, type BalancerSnapshot } from './balancer-diagnostics';
@@ -53,10 +61,12 @@ import { DEFAULT_ENDPOINT_ATTRIBUTES, endpointAttributesFrom, type EndpointAttri
 import { EndpointList } from './endpoint-list';
 import { EndpointState } from './endpoint-state';
 import { EndpointHealthChecks } from './health-checks';
+import { SlowStartTracker } from './slow-start';
 import { type EtcdPolicyConfig, type HealthCheckConfig } from './policy-config';
 import { TierSet } from './tier';
 import { TieredPicker } from './tiered-picker';
 import { type PickStrategy } from './tier-scheduler';
+import { ZoneRouting } from './zone-routing';
 
 /** Injection points of a balancer (unit tests; production uses the defaults). */
 export interface EndpointPoolOptions extends CallLoadOptions {
@@ -121,6 +131,11 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private readonly metrics: BalancerMetrics | undefined;
   /** Priority of the tier taking the traffic in the last READY picker (failover counting). */
   private servingPriority: number | undefined;
+  /** Set after the first resolution with endpoints: endpoints created later warm up (slow start). */
+  private resolvedOnce = false;
+  private readonly slowStart: SlowStartTracker;
+  /** Set while the process has a zone (zone-aware routing on). */
+  private zoning: ZoneRouting | undefined;
 
   constructor(
     private readonly helper: ChannelControlHelper,
@@ -130,6 +145,9 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.callLoadOptions = resolveCallLoadOptions(options);
     this.random = options.random ?? Math.random;
     this.startupSettleMs = options.startupSettleMs ?? DEFAULT_STARTUP_SETTLE_MS;
+    this.slowStart = new SlowStartTracker(this.callLoadOptions.nowMs, state => {
+      if (state.usable && !state.forgotten) this.tiers?.place(state, true);
+    });
     this.diagnosticsRef = trackBalancer(this);
     this.metrics = currentMetrics()?.balancer.track(policy.typeName, {
       forEachTier: visit => this.tiers?.forEachGroup(visit),
@@ -147,6 +165,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   updateAddressList(endpointList: StatusOr<Endpoint[]>, config: TypedLoadBalancingConfig, options: ChannelOptions, resolutionNote: string): boolean {
     if (!this.policy.isConfig(config) || this.destroyed) return false;
     this.applyConfig(config);
+    this.zoning?.follow(fleetSourceFrom(options));
     if (!endpointList.ok) {
       // Ignored while endpoints remain (the last good list keeps serving); shown when there are none.
       this.resolutionError = endpointList.error;
@@ -158,6 +177,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.childOptions = options;
     const replaceChildren = this.applyHealthCheck(config.healthCheck);
     const { created, dropped } = this.endpoints.reconcile(endpointList.value, endpointAttributesFrom(options), replaceChildren);
+    if (this.endpoints.size > 0) this.resolvedOnce = true;
     // New children first: a subchannel an old child shares keeps its connection (subchannels are refcounted).
     for (const state of created) state.child.startConnecting();
     for (const state of dropped) state.child.destroy();
@@ -181,6 +201,8 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   destroy(): void {
     this.destroyed = true;
     clearTimeout(this.startupTimer);
+    this.slowStart.destroy();
+    this.zoning?.destroy();
     if (this.publishPending !== undefined) clearImmediate(this.publishPending);
     this.publishPending = undefined;
     for (const state of this.endpoints.values()) state.child.destroy();
@@ -203,7 +225,10 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
         ...snapshotHealthAndTier(e, this.health, this.strategy),
         address: e.addresses[0],
         endpointId: e.id,
+        zone: e.zone,
         weight: e.weight,
+        effectiveWeight: e.weight === 0 ? 0 : e.effectiveWeight,
+        warming: e.warmStartMs !== undefined,
         priority: e.priority,
         state: ConnectivityState[e.state],
         timesReady: e.timesReady,
@@ -211,6 +236,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
         pendingPicks: e.load.pending(nowMs),
         failurePenalty: e.load.failurePenalty(nowMs),
       })),
+      ...(this.zoning === undefined ? {} : { zoneRouting: this.zoning.snapshot(this.tiers?.active[0]?.zones) }),
     };
   }
 
@@ -262,7 +288,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       this.startupDone = true;
       this.countFailover(this.tiers.active[0].priority);
       const counting = this.metrics !== undefined;
-      const picker = new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting);
+      const picker = new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting, this.random);
       this.updateState(ConnectivityState.READY, picker, null);
     } else if (this.inState[ConnectivityState.CONNECTING] > 0) {
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
@@ -302,18 +328,38 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   /** Applies the config; a new strategy (another config) gets new tiers, every usable endpoint placed again. */
   private applyConfig(config: C): void {
     this.config = config;
-    const key = JSON.stringify(config.toJsonObject());
-    if (key === this.strategyKey && this.strategy !== undefined) return;
+    this.slowStart.configure(config.slowStart);
+    const zoningChanged = this.applyLocality();
+    const key = config.strategyKey();
+    if (key === this.strategyKey && this.strategy !== undefined && !zoningChanged) return;
     this.strategyKey = key;
     const strategy = this.policy.createStrategy(config, this.random);
     this.strategy = strategy;
-    const tiers = new TierSet(() => strategy.createScheduler([], []));
+    const tiers = new TierSet(() => strategy.createScheduler([], []), this.zoning);
     this.tiers = tiers;
     for (const state of this.endpoints.values()) {
       state.tier = undefined;
       state.slot = -1;
       if (state.usable) tiers.place(state, true);
     }
+  }
+
+  /**
+   * Turns zone-aware routing on once the process has a zone (read per resolution:
+   * `register({ locality })` may come after this channel was made). True when it
+   * just turned on: every endpoint is counted and the tiers are rebuilt split by zone.
+   */
+  private applyLocality(): boolean {
+    const zone = getLocality()?.zone;
+    if (zone === undefined || zone === this.zoning?.localZone) return false;
+    this.policy.trace(`zone-aware routing on, local zone '${zone}'`);
+    const zoning = new ZoneRouting(zone, this.policy.trace);
+    for (const state of this.endpoints.values()) {
+      state.countedPriority = undefined;
+      zoning.track(state);
+    }
+    this.zoning = zoning;
+    return true;
   }
 
   /** Applies `healthCheck`; true when it changed (on/off or service name), so every child must be replaced. */
@@ -330,6 +376,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     const state = new EndpointState(key, addresses, new CallLoad(this.callLoadOptions));
     if (this.metrics !== undefined) state.load.pickTally = this.metrics.tallyFor(addresses[0]);
     this.inState[state.state]++;
+    this.slowStart.admit(state, !this.resolvedOnce);
     const leaf = new LeafLoadBalancer(endpoint, this.childHelper(state), this.childOptions, this.resolutionNote);
     state.child = this.health?.wrapChild(leaf) ?? leaf;
     return state;
@@ -337,6 +384,8 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
 
   /** Takes a dropped endpoint out of the tiers and counters (the list has unindexed it; its child is destroyed by the caller). */
   private forget(state: EndpointState): void {
+    this.slowStart.forget(state);
+    this.zoning?.untrack(state);
     this.tiers?.place(state, false);
     state.usable = false;
     this.inState[state.state]--;
@@ -404,6 +453,8 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     const usable = this.isUsable(state);
     if (usable !== state.usable) {
       state.usable = usable;
+      if (usable) this.slowStart.becameUsable(state);
+      else this.slowStart.becameUnusable(state);
       this.tiers?.place(state, usable);
     }
     // Keep every endpoint connected, as round_robin does.
@@ -423,12 +474,11 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     if (found === state.received && state.received !== undefined) return;
     state.received = found;
     const next = found === undefined ? DEFAULT_ENDPOINT_ATTRIBUTES : this.validAttributes(state, found);
-    if (next.weight === state.weight && next.priority === state.priority) {
-      state.attributes = next;
-      return;
-    }
+    const zone = state.zone;
+    const moved = next.weight !== state.weight || next.priority !== state.priority;
     state.attributes = next;
-    if (state.usable) this.tiers?.place(state, true);
+    if (this.zoning !== undefined) this.zoning.track(state);
+    if ((moved || state.zone !== zone) && state.usable) this.tiers?.place(state, true);
   }
 
   private validAttributes(state: EndpointState, found: EndpointAttributes): EndpointAttributes {

@@ -52,6 +52,15 @@ export class EndpointState implements SchedulableEndpoint {
   received: EndpointAttributes | undefined;
   /** The last definite grpc.health.v1 verdict of its connection (health checking on), for counting flips. */
   healthVerdict: 'healthy' | 'unhealthy' | undefined;
+  /** Share of its weight it gets while warming up (slow start); 1 when warm. */
+  slowStartFactor = 1;
+  /** When its current warm-up started, or undefined when it is not warming (see `SlowStartTracker`). */
+  warmStartMs: number | undefined;
+  /** When it last stopped being usable (-Infinity: never usable here and not from the first resolution). */
+  unusableSinceMs = -Infinity;
+  /** Priority and zone it is counted under in the zone census (see `ZoneRouting.track`), undefined while not counted. */
+  countedPriority: number | undefined;
+  countedZone: string | undefined;
 
   /**
    * @param key Identity across resolutions: the endpoint's addresses, in order.
@@ -69,5 +78,16 @@ export class EndpointState implements SchedulableEndpoint {
 
   get priority(): number {
     return this.attributes.priority;
+  }
+
+  /** The weight its scheduler gets: the configured weight scaled by slow start. */
+  get effectiveWeight(): number {
+    return this.attributes.weight * this.slowStartFactor;
+  }
+
+  /** Its zone from registration `metadata.zone`; '' when it has none (another zone to every client that declares one). */
+  get zone(): string {
+    const zone = this.attributes.metadata.zone;
+    return typeof zone === 'string' ? zone : '';
   }
 }

@@ -1,6 +1,8 @@
 /**
  * What every etcd_* policy config shares: JSON-object checks, the optional
- * `healthCheck: { serviceName }`, and loud reporting of bad configs.
+ * `healthCheck: { serviceName }` and `slowStart: { windowMs, aggression?,
+ * minWeightPercent? }` (parsed here for every policy, see slow-start.ts), and
+ * loud reporting of bad configs.
  *
  * grpc-js reports a config its parser rejects only at DEBUG verbosity (and
  * then falls back to the next `loadBalancingConfig` entry or pick_first, so a
@@ -12,6 +14,7 @@
  * not repeat the policy name: grpc-js prefixes it itself.
  */
 import { log, logVerbosity, type TypedLoadBalancingConfig } from '../grpc-experimental';
+import { parseSlowStart, SLOW_START_FIELDS, type SlowStartConfig } from './slow-start';
 
 /** grpc.health.v1 watching per subchannel. */
 export interface HealthCheckConfig {
@@ -20,7 +23,7 @@ export interface HealthCheckConfig {
 }
 
 /** Fields every etcd_* policy accepts besides its own. */
-const COMMON_FIELDS = ['healthCheck'] as const;
+const COMMON_FIELDS = ['healthCheck', 'slowStart'] as const;
 const HEALTH_CHECK_FIELDS = ['serviceName'] as const;
 /** Distinct messages are few (they come from the app's own configs); the bound only guards a generated flood. */
 const MAX_REPORTED = 1000;
@@ -51,10 +54,16 @@ function reportUnknownFields(policy: string, body: Record<string, unknown>, know
   }
 }
 
+function reportUnknownNested(policy: string, body: Record<string, unknown>, field: string, known: readonly string[]): void {
+  const value = body[field];
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) reportUnknownFields(policy, value as Record<string, unknown>, known, `${field}.`);
+}
+
 /**
- * Runs a policy's `createFromJson` body: reports unknown fields (top level and
- * in `healthCheck`), and on an invalid value logs it naming policy, field and
- * value, then rethrows so grpc-js rejects the config.
+ * Runs a policy's `createFromJson` body: reports unknown fields (top level, in
+ * `healthCheck` and in `slowStart`), parses `slowStart` onto the config, and on
+ * an invalid value logs it naming policy, field and value, then rethrows so
+ * grpc-js rejects the config.
  */
 export function parsePolicyConfig<T>(
   policy: string,
@@ -65,11 +74,12 @@ export function parsePolicyConfig<T>(
   try {
     const body = configObject(json);
     reportUnknownFields(policy, body, [...ownFields, ...COMMON_FIELDS], '');
-    const healthCheck = body.healthCheck;
-    if (healthCheck !== null && typeof healthCheck === 'object' && !Array.isArray(healthCheck)) {
-      reportUnknownFields(policy, healthCheck as Record<string, unknown>, HEALTH_CHECK_FIELDS, 'healthCheck.');
-    }
-    return parse(body);
+    reportUnknownNested(policy, body, 'healthCheck', HEALTH_CHECK_FIELDS);
+    reportUnknownNested(policy, body, 'slowStart', SLOW_START_FIELDS);
+    const slowStart = parseSlowStart(body);
+    const config = parse(body);
+    if (config instanceof EtcdPolicyConfig) config.slowStart = slowStart;
+    return config;
   } catch (err) {
     const message = (err as Error).message;
     reportOnce(`${policy}: invalid service config ${describe(json)}: ${message}; grpc-js ignores this loadBalancingConfig entry ` +
@@ -107,6 +117,13 @@ export function parseIntegerField(json: Record<string, unknown>, field: string, 
 
 /** Base of every etcd_* policy config. */
 export abstract class EtcdPolicyConfig implements TypedLoadBalancingConfig {
+  /**
+   * Slow start, when configured. Set by `parsePolicyConfig` for every policy
+   * (so a policy's own constructor need not know it); assign it only when building
+   * a config by hand.
+   */
+  slowStart: SlowStartConfig | undefined;
+
   constructor(readonly healthCheck: HealthCheckConfig | undefined) {}
 
   abstract getLoadBalancerName(): string;
@@ -117,6 +134,14 @@ export abstract class EtcdPolicyConfig implements TypedLoadBalancingConfig {
   toJsonObject(): object {
     const body = this.ownJson();
     if (this.healthCheck !== undefined) body.healthCheck = { serviceName: this.healthCheck.serviceName };
+    if (this.slowStart !== undefined) body.slowStart = { ...this.slowStart };
     return { [this.getLoadBalancerName()]: body };
+  }
+
+  /** What decides the pick strategy: the config without `slowStart` (a slow-start change keeps the schedulers and their state). */
+  strategyKey(): string {
+    const body = this.ownJson();
+    if (this.healthCheck !== undefined) body.healthCheck = this.healthCheck.serviceName;
+    return JSON.stringify([this.getLoadBalancerName(), body]);
   }
 }

@@ -9,16 +9,27 @@
  * scheduler's add/remove (O(1) or O(log n)); the active list is rebuilt only
  * when a group becomes empty or non-empty (O(p log p) for p priorities).
  *
- * Time-varying weights (slow start) fit as they are: a new effective weight
- * is one `place()` (a `setWeight`, O(log n)). The plan is to recompute only
- * the endpoints inside their warm-up window, on one timer per balancer, every
+ * Time-varying weights (slow start, slow-start.ts): a new effective weight
+ * is one `place()` (a `setWeight`, O(log n)). Only the endpoints inside their
+ * warm-up window are recomputed, on one timer per balancer, every
  * max(100 ms, windowMs / 10): O(k log n) per tick for k warming endpoints,
  * nothing for the others; WRR stays on its EDF heap while weights move and
  * rebuilds its exact period once they settle.
+ *
+ * Zone-aware routing (zone-split.ts): with a `ZoneRouting`, each group is a
+ * priority tier split by zone: it holds no endpoints itself, its `zones` hold
+ * one tier per zone (own endpoints, own scheduler, `parent` = the group), and
+ * an endpoint lives in its zone's tier. Moving an endpoint costs the same as
+ * without zones; the split's shares are recomputed lazily (O(zones)).
  */
 import { ensureUint8 } from './growable';
 import { type EndpointState } from './endpoint-state';
 import { type TierScheduler } from './tier-scheduler';
+import { type ZoneRouting } from './zone-routing';
+import { ZoneSplit } from './zone-split';
+
+/** The scheduler slot of a zone-split group, which picks through its zones' tiers and never through this. */
+const PICKS_THROUGH_ZONES: TierScheduler = Object.freeze({ pick: () => 0, add: () => {}, remove: () => {}, setWeight: () => {} });
 
 /** One group's endpoints, its scheduler, and scratch flags for picks that avoid endpoints. */
 export class Tier {
@@ -26,13 +37,19 @@ export class Tier {
   /** Flags of endpoints a pick must avoid (see TieredPicker); all 0 between picks. */
   excluded = new Uint8Array(0);
   excludedCount = 0;
-  /** Index in the active list, or -1 while not active. */
+  /** Index in the active list, or -1 while not active (a zone's tier has its group's). */
   rank = -1;
+  /** A zone's tier: the zone-split group it belongs to. */
+  parent: Tier | undefined;
+  /** A zone-split group: its zones' tiers (it then holds no endpoints itself). */
+  zones: ZoneSplit | undefined;
 
-  constructor(readonly priority: number, readonly draining: boolean, readonly scheduler: TierScheduler) {}
+  /** `zone`: of a zone's tier ('' otherwise, or for endpoints without one). */
+  constructor(readonly priority: number, readonly draining: boolean, readonly scheduler: TierScheduler, readonly zone = '') {}
 
+  /** Usable endpoints in it (a zone-split group: in all its zones). */
   get size(): number {
-    return this.endpoints.length;
+    return this.zones === undefined ? this.endpoints.length : this.zones.size;
   }
 
   add(endpoint: EndpointState, weight: number): void {
@@ -96,8 +113,11 @@ export class TierSet implements TierView {
   private activeTiers: Tier[] = [];
   private stale = false;
 
-  /** `createScheduler` makes an empty scheduler for a new group. */
-  constructor(private readonly createScheduler: () => TierScheduler) {}
+  /**
+   * `createScheduler` makes an empty scheduler for a new group (or zone's tier);
+   * with `zoning`, groups are split by zone.
+   */
+  constructor(private readonly createScheduler: () => TierScheduler, private readonly zoning?: ZoneRouting) {}
 
   get active(): readonly Tier[] {
     if (this.stale) this.rebuildActive();
@@ -106,19 +126,24 @@ export class TierSet implements TierView {
 
   /** Puts `endpoint` where it belongs now: by priority and weight when usable, nowhere otherwise. */
   place(endpoint: EndpointState, usable: boolean): void {
-    const target = usable ? this.groupsOf(endpoint.priority)[endpoint.weight > 0 ? 'serving' : 'draining'] : undefined;
+    let target = usable ? this.groupsOf(endpoint.priority)[endpoint.weight > 0 ? 'serving' : 'draining'] : undefined;
+    if (target?.zones !== undefined) target = target.zones.leafFor(endpoint.zone);
     const current = endpoint.tier;
     if (current === target) {
-      if (target !== undefined && !target.draining && endpoint.placedWeight !== endpoint.weight) target.setWeight(endpoint, endpoint.weight);
+      if (target !== undefined && !target.draining && endpoint.placedWeight !== endpoint.effectiveWeight) target.setWeight(endpoint, endpoint.effectiveWeight);
       return;
     }
     if (current !== undefined) {
       current.remove(endpoint);
-      if (current.size === 0) this.stale = true;
+      const group = current.parent ?? current;
+      group.zones?.changed(-1);
+      if (group.size === 0) this.stale = true;
     }
     if (target !== undefined) {
-      if (target.size === 0) this.stale = true;
-      target.add(endpoint, target.draining ? 1 : endpoint.weight);
+      const group = target.parent ?? target;
+      if (group.size === 0) this.stale = true;
+      target.add(endpoint, target.draining ? 1 : endpoint.effectiveWeight);
+      group.zones?.changed(1);
     }
   }
 
@@ -133,15 +158,26 @@ export class TierSet implements TierView {
   private groupsOf(priority: number): Groups {
     let groups = this.groups.get(priority);
     if (groups === undefined) {
-      groups = { serving: new Tier(priority, false, this.createScheduler()), draining: new Tier(priority, true, this.createScheduler()) };
+      groups = { serving: this.createGroup(priority, false), draining: this.createGroup(priority, true) };
       this.groups.set(priority, groups);
     }
     return groups;
   }
 
+  private createGroup(priority: number, draining: boolean): Tier {
+    const zoning = this.zoning;
+    if (zoning === undefined) return new Tier(priority, draining, this.createScheduler());
+    const group = new Tier(priority, draining, PICKS_THROUGH_ZONES);
+    group.zones = new ZoneSplit(zoning, group, zone => new Tier(priority, draining, this.createScheduler(), zone));
+    return group;
+  }
+
   private rebuildActive(): void {
     this.stale = false;
-    for (const tier of this.activeTiers) tier.rank = -1;
+    for (const tier of this.activeTiers) {
+      tier.rank = -1;
+      tier.zones?.setRank(-1);
+    }
     const priorities: number[] = [];
     for (const [priority, groups] of this.groups) {
       // Empty groups go (their schedulers with them); a priority that comes back starts fresh.
@@ -151,7 +187,10 @@ export class TierSet implements TierView {
     priorities.sort((a, b) => a - b);
     let active = priorities.map(p => this.groups.get(p)!.serving).filter(t => t.size > 0);
     if (active.length === 0) active = priorities.map(p => this.groups.get(p)!.draining).filter(t => t.size > 0);
-    active.forEach((tier, rank) => { tier.rank = rank; });
+    active.forEach((tier, rank) => {
+      tier.rank = rank;
+      tier.zones?.setRank(rank);
+    });
     this.activeTiers = active;
   }
 }

@@ -18,7 +18,10 @@
  *
  * Per pick without steering: one WeakMap lookup, one scheduler pick, one child
  * pick; the child's result object (fresh per pick) gets our hooks (the call
- * accounting's, or the scheduler's own when it observes calls).
+ * accounting's, or the scheduler's own when it observes calls). With zone-aware
+ * routing the tier is split by zone: one random draw chooses the zone's tier
+ * first (none while all traffic stays local; see zone-split.ts), and a retry
+ * prefers that zone's untried endpoints, then any other zone's, then the next tier.
  */
 import { PickResultType, type PickArgs, type Picker, type PickResult } from '../grpc-experimental';
 import { steeringOf } from './call-steering';
@@ -39,6 +42,7 @@ export class TieredPicker implements Picker {
    * @param nowMs Clock for call accounting.
    * @param countsPicks Whether started picks are also counted for metrics (each
    *   endpoint's `load.pickTally` is set); implies `tracksCalls`.
+   * @param random [0, 1), for the zone draw of zone-split tiers.
    */
   constructor(
     private readonly view: TierView,
@@ -46,6 +50,7 @@ export class TieredPicker implements Picker {
     private readonly tracksCalls: boolean,
     private readonly nowMs: () => number,
     private readonly countsPicks = false,
+    private readonly random: () => number = Math.random,
   ) {}
 
   pick(pickArgs: PickArgs): PickResult {
@@ -64,10 +69,11 @@ export class TieredPicker implements Picker {
   }
 
   private pickInTier(tier: Tier, excluded: Uint8Array | undefined, nowMs: number): EndpointState {
-    const index = tier.scheduler.pick(excluded, nowMs);
-    this.pickedTier = tier;
+    const leaf = tier.zones === undefined ? tier : tier.zones.choose(this.random);
+    const index = leaf.scheduler.pick(excluded, nowMs);
+    this.pickedTier = leaf;
     this.pickedIndex = index;
-    return tier.endpoints[index];
+    return leaf.endpoints[index];
   }
 
   private pickAvoiding(tiers: readonly Tier[], tried: ReadonlySet<string>, nowMs: number): EndpointState {
@@ -77,12 +83,22 @@ export class TieredPicker implements Picker {
       if (tier !== undefined && tier.rank >= 0 && tier.excluded[endpoint!.slot] === 0) {
         tier.excluded[endpoint!.slot] = 1;
         tier.excludedCount++;
+        if (tier.parent !== undefined) tier.parent.excludedCount++;
       }
     }
     let chosen: EndpointState | undefined;
     for (let t = 0; t < tiers.length && chosen === undefined; t++) {
       const tier = tiers[t];
-      if (tier.excludedCount < tier.size) chosen = this.pickInTier(tier, tier.excludedCount > 0 ? tier.excluded : undefined, nowMs);
+      if (tier.excludedCount >= tier.size) continue;
+      if (tier.zones === undefined) {
+        chosen = this.pickInTier(tier, tier.excludedCount > 0 ? tier.excluded : undefined, nowMs);
+      } else {
+        const leaf = tier.zones.chooseWithRoom(this.random);
+        const index = leaf.scheduler.pick(leaf.excludedCount > 0 ? leaf.excluded : undefined, nowMs);
+        this.pickedTier = leaf;
+        this.pickedIndex = index;
+        chosen = leaf.endpoints[index];
+      }
     }
     for (const address of tried) {
       const endpoint = this.locate(address);
@@ -90,6 +106,7 @@ export class TieredPicker implements Picker {
       if (tier !== undefined) {
         tier.excluded[endpoint!.slot] = 0;
         tier.excludedCount = 0;
+        if (tier.parent !== undefined) tier.parent.excludedCount = 0;
       }
     }
     return chosen ?? this.pickInTier(tiers[0], undefined, nowMs);

@@ -13,6 +13,9 @@ const CONFIGS = [
   { etcd_weighted_round_robin: { healthCheck: { serviceNmae: 'echo' } } },
   // Nested as the child of grpc-js's own outlier_detection.
   { outlier_detection: { child_policy: [{ etcd_peak_ewma: { decayMs: '10s' } }] } },
+  // slowStart is common to every etcd_* policy.
+  { etcd_weighted_random: { slowStart: { windowMs: -5 } } },
+  { etcd_least_request: { slowStart: { windowMs: 1000, agression: 2 } } },
 ];
 
 /** Resolves when the channel has left IDLE: its resolver result (and so the config) was processed. */

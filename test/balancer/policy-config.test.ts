@@ -37,7 +37,7 @@ describe('etcd_* service configs: problems are printed at the default verbosity,
   });
 
   it('an unknown field is reported naming the known ones', () => {
-    expect(count(stderr, "etcd_least_request: unknown field 'choiceCnt' (value 3) in its service config, ignored; known fields: choiceCount, healthCheck")).to.equal(1, stderr);
+    expect(count(stderr, "etcd_least_request: unknown field 'choiceCnt' (value 3) in its service config, ignored; known fields: choiceCount, healthCheck, slowStart")).to.equal(1, stderr);
     expect(count(stderr, "etcd_weighted_round_robin: unknown field 'healthCheck.serviceNmae' (value \"echo\") in its service config, ignored; known fields: serviceName")).to.equal(1, stderr);
   });
 
@@ -45,8 +45,13 @@ describe('etcd_* service configs: problems are printed at the default verbosity,
     expect(count(stderr, 'etcd_peak_ewma: invalid service config {"decayMs":"10s"}: decayMs must be an integer in [1, 3600000], got "10s"')).to.equal(1, stderr);
   });
 
+  it('slowStart is checked for every policy: bad values rejected, misspelt fields named', () => {
+    expect(count(stderr, 'etcd_weighted_random: invalid service config {"slowStart":{"windowMs":-5}}: slowStart.windowMs must be a number in (0, 86400000] (required), got -5')).to.equal(1, stderr);
+    expect(count(stderr, "etcd_least_request: unknown field 'slowStart.agression' (value 2) in its service config, ignored; known fields: windowMs, aggression, minWeightPercent")).to.equal(1, stderr);
+  });
+
   it('prints nothing else', () => {
     const lines = stderr.split('\n').filter(l => l.trim() !== '');
-    expect(lines).to.have.length(4, stderr);
+    expect(lines).to.have.length(6, stderr);
   });
 });

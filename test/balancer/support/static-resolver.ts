@@ -19,6 +19,13 @@ export interface StaticEndpoint {
   weight?: number;
   /** Omitted = no attribute (the policy must default to 0). */
   priority?: number;
+  /** Registration metadata (e.g. `{ zone: 'a' }`). */
+  metadata?: Record<string, unknown>;
+}
+
+export interface StaticTargetOptions {
+  /** Extra channel attributes every resolution carries (e.g. a `FleetSource` under `FLEET_SOURCE_KEY`). */
+  attributes?: Record<string, unknown>;
 }
 
 export interface StaticTarget {
@@ -38,6 +45,7 @@ interface TargetState {
   endpoints: StaticEndpoint[];
   resolutions: number;
   listeners: Set<StaticResolver>;
+  attributes: Record<string, unknown>;
 }
 
 const targets = new Map<string, TargetState>();
@@ -48,8 +56,8 @@ function toResult(endpoints: StaticEndpoint[]): { list: Endpoint[]; attributes: 
   const list: Endpoint[] = endpoints.map(e => {
     const hostPort = splitHostPort(e.address);
     if (!hostPort || hostPort.port === undefined) throw new Error(`static resolver: bad address ${e.address}`);
-    if (e.weight !== undefined || e.priority !== undefined) {
-      map.set(e.address, { weight: e.weight ?? 1, priority: e.priority ?? 0, metadata: {} });
+    if (e.weight !== undefined || e.priority !== undefined || e.metadata !== undefined) {
+      map.set(e.address, { weight: e.weight ?? 1, priority: e.priority ?? 0, metadata: e.metadata ?? {} });
     }
     return { addresses: [{ host: hostPort.host, port: hostPort.port }] };
   });
@@ -87,7 +95,7 @@ class StaticResolver implements Resolver {
         this.listener(statusOrFromError({ code: grpc.status.UNAVAILABLE, details: error }), {}, null, 'static failure');
       } else {
         const { list, attributes } = toResult(this.state.endpoints);
-        this.listener(statusOrFromValue(list), attributes, null, 'static');
+        this.listener(statusOrFromValue(list), { ...this.state.attributes, ...attributes }, null, 'static');
       }
     });
   }
@@ -102,13 +110,13 @@ class StaticResolver implements Resolver {
 let registered = false;
 
 /** Creates a target with its initial list (registers the scheme on first use). */
-export function createStaticTarget(endpoints: StaticEndpoint[]): StaticTarget {
+export function createStaticTarget(endpoints: StaticEndpoint[], options: StaticTargetOptions = {}): StaticTarget {
   if (!registered) {
     registerResolver(STATIC_SCHEME, StaticResolver);
     registered = true;
   }
   const name = `t${nextTargetId++}`;
-  const state: TargetState = { endpoints: [...endpoints], resolutions: 0, listeners: new Set() };
+  const state: TargetState = { endpoints: [...endpoints], resolutions: 0, listeners: new Set(), attributes: options.attributes ?? {} };
   targets.set(name, state);
   return {
     target: `${STATIC_SCHEME}:///${name}`,

@@ -1,0 +1,251 @@
+/**
+ * Slow start for every etcd_* policy (`slowStart: { windowMs, aggression?,
+ * minWeightPercent? }`): an endpoint that joins, or comes back after a long
+ * absence, gets a share of its weight that grows over `windowMs`, so a cold
+ * replica (empty caches, JIT, connection pools) is not handed a full share at once.
+ *
+ * Formula: Envoy's `slow_start_config`, as its code computes it
+ * (`EdfLoadBalancerBase::applySlowStartFactor`):
+ *   factor = max(minWeightPercent / 100, time_factor ^ (1 / aggression)),
+ *   time_factor = max(elapsed_ms, 1) / windowMs,
+ * and the effective weight is weight × factor until `elapsed ≥ windowMs`.
+ * (Envoy's docs write `max(seconds, 1)`; its code floors at 1 ms, so a warming
+ * endpoint starts at `minWeightPercent`, as Contour's docs say: "starting from 10 %".)
+ * The factor never goes below `MIN_SLOW_START_FACTOR` (with `minWeightPercent` 0)
+ * so the schedulers' steps (1 / weight) stay bounded.
+ *
+ * When the clock runs (gRFC A100 / Envoy: from READY, not from discovery):
+ * - an endpoint of the balancer's first resolution starts at full weight (the
+ *   channel is new, not the replica), unless it first becomes usable more than
+ *   `windowMs` after that resolution (it was down: it starts cold);
+ * - an endpoint added later warms from the moment it first becomes usable
+ *   (READY, and healthy with health checking);
+ * - an endpoint that comes back after being unusable, or absent from the
+ *   resolution, for longer than `windowMs` warms again; after a shorter gap it
+ *   continues where it was (a blip does not reset a warm replica).
+ *
+ * Cost: one timer per balancer, only while some endpoint warms, every
+ * max(100 ms, windowMs / 10) (finer steps would change weights by less than
+ * 10 % of the window's range and cost setWeight calls for nothing); each tick
+ * recomputes only the k warming endpoints, each a `setWeight` (O(log n)), so
+ * O(k log n) per tick and nothing for the others.
+ */
+import { type EndpointState } from './endpoint-state';
+
+export interface SlowStartConfig {
+  /** Warm-up duration in ms (> 0). */
+  readonly windowMs: number;
+  /** Curve: 1 = linear, > 1 ramps up fast then slows, < 1 the opposite. Defaults to 1. */
+  readonly aggression: number;
+  /** Floor of the factor, percent of the endpoint's weight. Defaults to 10. */
+  readonly minWeightPercent: number;
+}
+
+export const DEFAULT_SLOW_START_AGGRESSION = 1;
+export const DEFAULT_SLOW_START_MIN_WEIGHT_PERCENT = 10;
+/** The finest weight-recompute period; the period is max(this, windowMs / 10). */
+export const MIN_SLOW_START_TICK_MS = 100;
+export const MAX_SLOW_START_WINDOW_MS = 86_400_000;
+const MAX_AGGRESSION = 1000;
+export const MIN_SLOW_START_FACTOR = 1e-3;
+export const SLOW_START_FIELDS = ['windowMs', 'aggression', 'minWeightPercent'] as const;
+
+/** The share of its weight an endpoint warming for `elapsedMs` gets (1 once the window is over). */
+export function slowStartFactor(config: SlowStartConfig, elapsedMs: number): number {
+  if (elapsedMs >= config.windowMs) return 1;
+  const timeFactor = Math.max(elapsedMs, 1) / config.windowMs;
+  const curve = config.aggression === 1 ? timeFactor : timeFactor ** (1 / config.aggression);
+  return Math.min(1, Math.max(config.minWeightPercent / 100, curve, MIN_SLOW_START_FACTOR));
+}
+
+/** How often warming weights are recomputed. */
+export function slowStartTickMs(config: SlowStartConfig): number {
+  return Math.max(MIN_SLOW_START_TICK_MS, config.windowMs / 10);
+}
+
+function describe(value: unknown): string {
+  return value === undefined ? 'undefined' : JSON.stringify(value) ?? String(value);
+}
+
+function numberField(body: Record<string, unknown>, field: string, defaultValue: number | undefined, ok: (v: number) => boolean, range: string): number {
+  const value = body[field];
+  if ((value === undefined || value === null) && defaultValue !== undefined) return defaultValue;
+  if (typeof value !== 'number' || !Number.isFinite(value) || !ok(value)) throw new Error(`slowStart.${field} must be a number ${range}, got ${describe(value)}`);
+  return value;
+}
+
+/** Parses `slowStart`, if present. Throws naming the field and the bad value. */
+export function parseSlowStart(json: Record<string, unknown>): SlowStartConfig | undefined {
+  const value = json.slowStart;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`slowStart must be an object like {"windowMs":30000}, got ${describe(value)}`);
+  const body = value as Record<string, unknown>;
+  return Object.freeze({
+    windowMs: numberField(body, 'windowMs', undefined, v => v > 0 && v <= MAX_SLOW_START_WINDOW_MS, `in (0, ${MAX_SLOW_START_WINDOW_MS}] (required)`),
+    aggression: numberField(body, 'aggression', DEFAULT_SLOW_START_AGGRESSION, v => v > 0 && v <= MAX_AGGRESSION, `in (0, ${MAX_AGGRESSION}]`),
+    minWeightPercent: numberField(body, 'minWeightPercent', DEFAULT_SLOW_START_MIN_WEIGHT_PERCENT, v => v >= 0 && v <= 100, 'in [0, 100]'),
+  });
+}
+
+export function sameSlowStart(a: SlowStartConfig | undefined, b: SlowStartConfig | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.windowMs === b.windowMs && a.aggression === b.aggression && a.minWeightPercent === b.minWeightPercent;
+}
+
+/** What an endpoint leaving the list leaves behind, so a quick return does not restart (or skip) its warm-up. */
+interface Departure {
+  readonly goneAtMs: number;
+  readonly unusableSinceMs: number;
+  readonly warmStartMs: number | undefined;
+}
+
+/**
+ * One balancer's warm-up bookkeeping. The balancer tells it about endpoints
+ * (admitted, usable, unusable, forgotten); it sets `slowStartFactor` on them
+ * and calls `reweigh(endpoint)` when a usable endpoint's factor changed, for
+ * the balancer to re-place it in its tier.
+ */
+export class SlowStartTracker {
+  private config: SlowStartConfig | undefined;
+  private readonly warming = new Set<EndpointState>();
+  /** Recent departures by endpoint key, oldest first (Map order), pruned after windowMs. */
+  private readonly departures = new Map<string, Departure>();
+  private timer: NodeJS.Timeout | undefined;
+  private timerPeriodMs = 0;
+
+  constructor(private readonly nowMs: () => number, private readonly reweigh: (endpoint: EndpointState) => void) {}
+
+  get warmingCount(): number {
+    return this.warming.size;
+  }
+
+  /** Whether the tick timer runs (tests). */
+  get ticking(): boolean {
+    return this.timer !== undefined;
+  }
+
+  /**
+   * Applies the config. Turned off: every warming endpoint is at full weight at once.
+   * Changed: warming endpoints follow the new curve from their own start.
+   * Turned on: endpoints already serving are not cold; only later joins warm.
+   */
+  configure(config: SlowStartConfig | undefined): void {
+    if (sameSlowStart(config, this.config)) return;
+    this.config = config;
+    if (config === undefined) {
+      this.departures.clear();
+      for (const endpoint of this.warming) {
+        endpoint.warmStartMs = undefined;
+        endpoint.slowStartFactor = 1;
+        this.reweigh(endpoint);
+      }
+      this.warming.clear();
+      this.stopTimer();
+      return;
+    }
+    this.tick();
+  }
+
+  /** A new endpoint state. `initial`: created by the balancer's first resolution. */
+  admit(endpoint: EndpointState, initial: boolean): void {
+    const nowMs = this.nowMs();
+    endpoint.slowStartFactor = 1;
+    endpoint.warmStartMs = undefined;
+    if (initial) {
+      endpoint.unusableSinceMs = nowMs;
+      return;
+    }
+    const departure = this.config === undefined ? undefined : this.departures.get(endpoint.key);
+    if (departure !== undefined && nowMs - departure.goneAtMs <= this.config!.windowMs) {
+      endpoint.unusableSinceMs = departure.unusableSinceMs;
+      endpoint.warmStartMs = departure.warmStartMs;
+    } else {
+      endpoint.unusableSinceMs = -Infinity;
+    }
+  }
+
+  /** The endpoint became usable; sets its factor before the balancer places it. */
+  becameUsable(endpoint: EndpointState): void {
+    const config = this.config;
+    if (config === undefined) return;
+    const nowMs = this.nowMs();
+    if (nowMs - endpoint.unusableSinceMs > config.windowMs) endpoint.warmStartMs = nowMs;
+    if (endpoint.warmStartMs === undefined) return;
+    const factor = slowStartFactor(config, nowMs - endpoint.warmStartMs);
+    endpoint.slowStartFactor = factor;
+    if (factor >= 1) {
+      endpoint.warmStartMs = undefined;
+      return;
+    }
+    this.warming.add(endpoint);
+    this.startTimer(config);
+  }
+
+  becameUnusable(endpoint: EndpointState): void {
+    endpoint.unusableSinceMs = this.nowMs();
+    this.warming.delete(endpoint);
+  }
+
+  /** The endpoint left the balancer (dropped, or replaced by a new child). */
+  forget(endpoint: EndpointState): void {
+    this.warming.delete(endpoint);
+    const config = this.config;
+    if (config === undefined) return;
+    const nowMs = this.nowMs();
+    this.pruneDepartures(nowMs, config);
+    this.departures.delete(endpoint.key);
+    this.departures.set(endpoint.key, {
+      goneAtMs: nowMs,
+      unusableSinceMs: endpoint.usable ? nowMs : endpoint.unusableSinceMs,
+      warmStartMs: endpoint.warmStartMs,
+    });
+  }
+
+  destroy(): void {
+    this.stopTimer();
+    this.warming.clear();
+    this.departures.clear();
+  }
+
+  /** Recomputes the warming endpoints' factors (the timer's work; public for tests on an injected clock). */
+  tick(): void {
+    const config = this.config;
+    if (config === undefined) return;
+    const nowMs = this.nowMs();
+    this.pruneDepartures(nowMs, config);
+    for (const endpoint of this.warming) {
+      const factor = slowStartFactor(config, nowMs - endpoint.warmStartMs!);
+      if (factor >= 1) {
+        this.warming.delete(endpoint);
+        endpoint.warmStartMs = undefined;
+      }
+      if (factor !== endpoint.slowStartFactor) {
+        endpoint.slowStartFactor = factor;
+        this.reweigh(endpoint);
+      }
+    }
+    if (this.warming.size === 0) this.stopTimer();
+    else this.startTimer(config);
+  }
+
+  private pruneDepartures(nowMs: number, config: SlowStartConfig): void {
+    for (const [key, departure] of this.departures) {
+      if (nowMs - departure.goneAtMs <= config.windowMs) break;
+      this.departures.delete(key);
+    }
+  }
+
+  private startTimer(config: SlowStartConfig): void {
+    const periodMs = slowStartTickMs(config);
+    if (this.timer !== undefined && this.timerPeriodMs === periodMs) return;
+    this.stopTimer();
+    this.timerPeriodMs = periodMs;
+    this.timer = setInterval(() => this.tick(), periodMs);
+    this.timer.unref();
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
