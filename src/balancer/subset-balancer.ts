@@ -95,11 +95,12 @@ export class EtcdSubsetLoadBalancer implements LoadBalancer {
     this.config = config;
     this.options = options;
     this.note = resolutionNote;
-    this.follow(fleetSourceFrom(options));
     if (!endpointList.ok) {
       // The child decides (it keeps serving while it has endpoints, fails fast when it has none).
       return this.child.updateAddressList(endpointList, config.childPolicy, this.childOptions(), resolutionNote);
     }
+    // Followed from lists only: an error update carries no source, and must not end the announcement.
+    this.follow(fleetSourceFrom(options));
     this.reconcile(endpointList.value, endpointAttributesFrom(options));
     this.haveEndpoints = true;
     return this.pushSubset(true);
