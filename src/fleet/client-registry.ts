@@ -136,8 +136,8 @@ class FleetEntry {
     this.current = undefined;
     this.watch.close();
     void this.registration.close();
-    log(logVerbosity.ERROR, `client registry: the etcd credentials may not ${operation === 'list' ? 'read' : 'write'} '${fleetPrefix(this.service)}' ` +
-      `(${err.message}); service '${this.service}' goes on without client counts (etcd_subset: random subsetting). ` +
+    log(logVerbosity.ERROR, `client registry: the etcd credentials lack readwrite on '${fleetPrefix(this.service)}' ` +
+      `(${operation} refused: ${err.message}); service '${this.service}' goes on without client counts (etcd_subset: random subsetting). ` +
       'Grant the client\'s etcd user readwrite on that prefix to enable them.');
   }
 }
