@@ -57,6 +57,8 @@ export class FakeSubchannel {
   }
 
   getConnectivityState(): grpc.connectivityState { return this.state; }
+  /** Listeners attached: a policy's leaf holds one while it uses the subchannel (a "connection" in fleet counts). */
+  get listenerCount(): number { return this.listeners.size; }
   addConnectivityStateListener(listener: ConnectivityStateListener): void { this.listeners.add(listener); }
   removeConnectivityStateListener(listener: ConnectivityStateListener): void { this.listeners.delete(listener); }
   /** IDLE → CONNECTING on the next tick (grpc-js defers it the same way); the bench decides what follows. */
@@ -102,6 +104,11 @@ export class FakeSubchannelPool {
     return subchannel;
   }
 
+  /** Addresses whose subchannel a policy is using now (a leaf listens to it). */
+  inUse(): string[] {
+    return [...this.byAddress.values()].filter(s => s.listenerCount > 0).map(s => s.getAddress());
+  }
+
   /** The subchannel of `address` if a policy created it. */
   find(address: string): FakeSubchannel | undefined {
     return this.byAddress.get(address);
@@ -135,7 +142,8 @@ export class PolicyHarness {
   private readonly config: TypedLoadBalancingConfig;
   private readonly pickArgs: PickArgs = { metadata: new grpc.Metadata(), extraPickInfo: {} };
 
-  constructor(readonly policy: string, initialState: grpc.connectivityState) {
+  /** @param configBody the policy's service-config body (`{}` = its defaults). */
+  constructor(readonly policy: string, initialState: grpc.connectivityState, configBody: object = {}) {
     const pool = new FakeSubchannelPool(initialState);
     this.pool = pool;
     const helper: ChannelControlHelper = {
@@ -150,7 +158,7 @@ export class PolicyHarness {
       removeChannelzChild: () => {},
     };
     this.handler = new ChildLoadBalancerHandler(helper);
-    const config = parseLoadBalancingConfig({ [policy]: {} });
+    const config = parseLoadBalancingConfig({ [policy]: configBody });
     if (config === null) throw new Error(`bench: no LB policy '${policy}' registered with grpc-js`);
     this.config = config;
   }
