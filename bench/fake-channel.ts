@@ -18,6 +18,7 @@ import * as grpc from '@grpc/grpc-js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ENDPOINT_ATTRIBUTES_KEY } from '../src/balancer/endpoint-attributes';
+import { type FleetSource, type FleetSubscription, type FleetView } from '../src/fleet/fleet-source';
 import { encodeEndpointValue, endpointKey } from '../src/etcd/endpoint-codec';
 import { EndpointTable, type EtcdKeyValue, type ResolvedEndpoints } from '../src/resolver/endpoint-table';
 import {
@@ -340,4 +341,27 @@ export function fakeSubchannelBytes(gc: GcFunction, size: number): number {
   const after = heapUsedAfterGc(gc);
   // Read after the measurement: keeps the pool alive through it.
   return pool.size === size ? (after - before) / size : Number.NaN;
+}
+
+/** A fleet view set by the bench or a test, standing for the client registry (onChange runs inside `set`, never inside `subscribe`). */
+export class FakeFleetSource implements FleetSource {
+  private listener: ((view: FleetView) => void) | undefined;
+
+  constructor(private current: FleetView) {}
+
+  /** A view of `clientCount` clients without zones, this one at `selfIndex`. */
+  static view(selfIndex: number | undefined, clientCount: number): FleetView {
+    return { selfIndex, clientCount, zoneCounts: new Map([['', clientCount]]) };
+  }
+
+  subscribe(onChange: (view: FleetView) => void): FleetSubscription {
+    this.listener = onChange;
+    const current = (): FleetView => this.current;
+    return { get view() { return current(); }, release: () => { this.listener = undefined; } };
+  }
+
+  set(view: FleetView): void {
+    this.current = view;
+    this.listener?.(view);
+  }
 }

@@ -11,9 +11,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_ENDPOINT_ATTRIBUTES, ENDPOINT_ATTRIBUTES_KEY, type EndpointAttributes } from '../../src/balancer/endpoint-attributes';
 import { expectedApertureConnections } from '../../src/balancer/subset-aperture';
-import { FLEET_SOURCE_KEY, type FleetSource, type FleetSubscription, type FleetView } from '../../src/fleet/fleet-source';
+import { FLEET_SOURCE_KEY, type FleetView } from '../../src/fleet/fleet-source';
 import { PickResultType, type Endpoint, type PickArgs } from '../../src/grpc-experimental';
-import { fakeAddress, nextMacrotask, PolicyHarness } from '../fake-channel';
+import { FakeFleetSource, fakeAddress, nextMacrotask, PolicyHarness } from '../fake-channel';
 import { count, round } from '../format';
 import { type Scenario, type TargetCheck } from '../scenario';
 
@@ -53,23 +53,8 @@ export interface FleetMetrics {
   readonly rows: readonly FleetRow[];
 }
 
-/** A fleet view the bench sets, standing for the client registry. */
-class BenchFleetSource implements FleetSource {
-  private listener: ((view: FleetView) => void) | undefined;
-  constructor(public view: FleetView) {}
-  subscribe(onChange: (view: FleetView) => void): FleetSubscription {
-    this.listener = onChange;
-    const current = (): FleetView => this.view;
-    return { get view() { return current(); }, release: () => { this.listener = undefined; } };
-  }
-  set(view: FleetView): void {
-    this.view = view;
-    this.listener?.(view);
-  }
-}
-
 function viewOf(index: number, clients: number): FleetView {
-  return { selfIndex: index, clientCount: clients, zoneCounts: new Map([['', clients]]) };
+  return FakeFleetSource.view(index, clients);
 }
 
 /** The replicas as the resolver hands them over: one Endpoint and one attributes object per address, kept. */
@@ -99,7 +84,7 @@ class Replicas {
 
 interface Client {
   readonly harness: PolicyHarness;
-  readonly fleet: BenchFleetSource | undefined;
+  readonly fleet: FakeFleetSource | undefined;
 }
 
 function configOf(scheme: FleetScheme): { policy: string; body: object } {
@@ -116,7 +101,7 @@ class FleetSim {
   addClient(at: number, total: number): Client {
     const { policy, body } = configOf(this.scheme);
     const harness = new PolicyHarness(policy, grpc.connectivityState.READY, body);
-    const fleet = this.scheme === 'deterministic aperture' ? new BenchFleetSource(viewOf(at, total)) : undefined;
+    const fleet = this.scheme === 'deterministic aperture' ? new FakeFleetSource(viewOf(at, total)) : undefined;
     const client = { harness, fleet };
     this.update(client);
     this.clients.splice(at, 0, client);

@@ -8,8 +8,9 @@
 import { EtcdPermissionDeniedError, type Etcd3, type IWatchResponse, type Watcher } from 'etcd3';
 import { tracer } from '../grpc-experimental';
 import { type ResolvedEtcdResolverOptions } from '../resolver/etcd-resolver-options';
+import { sortedIndex } from '../resolver/endpoint-table';
 import { listPrefix, type Pager } from '../resolver/list-prefix';
-import { resyncDelayMs } from '../resolver/service-watch';
+import { abandonWatcher, ResyncTimer } from '../etcd/watch-resync';
 import { type FleetView } from './fleet-source';
 import { decodeClientZone } from './fleet-keys';
 
@@ -22,26 +23,14 @@ export interface FleetWatchOwner {
   denied(err: Error): void;
 }
 
-function lowerBound(sorted: readonly string[], id: string): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid] < id) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 export class FleetWatch {
   private readonly zones = new Map<string, string>();
   private readonly sortedIds: string[] = [];
   private readonly zoneCounts = new Map<string, number>();
   private readonly pager: Pager;
   private watcher: Watcher | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly retry: ResyncTimer;
   private generation = 0;
-  private attempt = 0;
   private closed = false;
 
   constructor(
@@ -52,6 +41,7 @@ export class FleetWatch {
     private readonly owner: FleetWatchOwner,
   ) {
     this.pager = { pageSize: options.pageSize };
+    this.retry = new ResyncTimer(options);
   }
 
   start(): void {
@@ -62,12 +52,13 @@ export class FleetWatch {
     if (this.closed) return;
     this.closed = true;
     this.generation++;
-    this.dropWatcher();
-    clearTimeout(this.retryTimer);
+    abandonWatcher(this.watcher);
+    this.watcher = undefined;
+    this.retry.clear();
   }
 
   view(): FleetView {
-    const at = lowerBound(this.sortedIds, this.selfId);
+    const at = sortedIndex(this.sortedIds, this.selfId);
     return {
       selfIndex: this.sortedIds[at] === this.selfId ? at : undefined,
       clientCount: this.sortedIds.length,
@@ -104,7 +95,7 @@ export class FleetWatch {
     const watcher = this.client.watch().prefix(this.prefix).startRevision(String(fromRevision)).watcher();
     this.watcher = watcher;
     watcher.on('connected', () => {
-      if (generation === this.generation) this.attempt = 0;
+      if (generation === this.generation) this.retry.reset();
     });
     watcher.on('data', (res: IWatchResponse) => {
       if (generation !== this.generation) return;
@@ -126,7 +117,7 @@ export class FleetWatch {
     const previous = this.zones.get(id);
     if (previous === zone) return false;
     if (previous === undefined) {
-      this.sortedIds.splice(lowerBound(this.sortedIds, id), 0, id);
+      this.sortedIds.splice(sortedIndex(this.sortedIds, id), 0, id);
     } else {
       this.count(previous, -1);
     }
@@ -139,7 +130,7 @@ export class FleetWatch {
     const zone = this.zones.get(id);
     if (zone === undefined) return false;
     this.zones.delete(id);
-    this.sortedIds.splice(lowerBound(this.sortedIds, id), 1);
+    this.sortedIds.splice(sortedIndex(this.sortedIds, id), 1);
     this.count(zone, -1);
     return true;
   }
@@ -150,25 +141,14 @@ export class FleetWatch {
     else this.zoneCounts.set(zone, next);
   }
 
+  /** Abandons the current list/watch; lists again after the backoff delay. */
   private scheduleResync(reason: string): void {
-    this.generation++;
-    this.dropWatcher();
-    clearTimeout(this.retryTimer);
-    const delayMs = resyncDelayMs(this.attempt++, this.options);
-    trace(`${this.prefix}: ${reason}; listing again in ${delayMs} ms`);
-    const generation = this.generation;
-    this.retryTimer = setTimeout(() => {
-      if (generation === this.generation) this.listThenWatch(generation);
-    }, delayMs);
-    this.retryTimer.unref();
-  }
-
-  private dropWatcher(): void {
-    const watcher = this.watcher;
-    if (!watcher) return;
+    const generation = ++this.generation;
+    abandonWatcher(this.watcher);
     this.watcher = undefined;
-    watcher.removeAllListeners();
-    watcher.on('error', () => undefined);
-    watcher.cancel().catch(() => undefined);
+    const delayMs = this.retry.schedule(() => {
+      if (generation === this.generation) this.listThenWatch(generation);
+    });
+    trace(`${this.prefix}: ${reason}; listing again in ${delayMs} ms`);
   }
 }

@@ -11,10 +11,10 @@ import { apertureSlice } from '../../src/balancer/subset-aperture';
 import { EtcdSubsetLoadBalancer } from '../../src/balancer/subset-balancer';
 import { EtcdSubsetConfig } from '../../src/balancer/subset-config';
 import { xxhash64 } from '../../src/balancer/xxhash64';
-import { FLEET_SOURCE_KEY, type FleetSource, type FleetView } from '../../src/fleet/fleet-source';
+import { FLEET_SOURCE_KEY } from '../../src/fleet/fleet-source';
 import { statusOrFromValue, type ChannelControlHelper, type Endpoint, type SubchannelInterface } from '../../src/grpc-experimental';
 import { register } from '../../src/register';
-import { FakeSubchannelPool } from '../../bench/fake-channel';
+import { FakeFleetSource, FakeSubchannelPool } from '../../bench/fake-channel';
 import { startEchoServer, type EchoServer } from '../support/echo-server';
 import { unary } from '../support/echo-proto';
 import { captureGrpcLog } from '../support/grpc-log';
@@ -38,23 +38,7 @@ function hashOrder(addresses: string[], seed: bigint): string[] {
   return [...addresses].sort((a, b) => (rank(a) < rank(b) ? -1 : rank(a) > rank(b) ? 1 : a < b ? -1 : 1));
 }
 
-class TestFleet implements FleetSource {
-  private listener: ((view: FleetView) => void) | undefined;
-  constructor(private current: FleetView) {}
-  subscribe(onChange: (view: FleetView) => void) {
-    this.listener = onChange;
-    const get = (): FleetView => this.current;
-    return { get view() { return get(); }, release: () => { this.listener = undefined; } };
-  }
-  set(view: FleetView): void {
-    this.current = view;
-    this.listener?.(view);
-  }
-}
-
-function view(selfIndex: number, clientCount: number): FleetView {
-  return { selfIndex, clientCount, zoneCounts: new Map([['', clientCount]]) };
-}
+const view = FakeFleetSource.view;
 
 describe('subset: the etcd_subset policy', () => {
   before(() => register());
@@ -102,7 +86,7 @@ describe('subset: the etcd_subset policy', () => {
 
   it('deterministic with a fleet view: the aperture slice over the shared order, fractional weights at its edges', () => {
     const { balancer, inUse } = harness(42n);
-    const fleet = new TestFleet(view(1, 3));
+    const fleet = new FakeFleetSource(view(1, 3));
     const all = Array.from({ length: 7 }, (_v, i) => i);
     balancer.updateAddressList(statusOrFromValue(endpointsOf(all)), config(2), { [FLEET_SOURCE_KEY]: fleet }, 'test');
     expect(balancer.mode).to.equal('deterministic');
