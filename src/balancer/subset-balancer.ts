@@ -151,6 +151,7 @@ export class EtcdSubsetLoadBalancer implements LoadBalancer {
   /** One pass over the resolution: members keyed by address, each in its tier's ring. */
   private reconcile(endpoints: readonly Endpoint[], attributes: ReadonlyMap<string, EndpointAttributes> | undefined): void {
     const generation = ++this.generation;
+    let seen = 0;
     for (const endpoint of endpoints) {
       if (endpoint.addresses.length === 0) continue;
       const key = subchannelAddressToString(endpoint.addresses[0]);
@@ -160,8 +161,10 @@ export class EtcdSubsetLoadBalancer implements LoadBalancer {
         member = { key, endpoint, attributes: attrs, priority: attrs.priority, seenAt: generation, child: undefined };
         this.members.set(key, member);
         this.ringOf(attrs.priority).set(key, member);
+        seen++;
         continue;
       }
+      if (member.seenAt !== generation) seen++;
       member.seenAt = generation;
       member.endpoint = endpoint;
       member.attributes = attrs;
@@ -171,7 +174,8 @@ export class EtcdSubsetLoadBalancer implements LoadBalancer {
         this.ringOf(member.priority).set(key, member);
       }
     }
-    if (this.members.size === endpoints.length) return;
+    // Nothing left unless some member was not in this list (the common update: none).
+    if (this.members.size === seen) return;
     for (const member of this.members.values()) {
       if (member.seenAt === generation) continue;
       this.members.delete(member.key);

@@ -79,6 +79,11 @@ describe('subset: the etcd_subset policy', () => {
     const gone = Number(kept[0].split(':')[1]) - 20_000;
     balancer.updateAddressList(statusOrFromValue(endpointsOf([...primaries.filter(i => i !== gone), ...standbys])), config(3), { [ENDPOINT_ATTRIBUTES_KEY]: attributes }, 'test');
     expect(inUse().filter(a => primaries.map(address).includes(a))).to.deep.equal(kept.slice(1, 4).sort());
+    // One leaves and one joins in the same update (same list length): the leaver is gone for good.
+    const swapped = [...primaries.filter(i => i !== gone && i !== Number(kept[1].split(':')[1]) - 20_000), 50];
+    balancer.updateAddressList(statusOrFromValue(endpointsOf([...swapped, ...standbys])), config(3), { [ENDPOINT_ATTRIBUTES_KEY]: attributes }, 'test');
+    expect(inUse().filter(a => !standbys.map(address).includes(a))).to.deep.equal(hashOrder(swapped.map(address), 42n).slice(0, 3).sort());
+    expect(inUse()).to.not.include(kept[1]);
     balancer.destroy();
     other.balancer.destroy();
     expect(inUse()).to.deep.equal([]);
