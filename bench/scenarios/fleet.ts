@@ -12,7 +12,13 @@ import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_ENDPOINT_ATTRIBUTES, ENDPOINT_ATTRIBUTES_KEY, type EndpointAttributes } from '../../src/balancer/endpoint-attributes';
 import { expectedApertureConnections } from '../../src/balancer/subset-aperture';
 import { FLEET_SOURCE_KEY, type FleetView } from '../../src/fleet/fleet-source';
-import { PickResultType, type Endpoint, type PickArgs } from '../../src/grpc-experimental';
+import { EtcdSubsetLoadBalancer } from '../../src/balancer/subset-balancer';
+import { EtcdSubsetConfig } from '../../src/balancer/subset-config';
+import {
+  isLoadBalancerNameRegistered, PickResultType, registerLoadBalancerType,
+  type ChannelControlHelper, type Endpoint, type PickArgs, type TypedLoadBalancingConfig,
+} from '../../src/grpc-experimental';
+import { seededRandom } from '../../test/support/wait';
 import { FakeFleetSource, fakeAddress, nextMacrotask, PolicyHarness } from '../fake-channel';
 import { count, round } from '../format';
 import { type Scenario, type TargetCheck } from '../scenario';
@@ -87,9 +93,33 @@ interface Client {
   readonly fleet: FakeFleetSource | undefined;
 }
 
+/** etcd_subset whose A68 seeds come from the bench's seed (grpc-js creates balancers with a helper only). */
+const SEEDED_SUBSET = 'bench_etcd_subset_seeded';
+let nextSeed: () => bigint = () => 0n;
+
+function registerSeededSubset(seed: number): void {
+  const random = seededRandom(seed);
+  nextSeed = () => (BigInt(Math.floor(random() * 2 ** 32)) << 32n) | BigInt(Math.floor(random() * 2 ** 32));
+  if (isLoadBalancerNameRegistered(SEEDED_SUBSET)) return;
+  class SeededSubset extends EtcdSubsetLoadBalancer {
+    constructor(helper: ChannelControlHelper) {
+      super(helper, { randomSeed: nextSeed() });
+    }
+  }
+  const SeededConfig = {
+    createFromJson(json: unknown): TypedLoadBalancingConfig {
+      const config = EtcdSubsetConfig.createFromJson(json);
+      // Same class (the balancer's instanceof check passes), the variant's name (grpc-js creates the variant).
+      Object.defineProperty(config, 'getLoadBalancerName', { value: () => SEEDED_SUBSET });
+      return config;
+    },
+  };
+  registerLoadBalancerType(SEEDED_SUBSET, SeededSubset, SeededConfig as unknown as Parameters<typeof registerLoadBalancerType>[2]);
+}
+
 function configOf(scheme: FleetScheme): { policy: string; body: object } {
   if (scheme === 'full mesh') return { policy: CHILD, body: {} };
-  return { policy: 'etcd_subset', body: { subsetSize: SUBSET_SIZE, childPolicy: [{ [CHILD]: {} }] } };
+  return { policy: SEEDED_SUBSET, body: { subsetSize: SUBSET_SIZE, childPolicy: [{ [CHILD]: {} }] } };
 }
 
 class FleetSim {
@@ -235,8 +265,8 @@ export const fleetScenario: Scenario<FleetMetrics> = {
   name: 'fleet',
   title: 'Fleet: subsetting',
   method: `${count(CLIENTS)} clients × ${REPLICAS} replicas in process (fake subchannels, READY; nothing dialled), each client a real policy `
-    + `instance: full mesh (${CHILD} over every replica), A68 random subsetting (etcd_subset, no client registry: XXH64 order, a random seed `
-    + `per client) and the deterministic aperture (etcd_subset with each client's index and the client count, as the client registry `
+    + `instance: full mesh (${CHILD} over every replica), A68 random subsetting (etcd_subset, no client registry: XXH64 order, a seed per client `
+    + `drawn from --seed) and the deterministic aperture (etcd_subset with each client's index and the client count, as the client registry `
     + `gives them), subsets of ${SUBSET_SIZE}, child ${CHILD}. Connections = leaves holding a subchannel; calls = the same number of picks `
     + 'per client (uniform rates). Churn = connections added + removed over all clients when one client joins (at the middle rank, '
     + 'shifting the ranks after it) or leaves, or one replica joins or leaves.',
@@ -248,6 +278,7 @@ export const fleetScenario: Scenario<FleetMetrics> = {
   async run(context): Promise<FleetMetrics> {
     // A multiple of N: a round-robin child starting where every other starts (full mesh) then covers each replica equally.
     const callsPerClient = REPLICAS;
+    registerSeededSubset(context.seed);
     const rows: FleetRow[] = [];
     for (const scheme of SCHEMES) {
       context.progress.step(scheme);
