@@ -49,7 +49,7 @@ function main(): void {
     const current = view ?? fleet.view;
     send({
       type: 'window', servers: window, calls, failed, lastError,
-      view: current ? { selfIndex: current.selfIndex, clientCount: current.clientCount } : undefined,
+      view: current ? { selfIndex: current.selfIndex, clientCount: current.clientCount, zones: Object.fromEntries(current.zoneCounts) } : undefined,
     });
     window = {};
   }, 250);

@@ -18,7 +18,7 @@ export type FleetClientEvent =
   | { type: 'ready'; pid: number }
   | {
     type: 'window'; servers: Record<string, number>; calls: number; failed: number; lastError: string;
-    view: { selfIndex: number | undefined; clientCount: number } | undefined;
+    view: { selfIndex: number | undefined; clientCount: number; zones: Record<string, number> } | undefined;
   };
 
 export type WindowReport = Extract<FleetClientEvent, { type: 'window' }>;
@@ -30,6 +30,10 @@ export interface FleetClient {
   readonly windows: WindowReport[];
   /** Replica names that answered in the last `count` windows. */
   recentServers(count: number): Set<string>;
+  /** Number of reports received so far (a mark for `callsSince`). */
+  readonly received: number;
+  /** Successful calls per replica name in the reports received after `mark`. */
+  callsSince(mark: number): Map<string, number>;
   readonly latest: WindowReport | undefined;
   isRunning(): boolean;
   /** Closes channels and the registry subscription, then exits. */
@@ -49,6 +53,7 @@ export function spawnFleetClient(config: FleetClientConfig): Promise<FleetClient
   }));
   const isRunning = (): boolean => child.exitCode === null && child.signalCode === null;
   const windows: WindowReport[] = [];
+  let received = 0;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -62,6 +67,7 @@ export function spawnFleetClient(config: FleetClientConfig): Promise<FleetClient
       const event = raw as FleetClientEvent;
       if (event.type === 'window') {
         windows.push(event);
+        received++;
         if (windows.length > 400) windows.splice(0, 200);
         return;
       }
@@ -71,6 +77,13 @@ export function spawnFleetClient(config: FleetClientConfig): Promise<FleetClient
         pid: event.pid,
         windows,
         get latest() { return windows[windows.length - 1]; },
+        get received() { return received; },
+        callsSince(mark) {
+          const calls = new Map<string, number>();
+          const recent = windows.slice(Math.max(0, windows.length - (received - mark)));
+          for (const w of recent) for (const [server, n] of Object.entries(w.servers)) calls.set(server, (calls.get(server) ?? 0) + n);
+          return calls;
+        },
         recentServers(count) {
           return new Set(windows.slice(-count).flatMap(w => Object.keys(w.servers)));
         },
