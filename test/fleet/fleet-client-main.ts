@@ -44,7 +44,7 @@ function main(): void {
       window[reply!.server] = (window[reply!.server] ?? 0) + 1;
     });
   };
-  setInterval(call, config.callIntervalMs ?? 10);
+  const calling = setInterval(call, config.callIntervalMs ?? 10);
   setInterval(() => {
     const current = view ?? fleet.view;
     send({
@@ -55,6 +55,7 @@ function main(): void {
   }, 250);
   process.on('message', (raw: unknown) => {
     if ((raw as { type?: string }).type !== 'close') return;
+    clearInterval(calling);
     fleet.release();
     for (const c of channels) c.close();
     // Let the registry revoke its lease (close deletes the key first) before exiting.
