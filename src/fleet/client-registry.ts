@@ -34,14 +34,6 @@ const trace = tracer('etcd_fleet');
 /** Lease TTL of a client's announcement: a crashed client leaves the others' counts within about this long. */
 export const DEFAULT_CLIENT_TTL_SECONDS = 5;
 
-let clientTtlSeconds = DEFAULT_CLIENT_TTL_SECONDS;
-
-/** Sets the TTL of announcements started from now on (tests; whole seconds ≥ 1). */
-export function setClientTtlSeconds(ttlSeconds: number): void {
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new TypeError(`client registry: ttlSeconds must be an integer ≥ 1, got ${ttlSeconds}`);
-  clientTtlSeconds = ttlSeconds;
-}
-
 interface Subscriber {
   readonly onChange: (view: FleetView) => void;
   released: boolean;
@@ -67,7 +59,7 @@ class FleetEntry {
       weight: 1,
       priority: 0,
       metadata: {},
-      ttlSeconds: clientTtlSeconds,
+      ttlSeconds: DEFAULT_CLIENT_TTL_SECONDS,
       registerTimeoutMs: 10_000,
       closeTimeoutMs: 2_000,
       health: undefined,

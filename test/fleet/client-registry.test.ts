@@ -194,5 +194,30 @@ describe('fleet: client registry', function () {
         for (const c of channels) c.close();
       }
     });
+
+    it('read but no write rights: the put is refused, one ERROR line, no view', async () => {
+      await start();
+      const service = 'fleet/auth/read-only';
+      const ctl = (args: string[]): string => etcdctl(etcd!.endpoints, args);
+      ctl(['user', 'add', 'root', '--new-user-password=r00t']);
+      ctl(['role', 'add', 'reader']);
+      ctl(['role', 'grant-permission', 'reader', '--prefix=true', 'read', fleetPrefix(service)]);
+      ctl(['user', 'add', 'ro', '--new-user-password=pw']);
+      ctl(['user', 'grant-role', 'ro', 'reader']);
+      ctl(['auth', 'enable']);
+      client?.close();
+      client = new Etcd3({ hosts: etcd!.endpoints, auth: { username: 'root', password: 'r00t' } });
+      const log = captureGrpcLog();
+      restoreLog = log.restore;
+      const subscription = clientFleetSource({ hosts: etcd!.endpoints, auth: { username: 'ro', password: 'pw' } }, service, OPTIONS).subscribe(() => undefined);
+      subscriptions.push(subscription);
+      const isDenial = (line: string): boolean => line.includes('client registry') && line.includes('lack readwrite');
+      await waitFor('the ERROR line', () => log.lines.some(isDenial));
+      console.log(`      ${log.lines.find(isDenial)}`);
+      expect(log.lines.filter(isDenial)).to.have.length(1);
+      expect(log.lines.find(isDenial)).to.match(/refused: .*permission denied/);
+      expect(subscription.view).to.equal(undefined);
+      expect(await announced(service)).to.deep.equal([]);
+    });
   });
 });
