@@ -14,10 +14,8 @@ import { expectedApertureConnections } from '../../src/balancer/subset-aperture'
 import { FLEET_SOURCE_KEY, type FleetView } from '../../src/fleet/fleet-source';
 import { EtcdSubsetLoadBalancer } from '../../src/balancer/subset-balancer';
 import { EtcdSubsetConfig } from '../../src/balancer/subset-config';
-import {
-  isLoadBalancerNameRegistered, PickResultType, registerLoadBalancerType,
-  type ChannelControlHelper, type Endpoint, type PickArgs, type TypedLoadBalancingConfig,
-} from '../../src/grpc-experimental';
+import { isLoadBalancerNameRegistered, PickResultType, type Endpoint, type PickArgs } from '../../src/grpc-experimental';
+import { registerVariant } from '../../test/balancer/support/load';
 import { seededRandom } from '../../test/support/wait';
 import { FakeFleetSource, fakeAddress, nextMacrotask, PolicyHarness } from '../fake-channel';
 import { count, round } from '../format';
@@ -100,21 +98,9 @@ let nextSeed: () => bigint = () => 0n;
 function registerSeededSubset(seed: number): void {
   const random = seededRandom(seed);
   nextSeed = () => (BigInt(Math.floor(random() * 2 ** 32)) << 32n) | BigInt(Math.floor(random() * 2 ** 32));
-  if (isLoadBalancerNameRegistered(SEEDED_SUBSET)) return;
-  class SeededSubset extends EtcdSubsetLoadBalancer {
-    constructor(helper: ChannelControlHelper) {
-      super(helper, { randomSeed: nextSeed() });
-    }
+  if (!isLoadBalancerNameRegistered(SEEDED_SUBSET)) {
+    registerVariant(SEEDED_SUBSET, EtcdSubsetLoadBalancer, EtcdSubsetConfig, () => ({ randomSeed: nextSeed() }));
   }
-  const SeededConfig = {
-    createFromJson(json: unknown): TypedLoadBalancingConfig {
-      const config = EtcdSubsetConfig.createFromJson(json);
-      // Same class (the balancer's instanceof check passes), the variant's name (grpc-js creates the variant).
-      Object.defineProperty(config, 'getLoadBalancerName', { value: () => SEEDED_SUBSET });
-      return config;
-    },
-  };
-  registerLoadBalancerType(SEEDED_SUBSET, SeededSubset, SeededConfig as unknown as Parameters<typeof registerLoadBalancerType>[2]);
 }
 
 function configOf(scheme: FleetScheme): { policy: string; body: object } {

@@ -143,6 +143,19 @@ describe('fleet: client registry', function () {
     let restoreDefault: EtcdOptions | undefined;
     let restoreLog: (() => void) | undefined;
 
+    /** Turns auth on with `user` (password 'pw') allowed `permission` on `prefix` only; the test's own client becomes root. */
+    function enableAuth(user: string, permission: 'read' | 'readwrite', prefix: string): void {
+      const ctl = (args: string[]): string => etcdctl(etcd!.endpoints, args);
+      ctl(['user', 'add', 'root', '--new-user-password=r00t']);
+      ctl(['role', 'add', `${user}-role`]);
+      ctl(['role', 'grant-permission', `${user}-role`, '--prefix=true', permission, prefix]);
+      ctl(['user', 'add', user, '--new-user-password=pw']);
+      ctl(['user', 'grant-role', user, `${user}-role`]);
+      ctl(['auth', 'enable']);
+      client?.close();
+      client = new Etcd3({ hosts: etcd!.endpoints, auth: { username: 'root', password: 'r00t' } });
+    }
+
     afterEach(async () => {
       restoreLog?.();
       setDefaultEtcdOptions(restoreDefault);
@@ -153,15 +166,7 @@ describe('fleet: client registry', function () {
     it('logs one ERROR line, answers no view, and etcd_subset serves by random subsetting', async () => {
       await start();
       const service = 'fleet/auth/echo';
-      const ctl = (args: string[]): string => etcdctl(etcd!.endpoints, args);
-      ctl(['user', 'add', 'root', '--new-user-password=r00t']);
-      ctl(['role', 'add', 'svc-rw']);
-      ctl(['role', 'grant-permission', 'svc-rw', '--prefix=true', 'readwrite', `${service}/`]);
-      ctl(['user', 'add', 'svc', '--new-user-password=pw']);
-      ctl(['user', 'grant-role', 'svc', 'svc-rw']);
-      ctl(['auth', 'enable']);
-      client?.close();
-      client = new Etcd3({ hosts: etcd!.endpoints, auth: { username: 'root', password: 'r00t' } });
+      enableAuth('svc', 'readwrite', `${service}/`);
       const limited: EtcdOptions = { hosts: etcd!.endpoints, auth: { username: 'svc', password: 'pw' } };
       for (let i = 0; i < 3; i++) {
         const server = await startEchoServer({ name: `auth${i}` });
@@ -198,15 +203,7 @@ describe('fleet: client registry', function () {
     it('read but no write rights: the put is refused, one ERROR line, no view', async () => {
       await start();
       const service = 'fleet/auth/read-only';
-      const ctl = (args: string[]): string => etcdctl(etcd!.endpoints, args);
-      ctl(['user', 'add', 'root', '--new-user-password=r00t']);
-      ctl(['role', 'add', 'reader']);
-      ctl(['role', 'grant-permission', 'reader', '--prefix=true', 'read', fleetPrefix(service)]);
-      ctl(['user', 'add', 'ro', '--new-user-password=pw']);
-      ctl(['user', 'grant-role', 'ro', 'reader']);
-      ctl(['auth', 'enable']);
-      client?.close();
-      client = new Etcd3({ hosts: etcd!.endpoints, auth: { username: 'root', password: 'r00t' } });
+      enableAuth('ro', 'read', fleetPrefix(service));
       const log = captureGrpcLog();
       restoreLog = log.restore;
       const subscription = clientFleetSource({ hosts: etcd!.endpoints, auth: { username: 'ro', password: 'pw' } }, service, OPTIONS).subscribe(() => undefined);
