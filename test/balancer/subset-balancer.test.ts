@@ -13,12 +13,14 @@ import { EtcdSubsetConfig } from '../../src/balancer/subset-config';
 import { xxhash64 } from '../../src/balancer/xxhash64';
 import { FLEET_SOURCE_KEY } from '../../src/fleet/fleet-source';
 import { statusOrFromValue, type ChannelControlHelper, type Endpoint, type SubchannelInterface } from '../../src/grpc-experimental';
+import { createRetryInterceptor } from '../../src/interceptor/retry-interceptor';
 import { register } from '../../src/register';
 import { FakeFleetSource, FakeSubchannelPool } from '../../bench/fake-channel';
 import { startEchoServer, type EchoServer } from '../support/echo-server';
 import { unary } from '../support/echo-proto';
 import { captureGrpcLog } from '../support/grpc-log';
 import { waitFor } from '../support/wait';
+import { startHealthEchoServer, type HealthEchoServer } from './support/health-service';
 import { makeClient, runCalls } from './support/load';
 import { createStaticTarget } from './support/static-resolver';
 
@@ -136,8 +138,48 @@ describe('subset: the etcd_subset policy', () => {
 
   describe('over a real channel', () => {
     const servers: EchoServer[] = [];
+    const healthServers: HealthEchoServer[] = [];
     afterEach(async () => {
       await Promise.all(servers.splice(0).map(s => s.stop(100)));
+      await Promise.all(healthServers.splice(0).map(s => s.echo.stop(100)));
+    });
+
+    it('the child\'s health checking and the retry skip hook work inside the subset', async () => {
+      for (let i = 0; i < 6; i++) healthServers.push(await startHealthEchoServer({ name: `h${i}` }));
+      const target = createStaticTarget(healthServers.map(s => ({ address: s.address })));
+      const client = makeClient(target.target, {
+        etcd_subset: { subsetSize: 3, childPolicy: [{ etcd_least_request: { healthCheck: { serviceName: '' } } }] },
+      }, { interceptors: [createRetryInterceptor()] });
+      try {
+        const first = await runCalls(client, 90, 3);
+        const subset = [...first.byServer.keys()].sort();
+        expect(subset, 'a subset of 3').to.have.length(3);
+        const byName = (name: string): HealthEchoServer => healthServers.find(s => s.echo.name === name)!;
+        // One member NOT_SERVING (the child's health watch drops it), one failing every call (the retry goes elsewhere).
+        byName(subset[0]).setStatus('NOT_SERVING');
+        byName(subset[1]).echo.setBehaviour({ failRate: 1, failCode: grpc.status.UNAVAILABLE });
+        const notServing = byName(subset[0]).echo;
+        const failing = byName(subset[1]).echo;
+        const failingCalls = failing.calls;
+        let okDuringChange = 0;
+        let callsDuringChange = 0;
+        await waitFor('the NOT_SERVING member out of rotation', async () => {
+          const before = notServing.calls;
+          okDuringChange += (await runCalls(client, 12, 3)).ok;
+          callsDuringChange += 12;
+          return notServing.calls === before;
+        });
+        const result = await runCalls(client, 150, 3);
+        expect(failing.calls - failingCalls, 'the failing member was tried').to.be.at.least(1);
+        expect(okDuringChange + result.ok, 'no failed call: each failure retried on another member').to.equal(callsDuringChange + 150);
+        expect([...result.byServer.keys()]).to.deep.equal([subset[2]]);
+        // Only the members of the subset were ever called.
+        expect(healthServers.filter(s => !subset.includes(s.echo.name)).every(s => s.echo.calls === 0)).to.equal(true);
+        console.log(`      subset ${subset.join(',')}: ${subset[0]} NOT_SERVING, ${subset[1]} failing (tried ${failing.calls - failingCalls}×, every one retried elsewhere)`);
+      } finally {
+        client.close();
+        target.dispose();
+      }
     });
 
     it('under outlier_detection: calls reach exactly subsetSize primaries, and the standby subset when primaries go', async () => {
