@@ -255,7 +255,7 @@ export const fleetScenario: Scenario<FleetMetrics> = {
     + `drawn from --seed) and the deterministic aperture (etcd_subset with each client's index and the client count, as the client registry `
     + `gives them), subsets of ${SUBSET_SIZE}, child ${CHILD}. Connections = leaves holding a subchannel; calls = the same number of picks `
     + 'per client (uniform rates). Churn = connections added + removed over all clients when one client joins (at the middle rank, '
-    + 'shifting the ranks after it) or leaves, or one replica joins or leaves.',
+    + 'shifting the ranks after it) or leaves, or one replica joins or leaves. The full mesh holds 300,000 leaves: the run peaks near 2.5 GB RSS.',
 
   steps() {
     return SCHEMES.length;
