@@ -55,6 +55,43 @@ export interface FleetMetrics {
   readonly callsPerClient: number;
   readonly expectedDeterministicConnections: number;
   readonly rows: readonly FleetRow[];
+  /** One deterministic client over a large service: ms to take the whole list, and per update replacing one endpoint (median). */
+  readonly large: { readonly endpoints: number; readonly setupMs: number; readonly updateMs: number };
+}
+
+const LARGE_SERVICE = 10_000;
+const LARGE_UPDATES = 21;
+
+/** One etcd_subset client (deterministic, client 17 of 1,000) over 10,000 endpoints: the cost of its first list and of a one-endpoint change. */
+async function measureLarge(): Promise<FleetMetrics['large']> {
+  const replicas = new Replicas(LARGE_SERVICE);
+  const fleet = new FakeFleetSource(viewOf(17, CLIENTS));
+  const harness = new PolicyHarness(SEEDED_SUBSET, grpc.connectivityState.READY, { subsetSize: SUBSET_SIZE, childPolicy: [{ [CHILD]: {} }] });
+  try {
+    const update = (): void => {
+      harness.update(replicas.list(), { [ENDPOINT_ATTRIBUTES_KEY]: replicas.map(), [FLEET_SOURCE_KEY]: fleet });
+    };
+    let start = performance.now();
+    update();
+    const setupMs = performance.now() - start;
+    await settle();
+    const times: number[] = [];
+    for (let i = 0; i < LARGE_UPDATES; i++) {
+      // Endpoint i leaves and a new one joins: one resolver update (the list and map built outside the timing).
+      replicas.remove(i);
+      replicas.add(LARGE_SERVICE + i);
+      const list = replicas.list();
+      const options = { [ENDPOINT_ATTRIBUTES_KEY]: replicas.map(), [FLEET_SOURCE_KEY]: fleet };
+      start = performance.now();
+      harness.update(list, options);
+      times.push(performance.now() - start);
+      await settle();
+    }
+    times.sort((a, b) => a - b);
+    return { endpoints: LARGE_SERVICE, setupMs: round(setupMs, 2), updateMs: round(times[times.length >> 1], 3) };
+  } finally {
+    harness.destroy();
+  }
 }
 
 function viewOf(index: number, clients: number): FleetView {
@@ -270,6 +307,7 @@ export const fleetScenario: Scenario<FleetMetrics> = {
       context.progress.step(scheme);
       rows.push(await runScheme(scheme, CLIENTS, callsPerClient));
     }
+    const large = await measureLarge();
     return {
       clients: CLIENTS,
       replicas: REPLICAS,
@@ -277,6 +315,7 @@ export const fleetScenario: Scenario<FleetMetrics> = {
       callsPerClient,
       expectedDeterministicConnections: round(expectedApertureConnections(CLIENTS, REPLICAS, SUBSET_SIZE), 2),
       rows,
+      large,
     };
   },
 
@@ -291,6 +330,11 @@ export const fleetScenario: Scenario<FleetMetrics> = {
       ]),
       note: `Deterministic aperture: expected ${metrics.expectedDeterministicConnections} connections per replica ((L + C) / N, L = max(N, k·C)); `
         + `${metrics.callsPerClient} picks per client. Churn counts connections added + removed across the whole fleet.`,
+    }, {
+      title: `fleet: one deterministic etcd_subset client over ${count(metrics.large.endpoints)} endpoints`,
+      columns: ['first list', 'update replacing one endpoint (median)'],
+      rows: [[`${metrics.large.setupMs.toFixed(1)} ms`, `${metrics.large.updateMs.toFixed(2)} ms`]],
+      note: 'The first list hashes every address (XXH64) into the tier ring; an update walks the list once (grpc-js hands the whole list) and moves only what changed.',
     }];
   },
 

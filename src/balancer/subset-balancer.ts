@@ -64,6 +64,8 @@ function randomSeed(): bigint {
 export class EtcdSubsetLoadBalancer implements LoadBalancer {
   private readonly child: InstanceType<typeof ChildLoadBalancerHandler>;
   private readonly members = new Map<string, Member>();
+  /** Address keys by `Endpoint` object: our resolver passes unchanged endpoints as the same objects. */
+  private readonly keys = new WeakMap<Endpoint, string>();
   private readonly tiers = new Map<number, SubsetRing<Member>>();
   private ringSeed: bigint;
   private readonly randomSeed: bigint;
@@ -154,7 +156,11 @@ export class EtcdSubsetLoadBalancer implements LoadBalancer {
     let seen = 0;
     for (const endpoint of endpoints) {
       if (endpoint.addresses.length === 0) continue;
-      const key = subchannelAddressToString(endpoint.addresses[0]);
+      let key = this.keys.get(endpoint);
+      if (key === undefined) {
+        key = subchannelAddressToString(endpoint.addresses[0]);
+        this.keys.set(endpoint, key);
+      }
       const attrs = attributes?.get(key) ?? DEFAULT_ENDPOINT_ATTRIBUTES;
       let member = this.members.get(key);
       if (member === undefined) {
