@@ -6,6 +6,8 @@
  * - the channel attribute `ENDPOINT_ATTRIBUTES_KEY` (src/balancer/endpoint-attributes.ts):
  *   a `ReadonlyMap<"host:port", { weight, priority, metadata }>`, merged by grpc-js
  *   into the options passed to `updateAddressList` (grpc-js's own policies ignore it);
+ * - the channel attribute `FLEET_SOURCE_KEY` (src/fleet/fleet-source.ts): this target's
+ *   client registry, for policies that need the calling fleet (lazy: see client-registry.ts);
  * - when everything is deregistered: an empty list, then an UNAVAILABLE error
  *   `no endpoints registered for service '<svc>'` (also the resolution note), so a
  *   policy drops its endpoints and then fails calls fast with that message;
