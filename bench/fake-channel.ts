@@ -18,6 +18,7 @@ import * as grpc from '@grpc/grpc-js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ENDPOINT_ATTRIBUTES_KEY } from '../src/balancer/endpoint-attributes';
+import { type FleetSource, type FleetSubscription, type FleetView } from '../src/fleet/fleet-source';
 import { encodeEndpointValue, endpointKey } from '../src/etcd/endpoint-codec';
 import { EndpointTable, type EtcdKeyValue, type ResolvedEndpoints } from '../src/resolver/endpoint-table';
 import {
@@ -57,6 +58,8 @@ export class FakeSubchannel {
   }
 
   getConnectivityState(): grpc.connectivityState { return this.state; }
+  /** Listeners attached: a policy's leaf holds one while it uses the subchannel (a "connection" in fleet counts). */
+  get listenerCount(): number { return this.listeners.size; }
   addConnectivityStateListener(listener: ConnectivityStateListener): void { this.listeners.add(listener); }
   removeConnectivityStateListener(listener: ConnectivityStateListener): void { this.listeners.delete(listener); }
   /** IDLE → CONNECTING on the next tick (grpc-js defers it the same way); the bench decides what follows. */
@@ -102,6 +105,11 @@ export class FakeSubchannelPool {
     return subchannel;
   }
 
+  /** Addresses whose subchannel a policy is using now (a leaf listens to it). */
+  inUse(): string[] {
+    return [...this.byAddress.values()].filter(s => s.listenerCount > 0).map(s => s.getAddress());
+  }
+
   /** The subchannel of `address` if a policy created it. */
   find(address: string): FakeSubchannel | undefined {
     return this.byAddress.get(address);
@@ -135,7 +143,8 @@ export class PolicyHarness {
   private readonly config: TypedLoadBalancingConfig;
   private readonly pickArgs: PickArgs = { metadata: new grpc.Metadata(), extraPickInfo: {} };
 
-  constructor(readonly policy: string, initialState: grpc.connectivityState) {
+  /** @param configBody the policy's service-config body (`{}` = its defaults). */
+  constructor(readonly policy: string, initialState: grpc.connectivityState, configBody: object = {}) {
     const pool = new FakeSubchannelPool(initialState);
     this.pool = pool;
     const helper: ChannelControlHelper = {
@@ -150,7 +159,7 @@ export class PolicyHarness {
       removeChannelzChild: () => {},
     };
     this.handler = new ChildLoadBalancerHandler(helper);
-    const config = parseLoadBalancingConfig({ [policy]: {} });
+    const config = parseLoadBalancingConfig({ [policy]: configBody });
     if (config === null) throw new Error(`bench: no LB policy '${policy}' registered with grpc-js`);
     this.config = config;
   }
@@ -332,4 +341,27 @@ export function fakeSubchannelBytes(gc: GcFunction, size: number): number {
   const after = heapUsedAfterGc(gc);
   // Read after the measurement: keeps the pool alive through it.
   return pool.size === size ? (after - before) / size : Number.NaN;
+}
+
+/** A fleet view set by the bench or a test, standing for the client registry (onChange runs inside `set`, never inside `subscribe`). */
+export class FakeFleetSource implements FleetSource {
+  private listener: ((view: FleetView) => void) | undefined;
+
+  constructor(private current: FleetView) {}
+
+  /** A view of `clientCount` clients without zones, this one at `selfIndex`. */
+  static view(selfIndex: number | undefined, clientCount: number): FleetView {
+    return { selfIndex, clientCount, zoneCounts: new Map([['', clientCount]]) };
+  }
+
+  subscribe(onChange: (view: FleetView) => void): FleetSubscription {
+    this.listener = onChange;
+    const current = (): FleetView => this.current;
+    return { get view() { return current(); }, release: () => { this.listener = undefined; } };
+  }
+
+  set(view: FleetView): void {
+    this.current = view;
+    this.listener?.(view);
+  }
 }

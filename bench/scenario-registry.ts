@@ -7,6 +7,7 @@ import { type ScenarioOutcome } from './report';
 import { type Scenario, type ScenarioName } from './scenario';
 import { discoveryScenario } from './scenarios/discovery';
 import { failingReplicaScenario } from './scenarios/failing-replica';
+import { fleetScenario } from './scenarios/fleet';
 import { hedgingScenario } from './scenarios/hedging';
 import { killScenario } from './scenarios/kill';
 import { pickScenario } from './scenarios/pick';
@@ -27,6 +28,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario<unknown>>> = Obje
   'scale': scaleScenario as Scenario<unknown>,
   'hedging': hedgingScenario as Scenario<unknown>,
   'slow-start': slowStartScenario as Scenario<unknown>,
+  'fleet': fleetScenario as Scenario<unknown>,
 });
 
 /** The outcome of `scenario` from its metrics; `metrics` null with `error` for a failed scenario. */

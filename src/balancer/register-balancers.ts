@@ -1,5 +1,6 @@
 import { setupLeastRequest } from './least-request';
 import { setupPeakEwma } from './peak-ewma';
+import { setupSubset } from './subset-balancer';
 import { setupWeightedRandom } from './weighted-random';
 import { setupWeightedRoundRobin } from './weighted-round-robin';
 
@@ -13,4 +14,5 @@ export function registerBalancers(): void {
   setupWeightedRandom();
   setupLeastRequest();
   setupPeakEwma();
+  setupSubset();
 }

@@ -5,6 +5,7 @@
  * Service names may contain `/` (etcd's Go naming uses `foo/bar/svc`).
  */
 import { checkServiceName } from './endpoint-codec';
+import { checkNotReserved } from '../fleet/fleet-keys';
 import { getDefaultEtcdOptions, normalizeHosts, type EtcdOptions } from './connection';
 
 /** The URI scheme this package registers with grpc-js. */
@@ -41,7 +42,7 @@ export function parseEtcdTarget(target: TargetUri): EtcdTarget {
   if (target.authority === undefined && target.path.startsWith('//')) {
     fail('the service name is missing: use etcd:///<service> (default connection) or etcd://host:2379/<service>');
   }
-  const serviceError = checkServiceName(target.path);
+  const serviceError = checkServiceName(target.path) ?? checkNotReserved(target.path);
   if (serviceError) fail(serviceError);
   let hosts: string[] | undefined;
   if (target.authority !== undefined && target.authority !== '') {

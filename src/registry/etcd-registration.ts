@@ -38,6 +38,16 @@ const MAX_OP_TIMEOUT_MS = 5_000;
 /** Keys registered by this process, per connection: a second registration of the same key would fight the first. */
 const activeKeys = new Set<string>();
 
+/**
+ * A key and value written instead of the endpoint's `<service>/<address>` (the client
+ * registry announces processes this way): same lease, keep-alive and self-healing,
+ * no endpoint metrics.
+ */
+export interface LeasedAnnouncement {
+  readonly key: string;
+  readonly value: string;
+}
+
 interface UpdateWaiter {
   generation: number;
   resolve(): void;
@@ -91,10 +101,10 @@ export class EtcdRegistration implements Registration {
   private firstPut: { resolve: () => void; promise: Promise<void> };
   private readonly loopDone: Promise<void>;
 
-  constructor(private readonly options: ResolvedRegistrationOptions) {
+  constructor(private readonly options: ResolvedRegistrationOptions, private readonly announcement?: LeasedAnnouncement) {
     this.service = options.service;
     this.address = options.address;
-    this.key = endpointKey(options.service, options.address);
+    this.key = announcement?.key ?? endpointKey(options.service, options.address);
     this.activeKey = `${connectionKey(options.etcd, REGISTRY_POOL_NAME)}\n${this.key}`;
     if (activeKeys.has(this.activeKey)) {
       throw new Error(`registerEndpoint: '${this.key}' is already registered by this process on this etcd; close() it first, or use update()`);
@@ -106,7 +116,7 @@ export class EtcdRegistration implements Registration {
     let resolveFirst = (): void => undefined;
     this.firstPut = { resolve: () => resolveFirst(), promise: new Promise<void>(resolve => { resolveFirst = resolve; }) };
     activeKeys.add(this.activeKey);
-    this.metrics = currentMetrics()?.registry.track(this.service, this.address, () => this.currentState);
+    this.metrics = announcement ? undefined : currentMetrics()?.registry.track(this.service, this.address, () => this.currentState);
     this.clientLease = acquireEtcdClient(options.etcd, REGISTRY_POOL_NAME);
     this.client = this.clientLease.client;
     this.loopDone = this.run();
@@ -275,7 +285,7 @@ export class EtcdRegistration implements Registration {
     const generation = this.valueGeneration;
     let revision: number;
     try {
-      revision = await putWithLease(this.client, this.key, encodeEndpointValue({ address: this.address, ...this.value }), leaseId, this.opTimeoutMs);
+      revision = await putWithLease(this.client, this.key, this.announcement?.value ?? encodeEndpointValue({ address: this.address, ...this.value }), leaseId, this.opTimeoutMs);
     } catch (err) {
       if (err instanceof EtcdLeaseInvalidError && this.currentLeaseId === leaseId) this.currentLeaseId = undefined;
       throw err;

@@ -42,7 +42,7 @@ type Entry =
   | { readonly ok: false; readonly modRevision: string };
 
 /** Where `key` is or would go in sorted `keys` (the order of `Array.prototype.sort`). */
-function sortedIndex(keys: readonly string[], key: string): number {
+export function sortedIndex(keys: readonly string[], key: string): number {
   let low = 0;
   let high = keys.length;
   while (low < high) {

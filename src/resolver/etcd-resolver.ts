@@ -6,6 +6,8 @@
  * - the channel attribute `ENDPOINT_ATTRIBUTES_KEY` (src/balancer/endpoint-attributes.ts):
  *   a `ReadonlyMap<"host:port", { weight, priority, metadata }>`, merged by grpc-js
  *   into the options passed to `updateAddressList` (grpc-js's own policies ignore it);
+ * - the channel attribute `FLEET_SOURCE_KEY` (src/fleet/fleet-source.ts): this target's
+ *   client registry, for policies that need the calling fleet (lazy: see client-registry.ts);
  * - when everything is deregistered: an empty list, then an UNAVAILABLE error
  *   `no endpoints registered for service '<svc>'` (also the resolution note), so a
  *   policy drops its endpoints and then fails calls fast with that message;
@@ -19,6 +21,8 @@ import {
   type GrpcUri, type Resolver, type ResolverListener,
 } from '../grpc-experimental';
 import { ENDPOINT_ATTRIBUTES_KEY } from '../balancer/endpoint-attributes';
+import { clientFleetSource } from '../fleet/client-registry';
+import { FLEET_SOURCE_KEY, type FleetSource } from '../fleet/fleet-source';
 import { connectionForTarget, ETCD_SCHEME, parseEtcdTarget, targetToString, type EtcdTarget } from '../etcd/target';
 import { DEFAULT_ETCD_RESOLVER_OPTIONS, type ResolvedEtcdResolverOptions } from './etcd-resolver-options';
 import { acquireServiceWatch, type ServiceWatchLease } from './service-watch-registry';
@@ -41,6 +45,8 @@ export class EtcdResolver implements Resolver {
   private unsubscribe: (() => void) | undefined;
   private pendingDelivery: NodeJS.Immediate | undefined;
   private latest: ResolutionState | undefined;
+  /** The client registry for this target, passed to policies; lazy (nothing happens until one subscribes). */
+  private fleetSource: FleetSource | undefined;
 
   constructor(private readonly uri: GrpcUri, private readonly listener: ResolverListener, _channelOptions: ChannelOptions) {
     try {
@@ -78,6 +84,7 @@ export class EtcdResolver implements Resolver {
       this.deliverLater({ ok: false, details: `etcd resolver: cannot use etcd connection for '${targetToString(this.uri)}': ${(err as Error).message}` });
       return;
     }
+    this.fleetSource ??= clientFleetSource(connection, this.target.service, () => resolverOptions);
     trace(`${targetToString(this.uri)}: following service '${this.target.service}'`);
     this.unsubscribe = this.lease.watch.subscribe(state => this.deliverLater(state));
     const current = this.lease.watch.current;
@@ -126,7 +133,7 @@ export class EtcdResolver implements Resolver {
     const note = endpoints.length === 0
       ? `no endpoints registered for service '${service}'`
       : `etcd service '${service}' at revision ${state.revision}`;
-    const channelAttributes = { [ENDPOINT_ATTRIBUTES_KEY]: attributes };
+    const channelAttributes = { [ENDPOINT_ATTRIBUTES_KEY]: attributes, [FLEET_SOURCE_KEY]: this.fleetSource };
     // A copy per channel: a policy may reorder its list.
     this.listener(statusOrFromValue(endpoints.slice()), channelAttributes, null, note);
     if (endpoints.length === 0) {

@@ -79,7 +79,7 @@ export function activeServiceWatchCount(): number {
  *   same megabytes) nor counted by the circuit breaker (3 of them open it): the
  *   lister shrinks the page and asks again at once.
  */
-function resolverClientOptions(connection: EtcdOptions, options: ResolvedEtcdResolverOptions): EtcdOptions {
+export function resolverClientOptions(connection: EtcdOptions, options: ResolvedEtcdResolverOptions): EtcdOptions {
   const grpcOptions = connection.grpcOptions ?? {};
   const withKeepalive = options.keepaliveTimeMs === 0 || grpcOptions['grpc.keepalive_time_ms'] !== undefined
     ? connection

@@ -11,6 +11,7 @@
 import { type Etcd3, type IWatchResponse, type Watcher } from 'etcd3';
 import { servicePrefix } from '../etcd/endpoint-codec';
 import { clockTime, describeEtcdFailure, type EtcdFailure } from '../etcd/etcd-error';
+import { abandonWatcher } from '../etcd/watch-resync';
 import { tracer } from '../grpc-experimental';
 import { currentMetrics } from '../metrics/metrics-binding';
 import { type ServiceWatchMetrics } from '../metrics/resolver-metrics';
@@ -219,13 +220,8 @@ export class ServiceWatch {
   }
 
   private dropWatcher(): void {
-    const watcher = this.watcher;
-    if (!watcher) return;
+    abandonWatcher(this.watcher);
     this.watcher = undefined;
-    watcher.removeAllListeners();
-    // etcd3 may still emit on a watcher being cancelled; an 'error' without a listener would throw.
-    watcher.on('error', () => undefined);
-    watcher.cancel().catch(() => undefined);
   }
 
   /**

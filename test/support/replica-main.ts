@@ -35,6 +35,7 @@ async function main(): Promise<void> {
       address: echo.address,
       weight: config.weight,
       priority: config.priority,
+      metadata: config.metadata,
       ttlSeconds: config.ttlSeconds,
       etcd: { hosts: config.etcdHosts ?? [] },
     });

@@ -17,6 +17,8 @@ export interface ReplicaConfig {
   etcdHosts?: string[];
   weight?: number;
   priority?: number;
+  /** Registration metadata (e.g. `{ zone: 'a' }`). */
+  metadata?: Record<string, unknown>;
   ttlSeconds?: number;
 }
 

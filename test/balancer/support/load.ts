@@ -78,7 +78,7 @@ export function pct(part: number, whole: number): string {
   return `${((100 * part) / whole).toFixed(2)}%`;
 }
 
-type BalancerClass = new (helper: ChannelControlHelper, options?: EndpointPoolOptions) => LoadBalancer;
+type BalancerClass<O> = new (helper: ChannelControlHelper, options?: O) => LoadBalancer;
 interface ConfigClass {
   new (...args: never[]): TypedLoadBalancingConfig;
   createFromJson(json: unknown): TypedLoadBalancingConfig;
@@ -88,7 +88,7 @@ interface ConfigClass {
  * Registers `name` as a copy of a policy whose balancers get `options` (e.g. a
  * seeded `random`): grpc-js creates balancers with the helper only.
  */
-export function registerVariant(name: string, Balancer: BalancerClass, Config: ConfigClass, options: () => EndpointPoolOptions): void {
+export function registerVariant<O = EndpointPoolOptions>(name: string, Balancer: BalancerClass<O>, Config: ConfigClass, options: () => O): void {
   class VariantBalancer extends Balancer {
     constructor(helper: ChannelControlHelper) {
       super(helper, options());
