@@ -6,8 +6,8 @@ import { registerBalancers } from './balancer/register-balancers';
 import { warnIfSeparateGrpcJs } from './grpc-js-copy';
 import { getLocality, setLocality, validateLocality, type Locality } from './locality';
 import { resolveMetricsOptions, setMetricsOptions, type MetricsOptions } from './metrics/metrics-options';
-import { registerEtcdResolver, setEtcdResolverOptions } from './resolver/etcd-resolver';
-import { resolveEtcdResolverOptions, type EtcdResolverOptions } from './resolver/etcd-resolver-options';
+import { registerEtcdResolver, setEtcdResolverOptions } from './etcd/etcd-resolver';
+import { resolveEtcdResolverOptions, type EtcdResolverOptions } from './discovery/resolver-options';
 
 export interface RegisterOptions {
   /**

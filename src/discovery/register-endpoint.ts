@@ -1,5 +1,5 @@
 /** `registerEndpoint`: the server-side entry point of the registry. */
-import { EtcdRegistration } from './etcd-registration';
+import { EtcdRegistration } from '../etcd/etcd-registration';
 import { type Registration } from './registration';
 import { resolveRegistrationOptions, type RegistrationOptions } from './registration-options';
 

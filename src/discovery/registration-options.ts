@@ -3,7 +3,7 @@
  * validated (at the edge, with errors naming the component and the bad value).
  */
 import { getDefaultEtcdOptions, validateEtcdOptions, type EtcdOptions } from '../etcd/connection';
-import { formatAddress, parseIpAddress } from '../etcd/address';
+import { formatAddress, parseIpAddress } from './address';
 import { checkPriority, checkServiceName, checkWeight, DEFAULT_PRIORITY, DEFAULT_WEIGHT } from '../etcd/endpoint-codec';
 
 /** grpc.health.v1 serving status, as `grpc-health-check` names it. */
@@ -67,7 +67,8 @@ export interface ResolvedRegistrationOptions {
   registerTimeoutMs: number;
   closeTimeoutMs: number;
   health: HealthStatusSetter | undefined;
-  etcd: EtcdOptions;
+  /** The etcd connection, when the registration goes to etcd. */
+  etcd: EtcdOptions | undefined;
 }
 
 const COMPONENT = 'registerEndpoint';
