@@ -4,6 +4,7 @@
  */
 export * from './register';
 export { type EtcdOptions } from './etcd/connection';
+export { type ZookeeperOptions, DEFAULT_ZOOKEEPER_BASE_PATH } from './zookeeper/connection';
 export { type Locality } from './locality';
 export { type EndpointRecord, EndpointDecodeError, encodeEndpointValue, decodeEndpoint, endpointKey } from './etcd/endpoint-codec';
 export { type EndpointAttributes, ENDPOINT_ATTRIBUTES_KEY } from './balancer/endpoint-attributes';

@@ -93,6 +93,16 @@ export class EndpointTable {
     return this.entries.size;
   }
 
+  /** Whether `key` is in the table (good or bad). */
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
+  /** Every key (good and bad), for a backend that diffs a full child listing (ZooKeeper). */
+  keys(): string[] {
+    return [...this.entries.keys()];
+  }
+
   /**
    * Replaces everything with a full listing; returns whether anything changed.
    * Keys unchanged since the last listing (same mod_revision) are neither

@@ -25,6 +25,12 @@ export interface Registration {
   /** The lease the key is (or was last) written under, decimal; undefined when none is held. */
   readonly leaseId: string | undefined;
   readonly state: RegistrationState;
+  /**
+   * ZooKeeper registrations: the session timeout the server granted for `ttlSeconds`
+   * (clamped to its minSessionTimeout/maxSessionTimeout), i.e. how long the node outlives a
+   * dead process. Undefined for etcd (its TTL is exactly `ttlSeconds`).
+   */
+  readonly sessionTimeoutMs?: number;
   /** True when the registration reports grpc.health.v1 status (`health` was given). */
   readonly reportsHealth: boolean;
   /**
