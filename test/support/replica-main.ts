@@ -36,7 +36,7 @@ async function main(): Promise<void> {
       weight: config.weight,
       priority: config.priority,
       ttlSeconds: config.ttlSeconds,
-      etcd: { hosts: config.etcdHosts ?? [] },
+      ...(config.zookeeperHosts ? { zookeeper: { hosts: config.zookeeperHosts } } : { etcd: { hosts: config.etcdHosts ?? [] } }),
     });
   }
   send({ type: 'ready', address: echo.address, pid: process.pid });

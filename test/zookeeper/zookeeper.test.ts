@@ -14,6 +14,7 @@ import { makeClient, runCalls, failedCount } from '../balancer/support/load';
 import { type EchoClient } from '../support/echo-proto';
 import { SPRING_PAYLOAD_CLASS, instanceId } from '../../src/zookeeper/curator-codec';
 import { rawZk, springInstance, type RawZk } from './zk-fixtures';
+import { setDefaultZookeeperOptions } from '../../src/zookeeper/connection';
 
 describe('ZooKeeper discovery (real ZooKeeper, real servers)', function () {
   this.timeout(120_000);
@@ -39,6 +40,8 @@ describe('ZooKeeper discovery (real ZooKeeper, real servers)', function () {
     raw?.close();
     await Promise.all(servers.map(s => new Promise<void>(resolve => s.server.tryShutdown(() => resolve()))));
     await zk?.destroy();
+    // The default is process-wide: later files must not find a ZooKeeper default next to their etcd one.
+    setDefaultZookeeperOptions(undefined);
   });
 
   it('resolves and calls a Curator instance written by zkCli (ZooKeeper\'s Java CLI); its removal stops traffic', async function () {
