@@ -10,7 +10,9 @@ import { waitFor } from '../support/wait';
 import { captureGrpcLog } from '../support/grpc-log';
 import * as grpc from '@grpc/grpc-js';
 import { startZooKeeper, zkCli, type ZooKeeperServer } from '../support/zookeeper';
-import { makeClient, runCalls, failedCount } from '../balancer/support/load';
+import { balancerFor, makeClient, runCalls, failedCount } from '../balancer/support/load';
+import { gracefulShutdown } from '../../src/discovery/graceful-shutdown';
+import { type LostEvent, type RegisteredEvent } from '../../src/discovery/registration-events';
 import { type EchoClient } from '../support/echo-proto';
 import { SPRING_PAYLOAD_CLASS, instanceId } from '../../src/zookeeper/curator-codec';
 import { rawZk, springInstance, type RawZk } from './zk-fixtures';
@@ -125,8 +127,12 @@ describe('ZooKeeper discovery (real ZooKeeper, real servers)', function () {
     clients.push(client);
     const result = await runCalls(client, 10, 1, () => ({ options: { deadline: Date.now() + 10_000 } }));
     expect(result.byServer.get('c')).to.equal(10);
+    const updatedAt = Date.now();
     await registration.update({ weight: 5 });
     expect(JSON.parse((await raw.get(registration.key))!.data).payload.metadata.weight).to.equal('5');
+    // The instance's data watch: the client sees the new weight without a new child.
+    const weightMs = await waitFor('the new weight at the client', () => balancerFor([c.address])?.endpoints[0]?.weight === 5, { timeoutMs: 10_000 });
+    console.log(`      update({ weight: 5 }) seen by the client's balancer ${Date.now() - updatedAt} ms after the call (${weightMs} ms after it resolved)`);
     const closedAt = Date.now();
     await registration.close();
     expect(await raw.get(registration.key)).to.equal(undefined);
@@ -150,4 +156,48 @@ describe('ZooKeeper discovery (real ZooKeeper, real servers)', function () {
       expect(result.byServer.size).to.equal(3);
     });
   }
+
+  it('re-creates its node when someone deletes it, and replaces a stale node of another session at start', async function () {
+    const [a] = servers;
+    const service = 'heal';
+    const path = `/services/${service}/${instanceId(service, a.address)}`;
+    // A node left by an earlier run of this process, in a session still alive (the raw client's).
+    await raw.create(path, springInstance(service, 'stale', '127.0.0.1', a.port), true);
+    const staleOwner = (await raw.get(path))?.ephemeralOwner;
+    const registration = await registerEndpoint({ service, address: a.address, zookeeper: { hosts: zk.endpoint }, ttlSeconds: 4 });
+    registrations.push(registration);
+    const mine = await raw.get(path);
+    expect(mine?.ephemeralOwner).to.equal(registration.leaseId).and.to.not.equal(staleOwner);
+    expect(JSON.parse(mine!.data).id).to.equal(instanceId(service, a.address));
+    const lost: LostEvent[] = [];
+    const back: RegisteredEvent[] = [];
+    registration.onLost(e => lost.push(e));
+    registration.onRegistered(e => back.push(e));
+    const deletedAt = Date.now();
+    await raw.remove(path);
+    const backMs = await waitFor('the node back', async () => (await raw.get(path))?.ephemeralOwner === registration.leaseId, { timeoutMs: 10_000 });
+    expect(lost.map(e => e.reason)).to.deep.equal(['key-deleted']);
+    await waitFor('onRegistered', () => back.length === 1, { timeoutMs: 5_000 });
+    expect(back[0].leaseKept).to.equal(true);
+    console.log(`      stale node of session ${staleOwner} replaced at start; deleted by another client: back ${backMs} ms later (${Date.now() - deletedAt} ms), same session`);
+  });
+
+  it('gracefulShutdown with a ZooKeeper registration: NOT_SERVING, node gone, then the server drains', async function () {
+    const server = await startEchoServer({ name: 'graceful' });
+    const registration = await registerEndpoint({ service: 'graceful', address: server.address, zookeeper: { hosts: zk.endpoint }, ttlSeconds: 4 });
+    const phases: string[] = [];
+    let nodeDuringGrace: unknown = 'unchecked';
+    const result = await gracefulShutdown(server.server, registration, {
+      deregisterGraceMs: 200,
+      drainMs: 2_000,
+      onPhase: phase => {
+        phases.push(phase);
+        if (phase === 'grace') void raw.get(registration.key).then(n => { nodeDuringGrace = n; });
+      },
+    });
+    expect(phases).to.deep.equal(['not-serving', 'deregistering', 'grace', 'draining', 'stopped']);
+    expect(result.forced).to.equal(false);
+    expect(nodeDuringGrace).to.equal(undefined);
+    expect(registration.state).to.equal('closed');
+  });
 });
