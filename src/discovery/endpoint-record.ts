@@ -80,3 +80,37 @@ export function numberField(value: unknown, fallback: number): unknown {
   if (typeof value === 'string' && /^\s*-?\d+(\.\d+)?([eE][+-]?\d+)?\s*$/.test(value)) return Number(value);
   return value;
 }
+
+/**
+ * Parses a registry value as a JSON object, bounded by `MAX_VALUE_BYTES`; returns the
+ * object, or why it is not one (`noun` names the value: `value`, `node data`).
+ */
+export function parseJsonObject(value: Buffer | string, noun: string): Record<string, unknown> | string {
+  const size = typeof value === 'string' ? Buffer.byteLength(value) : value.length;
+  if (size === 0) return `empty ${noun}`;
+  if (size > MAX_VALUE_BYTES) return `${noun} of ${size} bytes exceeds ${MAX_VALUE_BYTES}`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof value === 'string' ? value : value.toString('utf8'));
+  } catch (err) {
+    return `not JSON (${(err as Error).message})`;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return `${noun} is not a JSON object`;
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Takes `weight` and `priority` out of `metadata` (numbers or numeric strings; defaults
+ * when absent), checked; returns them, or why they are bad (prefixed with `where`).
+ */
+export function takeWeightAndPriority(metadata: Record<string, unknown>, where = ''): { weight: number; priority: number } | string {
+  const weight = numberField(metadata.weight, DEFAULT_WEIGHT);
+  const weightError = checkWeight(weight);
+  if (weightError) return `${where}${weightError}`;
+  const priority = numberField(metadata.priority, DEFAULT_PRIORITY);
+  const priorityError = checkPriority(priority);
+  if (priorityError) return `${where}${priorityError}`;
+  delete metadata.weight;
+  delete metadata.priority;
+  return { weight: weight as number, priority: priority as number };
+}

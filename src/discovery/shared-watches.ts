@@ -1,7 +1,8 @@
 /**
  * Sharing: channels resolving the same service on the same connection share one
- * watch (one list, one watch, one session), reference-counted; the last release
- * closes it and whatever connection it held.
+ * watch (one list, one watch), reference-counted; the last release closes it and
+ * whatever connection it held. Anything with start()/close() can be shared this way
+ * (ZooKeeper's resolver shares its sessions by connection too).
  */
 
 /** A reference on a shared watch. `release()` is idempotent; the last one closes the watch. */

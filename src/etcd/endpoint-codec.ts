@@ -8,7 +8,7 @@
  */
 import { formatAddress, parseIpAddress } from '../discovery/address';
 import {
-  checkPriority, checkWeight, DEFAULT_PRIORITY, DEFAULT_WEIGHT, EndpointDecodeError, MAX_VALUE_BYTES, numberField, type DecodeResult,
+  DEFAULT_PRIORITY, DEFAULT_WEIGHT, EndpointDecodeError, parseJsonObject, takeWeightAndPriority, type DecodeResult,
 } from '../discovery/endpoint-record';
 
 // The backend-independent parts of an endpoint record live in the discovery core; etcd users import them from here.
@@ -59,17 +59,8 @@ function withoutOwnKeys(metadata: Record<string, unknown> | undefined): Record<s
 /** Decodes one key/value under a service prefix. Never throws. */
 export function decodeEndpoint(key: string, value: Buffer | string): DecodeResult {
   const fail = (reason: string): DecodeResult => ({ ok: false, error: new EndpointDecodeError(key, reason) });
-  const size = typeof value === 'string' ? Buffer.byteLength(value) : value.length;
-  if (size === 0) return fail('empty value');
-  if (size > MAX_VALUE_BYTES) return fail(`value of ${size} bytes exceeds ${MAX_VALUE_BYTES}`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(typeof value === 'string' ? value : value.toString('utf8'));
-  } catch (err) {
-    return fail(`not JSON (${(err as Error).message})`);
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return fail('value is not a JSON object');
-  const obj = parsed as Record<string, unknown>;
+  const obj = parseJsonObject(value, 'value');
+  if (typeof obj === 'string') return fail(obj);
   const addr = fieldIgnoringCase(obj, 'addr');
   const hostPort = parseIpAddress(addr);
   if (typeof hostPort === 'string') return fail(addr === undefined ? "no 'Addr' field" : hostPort);
@@ -83,15 +74,9 @@ export function decodeEndpoint(key: string, value: Buffer | string): DecodeResul
       ? { ...(rawMetadata as Record<string, unknown>) }
       : { value: rawMetadata };
   }
-  const weight = numberField(metadata.weight, DEFAULT_WEIGHT);
-  const weightError = checkWeight(weight);
-  if (weightError) return fail(weightError);
-  const priority = numberField(metadata.priority, DEFAULT_PRIORITY);
-  const priorityError = checkPriority(priority);
-  if (priorityError) return fail(priorityError);
-  delete metadata.weight;
-  delete metadata.priority;
-  return { ok: true, endpoint: { address: formatAddress(hostPort), hostPort, weight: weight as number, priority: priority as number, metadata } };
+  const fields = takeWeightAndPriority(metadata);
+  if (typeof fields === 'string') return fail(fields);
+  return { ok: true, endpoint: { address: formatAddress(hostPort), hostPort, ...fields, metadata } };
 }
 
 function fieldIgnoringCase(obj: Record<string, unknown>, lowerName: string): unknown {

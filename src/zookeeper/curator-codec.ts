@@ -12,9 +12,7 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { formatAddress, parseIpAddress } from '../discovery/address';
-import {
-  checkPriority, checkWeight, DEFAULT_PRIORITY, DEFAULT_WEIGHT, EndpointDecodeError, MAX_VALUE_BYTES, numberField, type DecodeResult,
-} from '../discovery/endpoint-record';
+import { EndpointDecodeError, parseJsonObject, takeWeightAndPriority, type DecodeResult } from '../discovery/endpoint-record';
 
 /** Spring Cloud Zookeeper's payload class: Spring clients deserialise our payload with it. */
 export const SPRING_PAYLOAD_CLASS = 'org.springframework.cloud.zookeeper.discovery.ZookeeperInstance';
@@ -69,17 +67,8 @@ export function encodeCuratorInstance(e: {
 /** Decodes one instance node (`key` names it in warnings). Never throws. */
 export function decodeCuratorInstance(key: string, value: Buffer | string): DecodeResult {
   const fail = (reason: string): DecodeResult => ({ ok: false, error: new EndpointDecodeError(key, reason) });
-  const size = typeof value === 'string' ? Buffer.byteLength(value) : value.length;
-  if (size === 0) return fail('empty node (not a Curator ServiceInstance)');
-  if (size > MAX_VALUE_BYTES) return fail(`node data of ${size} bytes exceeds ${MAX_VALUE_BYTES}`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(typeof value === 'string' ? value : value.toString('utf8'));
-  } catch (err) {
-    return fail(`not JSON (${(err as Error).message})`);
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return fail('node data is not a JSON object');
-  const instance = parsed as Record<string, unknown>;
+  const instance = parseJsonObject(value, 'node data');
+  if (typeof instance === 'string') return fail(instance);
   if (instance.enabled === false) return { ok: false, error: new EndpointDecodeError(key, 'disabled'), quiet: true };
   const host = instance.address;
   if (typeof host !== 'string' || host.length === 0) return fail("no 'address' field");
@@ -98,13 +87,7 @@ export function decodeCuratorInstance(key: string, value: Buffer | string): Deco
   const metadata: Record<string, unknown> = rawMetadata !== null && typeof rawMetadata === 'object' && !Array.isArray(rawMetadata)
     ? { ...(rawMetadata as Record<string, unknown>) }
     : {};
-  const weight = numberField(metadata.weight, DEFAULT_WEIGHT);
-  const weightError = checkWeight(weight);
-  if (weightError) return fail(`payload.metadata ${weightError}`);
-  const priority = numberField(metadata.priority, DEFAULT_PRIORITY);
-  const priorityError = checkPriority(priority);
-  if (priorityError) return fail(`payload.metadata ${priorityError}`);
-  delete metadata.weight;
-  delete metadata.priority;
-  return { ok: true, endpoint: { address: formatAddress(hostPort), hostPort, weight: weight as number, priority: priority as number, metadata } };
+  const fields = takeWeightAndPriority(metadata, 'payload.metadata ');
+  if (typeof fields === 'string') return fail(fields);
+  return { ok: true, endpoint: { address: formatAddress(hostPort), hostPort, ...fields, metadata } };
 }

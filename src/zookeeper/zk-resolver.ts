@@ -24,37 +24,17 @@ export const RESOLVER_SESSION_TIMEOUT_MS = 10_000;
 /** One warning budget for all ZooKeeper services (as for etcd). */
 const warnings = new WarningLimiter('zookeeper resolver');
 const watches = new SharedWatches<ZkServiceWatch>();
-const sessions = new Map<string, { session: ZkSession; refs: number }>();
-
-function acquireSession(connection: ResolvedZookeeperOptions): { session: ZkSession; release: () => void } {
-  const key = connectionString(connection);
-  let entry = sessions.get(key);
-  if (!entry) {
-    entry = { session: new ZkSession(connection, RESOLVER_SESSION_TIMEOUT_MS, text => trace(text)), refs: 0 };
-    sessions.set(key, entry);
-  }
-  entry.refs++;
-  const held = entry;
-  let released = false;
-  return {
-    session: held.session,
-    release: () => {
-      if (released) return;
-      released = true;
-      if (--held.refs === 0) {
-        sessions.delete(key);
-        held.session.close();
-      }
-    },
-  };
-}
+/** Sessions by connection string: every service resolved on one ZooKeeper shares one session. */
+const sessions = new SharedWatches<ZkSession>();
 
 /** Takes a reference on the shared watch of `service` on `connection`, starting it (and the session) if new. */
 export function acquireZkServiceWatch(connection: ResolvedZookeeperOptions, service: string): WatchLease<ZkServiceWatch> {
   return watches.acquire(`${zookeeperConnectionKey(connection)}\n${service}`, () => {
-    const { session, release } = acquireSession(connection);
-    const watch = new ZkServiceWatch(service, servicePath(connection.basePath, service), session, currentResolverOptions(), text => warnings.warn(text));
-    return { watch, onClosed: release };
+    const session = sessions.acquire(connectionString(connection), () => ({
+      watch: new ZkSession(connection, RESOLVER_SESSION_TIMEOUT_MS, text => trace(text)),
+    }));
+    const watch = new ZkServiceWatch(service, servicePath(connection.basePath, service), session.watch, currentResolverOptions(), text => warnings.warn(text));
+    return { watch, onClosed: () => session.release() };
   });
 }
 

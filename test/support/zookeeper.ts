@@ -12,6 +12,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { followChild } from './child-output';
 import { freePort } from './ports';
 
 /** The server's classpath: `$ZOOKEEPER_CLASSPATH` or Debian's jars. */
@@ -81,19 +82,7 @@ class Server implements ZooKeeperServer {
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     live.add(this);
-    const append = (chunk: Buffer): void => {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.length > 0) this.log.push(line);
-      if (this.log.length > 500) this.log.splice(0, this.log.length - 200);
-    };
-    child.stdout?.on('data', append);
-    child.stderr?.on('data', append);
-    this.exited = new Promise(resolve => {
-      child.once('exit', () => resolve());
-      child.once('error', err => {
-        this.log.push(`spawn error: ${err.message}`);
-        resolve();
-      });
-    });
+    this.exited = followChild(child, this.log);
   }
 
   async waitReady(timeoutMs = DEFAULT_READY_TIMEOUT_MS): Promise<void> {
