@@ -167,4 +167,40 @@ describe('ZooKeeper faults (real ZooKeeper, real servers)', function () {
       resolver.destroy();
     }
   });
+
+  it('the resolver\'s session expires while ZooKeeper is frozen: the last list keeps serving, a new session lists again', async function () {
+    // A server that grants at most 2 s, so the resolver's session (10 s asked) expires quickly.
+    const short = await startZooKeeper({ maxSessionTimeoutMs: 2_000 });
+    const service = 'faults/expiry';
+    const client = makeClient(`zk://${short.endpoint}/${service}`, { etcd_weighted_round_robin: {} });
+    try {
+      raw = await rawZk(short.endpoint);
+      await raw.create(`/services/${service}/i-a`, springInstance(service, 'i-a', '127.0.0.1', servers[0].port));
+      const load = startSteadyLoad(client, { concurrency: 2, ratePerSecond: 100, phase: 'before' });
+      await waitFor('a to serve', () => (load.byReplica.get('a') ?? 0) > 5, { timeoutMs: 15_000 });
+      raw.close();
+      raw = undefined;
+      load.phase('zookeeper frozen');
+      short.freeze();
+      const frozenAt = Date.now();
+      try {
+        await waitFor('4 s frozen (twice the session timeout)', () => Date.now() - frozenAt >= 4_000, { timeoutMs: 10_000, intervalMs: 50 });
+      } finally {
+        short.thaw();
+      }
+      load.phase('zookeeper thawed');
+      raw = await rawZk(short.endpoint);
+      const addedAt = Date.now();
+      await raw.create(`/services/${service}/i-b`, springInstance(service, 'i-b', '127.0.0.1', servers[1].port));
+      const seenMs = await waitFor('b to serve', () => (load.byReplica.get('b') ?? 0) > 0, { timeoutMs: 20_000 });
+      const totals = await load.stop();
+      console.log(`      frozen 4 s (sessions ≤ 2 s): ${describeLoad(totals)}; an instance added after the thaw served ${seenMs} ms later (${Date.now() - addedAt} ms)`);
+      expect(totals.failures).to.deep.equal([]);
+    } finally {
+      client.close();
+      raw?.close();
+      raw = undefined;
+      await short.destroy();
+    }
+  });
 });
