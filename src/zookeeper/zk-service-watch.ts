@@ -34,7 +34,7 @@ export class ZkServiceWatch extends DiscoveryWatch {
   private readAgain = false;
   private readonly childWatcher = (event: ZkEvent): void => this.onChildEvent(event);
   private readonly dataWatcher = (event: ZkEvent): void => this.onDataEvent(event);
-  private readonly existsWatcher = (): void => this.readChildren(this.generation, false);
+  private readonly existsWatcher = (): void => this.readChildren(this.generation);
 
   constructor(
     service: string,
@@ -67,7 +67,7 @@ export class ZkServiceWatch extends DiscoveryWatch {
       this.reportTimer = undefined;
       this.metrics?.watchConnected();
       if (event.newSession || !this.hasList) this.listAll();
-      else this.readChildren(this.generation, false);
+      else this.readChildren(this.generation);
     } else if (event.type === 'expired') {
       // Every watch went with the session; the next 'connected' lists again in full.
       this.generation++;
@@ -129,7 +129,7 @@ export class ZkServiceWatch extends DiscoveryWatch {
   }
 
   /** The children changed (or the connection came back): re-read them, re-arming the watch; read new ones. */
-  private readChildren(generation: number, _event: boolean): void {
+  private readChildren(generation: number): void {
     if (generation !== this.generation || this.closed) return;
     if (this.reading) {
       this.readAgain = true;
@@ -148,20 +148,20 @@ export class ZkServiceWatch extends DiscoveryWatch {
       if (generation !== this.generation) return;
       for (const kv of kvs) if (kv) changed = this.table.put(kv) || changed;
       if (changed) this.markChanged(this.options.coalesceWindowMs);
-    }).catch((err: unknown) => this.readFailed(generation, 'watch', err, () => this.readChildren(this.generation, false)))
+    }).catch((err: unknown) => this.readFailed(generation, 'watch', err, () => this.readChildren(this.generation)))
       .finally(() => {
         if (generation !== this.generation) return;
         this.reading = false;
         if (this.readAgain) {
           this.readAgain = false;
-          this.readChildren(generation, false);
+          this.readChildren(generation);
         }
       });
   }
 
   private onChildEvent(event: ZkEvent): void {
     if (event.type === this.session.lib.Event.NODE_CHILDREN_CHANGED || event.type === this.session.lib.Event.NODE_DELETED) {
-      this.readChildren(this.generation, true);
+      this.readChildren(this.generation);
     }
   }
 
@@ -177,7 +177,7 @@ export class ZkServiceWatch extends DiscoveryWatch {
       if (generation !== this.generation) return;
       const changed = kv ? this.table.put(kv) : this.table.delete(child);
       if (changed) this.markChanged(this.options.coalesceWindowMs);
-    }, (err: unknown) => this.readFailed(generation, 'watch', err, () => this.readChildren(this.generation, false)));
+    }, (err: unknown) => this.readFailed(generation, 'watch', err, () => this.readChildren(this.generation)));
   }
 
   /** Children of the service node, child watch armed; a missing node is no instances (an exists watch waits for it). */

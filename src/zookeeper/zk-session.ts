@@ -33,6 +33,8 @@ export class ZkSession {
   private current: ZkRawClient | undefined;
   private connectedNow = false;
   private lastSessionId: string | undefined;
+  /** The timeout the server granted at the last connect. */
+  private lastNegotiatedMs: number | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(event: SessionEvent) => void>();
@@ -67,8 +69,6 @@ export class ZkSession {
     const granted = this.connectedNow ? this.current?.getSessionTimeout() : undefined;
     return granted && granted > 0 ? granted : this.lastNegotiatedMs ?? this.requestedTimeoutMs;
   }
-
-  private lastNegotiatedMs: number | undefined;
 
   /** The client object of the session now (replaced after expiry: never keep it). */
   get client(): ZkRawClient {

@@ -17,6 +17,7 @@ import { type EchoClient } from '../support/echo-proto';
 import { SPRING_PAYLOAD_CLASS, instanceId } from '../../src/zookeeper/curator-codec';
 import { rawZk, springInstance, type RawZk } from './zk-fixtures';
 import { setDefaultZookeeperOptions } from '../../src/zookeeper/connection';
+import { activeZkResolverCounts } from '../../src/zookeeper/zk-resolver';
 
 describe('ZooKeeper discovery (real ZooKeeper, real servers)', function () {
   this.timeout(120_000);
@@ -199,5 +200,20 @@ describe('ZooKeeper discovery (real ZooKeeper, real servers)', function () {
     expect(result.forced).to.equal(false);
     expect(nodeDuringGrace).to.equal(undefined);
     expect(registration.state).to.equal('closed');
+  });
+
+  it('channels share one session per connection and one watch per service; closing them leaves none', async function () {
+    const [a] = servers;
+    await raw.create('/services/shared-1/i-a', springInstance('shared-1', 'i-a', '127.0.0.1', a.port));
+    await raw.create('/services/shared-2/i-a', springInstance('shared-2', 'i-a', '127.0.0.1', a.port));
+    const many = Array.from({ length: 100 }, (_, i) => makeClient(`zk:///shared-${(i % 2) + 1}`, { etcd_weighted_random: {} }));
+    try {
+      const results = await Promise.all(many.map(c => runCalls(c, 1, 1, () => ({ options: { deadline: Date.now() + 15_000 } }))));
+      expect(results.map(failedCount).reduce((x, y) => x + y, 0)).to.equal(0);
+      expect(activeZkResolverCounts()).to.deep.equal({ watches: 2, sessions: 1 });
+    } finally {
+      for (const c of many) c.close();
+    }
+    await waitFor('no watch or session left', () => activeZkResolverCounts().watches === 0 && activeZkResolverCounts().sessions === 0, { timeoutMs: 10_000 });
   });
 });
