@@ -19,8 +19,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ENDPOINT_ATTRIBUTES_KEY } from '../src/balancer/endpoint-attributes';
 import { type FleetSource, type FleetSubscription, type FleetView } from '../src/fleet/fleet-source';
-import { encodeEndpointValue, endpointKey } from '../src/etcd/endpoint-codec';
-import { EndpointTable, type EtcdKeyValue, type ResolvedEndpoints } from '../src/resolver/endpoint-table';
+import { decodeEndpoint, encodeEndpointValue, endpointKey } from '../src/etcd/endpoint-codec';
+import { EndpointTable, type EtcdKeyValue, type ResolvedEndpoints } from '../src/discovery/endpoint-table';
 import {
   ChildLoadBalancerHandler, parseLoadBalancingConfig, PickResultType, statusOrFromValue,
   type ChannelControlHelper, type ConnectivityStateListener, type Endpoint, type PickArgs, type Picker, type SubchannelAddress,
@@ -272,7 +272,7 @@ export function fakeAddress(i: number): string {
 export class FakeService {
   private readonly table = new EndpointTable(FAKE_SERVICE, text => {
     throw new Error(`bench: the endpoint table rejected a fake value: ${text}`);
-  });
+  }, undefined, decodeEndpoint);
   private readonly weights: Uint8Array;
   private revision = 1;
 

@@ -4,19 +4,20 @@
  */
 export * from './register';
 export { type EtcdOptions } from './etcd/connection';
+export { type ZookeeperOptions, DEFAULT_ZOOKEEPER_BASE_PATH } from './zookeeper/connection';
 export { type Locality } from './locality';
 export { type EndpointRecord, EndpointDecodeError, encodeEndpointValue, decodeEndpoint, endpointKey } from './etcd/endpoint-codec';
 export { type EndpointAttributes, ENDPOINT_ATTRIBUTES_KEY } from './balancer/endpoint-attributes';
-export * from './registry/register-endpoint';
-export { type Registration, type RegistrationState } from './registry/registration';
-export { type RegistrationOptions, type EndpointUpdate, type HealthStatusSetter, type ServingStatus, DEFAULT_REGISTRATION_OPTIONS } from './registry/registration-options';
-export { type LostEvent, type LostReason, type RegisteredEvent, RegistrationError } from './registry/registration-events';
-export * from './registry/graceful-shutdown';
-export * from './registry/shutdown-on-signals';
+export * from './discovery/register-endpoint';
+export { type Registration, type RegistrationState } from './discovery/registration';
+export { type RegistrationOptions, type EndpointUpdate, type HealthStatusSetter, type ServingStatus, DEFAULT_REGISTRATION_OPTIONS } from './discovery/registration-options';
+export { type LostEvent, type LostReason, type RegisteredEvent, RegistrationError } from './discovery/registration-events';
+export * from './discovery/graceful-shutdown';
+export * from './discovery/shutdown-on-signals';
 export { createRetryInterceptor } from './interceptor/retry-interceptor';
 export { type RetryOptions, type RetryEvent, DEFAULT_RETRY_OPTIONS } from './interceptor/retry-options';
 export { type HedgingOptions, type HedgeEvent, type HedgeReason, DEFAULT_HEDGING_OPTIONS } from './interceptor/hedging-options';
-export { type EtcdResolverOptions, DEFAULT_ETCD_RESOLVER_OPTIONS } from './resolver/etcd-resolver-options';
+export { type EtcdResolverOptions, DEFAULT_ETCD_RESOLVER_OPTIONS } from './discovery/resolver-options';
 export { inspectBalancers, type BalancerSnapshot, type EndpointSnapshot, type ZoneRoutingSnapshot } from './balancer/balancer-diagnostics';
 export { type HealthCheckConfig } from './balancer/policy-config';
 export { type SlowStartConfig, DEFAULT_SLOW_START_AGGRESSION, DEFAULT_SLOW_START_MIN_WEIGHT_PERCENT } from './balancer/slow-start';

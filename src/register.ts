@@ -6,8 +6,12 @@ import { registerBalancers } from './balancer/register-balancers';
 import { warnIfSeparateGrpcJs } from './grpc-js-copy';
 import { getLocality, setLocality, validateLocality, type Locality } from './locality';
 import { resolveMetricsOptions, setMetricsOptions, type MetricsOptions } from './metrics/metrics-options';
-import { registerEtcdResolver, setEtcdResolverOptions } from './resolver/etcd-resolver';
-import { resolveEtcdResolverOptions, type EtcdResolverOptions } from './resolver/etcd-resolver-options';
+import { registerEtcdResolver, setEtcdResolverOptions } from './etcd/etcd-resolver';
+import {
+  getDefaultZookeeperOptions, setDefaultZookeeperOptions, validateZookeeperOptions, zookeeperConnectionKey, type ZookeeperOptions,
+} from './zookeeper/connection';
+import { registerZkResolver } from './zookeeper/zk-resolver';
+import { resolveEtcdResolverOptions, type EtcdResolverOptions } from './discovery/resolver-options';
 
 export interface RegisterOptions {
   /**
@@ -17,7 +21,14 @@ export interface RegisterOptions {
    * auth and TLS. Defaults to `ETCD_ENDPOINTS` (comma-separated `host:port`).
    */
   etcd?: EtcdOptions;
-  /** Resolver tuning (coalescing, retry backoff, page size). Defaults to `DEFAULT_ETCD_RESOLVER_OPTIONS`. */
+  /**
+   * Default ZooKeeper connection for `zk:///svc` targets and registrations:
+   * `{ hosts: 'h1:2181,h2:2181', basePath?: '/services' }` (Curator x-discovery layout,
+   * Spring Cloud Zookeeper's default base path). `zk://h1:2181/svc` targets use their own
+   * hosts with this base path. The client library is loaded only when ZooKeeper is used.
+   */
+  zookeeper?: ZookeeperOptions;
+  /** Resolver tuning (coalescing, retry backoff, page size), for etcd and ZooKeeper. Defaults to `DEFAULT_ETCD_RESOLVER_OPTIONS`. */
   resolver?: EtcdResolverOptions;
   /**
    * What the OpenTelemetry metrics record (`{ perEndpoint: true }` adds per-endpoint
@@ -37,19 +48,19 @@ export interface RegisterOptions {
  * Every key `register()` knows. An unknown key is a mistake (a misspelling, or an
  * option of a newer version) that would otherwise do nothing without a word.
  */
-const KNOWN_KEYS: ReadonlySet<string> = new Set<keyof RegisterOptions>(['etcd', 'resolver', 'metrics', 'locality']);
+const KNOWN_KEYS: ReadonlySet<string> = new Set<keyof RegisterOptions>(['etcd', 'zookeeper', 'resolver', 'metrics', 'locality']);
 
 let registeredEtcdKey: string | undefined;
 let registeredResolverKey: string | undefined;
 let registeredMetricsKey: string | undefined;
 
 /**
- * Registers the `etcd` resolver scheme and every `etcd_*` LB policy with grpc-js.
+ * Registers the `etcd` and `zk` resolver schemes and every `etcd_*` LB policy with grpc-js.
  * Call it before creating channels: grpc-js silently falls back to pick_first
  * for an LB policy name it does not know.
  *
  * Idempotent: later calls may repeat the same options or omit them; a call with
- * a different `etcd` connection, different `resolver`, `metrics` or `locality` options
+ * a different `etcd` or `zookeeper` connection, different `resolver`, `metrics` or `locality` options
  * than an earlier one throws (these settings are process-wide). An unknown option key throws a
  * `TypeError` naming the known ones.
  */
@@ -72,6 +83,13 @@ export function register(options: RegisterOptions = {}): void {
         'The default connection is process-wide: pass the same options, or name the hosts in the target (etcd://host:2379/svc).');
     }
   }
+  const zookeeper = options.zookeeper === undefined ? undefined : validateZookeeperOptions(options.zookeeper, 'register()');
+  const registeredZookeeper = getDefaultZookeeperOptions();
+  if (zookeeper && registeredZookeeper && zookeeperConnectionKey(registeredZookeeper) !== zookeeperConnectionKey(zookeeper)) {
+    throw new Error(`register(): already called with a different zookeeper connection; got hosts '${zookeeper.hosts.join(',')}' ` +
+      `base path '${zookeeper.basePath}', had '${registeredZookeeper.hosts.join(',')}' '${registeredZookeeper.basePath}'. ` +
+      'The default connection is process-wide: pass the same options, or name the hosts in the target (zk://host:2181/svc).');
+  }
   const resolver = options.resolver === undefined ? undefined : resolveEtcdResolverOptions(options.resolver);
   const resolverKey = resolver && JSON.stringify(resolver);
   if (resolverKey !== undefined && registeredResolverKey !== undefined && registeredResolverKey !== resolverKey) {
@@ -93,6 +111,7 @@ export function register(options: RegisterOptions = {}): void {
     registeredEtcdKey = etcdKey;
     setDefaultEtcdOptions(etcd);
   }
+  if (zookeeper && !registeredZookeeper) setDefaultZookeeperOptions(zookeeper);
   if (resolver && registeredResolverKey === undefined) {
     registeredResolverKey = resolverKey;
     setEtcdResolverOptions(resolver);
@@ -102,6 +121,7 @@ export function register(options: RegisterOptions = {}): void {
     setMetricsOptions(metrics);
   }
   registerEtcdResolver();
+  registerZkResolver();
   registerBalancers();
   warnIfSeparateGrpcJs();
 }

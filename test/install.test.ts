@@ -1,10 +1,12 @@
 /**
  * The README's Install section, followed by a new app: the `npm pack` tarball installed
  * next to the app's own @grpc/grpc-js, then one call through `etcd:///` from plain JS.
+ * Installed with `--omit=optional`, as an etcd-only user may: the ZooKeeper client
+ * (an optional dependency) is absent, etcd works, and ZooKeeper says what is missing.
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEtcd, type EtcdServer } from './support/etcd';
@@ -59,6 +61,16 @@ main().then(() => process.exit(0), err => {
 });
 `;
 
+/** The same app asking for ZooKeeper without its optional client installed. */
+const ZK_APP_JS = `'use strict';
+const grpc = require('@grpc/grpc-js');
+const { register, registerEndpoint } = require('grpc-etcd-lb');
+register();
+registerEndpoint({ service: 'echo', address: '127.0.0.1:50051', zookeeper: { hosts: '127.0.0.1:2181' } }).then(
+  () => { console.log('registered?!'); process.exit(1); },
+  err => { console.log('error ' + err.message); process.exit(0); });
+`;
+
 interface RunResult { code: number | string | null; stdout: string; stderr: string }
 
 function run(file: string, args: string[], cwd: string, timeoutMs: number, env: NodeJS.ProcessEnv): Promise<RunResult> {
@@ -83,8 +95,9 @@ describe('installing the npm pack tarball into a new app', function () {
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), `${JSON.stringify({ name: 'install-check-app', version: '1.0.0', private: true, type: 'commonjs' }, null, 2)}\n`);
     writeFileSync(join(app, 'main.js'), APP_JS);
+    writeFileSync(join(app, 'zk.js'), ZK_APP_JS);
     const install = await run('npm', [
-      'install', '--prefix', app, '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...NPM_FETCH_FLAGS,
+      'install', '--prefix', app, '--omit=optional', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...NPM_FETCH_FLAGS,
       tarball, '@grpc/grpc-js@~1.14', '@grpc/proto-loader',
     ], app, NPM_INSTALL_TIMEOUT_MS, npmChildEnv());
     if (install.code !== 0) {
@@ -118,5 +131,12 @@ describe('installing the npm pack tarball into a new app', function () {
     expect(reply, result.stdout).to.be.a('string');
     expect(JSON.parse((reply as string).slice('reply '.length))).to.include({ message: 'hello', server: 'installed-app' });
     expect(result.stderr).to.not.contain('grpc-etcd-lb:');
+  });
+
+  it('without the optional ZooKeeper client, registering in ZooKeeper is an error naming the package', async function () {
+    expect(existsSync(join(app, 'node_modules', 'node-zookeeper-client'))).to.equal(false);
+    const result = await run(process.execPath, ['zk.js'], app, APP_TIMEOUT_MS, process.env);
+    expect(result.code, `app failed:\n${result.stderr}`).to.equal(0);
+    expect(result.stdout).to.contain("error ZooKeeper support needs the optional package 'node-zookeeper-client' (it is not installed): npm install node-zookeeper-client");
   });
 });

@@ -4,8 +4,10 @@
  * client on `etcd:///echo` with a load-balancing policy and the retry interceptor
  * under steady load — while a replica is killed, one is added, one leaves
  * gracefully and etcd itself restarts. Exits non-zero if any call failed.
+ * With `--registry zookeeper` the same runs on a throwaway ZooKeeper (`zk:///echo`,
+ * Curator instances, sessions of 10 s that outlive its restart).
  *
- *   npm run demo -- [--duration 40] [--policy etcd_least_request] [--rate 300] [--plain] [--metrics-port 9464]
+ *   npm run demo -- [--duration 40] [--policy etcd_least_request] [--rate 300] [--registry etcd|zookeeper] [--plain] [--metrics-port 9464]
  *
  * With --metrics-port the client's OpenTelemetry metrics are served at
  * http://127.0.0.1:PORT/metrics (Prometheus text) while it runs (prometheus.ts).
@@ -16,6 +18,7 @@ import * as grpc from '@grpc/grpc-js';
 import { parseArgs } from 'node:util';
 import { createRetryInterceptor, inspectBalancers, register } from '../../src';
 import { startEtcd, type EtcdServer } from '../../test/support/etcd';
+import { startZooKeeper, type ZooKeeperServer } from '../../test/support/zookeeper';
 import { loadEcho, type EchoReply } from '../../test/support/echo-proto';
 import { killAllReplicas, spawnReplica, type ReplicaProcess } from '../../test/support/replica-process';
 import { DemoOutput, count } from './table';
@@ -32,7 +35,8 @@ const MAX_DURATION_S = 600;
 const RECOVERY_TIMEOUT_MS = 10_000;
 /** Calls go on at least this long after the change was seen, so the table shows them. */
 const AFTER_RECOVERY_MS = 1000;
-const USAGE = `usage: npm run demo -- [--duration S (${MIN_DURATION_S}-${MAX_DURATION_S}, default 40)] [--policy NAME] [--rate CALLS_PER_S] [--plain] [--metrics-port PORT]`;
+const REGISTRIES = ['etcd', 'zookeeper'];
+const USAGE = `usage: npm run demo -- [--duration S (${MIN_DURATION_S}-${MAX_DURATION_S}, default 40)] [--policy NAME] [--rate CALLS_PER_S] [--registry etcd|zookeeper] [--plain] [--metrics-port PORT]`;
 
 /** A bad command line: reported without a stack, exit code 2. */
 class UsageError extends Error {}
@@ -42,7 +46,7 @@ function isUsageError(err: unknown): err is Error {
   return err instanceof UsageError || String((err as { code?: unknown })?.code).startsWith('ERR_PARSE_ARGS');
 }
 
-interface Options { durationS: number; policy: string; rate: number; plain: boolean; metricsPort: number | undefined }
+interface Options { durationS: number; policy: string; rate: number; registry: 'etcd' | 'zookeeper'; plain: boolean; metricsPort: number | undefined }
 
 function parseOptions(): Options {
   const { values } = parseArgs({
@@ -50,6 +54,7 @@ function parseOptions(): Options {
       duration: { type: 'string', default: '40' },
       policy: { type: 'string', default: 'etcd_least_request' },
       rate: { type: 'string', default: '300' },
+      registry: { type: 'string', default: 'etcd' },
       plain: { type: 'boolean', default: false },
       'metrics-port': { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -71,11 +76,12 @@ function parseOptions(): Options {
   }
   if (!Number.isFinite(rate) || rate < 1 || rate > 5000) throw new UsageError(`--rate must be 1..5000 calls/s, got ${values.rate}`);
   if (!POLICIES.includes(values.policy)) throw new UsageError(`--policy must be one of ${POLICIES.join(', ')}, got ${values.policy}`);
+  if (!REGISTRIES.includes(values.registry)) throw new UsageError(`--registry must be one of ${REGISTRIES.join(', ')}, got ${values.registry}`);
   const metricsPort = values['metrics-port'] === undefined ? undefined : Number(values['metrics-port']);
   if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 1 && metricsPort <= 65535)) {
     throw new UsageError(`--metrics-port must be a TCP port 1..65535, got ${values['metrics-port']}`);
   }
-  return { durationS, policy: values.policy, rate, plain: values.plain || !process.stdout.isTTY, metricsPort };
+  return { durationS, policy: values.policy, rate, registry: values.registry as Options['registry'], plain: values.plain || !process.stdout.isTTY, metricsPort };
 }
 
 async function main(): Promise<number> {
@@ -86,10 +92,16 @@ async function main(): Promise<number> {
   const elapsedS = (): number => (Date.now() - t0) / 1000;
   const say = (text: string): void => out.banner(elapsedS(), text);
 
+  // The registry: etcd, or ZooKeeper with --registry zookeeper. `store` is what the restart event kills.
   let etcd: EtcdServer | undefined;
+  let zookeeper: ZooKeeperServer | undefined;
   const external = process.env.ETCD_ENDPOINTS?.split(',').map(s => s.trim()).filter(Boolean);
   let hosts: string[];
-  if (external && external.length > 0) {
+  if (opts.registry === 'zookeeper') {
+    zookeeper = await startZooKeeper();
+    hosts = [zookeeper.endpoint];
+    out.line(`started a throwaway ZooKeeper at ${zookeeper.endpoint} (pid ${zookeeper.pid})`);
+  } else if (external && external.length > 0) {
     hosts = external;
     out.line(`using etcd at ${hosts.join(',')} (ETCD_ENDPOINTS); the etcd-restart event is skipped`);
   } else {
@@ -97,13 +109,19 @@ async function main(): Promise<number> {
     hosts = etcd.endpoints;
     out.line(`started a throwaway etcd at ${hosts.join(',')} (pid ${etcd.pid})`);
   }
+  const store: EtcdServer | ZooKeeperServer | undefined = etcd ?? zookeeper;
+  const storeName = zookeeper ? 'ZooKeeper' : 'etcd';
+  const scheme = zookeeper ? 'zk' : 'etcd';
+  // ZooKeeper: sessions of 10 s outlive its restart (down 3 s + the restart), so nothing is lost.
+  const ttlSeconds = zookeeper ? 10 : 3;
+  const registryHosts = zookeeper ? { zookeeperHosts: zookeeper.endpoint } : { etcdHosts: hosts };
 
   const stats = new LoadStats();
   const replicas = new Map<string, ReplicaProcess>();
   const weights = new Map<string, number>();
   const states = new Map<string, string>();
   const spawn = async (name: string, weight: number, latencyMs = 0): Promise<ReplicaProcess> => {
-    const r = await spawnReplica({ name, service: SERVICE, etcdHosts: hosts, weight, ttlSeconds: 3, behaviour: { latencyMs } });
+    const r = await spawnReplica({ name, service: SERVICE, ...registryHosts, weight, ttlSeconds, behaviour: { latencyMs } });
     replicas.set(name, r);
     stats.names.set(r.address, name);
     weights.set(name, weight);
@@ -111,7 +129,7 @@ async function main(): Promise<number> {
     return r;
   };
   await Promise.all([spawn('r1', 1), spawn('r2', 2), spawn('r3', 3), spawn('r4-slow', 2, 25)]);
-  out.line(`4 replicas registered under '${SERVICE}/' (r4-slow adds 25 ms); client: etcd:///${SERVICE} + ${opts.policy} + retry interceptor, ${opts.rate} calls/s`);
+  out.line(`4 replicas registered in ${storeName} as '${SERVICE}' (r4-slow adds 25 ms); client: ${scheme}:///${SERVICE} + ${opts.policy} + retry interceptor, ${opts.rate} calls/s`);
 
   // The MeterProvider goes in before register() and the channel: instruments are bound when components are created.
   let prometheus: PrometheusEndpoint | undefined;
@@ -119,9 +137,9 @@ async function main(): Promise<number> {
     prometheus = await servePrometheus(opts.metricsPort);
     out.line(`metrics: ${prometheus.url} (OpenTelemetry, Prometheus text format)`);
   }
-  register({ etcd: { hosts }, metrics: { perEndpoint: opts.metricsPort !== undefined } });
+  register({ ...(zookeeper ? { zookeeper: { hosts: zookeeper.endpoint } } : { etcd: { hosts } }), metrics: { perEndpoint: opts.metricsPort !== undefined } });
   const { Client } = loadEcho();
-  const client = new Client(`etcd:///${SERVICE}`, grpc.credentials.createInsecure(), {
+  const client = new Client(`${scheme}:///${SERVICE}`, grpc.credentials.createInsecure(), {
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [opts.policy]: {} }] }),
     // Echo is idempotent: a replica killed after sending headers may be retried too.
     interceptors: [createRetryInterceptor({ isIdempotent: () => true, onRetry: e => stats.retried(e.peer) })],
@@ -181,7 +199,7 @@ async function main(): Promise<number> {
     client.close();
     await prometheus?.stop();
     await killAllReplicas();
-    await etcd?.destroy();
+    await store?.destroy();
   };
   process.once('SIGINT', () => {
     void cleanup().then(() => process.exit(130));
@@ -202,7 +220,7 @@ async function main(): Promise<number> {
     await spawn('r5-new', 2);
     states.set('r5-new', 'new');
     const registeredAt = Date.now();
-    say(`r5-new registered in etcd (weight 2, took ${registeredAt - joinStart} ms incl. process start)`);
+    say(`r5-new registered in ${storeName} (weight 2, took ${registeredAt - joinStart} ms incl. process start)`);
 
     await at(script.leaveS);
     const leaving = replicas.get('r3')!;
@@ -215,27 +233,27 @@ async function main(): Promise<number> {
 
     let etcdDown: { from: number; to: number; calls: number; servedAtRestart: number; changeSeenMs: number | undefined } | undefined;
     let endAt = t0 + script.endS * 1000;
-    if (etcd) {
+    if (store) {
       await at(script.etcdKillS);
       const before = stats.totalCalls;
       const from = Date.now();
-      await etcd.kill('SIGKILL');
-      say('etcd kill -9: clients keep their last good endpoint list; calls go on');
+      await store.kill('SIGKILL');
+      say(`${storeName} kill -9: clients keep their last good endpoint list; calls go on`);
       await delay(ETCD_DOWN_MS);
-      await etcd.restart();
+      await store.restart();
       const to = Date.now();
       const servedAtRestart = stats.totalCalls - stats.totalFailed;
-      say(`etcd restarted after ${((to - from) / 1000).toFixed(1)} s; r1's weight 1 → 3 must now reach the client through etcd`);
+      say(`${storeName} restarted after ${((to - from) / 1000).toFixed(1)} s; r1's weight 1 → 3 must now reach the client through ${storeName}`);
       // Recovery = a change made after the restart reaches the client: leases and watches resumed.
       const r1 = replicas.get('r1')!;
       r1.update({ weight: 3 });
       const changeMs = await msUntil(() => weightInBalancer(r1.address) === 3, to, RECOVERY_TIMEOUT_MS);
       const changeSeenMs = weightInBalancer(r1.address) === 3 ? changeMs : undefined;
       if (changeSeenMs === undefined) {
-        say(`the client did not see r1's new weight within ${RECOVERY_TIMEOUT_MS} ms of etcd's restart`);
+        say(`the client did not see r1's new weight within ${RECOVERY_TIMEOUT_MS} ms of ${storeName}'s restart`);
       } else {
         weights.set('r1', 3);
-        say(`the client saw r1's new weight ${changeSeenMs} ms after etcd was back: watches and leases resumed`);
+        say(`the client saw r1's new weight ${changeSeenMs} ms after ${storeName} was back: watches and ${zookeeper ? 'sessions' : 'leases'} resumed`);
       }
       etcdDown = { from, to, calls: stats.totalCalls - before, servedAtRestart, changeSeenMs };
       endAt = Math.max(endAt, Date.now() + AFTER_RECOVERY_MS);
@@ -253,11 +271,11 @@ async function main(): Promise<number> {
     const lastR3 = stats.replica('r3').lastServedAt;
     results.push(`graceful shutdown of r3: last call served ${lastR3 ? Math.max(0, lastR3 - leftAt) : 0} ms after shutdown began, none failed`);
     if (etcdDown) {
-      results.push(`etcd down ${((etcdDown.to - etcdDown.from) / 1000).toFixed(1)} s: ${count(etcdDown.calls, 'call')} served meanwhile`);
+      results.push(`${storeName} down ${((etcdDown.to - etcdDown.from) / 1000).toFixed(1)} s: ${count(etcdDown.calls, 'call')} served meanwhile`);
       const servedSince = count(stats.totalCalls - stats.totalFailed - etcdDown.servedAtRestart, 'call');
       results.push(etcdDown.changeSeenMs === undefined
-        ? `etcd back: NOT recovered, r1's weight change not seen within ${RECOVERY_TIMEOUT_MS} ms; ${servedSince} served since`
-        : `etcd back: recovered, r1's weight change seen by the client ${etcdDown.changeSeenMs} ms after the restart; ${servedSince} served since`);
+        ? `${storeName} back: NOT recovered, r1's weight change not seen within ${RECOVERY_TIMEOUT_MS} ms; ${servedSince} served since`
+        : `${storeName} back: recovered, r1's weight change seen by the client ${etcdDown.changeSeenMs} ms after the restart; ${servedSince} served since`);
     }
   } finally {
     await cleanup();

@@ -7,16 +7,12 @@
 import { checkServiceName } from './endpoint-codec';
 import { checkNotReserved } from '../fleet/fleet-keys';
 import { getDefaultEtcdOptions, normalizeHosts, type EtcdOptions } from './connection';
+import { authorityForService, targetToString, type TargetUri } from '../discovery/target-uri';
+
+export { authorityForService, targetToString, type TargetUri } from '../discovery/target-uri';
 
 /** The URI scheme this package registers with grpc-js. */
 export const ETCD_SCHEME = 'etcd';
-
-/** The parts of a grpc-js target (grpc-js's `GrpcUri`). */
-export interface TargetUri {
-  scheme?: string;
-  authority?: string;
-  path: string;
-}
 
 /** A parsed `etcd` target. */
 export interface EtcdTarget {
@@ -58,15 +54,6 @@ export function parseEtcdTarget(target: TargetUri): EtcdTarget {
 }
 
 /**
- * The default `:authority` for a service: `/` becomes `.`, and each segment is
- * percent-encoded, so `foo/bar/svc` → `foo.bar.svc`. grpc-js sends the resolver's
- * default authority as `:authority`, and a `/` in it makes every call fail.
- */
-export function authorityForService(service: string): string {
-  return service.split('/').map(segment => encodeURIComponent(segment)).join('.');
-}
-
-/**
  * The etcd connection for a target: its own hosts with the other options (auth,
  * TLS, grpcOptions…) of the default connection, or the default connection.
  * Returns an error message when there is none.
@@ -80,10 +67,4 @@ export function connectionForTarget(target: EtcdTarget, defaults: EtcdOptions | 
   if (defaults) return defaults;
   return `no etcd connection for service '${target.service}': name hosts in the target ` +
     `(etcd://127.0.0.1:2379/${target.service}), call register({ etcd: { hosts: [...] } }), or set ETCD_ENDPOINTS`;
-}
-
-/** `scheme://authority/path` as the user wrote it. */
-export function targetToString(target: TargetUri): string {
-  const scheme = target.scheme === undefined ? '' : `${target.scheme}:`;
-  return target.authority === undefined ? `${scheme}${target.path}` : `${scheme}//${target.authority}/${target.path}`;
 }

@@ -4,8 +4,8 @@
  * schedules the next list after a failure.
  */
 import { type Watcher } from 'etcd3';
-import { resyncDelayMs } from '../resolver/service-watch';
-import { type ResolvedEtcdResolverOptions } from '../resolver/etcd-resolver-options';
+import { resyncDelayMs } from './service-watch';
+import { type ResolvedEtcdResolverOptions } from '../discovery/resolver-options';
 
 /** Stops listening to `watcher` and cancels it; etcd3 may still emit on a watcher being cancelled, so an 'error' listener stays. */
 export function abandonWatcher(watcher: Watcher | undefined): void {

@@ -21,10 +21,10 @@ import { EtcdPermissionDeniedError } from 'etcd3';
 import { acquireEtcdClient, connectionKey, normalizeHosts, type EtcdClientLease, type EtcdOptions } from '../etcd/connection';
 import { log, logVerbosity, tracer } from '../grpc-experimental';
 import { getLocality } from '../locality';
-import { EtcdRegistration } from '../registry/etcd-registration';
-import { type RegistrationError } from '../registry/registration-events';
-import { type ResolvedEtcdResolverOptions } from '../resolver/etcd-resolver-options';
-import { RESOLVER_POOL_NAME, resolverClientOptions } from '../resolver/service-watch-registry';
+import { EtcdRegistration } from '../etcd/etcd-registration';
+import { type RegistrationError } from '../discovery/registration-events';
+import { type ResolvedEtcdResolverOptions } from '../discovery/resolver-options';
+import { RESOLVER_POOL_NAME, resolverClientOptions } from '../etcd/service-watch-registry';
 import { type FleetSource, type FleetSubscription, type FleetView } from './fleet-source';
 import { encodeClientValue, fleetPrefix, newClientId } from './fleet-keys';
 import { FleetWatch } from './fleet-watch';
@@ -64,6 +64,7 @@ class FleetEntry {
       closeTimeoutMs: 2_000,
       health: undefined,
       etcd: connection,
+      zookeeper: undefined,
     }, { key: announcementKey, value: encodeClientValue(this.clientId, getLocality()?.zone) });
     this.registration.onError(err => this.announcementFailed(err));
     this.watchClient = acquireEtcdClient(resolverClientOptions(connection, options), RESOLVER_POOL_NAME);

@@ -7,9 +7,9 @@
  */
 import { EtcdPermissionDeniedError, type Etcd3, type IWatchResponse, type Watcher } from 'etcd3';
 import { tracer } from '../grpc-experimental';
-import { type ResolvedEtcdResolverOptions } from '../resolver/etcd-resolver-options';
-import { sortedIndex } from '../resolver/endpoint-table';
-import { listPrefix, type Pager } from '../resolver/list-prefix';
+import { type ResolvedEtcdResolverOptions } from '../discovery/resolver-options';
+import { sortedIndex } from '../discovery/endpoint-table';
+import { listPrefix, type Pager } from '../etcd/list-prefix';
 import { abandonWatcher, ResyncTimer } from '../etcd/watch-resync';
 import { type FleetView } from './fleet-source';
 import { decodeClientZone } from './fleet-keys';

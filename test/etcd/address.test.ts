@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { formatAddress, parseIpAddress } from '../../src/etcd/address';
+import { formatAddress, parseIpAddress } from '../../src/discovery/address';
 
 describe('etcd: IP-literal addresses', () => {
   const valid: Array<[string, string, number, string]> = [

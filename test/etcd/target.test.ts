@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { registerEtcdResolver } from '../../src/resolver/etcd-resolver';
+import { registerEtcdResolver } from '../../src/etcd/etcd-resolver';
 import { authorityForService, connectionForTarget, parseEtcdTarget } from '../../src/etcd/target';
 
 describe('etcd target parsing', function () {

@@ -75,6 +75,25 @@ describe('npm run demo (plain mode, short)', function () {
     expect(calls).to.be.greaterThan(1000);
   });
 
+  it(`--registry zookeeper: the same script on a throwaway ZooKeeper (zk:///echo), its restart recovered, zero failed calls`, async () => {
+    const demo = run('examples/demo/demo.ts', ['--duration', String(MIN_DURATION_S), '--plain', '--registry', 'zookeeper'], { ETCD_ENDPOINTS: '' });
+    const code = await demo.exited;
+    const out = demo.output();
+    expect(out, out).to.match(/^failed calls: 0$/m);
+    expect(code, out).to.equal(0);
+    for (const banner of ['started a throwaway ZooKeeper', 'client: zk:///echo', 'r5-new registered in ZooKeeper', 'ZooKeeper kill -9', 'ZooKeeper restarted']) {
+      expect(out, out).to.include(banner);
+    }
+    expect(out, out).to.match(/^ {2}ZooKeeper back: recovered, r1's weight change seen by the client \d+ ms after the restart; \d+ calls? served since$/m);
+    expect(out).to.not.include('throwaway etcd');
+  });
+
+  it('refuses an unknown --registry, naming the known ones (exit code 2)', async () => {
+    const demo = run('examples/demo/demo.ts', ['--registry', 'consul', '--plain'], { ETCD_ENDPOINTS: '' });
+    expect(await demo.exited, demo.output()).to.equal(2);
+    expect(demo.output()).to.include('--registry must be one of etcd, zookeeper, got consul');
+  });
+
   it('refuses a duration too short for the script, naming the minimum (exit code 2)', async () => {
     const demo = run('examples/demo/demo.ts', ['--duration', String(MIN_DURATION_S - 1), '--plain'], { ETCD_ENDPOINTS: '' });
     expect(await demo.exited, demo.output()).to.equal(2);

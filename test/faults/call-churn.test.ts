@@ -8,8 +8,8 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { register } from '../../src/register';
-import { registerEndpoint } from '../../src/registry/register-endpoint';
-import { type Registration } from '../../src/registry/registration';
+import { registerEndpoint } from '../../src/discovery/register-endpoint';
+import { type Registration } from '../../src/discovery/registration';
 import { type RetryEvent } from '../../src/interceptor/retry-options';
 import { inspectBalancers } from '../../src/balancer/balancer-diagnostics';
 import { startEtcd, type EtcdServer } from '../support/etcd';

@@ -7,9 +7,9 @@
  */
 import { expect } from 'chai';
 import { register } from '../../src/register';
-import { registerEndpoint } from '../../src/registry/register-endpoint';
-import { type Registration } from '../../src/registry/registration';
-import { type LostEvent, type RegisteredEvent } from '../../src/registry/registration-events';
+import { registerEndpoint } from '../../src/discovery/register-endpoint';
+import { type Registration } from '../../src/discovery/registration';
+import { type LostEvent, type RegisteredEvent } from '../../src/discovery/registration-events';
 import { startEtcd, type EtcdServer } from '../support/etcd';
 import { startEchoServer, type EchoServer } from '../support/echo-server';
 import { type EchoClient } from '../support/echo-proto';

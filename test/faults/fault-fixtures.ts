@@ -12,9 +12,9 @@ import { createRetryInterceptor } from '../../src/interceptor/retry-interceptor'
 import { type RetryEvent, type RetryOptions } from '../../src/interceptor/retry-options';
 import { connectionForTarget, parseEtcdTarget } from '../../src/etcd/target';
 import { type EtcdOptions } from '../../src/etcd/connection';
-import { DEFAULT_ETCD_RESOLVER_OPTIONS, type ResolvedEtcdResolverOptions } from '../../src/resolver/etcd-resolver-options';
-import { acquireServiceWatch } from '../../src/resolver/service-watch-registry';
-import { type ResolutionState } from '../../src/resolver/service-watch';
+import { DEFAULT_ETCD_RESOLVER_OPTIONS, type ResolvedEtcdResolverOptions } from '../../src/discovery/resolver-options';
+import { acquireServiceWatch } from '../../src/etcd/service-watch-registry';
+import { type ResolutionState } from '../../src/etcd/service-watch';
 import { type EndpointAttributes } from '../../src/balancer/endpoint-attributes';
 import { inspectBalancers, type BalancerSnapshot } from '../../src/balancer/balancer-diagnostics';
 import { ETCDCTL_BIN, type EtcdCluster, type EtcdMember } from '../support/etcd';

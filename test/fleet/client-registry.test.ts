@@ -14,9 +14,9 @@ import { activeFleetEntryCount, clientFleetSource, DEFAULT_CLIENT_TTL_SECONDS } 
 import { fleetPrefix, RESERVED_PREFIX } from '../../src/fleet/fleet-keys';
 import { type FleetSubscription } from '../../src/fleet/fleet-source';
 import { resetLocalityForTests, setLocality } from '../../src/locality';
-import { registerEndpoint } from '../../src/registry/register-endpoint';
-import { type Registration } from '../../src/registry/registration';
-import { DEFAULT_ETCD_RESOLVER_OPTIONS } from '../../src/resolver/etcd-resolver-options';
+import { registerEndpoint } from '../../src/discovery/register-endpoint';
+import { type Registration } from '../../src/discovery/registration';
+import { DEFAULT_ETCD_RESOLVER_OPTIONS } from '../../src/discovery/resolver-options';
 import { makeClient, runCalls } from '../balancer/support/load';
 import { startEchoServer, type EchoServer } from '../support/echo-server';
 import { etcdctl, startEtcd, type EtcdServer } from '../support/etcd';

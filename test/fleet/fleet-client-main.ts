@@ -9,7 +9,7 @@ import { register } from '../../src/register';
 import { getDefaultEtcdOptions } from '../../src/etcd/connection';
 import { clientFleetSource } from '../../src/fleet/client-registry';
 import { type FleetView } from '../../src/fleet/fleet-source';
-import { DEFAULT_ETCD_RESOLVER_OPTIONS } from '../../src/resolver/etcd-resolver-options';
+import { DEFAULT_ETCD_RESOLVER_OPTIONS } from '../../src/discovery/resolver-options';
 import { loadEcho } from '../support/echo-proto';
 import { type FleetClientConfig, type FleetClientEvent } from './fleet-client';
 

@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { setDefaultEtcdOptions } from '../../src/etcd/connection';
-import { registerEndpoint } from '../../src/registry/register-endpoint';
-import { DEFAULT_REGISTRATION_OPTIONS, resolveRegistrationOptions, type RegistrationOptions } from '../../src/registry/registration-options';
-import { gracefulShutdown, type ShutdownableServer } from '../../src/registry/graceful-shutdown';
-import { shutdownOnSignals } from '../../src/registry/shutdown-on-signals';
-import { type Registration } from '../../src/registry/registration';
-import { ReregisterBackoff } from '../../src/registry/reregister-backoff';
+import { registerEndpoint } from '../../src/discovery/register-endpoint';
+import { DEFAULT_REGISTRATION_OPTIONS, resolveRegistrationOptions, type RegistrationOptions } from '../../src/discovery/registration-options';
+import { gracefulShutdown, type ShutdownableServer } from '../../src/discovery/graceful-shutdown';
+import { shutdownOnSignals } from '../../src/discovery/shutdown-on-signals';
+import { type Registration } from '../../src/discovery/registration';
+import { ReregisterBackoff } from '../../src/discovery/reregister-backoff';
 import { seededRandom } from '../support/wait';
 import { withoutDefaultEtcdConnection } from '../support/no-default-connection';
 
@@ -73,10 +73,10 @@ describe('registry: options', () => {
 
     it('uses ETCD_ENDPOINTS, then register({ etcd }), as the default', () => {
       process.env.ETCD_ENDPOINTS = '127.0.0.1:2,127.0.0.1:3';
-      expect(resolveRegistrationOptions({ service: 'svc', address: '10.0.0.1:80' }).etcd.hosts).to.deep.equal(['127.0.0.1:2', '127.0.0.1:3']);
+      expect(resolveRegistrationOptions({ service: 'svc', address: '10.0.0.1:80' }).etcd?.hosts).to.deep.equal(['127.0.0.1:2', '127.0.0.1:3']);
       setDefaultEtcdOptions({ hosts: '127.0.0.1:4' });
       try {
-        expect(resolveRegistrationOptions({ service: 'svc', address: '10.0.0.1:80' }).etcd.hosts).to.deep.equal(['127.0.0.1:4']);
+        expect(resolveRegistrationOptions({ service: 'svc', address: '10.0.0.1:80' }).etcd?.hosts).to.deep.equal(['127.0.0.1:4']);
       } finally {
         setDefaultEtcdOptions(undefined);
       }

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { openEtcdClientCount } from '../../src/etcd/connection';
 import { decodeEndpoint, encodeEndpointValue } from '../../src/etcd/endpoint-codec';
-import { registerEndpoint } from '../../src/registry/register-endpoint';
-import { type Registration } from '../../src/registry/registration';
-import { type LostEvent, type RegisteredEvent, type RegistrationError } from '../../src/registry/registration-events';
+import { registerEndpoint } from '../../src/discovery/register-endpoint';
+import { type Registration } from '../../src/discovery/registration';
+import { type LostEvent, type RegisteredEvent, type RegistrationError } from '../../src/discovery/registration-events';
 import { freePort } from '../support/ports';
 import { etcdctl, startEtcd, type EtcdServer } from '../support/etcd';
 import { waitFor } from '../support/wait';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { EndpointTable, type EtcdKeyValue } from '../../src/resolver/endpoint-table';
-import { encodeEndpointValue } from '../../src/etcd/endpoint-codec';
+import { EndpointTable, type EtcdKeyValue } from '../../src/discovery/endpoint-table';
+import { decodeEndpoint, encodeEndpointValue } from '../../src/etcd/endpoint-codec';
 
 function kv(key: string, address: string, modRevision: string, fields: { weight?: number; priority?: number; metadata?: Record<string, unknown> } = {}): EtcdKeyValue {
   return { key, value: encodeEndpointValue({ address, ...fields }), modRevision };
@@ -11,7 +11,7 @@ describe('EndpointTable', function () {
   let table: EndpointTable;
   beforeEach(function () {
     warnings = [];
-    table = new EndpointTable('svc', text => warnings.push(text));
+    table = new EndpointTable('svc', text => warnings.push(text), undefined, decodeEndpoint);
   });
   const addresses = (): string[] => table.resolve().endpoints.map(e => e.addresses.map(a => ('host' in a ? `${a.host}:${a.port}` : '')).join());
 
@@ -95,7 +95,7 @@ describe('EndpointTable', function () {
       }
       // Sometimes several events between two resolutions, as a coalescing window gives.
       if (random() < 0.5) continue;
-      const fresh = new EndpointTable('svc', () => undefined);
+      const fresh = new EndpointTable('svc', () => undefined, undefined, decodeEndpoint);
       fresh.replaceAll(live.values());
       const expected = fresh.resolve();
       const got = table.resolve();

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { DEFAULT_ETCD_RESOLVER_OPTIONS, resolveEtcdResolverOptions } from '../../src/resolver/etcd-resolver-options';
-import { resyncDelayMs } from '../../src/resolver/service-watch';
+import { DEFAULT_ETCD_RESOLVER_OPTIONS, resolveEtcdResolverOptions } from '../../src/discovery/resolver-options';
+import { resyncDelayMs } from '../../src/etcd/service-watch';
 
 describe('etcd resolver options', function () {
   it('merges over frozen defaults with ??, so 0 stays 0', function () {

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { type Etcd3 } from 'etcd3';
-import { registerEtcdResolver } from '../../src/resolver/etcd-resolver';
+import { registerEtcdResolver } from '../../src/etcd/etcd-resolver';
 import { registerBalancers } from '../../src/balancer/register-balancers';
-import { activeServiceWatchCount } from '../../src/resolver/service-watch-registry';
+import { activeServiceWatchCount } from '../../src/etcd/service-watch-registry';
 import { acquireEtcdClient, openEtcdClientCount } from '../../src/etcd/connection';
 import { endpointKey } from '../../src/etcd/endpoint-codec';
 import { startEtcd, etcdctl, type EtcdServer } from '../support/etcd';

@@ -11,7 +11,7 @@ import {
 } from '../../src/grpc-experimental';
 import { endpointAttributesFrom, type EndpointAttributes } from '../../src/balancer/endpoint-attributes';
 import { encodeEndpointValue, endpointKey } from '../../src/etcd/endpoint-codec';
-import { EtcdResolver } from '../../src/resolver/etcd-resolver';
+import { EtcdResolver } from '../../src/etcd/etcd-resolver';
 import { loadEcho, type EchoClient } from '../support/echo-proto';
 
 export const ROUND_ROBIN_SERVICE_CONFIG = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { registerBalancers } from '../../src/balancer/register-balancers';
-import { registerEtcdResolver } from '../../src/resolver/etcd-resolver';
+import { registerEtcdResolver } from '../../src/etcd/etcd-resolver';
 import { unary } from '../support/echo-proto';
 import { freePort } from '../support/ports';
 import { echoClient, etcdTarget } from './resolver-fixtures';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { WarningLimiter } from '../../src/resolver/warning-limiter';
+import { WarningLimiter } from '../../src/discovery/warning-limiter';
 
 describe('WarningLimiter', function () {
   it('prints at most `burst` lines per interval and then one summary line', function () {

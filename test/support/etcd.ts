@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { followChild } from './child-output';
 import { freePort } from './ports';
 
 const DEFAULT_HEALTH_TIMEOUT_MS = 15_000;
@@ -122,21 +123,7 @@ class Member implements EtcdMember {
     const child = spawn(ETCD_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     live.add(this);
-    const append = (chunk: Buffer): void => {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line.length > 0) this.log.push(line);
-      }
-      if (this.log.length > 500) this.log.splice(0, this.log.length - 200);
-    };
-    child.stdout?.on('data', append);
-    child.stderr?.on('data', append);
-    this.exited = new Promise(resolve => {
-      child.once('exit', () => resolve());
-      child.once('error', err => {
-        this.log.push(`spawn error: ${err.message}`);
-        resolve();
-      });
-    });
+    this.exited = followChild(child, this.log);
   }
 
   async waitHealthy(timeoutMs = DEFAULT_HEALTH_TIMEOUT_MS): Promise<void> {

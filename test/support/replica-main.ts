@@ -37,7 +37,7 @@ async function main(): Promise<void> {
       priority: config.priority,
       metadata: config.metadata,
       ttlSeconds: config.ttlSeconds,
-      etcd: { hosts: config.etcdHosts ?? [] },
+      ...(config.zookeeperHosts ? { zookeeper: { hosts: config.zookeeperHosts } } : { etcd: { hosts: config.etcdHosts ?? [] } }),
     });
   }
   send({ type: 'ready', address: echo.address, pid: process.pid });

@@ -12,9 +12,11 @@ export interface ReplicaConfig {
   /** Listen address. Defaults to `127.0.0.1:0`. */
   address?: string;
   behaviour?: EchoBehaviour;
-  /** Register under this service in etcd when set. */
+  /** Register under this service (in etcd, or ZooKeeper with `zookeeperHosts`) when set. */
   service?: string;
   etcdHosts?: string[];
+  /** Register in ZooKeeper (`host:port,…`) instead of etcd. */
+  zookeeperHosts?: string;
   weight?: number;
   priority?: number;
   /** Registration metadata (e.g. `{ zone: 'a' }`). */

@@ -1,6 +1,7 @@
 import { destroyAllEtcd } from './etcd';
 import { stopAllEchoServers } from './echo-server';
 import { killAllReplicas } from './replica-process';
+import { destroyAllZooKeepers } from './zookeeper';
 
 /** Mocha root hooks: whatever a test left running is stopped, even when it failed. */
 export const mochaHooks = {
@@ -8,5 +9,6 @@ export const mochaHooks = {
     await killAllReplicas();
     await stopAllEchoServers();
     await destroyAllEtcd();
+    await destroyAllZooKeepers();
   },
 };

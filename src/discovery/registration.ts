@@ -1,6 +1,7 @@
 /**
- * The public contract of a server's registration in etcd (implemented by
- * `EtcdRegistration`, obtained from `registerEndpoint`).
+ * The public contract of a server's registration (implemented by `EtcdRegistration`
+ * and `ZkRegistration` on the discovery core's `RegistrationCore`, obtained from
+ * `registerEndpoint`).
  */
 import { type Disposer, type LostEvent, type RegisteredEvent, type RegistrationError } from './registration-events';
 import { type EndpointUpdate } from './registration-options';
@@ -20,11 +21,20 @@ export interface Registration {
   readonly service: string;
   /** Canonical `host:port` / `[v6]:port`. */
   readonly address: string;
-  /** The etcd key, `<service>/<address>`. */
+  /** The etcd key, `<service>/<address>`; in ZooKeeper the node's path, `<basePath>/<service>/<id>`. */
   readonly key: string;
-  /** The lease the key is (or was last) written under, decimal; undefined when none is held. */
+  /**
+   * The lease the key is (or was last) written under, decimal; undefined when none is held.
+   * ZooKeeper: the session holding the node (`0x…`).
+   */
   readonly leaseId: string | undefined;
   readonly state: RegistrationState;
+  /**
+   * ZooKeeper registrations: the session timeout the server granted for `ttlSeconds`
+   * (clamped to its minSessionTimeout/maxSessionTimeout), i.e. how long the node outlives a
+   * dead process. Undefined for etcd (its TTL is exactly `ttlSeconds`).
+   */
+  readonly sessionTimeoutMs?: number;
   /** True when the registration reports grpc.health.v1 status (`health` was given). */
   readonly reportsHealth: boolean;
   /**

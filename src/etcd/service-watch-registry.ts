@@ -1,6 +1,7 @@
 /**
  * Sharing: channels resolving the same service on the same etcd connection
- * share one `ServiceWatch` (one list, one watch) on one pooled etcd client.
+ * share one `ServiceWatch` (one list, one watch) on one pooled etcd client
+ * (the core's `SharedWatches`).
  * The resolver's client lives in its own pool, apart from registrations: a
  * failing list or watch must not open the circuit breaker that lease
  * keep-alives go through.
@@ -9,11 +10,12 @@ import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, ret
 import { GRPCResourceExhastedError, isRecoverableError } from 'etcd3';
 import {
   acquireEtcdClient, connectionKey, normalizeHosts, DEFAULT_CIRCUIT_HALF_OPEN_AFTER_MS, DEFAULT_WATCH_BACKOFF_INITIAL_MS,
-  DEFAULT_WATCH_BACKOFF_MAX_MS, type EtcdClientLease, type EtcdOptions,
-} from '../etcd/connection';
-import { type ResolvedEtcdResolverOptions } from './etcd-resolver-options';
+  DEFAULT_WATCH_BACKOFF_MAX_MS, type EtcdOptions,
+} from './connection';
+import { type ResolvedEtcdResolverOptions } from '../discovery/resolver-options';
 import { ServiceWatch } from './service-watch';
-import { WarningLimiter } from './warning-limiter';
+import { SharedWatches, type WatchLease } from '../discovery/shared-watches';
+import { WarningLimiter } from '../discovery/warning-limiter';
 
 /** Pool name of the resolver's etcd clients (see `acquireEtcdClient`). */
 export const RESOLVER_POOL_NAME = 'resolver';
@@ -21,54 +23,25 @@ export const RESOLVER_POOL_NAME = 'resolver';
 /** One warning budget for all services: 10,000 bad keys anywhere print a few lines. */
 const warnings = new WarningLimiter('etcd resolver');
 
-interface RegistryEntry {
-  readonly watch: ServiceWatch;
-  readonly clientLease: EtcdClientLease;
-  refs: number;
-}
-
-const entries = new Map<string, RegistryEntry>();
+const watches = new SharedWatches<ServiceWatch>();
 
 /** A reference on a shared service watch. `release()` is idempotent; the last one closes the watch. */
-export interface ServiceWatchLease {
-  readonly watch: ServiceWatch;
-  release(): void;
-}
+export type ServiceWatchLease = WatchLease<ServiceWatch>;
 
 /** Takes a reference on the shared watch of `service` on `connection`, starting it if new. */
 export function acquireServiceWatch(connection: EtcdOptions, service: string, options: ResolvedEtcdResolverOptions): ServiceWatchLease {
   const clientOptions = resolverClientOptions(connection, options);
-  const key = `${connectionKey(clientOptions, RESOLVER_POOL_NAME)}\n${service}`;
-  let entry = entries.get(key);
-  if (!entry) {
+  return watches.acquire(`${connectionKey(clientOptions, RESOLVER_POOL_NAME)}\n${service}`, () => {
     const clientLease = acquireEtcdClient(clientOptions, RESOLVER_POOL_NAME);
     const label = normalizeHosts(connection.hosts).join(',');
     const watch = new ServiceWatch(service, clientLease.client, label, options, text => warnings.warn(text));
-    entry = { watch, clientLease, refs: 0 };
-    entries.set(key, entry);
-    watch.start();
-  }
-  entry.refs++;
-  const held = entry;
-  let released = false;
-  return {
-    watch: held.watch,
-    release() {
-      if (released) return;
-      released = true;
-      held.refs--;
-      if (held.refs === 0) {
-        entries.delete(key);
-        held.watch.close();
-        held.clientLease.release();
-      }
-    },
-  };
+    return { watch, onClosed: () => clientLease.release() };
+  });
 }
 
 /** Number of live shared service watches (for leak tests and diagnostics). */
 export function activeServiceWatchCount(): number {
-  return entries.size;
+  return watches.size;
 }
 
 /**

@@ -9,62 +9,30 @@
  * can skip events. A list is the state at one revision: no gap, no duplicate.
  */
 import { type Etcd3, type IWatchResponse, type Watcher } from 'etcd3';
-import { servicePrefix } from '../etcd/endpoint-codec';
-import { clockTime, describeEtcdFailure, type EtcdFailure } from '../etcd/etcd-error';
-import { abandonWatcher } from '../etcd/watch-resync';
-import { tracer } from '../grpc-experimental';
-import { currentMetrics } from '../metrics/metrics-binding';
-import { type ServiceWatchMetrics } from '../metrics/resolver-metrics';
-import { EndpointTable, type ResolvedEndpoints } from './endpoint-table';
-import { type ResolvedEtcdResolverOptions } from './etcd-resolver-options';
+import { decodeEndpoint, servicePrefix } from './endpoint-codec';
+import { clockTime, describeEtcdFailure, type EtcdFailure } from './etcd-error';
+import { DiscoveryWatch, plural } from '../discovery/discovery-watch';
+import { type ResolvedEtcdResolverOptions } from '../discovery/resolver-options';
+import { abandonWatcher } from './watch-resync';
 import { listPrefix, type Pager } from './list-prefix';
 
-const trace = tracer('etcd_resolver');
+// The shared half (table, coalescing, last good list) is the discovery core's; etcd importers find these names here too.
+export { resyncDelayMs, type ResolutionState, type ResolutionSubscriber } from '../discovery/discovery-watch';
 
-/** What a service resolves to right now: endpoints, or why there are none yet. */
-export type ResolutionState =
-  | { readonly ok: true; readonly resolved: ResolvedEndpoints; readonly revision: number }
-  | { readonly ok: false; readonly details: string };
-
-export type ResolutionSubscriber = (state: ResolutionState) => void;
-
-/** Jitter taken off retry delays (up to 20 %), so clients do not retry in lockstep after an etcd restart. */
-const BACKOFF_JITTER = 0.2;
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`;
-}
-
-/** Exponential delay for retry `attempt` (0-based), never above the cap, with jitter. */
-export function resyncDelayMs(attempt: number, options: ResolvedEtcdResolverOptions, random: () => number = Math.random): number {
-  const base = Math.min(options.maxBackoffMs, options.initialBackoffMs * 2 ** Math.min(attempt, 30));
-  return Math.round(base * (1 - BACKOFF_JITTER * random()));
-}
-
-export class ServiceWatch {
+/**
+ * etcd's list + watch, plugged into the discovery core. One per (connection, service),
+ * shared by channels (service-watch-registry.ts).
+ */
+export class ServiceWatch extends DiscoveryWatch {
   private readonly prefix: string;
-  private readonly table: EndpointTable;
   private readonly pager: Pager;
-  private readonly subscribers = new Set<ResolutionSubscriber>();
-  private state: ResolutionState | undefined;
   /** Bumped whenever the current list/watch is abandoned; stale callbacks compare it. */
   private generation = 0;
   private watcher: Watcher | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private flushTimer: NodeJS.Timeout | undefined;
-  private flushDueAtMs = 0;
-  /** When the table was last published (coalescing starts from there). */
-  private lastFlushMs = Number.NEGATIVE_INFINITY;
-  private attempt = 0;
-  private dirty = false;
-  private revision = 0;
-  private closed = false;
   /** When the current run of failed lists began; undefined after a good list. */
   private failingSinceMs: number | undefined;
   /** The last failure that said something (etcd3's "circuit breaker is open" does not). */
   private lastFailure: EtcdFailure | undefined;
-  /** Set when a MeterProvider was installed before this watch started. */
-  private readonly metrics: ServiceWatchMetrics | undefined;
   private lists = 0;
 
   /**
@@ -72,22 +40,15 @@ export class ServiceWatch {
    * @param warn receives bad-value warnings (rate-limit it there).
    */
   constructor(
-    readonly service: string,
+    service: string,
     private readonly client: Etcd3,
-    private readonly label: string,
-    private readonly options: ResolvedEtcdResolverOptions,
+    label: string,
+    options: ResolvedEtcdResolverOptions,
     warn: (text: string) => void,
   ) {
+    super(service, label, options, warn, decodeEndpoint, 'etcd_resolver');
     this.prefix = servicePrefix(service);
-    this.metrics = currentMetrics()?.resolver.track(service);
-    const metrics = this.metrics;
-    this.table = new EndpointTable(service, warn, metrics && (() => metrics.skipped()));
     this.pager = { pageSize: options.pageSize };
-  }
-
-  /** The latest state, or undefined before the first list finished or failed. */
-  get current(): ResolutionState | undefined {
-    return this.state;
   }
 
   /** Starts listing. Subscribers are only ever called from timers and I/O callbacks, never synchronously. */
@@ -96,27 +57,9 @@ export class ServiceWatch {
     this.listThenWatch(this.generation);
   }
 
-  /** Adds a subscriber; returns its disposer. */
-  subscribe(subscriber: ResolutionSubscriber): () => void {
-    this.subscribers.add(subscriber);
-    return () => this.subscribers.delete(subscriber);
-  }
-
-  get subscriberCount(): number {
-    return this.subscribers.size;
-  }
-
-  /** Stops the watch and every timer. The caller releases the etcd client. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
+  protected stop(): void {
     this.generation++;
     this.dropWatcher();
-    clearTimeout(this.retryTimer);
-    clearTimeout(this.flushTimer);
-    this.subscribers.clear();
-    this.metrics?.close();
-    this.trace('closed');
   }
 
   private listThenWatch(generation: number): void {
@@ -132,7 +75,7 @@ export class ServiceWatch {
         const changed = this.table.replaceAll(listing.kvs);
         this.trace(`listed ${plural(listing.kvs.length, 'key')} at revision ${listing.revision} in ${Date.now() - startedMs} ms (pages of ${this.pager.pageSize})`);
         // The first list, and a re-list that found changes, are published at once (a list is already a batch).
-        if (changed || this.state === undefined || !this.state.ok) this.markChanged(0);
+        if (changed || !this.hasList) this.markChanged(0);
         this.startWatch(generation, listing.revision + 1);
       },
       (err: unknown) => {
@@ -142,10 +85,7 @@ export class ServiceWatch {
         const nowMs = Date.now();
         this.failingSinceMs ??= nowMs;
         this.lastFailure = describeEtcdFailure(err) ?? this.lastFailure;
-        if (this.state === undefined || !this.state.ok) {
-          // Only while no list was ever obtained: afterwards the last good list keeps serving.
-          this.publish({ ok: false, details: this.noListDetails(nowMs) });
-        }
+        this.failedBeforeFirstList(this.noListDetails(nowMs));
         this.scheduleResync(`list failed: ${message}`);
       },
     );
@@ -169,7 +109,7 @@ export class ServiceWatch {
     this.watcher = watcher;
     watcher.on('connected', () => {
       if (generation !== this.generation) return;
-      this.attempt = 0;
+      this.resetBackoff();
       this.metrics?.watchConnected();
       this.trace(`watching from revision ${fromRevision}`);
     });
@@ -208,65 +148,14 @@ export class ServiceWatch {
     this.generation++;
     this.dropWatcher();
     this.metrics?.watchEnded();
-    clearTimeout(this.retryTimer);
-    const delayMs = resyncDelayMs(this.attempt++, this.options);
-    this.trace(`${reason}; listing again in ${delayMs} ms`);
     const generation = this.generation;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
+    this.retryLater(reason, () => {
       if (generation === this.generation) this.listThenWatch(generation);
-    }, delayMs);
-    this.retryTimer.unref();
+    });
   }
 
   private dropWatcher(): void {
     abandonWatcher(this.watcher);
     this.watcher = undefined;
-  }
-
-  /**
-   * Publishes the table after `delayMs`, batching whatever else changes meanwhile; but
-   * the first change after a quiet period (nothing published within `delayMs`) goes at
-   * once: only changes that follow a publication closely wait, so a lone join or leave
-   * is seen without delay and a burst still costs a handful of updates.
-   */
-  private markChanged(delayMs: number): void {
-    this.dirty = true;
-    const nowMs = Date.now();
-    if (this.flushTimer === undefined && nowMs - this.lastFlushMs >= delayMs) delayMs = 0;
-    const dueMs = nowMs + delayMs;
-    if (this.flushTimer && this.flushDueAtMs <= dueMs) return;
-    clearTimeout(this.flushTimer);
-    this.flushDueAtMs = dueMs;
-    this.flushTimer = setTimeout(() => this.flush(), delayMs);
-    this.flushTimer.unref();
-  }
-
-  private flush(): void {
-    this.flushTimer = undefined;
-    if (!this.dirty || this.closed) return;
-    this.dirty = false;
-    this.lastFlushMs = Date.now();
-    const resolved = this.table.resolve();
-    this.trace(`update: ${plural(resolved.endpoints.length, 'endpoint')} (${plural(this.table.keyCount, 'key')}) at revision ${this.revision}`);
-    this.metrics?.published(resolved.endpoints.length);
-    this.publish({ ok: true, resolved, revision: this.revision });
-  }
-
-  private publish(state: ResolutionState): void {
-    const previous = this.state;
-    if (!state.ok && previous && !previous.ok && previous.details === state.details) return;
-    this.state = state;
-    for (const subscriber of [...this.subscribers]) {
-      try {
-        subscriber(state);
-      } catch (err) {
-        this.trace(`subscriber threw: ${(err as Error)?.message}`);
-      }
-    }
-  }
-
-  private trace(text: string): void {
-    trace(`${this.service}@${this.label}: ${text}`);
   }
 }

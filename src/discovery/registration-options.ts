@@ -3,8 +3,11 @@
  * validated (at the edge, with errors naming the component and the bad value).
  */
 import { getDefaultEtcdOptions, validateEtcdOptions, type EtcdOptions } from '../etcd/connection';
-import { formatAddress, parseIpAddress } from '../etcd/address';
-import { checkPriority, checkServiceName, checkWeight, DEFAULT_PRIORITY, DEFAULT_WEIGHT } from '../etcd/endpoint-codec';
+import { formatAddress, parseIpAddress } from './address';
+import {
+  getDefaultZookeeperOptions, validateZookeeperOptions, type ResolvedZookeeperOptions, type ZookeeperOptions,
+} from '../zookeeper/connection';
+import { checkPriority, checkServiceName, checkWeight, DEFAULT_PRIORITY, DEFAULT_WEIGHT } from './endpoint-record';
 
 /** grpc.health.v1 serving status, as `grpc-health-check` names it. */
 export type ServingStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING';
@@ -42,6 +45,14 @@ export interface RegistrationOptions {
   health?: HealthStatusSetter;
   /** etcd connection. Defaults to `register({ etcd })`, else `ETCD_ENDPOINTS`; none at all is an error. */
   etcd?: EtcdOptions;
+  /**
+   * Register in ZooKeeper instead: an ephemeral Curator `ServiceInstance` at
+   * `<basePath>/<service>/<id>` (see the README's ZooKeeper section); `ttlSeconds` is the
+   * session timeout. Defaults to `register({ zookeeper })` when no etcd default is set.
+   * Giving both `etcd` and `zookeeper` is an error, and so is giving neither while both
+   * defaults are set.
+   */
+  zookeeper?: ZookeeperOptions;
 }
 
 export const DEFAULT_REGISTRATION_OPTIONS = Object.freeze({
@@ -67,7 +78,10 @@ export interface ResolvedRegistrationOptions {
   registerTimeoutMs: number;
   closeTimeoutMs: number;
   health: HealthStatusSetter | undefined;
-  etcd: EtcdOptions;
+  /** The etcd connection, when the registration goes to etcd. */
+  etcd: EtcdOptions | undefined;
+  /** The ZooKeeper connection, when it goes to ZooKeeper (exactly one of the two is set). */
+  zookeeper: ResolvedZookeeperOptions | undefined;
 }
 
 const COMPONENT = 'registerEndpoint';
@@ -95,10 +109,7 @@ export function resolveRegistrationOptions(options: RegistrationOptions): Resolv
   if (health !== undefined && (health === null || typeof (health as HealthStatusSetter).setStatus !== 'function')) {
     fail(`health must be a HealthImplementation from grpc-health-check (an object with setStatus), got ${show(health)}`);
   }
-  const etcd = options.etcd ?? getDefaultEtcdOptions();
-  if (etcd === undefined) {
-    fail('no etcd connection: pass { etcd: { hosts: [...] } }, call register({ etcd }), or set ETCD_ENDPOINTS');
-  }
+  const backend = chooseBackend(options, fail);
   return {
     service: options.service,
     address: formatAddress(hostPort as Exclude<typeof hostPort, string>),
@@ -109,8 +120,31 @@ export function resolveRegistrationOptions(options: RegistrationOptions): Resolv
     registerTimeoutMs,
     closeTimeoutMs,
     health,
-    etcd: validateEtcdOptions(etcd, COMPONENT),
+    ...backend,
   };
+}
+
+/** Where the registration goes: the one connection given, else the one default set. */
+function chooseBackend(
+  options: RegistrationOptions,
+  fail: (message: string) => never,
+): { etcd: EtcdOptions; zookeeper: undefined } | { etcd: undefined; zookeeper: ResolvedZookeeperOptions } {
+  if (options.etcd !== undefined && options.zookeeper !== undefined) {
+    fail('give either etcd or zookeeper, not both: a registration goes to one registry (call registerEndpoint once per registry)');
+  }
+  if (options.zookeeper !== undefined) return { etcd: undefined, zookeeper: validateZookeeperOptions(options.zookeeper, COMPONENT) };
+  if (options.etcd !== undefined) return { etcd: validateEtcdOptions(options.etcd, COMPONENT), zookeeper: undefined };
+  const etcd = getDefaultEtcdOptions();
+  const zookeeper = getDefaultZookeeperOptions();
+  if (etcd !== undefined && zookeeper !== undefined) {
+    fail('both an etcd default (register({ etcd }) or ETCD_ENDPOINTS) and a ZooKeeper default (register({ zookeeper })) are set: ' +
+      'pass { etcd: {...} } or { zookeeper: {...} } to say where this registration goes');
+  }
+  if (zookeeper !== undefined) return { etcd: undefined, zookeeper };
+  if (etcd === undefined) {
+    fail('no etcd connection: pass { etcd: { hosts: [...] } }, call register({ etcd }), or set ETCD_ENDPOINTS');
+  }
+  return { etcd: validateEtcdOptions(etcd, COMPONENT), zookeeper: undefined };
 }
 
 /** The mutable part of a registration's value, as `update()` takes it. */

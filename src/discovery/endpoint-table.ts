@@ -1,6 +1,7 @@
 /**
- * The endpoints of one service as last seen in etcd: every key under the
- * service prefix, decoded once per change, and the list the LB policy gets.
+ * The endpoints of one service as last seen in its registry (etcd keys under the
+ * service prefix, ZooKeeper children of the service node): every key decoded once
+ * per change by the backend's decoder, and the list the LB policy gets.
  * Bad values are kept out of the list (one warning per bad put), two keys
  * with the same address resolve to the first key in key order (one warning),
  * and the order is key order, so the same set always gives the same list.
@@ -13,17 +14,23 @@
  * is how the LB policy skips them. A full listing (or many changes at once)
  * rebuilds in O(n log n).
  */
-import { decodeEndpoint, type EndpointRecord } from '../etcd/endpoint-codec';
+import { type EndpointDecoder, type EndpointRecord } from './endpoint-record';
 import { type EndpointAttributes } from '../balancer/endpoint-attributes';
 import { type Endpoint } from '../grpc-experimental';
 
-/** One key/value as read from etcd. */
-export interface EtcdKeyValue {
+/** One key/value as read from a registry (an etcd key, a ZooKeeper child node). */
+export interface DiscoveryKeyValue {
   readonly key: string;
   readonly value: Buffer | string;
-  /** etcd's mod_revision: the same key at the same revision is the same value. */
+  /**
+   * A version: the same key at the same version is the same value, not decoded again
+   * (etcd's mod_revision, ZooKeeper's mzxid).
+   */
   readonly modRevision: string;
 }
+
+/** The etcd name of the same thing. */
+export type EtcdKeyValue = DiscoveryKeyValue;
 
 /** What the LB policy gets: the endpoint list and per-address attributes. */
 export interface ResolvedEndpoints {
@@ -77,7 +84,8 @@ export class EndpointTable {
   constructor(
     private readonly service: string,
     private readonly warn: (text: string) => void,
-    private readonly onSkipped: (() => void) | undefined = undefined,
+    private readonly onSkipped: (() => void) | undefined,
+    private readonly decodeValue: EndpointDecoder,
   ) {}
 
   /** Number of keys under the prefix (good and bad). */
@@ -85,12 +93,22 @@ export class EndpointTable {
     return this.entries.size;
   }
 
+  /** Whether `key` is in the table (good or bad). */
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
+  /** Every key (good and bad), for a backend that diffs a full child listing (ZooKeeper). */
+  keys(): string[] {
+    return [...this.entries.keys()];
+  }
+
   /**
    * Replaces everything with a full listing; returns whether anything changed.
    * Keys unchanged since the last listing (same mod_revision) are neither
    * decoded nor warned about again.
    */
-  replaceAll(kvs: Iterable<EtcdKeyValue>): boolean {
+  replaceAll(kvs: Iterable<DiscoveryKeyValue>): boolean {
     const previous = this.entries;
     this.entries = new Map();
     let reused = 0;
@@ -117,7 +135,7 @@ export class EndpointTable {
   }
 
   /** Applies a put event; returns whether anything changed. */
-  put(kv: EtcdKeyValue): boolean {
+  put(kv: DiscoveryKeyValue): boolean {
     const old = this.entries.get(kv.key);
     if (old && old.modRevision === kv.modRevision) return false;
     const entry = this.decode(kv);
@@ -247,9 +265,10 @@ export class EndpointTable {
     if (this.sortedKeys[i] === key) this.sortedKeys.splice(i, 1);
   }
 
-  private decode(kv: EtcdKeyValue): Entry {
-    const result = decodeEndpoint(kv.key, kv.value);
+  private decode(kv: DiscoveryKeyValue): Entry {
+    const result = this.decodeValue(kv.key, kv.value);
     if (!result.ok) {
+      if (result.quiet) return { ok: false, modRevision: kv.modRevision };
       this.warn(`service '${this.service}': skipping ${result.error.message}`);
       this.onSkipped?.();
       return { ok: false, modRevision: kv.modRevision };

@@ -1,4 +1,4 @@
-/** Tuning of the `etcd` resolver (shared by every channel: set once, with `register({ resolver })`). */
+/** Tuning of the discovery resolvers, etcd and ZooKeeper alike (shared by every channel: set once, with `register({ resolver })`). */
 
 export interface EtcdResolverOptions {
   /**
@@ -71,4 +71,16 @@ export function resolveEtcdResolverOptions(options: EtcdResolverOptions = {}): R
     throw new TypeError(`etcd resolver: 'maxBackoffMs' (${merged.maxBackoffMs}) must be ≥ 'initialBackoffMs' (${merged.initialBackoffMs})`);
   }
   return Object.freeze(merged);
+}
+
+let resolverOptions: ResolvedEtcdResolverOptions = DEFAULT_ETCD_RESOLVER_OPTIONS;
+
+/** Sets the options used by service watches of every backend started from now on (see `register({ resolver })`). */
+export function setResolverOptions(options: ResolvedEtcdResolverOptions): void {
+  resolverOptions = options;
+}
+
+/** The options new service watches use. */
+export function currentResolverOptions(): ResolvedEtcdResolverOptions {
+  return resolverOptions;
 }

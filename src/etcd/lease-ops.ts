@@ -9,16 +9,9 @@
  * shared/notes/etcd.md). Here one loop calls these functions, one at a time.
  */
 import { EtcdLeaseInvalidError, type Etcd3 } from 'etcd3';
+import { withTimeout } from '../discovery/registration-core';
 
-/** Rejects with a clear error when `promise` has not settled after `timeoutMs`. */
-export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: etcd did not answer within ${timeoutMs} ms`)), timeoutMs);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+export { withTimeout } from '../discovery/registration-core';
 
 function callOptions(timeoutMs: number): { deadline: Date } {
   return { deadline: new Date(Date.now() + timeoutMs) };

@@ -1,11 +1,14 @@
 /** `registerEndpoint`: the server-side entry point of the registry. */
-import { EtcdRegistration } from './etcd-registration';
+import { EtcdRegistration } from '../etcd/etcd-registration';
+import { ZkRegistration } from '../zookeeper/zk-registration';
 import { type Registration } from './registration';
 import { resolveRegistrationOptions, type RegistrationOptions } from './registration-options';
 
 /**
  * Announces `address` under `<service>/<address>` in etcd, in the Go
- * `naming/endpoints` format, under a lease of `ttlSeconds` that is kept alive.
+ * `naming/endpoints` format, under a lease of `ttlSeconds` that is kept alive —
+ * or, with `zookeeper` (or only a ZooKeeper default), as an ephemeral Curator
+ * `ServiceInstance` at `<basePath>/<service>/<id>` in a session of `ttlSeconds`.
  *
  * Resolves after the first successful put (and sets `health`, if given, to
  * SERVING). Rejects with a clear error on invalid options, when no etcd
@@ -29,7 +32,7 @@ export async function registerEndpoint(options: RegistrationOptions): Promise<Re
   // server's process alive by itself), so with etcd unreachable and nothing else alive Node
   // would exit, silently and with code 0, before the promise settles. Hold the event loop
   // until it does: the caller is awaiting an answer, and gets one.
-  const registration = new EtcdRegistration(resolved);
+  const registration = resolved.zookeeper ? new ZkRegistration(resolved) : new EtcdRegistration(resolved);
   const holdOpen = setInterval(() => undefined, 60_000);
   try {
     await registration.waitRegistered(resolved.registerTimeoutMs);

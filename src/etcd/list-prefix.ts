@@ -5,7 +5,7 @@
  * revision of the first page (no page sees a newer state than another).
  */
 import { GRPCOutOfRangeError, GRPCResourceExhastedError, Range, type Etcd3 } from 'etcd3';
-import { type EtcdKeyValue } from './endpoint-table';
+import { type EtcdKeyValue } from '../discovery/endpoint-table';
 
 export interface PrefixListing {
   /** The store revision the listing is pinned to: watch from `revision + 1`. */

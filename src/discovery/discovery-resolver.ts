@@ -1,0 +1,140 @@
+/**
+ * The grpc-js `Resolver` every discovery backend shares: one per channel, over a
+ * shared watch (`DiscoveryWatch`) that the backend acquires for the channel's target.
+ *
+ * What the LB policy receives, per update:
+ * - the endpoint list (one endpoint per registered address, in key order);
+ * - the channel attributes of `channelAttributes()`: `ENDPOINT_ATTRIBUTES_KEY`
+ *   (src/balancer/endpoint-attributes.ts), a `ReadonlyMap<"host:port", { weight, priority,
+ *   metadata }>`, merged by grpc-js into the options passed to `updateAddressList`
+ *   (grpc-js's own policies ignore it) — every channel attribute a policy needs is added there;
+ * - when everything is deregistered: an empty list, then an UNAVAILABLE error
+ *   `no endpoints registered for service '<svc>'` (also the resolution note), so a
+ *   policy drops its endpoints and then fails calls fast with that message;
+ * - an UNAVAILABLE error only when no list was ever obtained (registry unreachable
+ *   from the start); afterwards the last good list keeps serving.
+ * No service config (`null`): the channel's `grpc.service_config` chooses the policy.
+ */
+import { Metadata, status, type ChannelOptions } from '@grpc/grpc-js';
+import {
+  log, logVerbosity, statusOrFromError, statusOrFromValue,
+  type GrpcUri, type Resolver, type ResolverListener,
+} from '../grpc-experimental';
+import { ENDPOINT_ATTRIBUTES_KEY } from '../balancer/endpoint-attributes';
+import { type ResolvedEndpoints } from './endpoint-table';
+import { type DiscoveryWatch, type ResolutionState } from './discovery-watch';
+import { type WatchLease } from './shared-watches';
+import { targetToString } from './target-uri';
+
+export abstract class DiscoveryResolver implements Resolver {
+  private lease: WatchLease<DiscoveryWatch> | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private pendingDelivery: NodeJS.Immediate | undefined;
+  private latest: ResolutionState | undefined;
+
+  /**
+   * @param component names the resolver in messages (`etcd resolver`).
+   * @param trace the backend's grpc-js tracer.
+   */
+  constructor(
+    protected readonly uri: GrpcUri,
+    private readonly listener: ResolverListener,
+    protected readonly channelOptions: ChannelOptions,
+    private readonly component: string,
+    private readonly trace: (text: string) => void,
+  ) {}
+
+  /** The service this channel follows (for notes), '' when the target is bad. */
+  protected abstract get service(): string;
+
+  /** The backend's shared watch for this channel's target, or why there is none (bad target, no connection). */
+  protected abstract acquireWatch(): WatchLease<DiscoveryWatch> | string;
+
+  /** The resolution note of a non-empty list (`etcd service 'x' at revision 12`). */
+  protected abstract describeList(revision: number): string;
+
+  /**
+   * The channel attributes delivered with every list. Backend-independent attributes
+   * (those every `etcd_*` policy reads) are added here, next to the endpoint attributes.
+   */
+  protected channelAttributes(attributes: ResolvedEndpoints['attributes']): ChannelOptions {
+    return { [ENDPOINT_ATTRIBUTES_KEY]: attributes };
+  }
+
+  /**
+   * Starts following the service (first call, and after `destroy()` on channel
+   * idle). While following, changes are pushed as they happen, so there is
+   * nothing more to ask the registry for.
+   */
+  updateResolution(): void {
+    if (this.lease) return;
+    let lease: WatchLease<DiscoveryWatch> | string;
+    try {
+      lease = this.acquireWatch();
+    } catch (err) {
+      lease = `cannot use the connection for '${targetToString(this.uri)}': ${(err as Error).message}`;
+    }
+    if (typeof lease === 'string') {
+      this.deliverLater({ ok: false, details: lease.startsWith(this.component) ? lease : `${this.component}: ${lease}` });
+      return;
+    }
+    this.lease = lease;
+    this.trace(`${targetToString(this.uri)}: following service '${this.service}'`);
+    this.unsubscribe = lease.watch.subscribe(state => this.deliverLater(state));
+    const current = lease.watch.current;
+    if (current) this.deliverLater(current);
+  }
+
+  /** Stops following (channel idle or closed); `updateResolution()` starts again. */
+  destroy(): void {
+    if (this.pendingDelivery) clearImmediate(this.pendingDelivery);
+    this.pendingDelivery = undefined;
+    this.latest = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.lease?.release();
+    this.lease = undefined;
+  }
+
+  /** Never synchronous with the constructor or `updateResolution()`; only the newest state is delivered. */
+  private deliverLater(state: ResolutionState): void {
+    this.latest = state;
+    this.pendingDelivery ??= setImmediate(() => {
+      this.pendingDelivery = undefined;
+      const latest = this.latest;
+      this.latest = undefined;
+      if (latest) this.deliver(latest);
+    });
+  }
+
+  private deliver(state: ResolutionState): void {
+    try {
+      this.callListener(state);
+    } catch (err) {
+      // A throwing LB policy must not take the process down from a timer callback.
+      log(logVerbosity.ERROR, `${this.component}: ${targetToString(this.uri)}: the channel rejected an update: ${(err as Error)?.stack ?? String(err)}`);
+    }
+  }
+
+  private callListener(state: ResolutionState): void {
+    if (!state.ok) {
+      this.trace(`${targetToString(this.uri)}: ${state.details}`);
+      this.listener(statusOrFromError({ code: status.UNAVAILABLE, details: state.details, metadata: new Metadata() }), {}, null, state.details);
+      return;
+    }
+    const { endpoints, attributes } = state.resolved;
+    const note = endpoints.length === 0
+      ? `no endpoints registered for service '${this.service}'`
+      : this.describeList(state.revision);
+    const channelAttributes = this.channelAttributes(attributes);
+    // A copy per channel: a policy may reorder its list.
+    this.listener(statusOrFromValue(endpoints.slice()), channelAttributes, null, note);
+    if (endpoints.length === 0) {
+      // The empty list made the policy drop its endpoints; grpc-js's round_robin then sits
+      // in IDLE and queues calls until their deadline. An error on top of an empty policy
+      // makes every policy fail calls fast with this note (policies ignore errors while
+      // they still have endpoints, which is why the empty list goes first).
+      this.listener(statusOrFromError({ code: status.UNAVAILABLE, details: note, metadata: new Metadata() }), channelAttributes, null, note);
+    }
+  }
+}

@@ -1,0 +1,23 @@
+/** Target URIs as grpc-js hands them to a resolver, for every backend. */
+
+/** The parts of a grpc-js target (grpc-js's `GrpcUri`). */
+export interface TargetUri {
+  scheme?: string;
+  authority?: string;
+  path: string;
+}
+
+/**
+ * The default `:authority` for a service: `/` becomes `.`, and each segment is
+ * percent-encoded, so `foo/bar/svc` → `foo.bar.svc`. grpc-js sends the resolver's
+ * default authority as `:authority`, and a `/` in it makes every call fail.
+ */
+export function authorityForService(service: string): string {
+  return service.split('/').map(segment => encodeURIComponent(segment)).join('.');
+}
+
+/** `scheme://authority/path` as the user wrote it. */
+export function targetToString(target: TargetUri): string {
+  const scheme = target.scheme === undefined ? '' : `${target.scheme}:`;
+  return target.authority === undefined ? `${scheme}${target.path}` : `${scheme}//${target.authority}/${target.path}`;
+}

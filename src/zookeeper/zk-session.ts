@@ -1,0 +1,247 @@
+/**
+ * One ZooKeeper session that outlives its client objects. node-zookeeper-client's
+ * traps (shared/notes/zookeeper.md) are handled here, once, for the resolver and
+ * the registry:
+ * - after session expiry a client object is unusable: we close it and connect a
+ *   new one (a new session), and tell our users (`'session'`), who re-read and
+ *   re-create what the old session held;
+ * - SESSION_EXPIRED may never be reported during a partition (only DISCONNECTED):
+ *   disconnected for longer than the negotiated timeout counts as expired (the
+ *   server has expired it by then), so we move to a new session ourselves;
+ * - the client has no read timeout (a silent server leaves it waiting forever):
+ *   while connected, a probe every timeout/3 must answer within 2/3 of the
+ *   timeout, or the connection is dropped and re-established, as ZooKeeper's own
+ *   clients do.
+ * A connection that drops and comes back within the timeout keeps the session, its
+ * ephemeral nodes and its watches (the client re-sends them): users get `'connected'`.
+ */
+import { hex, zkErrorCode, zookeeperLibrary, type ZkLibrary, type ZkRawClient } from './zk-client';
+import { connectionString, type ResolvedZookeeperOptions } from './connection';
+
+export type SessionEvent =
+  /** Connected; `newSession` when it is not the session we had (first connect, or after expiry). */
+  | { readonly type: 'connected'; readonly newSession: boolean; readonly sessionId: string }
+  | { readonly type: 'disconnected' }
+  /** The session is gone (server said so, or we were cut off for longer than its timeout). */
+  | { readonly type: 'expired'; readonly sessionId: string; readonly byUs: boolean };
+
+/** Delay between connection rounds over the host list (node-zookeeper-client waits a random part of it). */
+const SPIN_DELAY_MS = 200;
+
+export class ZkSession {
+  readonly lib: ZkLibrary;
+  private current: ZkRawClient | undefined;
+  private connectedNow = false;
+  private lastSessionId: string | undefined;
+  /** The timeout the server granted at the last connect. */
+  private lastNegotiatedMs: number | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private readonly listeners = new Set<(event: SessionEvent) => void>();
+  private closed = false;
+  /** Bumped per client object: callbacks of a replaced client are ignored. */
+  private clientGeneration = 0;
+
+  constructor(
+    readonly connection: ResolvedZookeeperOptions,
+    /** The session timeout we ask for; the server clamps it to its min/max (`negotiatedTimeoutMs`). */
+    readonly requestedTimeoutMs: number,
+    private readonly trace: (text: string) => void,
+  ) {
+    this.lib = zookeeperLibrary();
+  }
+
+  get label(): string {
+    return connectionString(this.connection);
+  }
+
+  get connected(): boolean {
+    return this.connectedNow;
+  }
+
+  /** The current session id (`0x…`), undefined before the first connect. */
+  get sessionId(): string | undefined {
+    return this.lastSessionId;
+  }
+
+  /** The timeout the server granted (before the first connect: the one asked for). */
+  get negotiatedTimeoutMs(): number {
+    const granted = this.connectedNow ? this.current?.getSessionTimeout() : undefined;
+    return granted && granted > 0 ? granted : this.lastNegotiatedMs ?? this.requestedTimeoutMs;
+  }
+
+  /** The client object of the session now (replaced after expiry: never keep it). */
+  get client(): ZkRawClient {
+    if (!this.current) throw new Error('zookeeper: session not started or closed');
+    return this.current;
+  }
+
+  /** Adds a listener; returns its disposer. */
+  on(listener: (event: SessionEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  start(): void {
+    if (this.current || this.closed) return;
+    this.connectClient();
+  }
+
+  /** Ends the session (its ephemeral nodes go at once) and every timer. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopTimers();
+    this.listeners.clear();
+    const client = this.current;
+    this.current = undefined;
+    this.clientGeneration++;
+    if (client) {
+      client.removeAllListeners();
+      client.close();
+    }
+  }
+
+  /** Calls `fn` with the current client, as a promise, bounded by `timeoutMs`. */
+  call<T>(what: string, timeoutMs: number, fn: (client: ZkRawClient, done: (err: Error | null, value?: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        reject(new Error(`${what}: ZooKeeper ${this.label} did not answer within ${timeoutMs} ms${this.connectedNow ? '' : ' (not connected)'}`));
+      }, timeoutMs);
+      timer.unref();
+      try {
+        fn(this.client, (err, value) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          if (err) reject(err);
+          else resolve(value as T);
+        });
+      } catch (err) {
+        settled = true;
+        clearTimeout(timer);
+        reject(err as Error);
+      }
+    });
+  }
+
+  private connectClient(): void {
+    const generation = ++this.clientGeneration;
+    const client = this.lib.createClient(connectionString(this.connection), {
+      sessionTimeout: this.requestedTimeoutMs,
+      spinDelay: SPIN_DELAY_MS,
+      retries: 0,
+    });
+    this.current = client;
+    const mine = (): boolean => generation === this.clientGeneration && !this.closed;
+    client.on('connected', () => {
+      if (mine()) this.onConnected(client);
+    });
+    client.on('connectedReadOnly', () => {
+      if (mine()) this.onConnected(client);
+    });
+    client.on('disconnected', () => {
+      if (mine()) this.onDisconnected();
+    });
+    client.on('expired', () => {
+      if (mine()) this.expire(false);
+    });
+    client.on('authenticationFailed', () => {
+      if (mine()) this.trace(`${this.label}: authentication failed`);
+    });
+    client.connect();
+  }
+
+  private onConnected(client: ZkRawClient): void {
+    const sessionId = hex(client.getSessionId());
+    const newSession = sessionId !== this.lastSessionId;
+    this.lastSessionId = sessionId;
+    this.lastNegotiatedMs = client.getSessionTimeout();
+    this.connectedNow = true;
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    this.trace(`${this.label}: connected, ${newSession ? 'new ' : ''}session ${sessionId} (timeout ${this.lastNegotiatedMs} ms)`);
+    this.scheduleProbe();
+    this.emit({ type: 'connected', newSession, sessionId });
+  }
+
+  private onDisconnected(): void {
+    if (!this.connectedNow) return;
+    this.connectedNow = false;
+    clearTimeout(this.probeTimer);
+    this.trace(`${this.label}: disconnected from session ${this.lastSessionId}`);
+    this.emit({ type: 'disconnected' });
+    // Cut off longer than the timeout: the server has expired the session, whether or not the client ever says so.
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = undefined;
+      if (!this.connectedNow && !this.closed) this.expire(true);
+    }, this.negotiatedTimeoutMs);
+    this.expiryTimer.unref();
+  }
+
+  /** The session is gone: a new client, a new session. */
+  private expire(byUs: boolean): void {
+    const sessionId = this.lastSessionId ?? '0x0';
+    this.trace(`${this.label}: session ${sessionId} expired${byUs ? ' (disconnected for longer than its timeout)' : ''}; connecting a new session`);
+    this.stopTimers();
+    this.connectedNow = false;
+    const old = this.current;
+    if (old) {
+      old.removeAllListeners();
+      old.close();
+    }
+    this.connectClient();
+    this.emit({ type: 'expired', sessionId, byUs });
+  }
+
+  /** While connected: a cheap read every timeout/3 that must answer within 2/3 of the timeout. */
+  private scheduleProbe(): void {
+    clearTimeout(this.probeTimer);
+    const timeoutMs = this.negotiatedTimeoutMs;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      if (!this.connectedNow || this.closed) return;
+      const generation = this.clientGeneration;
+      this.call<void>('probe', Math.max(200, Math.floor((timeoutMs * 2) / 3)), (client, done) => client.exists('/', undefined, err => done(err)))
+        .then(() => {
+          if (generation === this.clientGeneration) this.scheduleProbe();
+        }, (err: unknown) => {
+          if (generation !== this.clientGeneration || !this.connectedNow) return;
+          if (zkErrorCode(err) !== undefined) {
+            this.scheduleProbe();
+            return;
+          }
+          this.trace(`${this.label}: no answer to a probe (${(err as Error).message}); reconnecting`);
+          this.dropConnection();
+        });
+    }, Math.max(100, Math.floor(timeoutMs / 3)));
+    this.probeTimer.unref();
+  }
+
+  /** Closes the client's socket (it reconnects with the same session), as a read timeout would. */
+  private dropConnection(): void {
+    const socket = (this.current as unknown as { connectionManager?: { socket?: { destroy?: () => void } } })?.connectionManager?.socket;
+    if (typeof socket?.destroy === 'function') socket.destroy();
+    else this.expire(true);
+  }
+
+  private stopTimers(): void {
+    clearTimeout(this.expiryTimer);
+    clearTimeout(this.probeTimer);
+    this.expiryTimer = undefined;
+    this.probeTimer = undefined;
+  }
+
+  private emit(event: SessionEvent): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.trace(`${this.label}: a session listener threw: ${(err as Error)?.message}`);
+      }
+    }
+  }
+}
