@@ -15,6 +15,8 @@
  * The events are scaled to the duration (script.ts); durations too short for them are refused.
  */
 import * as grpc from '@grpc/grpc-js';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRetryInterceptor, inspectBalancers, register } from '../../src';
 import { startEtcd, type EtcdServer } from '../../test/support/etcd';
@@ -98,6 +100,8 @@ async function main(): Promise<number> {
   const external = process.env.ETCD_ENDPOINTS?.split(',').map(s => s.trim()).filter(Boolean);
   let hosts: string[];
   if (opts.registry === 'zookeeper') {
+    // Only this mode needs a JVM and ZooKeeper (~200 MB from Debian): `npm run demo` (etcd) never installs them.
+    execFileSync('bash', [join(__dirname, '..', '..', 'scripts', 'ensure-zookeeper.sh')], { stdio: 'inherit' });
     zookeeper = await startZooKeeper();
     hosts = [zookeeper.endpoint];
     out.line(`started a throwaway ZooKeeper at ${zookeeper.endpoint} (pid ${zookeeper.pid})`);
