@@ -38,10 +38,10 @@ export class LatencyTracker {
     readonly label = '',
   ) {}
 
-  /** Hooks for one call (from the pool) that also run the call accounting's `started`/`ended`. */
-  timeCall(started: () => void, ended: (code: status) => void): CallHooks {
+  /** Hooks for one call (from the pool) that also run the call accounting's `started`/`ended`; `probe`: the call is a probe. */
+  timeCall(started: () => void, ended: (code: status) => void, probe = false): CallHooks {
     const timer = this.free.pop() ?? new CallTimer(this);
-    timer.arm(started, ended);
+    timer.arm(started, ended, probe);
     return timer;
   }
 
@@ -57,6 +57,7 @@ export class LatencyTracker {
 
 class CallTimer implements CallHooks {
   private armed = false;
+  private probe = false;
   private startedMs = Number.NaN;
   private started: () => void = noop;
   private ended: (code: status) => void = noop;
@@ -76,7 +77,7 @@ class CallTimer implements CallHooks {
     if (!Number.isNaN(this.startedMs)) {
       const nowMs = tracker.nowMs();
       const mayLower = code !== status.CANCELLED && !tracker.isFailure(code);
-      tracker.estimate.observe(nowMs - this.startedMs, nowMs, mayLower);
+      tracker.estimate.observe(nowMs - this.startedMs, nowMs, mayLower, this.probe);
     }
     this.started = noop;
     this.ended = noop;
@@ -86,8 +87,9 @@ class CallTimer implements CallHooks {
 
   constructor(private readonly tracker: LatencyTracker) {}
 
-  arm(started: () => void, ended: (code: status) => void): void {
+  arm(started: () => void, ended: (code: status) => void, probe: boolean): void {
     this.armed = true;
+    this.probe = probe;
     this.startedMs = Number.NaN;
     this.started = started;
     this.ended = ended;

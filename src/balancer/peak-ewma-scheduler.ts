@@ -1,10 +1,19 @@
 /**
  * Peak-EWMA by power of d choices, for one tier: draw d distinct endpoints at
  * random and take the cheapest, cost = latency estimate × (outstanding +
- * failure penalty + 1) / weight. The "+ 1" is the call being placed, so with
- * everything idle the faster (then the heavier) endpoint wins; outstanding
- * calls multiply the latency, so a fast endpoint is not piled on past the
- * point where it would answer later than a slower idle one.
+ * failure penalty + 1 + common load) / weight. The "+ 1" is the call being
+ * placed, so with everything idle the faster (then the heavier) endpoint wins;
+ * outstanding calls multiply the latency, so a fast endpoint is not piled on
+ * past the point where it would answer later than a slower idle one.
+ *
+ * The common load is the tier's typical outstanding + penalty now (a moving
+ * average of the candidates' over the last ~8 picks: they are a uniform
+ * sample of the tier). It makes the trade-off relative to the tier at the same
+ * time: when a burst loads every endpoint together (an open-loop client
+ * catching up after a stall sends dozens of calls at once), a healthy replica
+ * with 9 calls outstanding is no longer costed 10× its latency against an idle
+ * replica 20 ms slower, while one loaded past its peers (a queueing or stalled
+ * replica) still is. With the tier idle it is ≈ 0 and the cost is Finagle's.
  *
  * An endpoint whose estimate is still unknown (nothing measured anywhere yet)
  * is costed with the lowest estimate among the drawn candidates, i.e. on
@@ -14,9 +23,11 @@
  * Probing: the tier looks at one endpoint per pick, in turn (O(1)); if that
  * endpoint has not been picked for `probeIntervalMs` and for at least
  * `PROBE_MIN_PICKS` of this tier's picks, it gets this pick, whatever its
- * cost. So a replica that was slow is measured again about once per
- * `probeIntervalMs` and its estimate decays when it has recovered, while at
- * low traffic the probes still take at most about 1 pick in `PROBE_MIN_PICKS`.
+ * cost, and its answer, if faster, replaces its estimate. So a replica that
+ * was slow is measured again about once per `probeIntervalMs` and is back as
+ * soon as one probe finds it recovered, while at low traffic the probes still
+ * take at most about 1 pick in `PROBE_MIN_PICKS` (0.5 %: below the 1 % that
+ * would put a slow replica's probes into the p99).
  *
  * `choiceCount` 0 (or ≥ n) scans every endpoint (O(n)); 1 is uniform random.
  * Ties go to a uniformly random one of the tied. Excluded endpoints (retry
@@ -33,11 +44,13 @@ import { type LatencyTracker } from './peak-ewma-latency-tracker';
 import { type CallHooks, type SchedulableEndpoint, type TierScheduler } from './tier-scheduler';
 
 /** An endpoint not picked for `probeIntervalMs` is probed only if its tier also made this many picks meanwhile. */
-export const PROBE_MIN_PICKS = 100;
+export const PROBE_MIN_PICKS = 200;
 /** Estimates below this count as this much, so that a zero reading cannot cancel the outstanding-call factor. */
 const MIN_LATENCY_MS = 0.01;
 /** A new endpoint's prior is the median of this many of its tier's estimates at most (all of them in smaller tiers). */
 export const MEDIAN_SAMPLE = 63;
+/** Weight of each pick's candidates in the tier's common load (a moving average over about 8 picks). */
+const TIER_LOAD_GAIN = 1 / 8;
 const DRAWS_PER_CHOICE = 4;
 const EXTRA_DRAWS = 16;
 
@@ -68,6 +81,10 @@ export class PeakEwmaScheduler implements TierScheduler {
   private lastPick = new Float64Array(0);
   private picks = 0;
   private probeCursor = 0;
+  /** Whether the last pick was a probe (`observeCall` follows its pick). */
+  private probed = false;
+  /** Outstanding calls + penalty of a typical endpoint of the tier now (see the file comment). */
+  private tierLoad = 0;
   private readonly tierMedianMs = (): number => this.medianEstimate();
 
   /**
@@ -133,8 +150,10 @@ export class PeakEwmaScheduler implements TierScheduler {
   pick(excluded: Uint8Array | undefined, nowMs: number): number {
     let chosen = 0;
     const n = this.endpoints.length;
+    this.probed = false;
     if (n > 1) {
       chosen = this.probe(excluded, nowMs);
+      this.probed = chosen >= 0;
       if (chosen < 0) {
         const d = this.settings.choiceCount === 0 || this.settings.choiceCount >= n ? n : this.settings.choiceCount;
         let count = d === n ? 0 : this.sample(d, excluded);
@@ -148,12 +167,17 @@ export class PeakEwmaScheduler implements TierScheduler {
   }
 
   observeCall(index: number, started: () => void, ended: (code: status) => void): CallHooks {
-    return this.trackers[index].timeCall(started, ended);
+    return this.trackers[index].timeCall(started, ended, this.probed);
   }
 
-  /** The endpoint's cost with `estimateMs` as its latency. */
-  cost(index: number, estimateMs: number, nowMs: number): number {
-    return Math.max(estimateMs, MIN_LATENCY_MS) * (this.endpoints[index].load.score(nowMs) + 1) * this.inverseWeight[index];
+  /** The endpoint's cost with `estimateMs` as its latency and `score` its outstanding calls + failure penalty. */
+  cost(index: number, estimateMs: number, score: number): number {
+    return Math.max(estimateMs, MIN_LATENCY_MS) * (score + 1 + this.tierLoad) * this.inverseWeight[index];
+  }
+
+  /** The tier's common load: a moving average of the candidates' outstanding calls + penalty (diagnostics, tests). */
+  get commonLoad(): number {
+    return this.tierLoad;
   }
 
   private probe(excluded: Uint8Array | undefined, nowMs: number): number {
@@ -205,10 +229,13 @@ export class PeakEwmaScheduler implements TierScheduler {
     let best = -1;
     let bestCost = Infinity;
     let ties = 0;
+    let scores = 0;
     for (let k = 0; k < count; k++) {
       const i = this.drawn[k];
       const estimate = this.trackers[i].estimate.estimateMs;
-      const cost = this.cost(i, Number.isNaN(estimate) ? reference : estimate, nowMs);
+      const score = this.endpoints[i].load.score(nowMs);
+      scores += score;
+      const cost = this.cost(i, Number.isNaN(estimate) ? reference : estimate, score);
       if (cost < bestCost) {
         best = i;
         bestCost = cost;
@@ -217,6 +244,8 @@ export class PeakEwmaScheduler implements TierScheduler {
         best = i;
       }
     }
+    // The candidates are a uniform sample of the tier: their mean load tracks the tier's (after this pick).
+    this.tierLoad += TIER_LOAD_GAIN * (scores / count - this.tierLoad);
     return best < 0 ? this.drawn[0] : best;
   }
 }

@@ -110,7 +110,7 @@ describe('etcd_peak_ewma', function () {
 
   it('is registered, and validates its config naming itself and the bad value', () => {
     expect(isLoadBalancerNameRegistered('etcd_peak_ewma')).to.equal(true);
-    expect(EtcdPeakEwmaConfig.createFromJson({}).toJsonObject()).to.deep.equal({ etcd_peak_ewma: { choiceCount: 2, decayMs: 10_000, probeIntervalMs: 1000 } });
+    expect(EtcdPeakEwmaConfig.createFromJson({}).toJsonObject()).to.deep.equal({ etcd_peak_ewma: { choiceCount: 2, decayMs: 500, probeIntervalMs: 500 } });
     expect(EtcdPeakEwmaConfig.createFromJson({ choiceCount: 0, decayMs: 1000, initialLatencyMs: 2.5, probeIntervalMs: 250, healthCheck: { serviceName: 's' } }).toJsonObject())
       .to.deep.equal({ etcd_peak_ewma: { choiceCount: 0, decayMs: 1000, probeIntervalMs: 250, initialLatencyMs: 2.5, healthCheck: { serviceName: 's' } } });
     const bad: [object, RegExp][] = [
