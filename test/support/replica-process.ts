@@ -18,6 +18,12 @@ export interface ReplicaConfig {
   weight?: number;
   priority?: number;
   ttlSeconds?: number;
+  /**
+   * Report load (ORCA, `loadReportServerOptions`) per call, and out of band too with `outOfBand`;
+   * `application_utilization` is the busy share of its `maxConcurrent` slots when it has a limit,
+   * else the event loop's. Defaults to none.
+   */
+  loadReports?: { outOfBand?: boolean };
 }
 
 export type ReplicaCommand =
