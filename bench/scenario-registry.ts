@@ -8,10 +8,12 @@ import { type Scenario, type ScenarioName } from './scenario';
 import { discoveryScenario } from './scenarios/discovery';
 import { failingReplicaScenario } from './scenarios/failing-replica';
 import { hedgingScenario } from './scenarios/hedging';
+import { overloadScenario } from './scenarios/overload';
 import { killScenario } from './scenarios/kill';
 import { pickScenario } from './scenarios/pick';
 import { scaleScenario } from './scenarios/scale';
 import { slowReplicaScenario } from './scenarios/slow-replica';
+import { stallsScenario } from './scenarios/stalls';
 import { throughputScenario } from './scenarios/throughput';
 import { weightsScenario } from './scenarios/weights';
 
@@ -25,6 +27,8 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario<unknown>>> = Obje
   'discovery': discoveryScenario as Scenario<unknown>,
   'scale': scaleScenario as Scenario<unknown>,
   'hedging': hedgingScenario as Scenario<unknown>,
+  'overload': overloadScenario as Scenario<unknown>,
+  'stalls': stallsScenario as Scenario<unknown>,
 });
 
 /** The outcome of `scenario` from its metrics; `metrics` null with `error` for a failed scenario. */

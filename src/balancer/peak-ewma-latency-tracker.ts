@@ -24,6 +24,9 @@ function noop(): void {}
 /** Per endpoint, kept across picker rebuilds by the strategy. */
 export class LatencyTracker {
   private readonly free: CallTimer[] = [];
+  /** Calls started and not ended, oldest first (a doubly-linked list through the timers: O(1) both ways, no allocation). */
+  head: CallTimer | undefined;
+  tail: CallTimer | undefined;
 
   /**
    * @param estimate Where latencies go.
@@ -45,6 +48,11 @@ export class LatencyTracker {
     return timer;
   }
 
+  /** When the oldest call still in flight started (`nowMs` clock); NaN if none is. */
+  oldestStartedMs(): number {
+    return this.head === undefined ? Number.NaN : this.head.startedMs;
+  }
+
   /** Free pairs (tests). */
   get pooled(): number {
     return this.free.length;
@@ -58,13 +66,18 @@ export class LatencyTracker {
 class CallTimer implements CallHooks {
   private armed = false;
   private probe = false;
-  private startedMs = Number.NaN;
+  startedMs = Number.NaN;
+  /** Neighbours in the tracker's in-flight list while started and not ended. */
+  prev: CallTimer | undefined;
+  next: CallTimer | undefined;
+  private linked = false;
   private started: () => void = noop;
   private ended: (code: status) => void = noop;
 
   readonly onCallStarted = (): void => {
     if (!this.armed) return;
     this.startedMs = this.tracker.nowMs();
+    this.link();
     this.started();
   };
 
@@ -73,6 +86,7 @@ class CallTimer implements CallHooks {
     if (!this.armed) return;
     this.armed = false;
     const tracker = this.tracker;
+    this.unlink();
     this.ended(code);
     if (!Number.isNaN(this.startedMs)) {
       const nowMs = tracker.nowMs();
@@ -86,6 +100,29 @@ class CallTimer implements CallHooks {
   };
 
   constructor(private readonly tracker: LatencyTracker) {}
+
+  private link(): void {
+    if (this.linked) return;
+    const tracker = this.tracker;
+    this.prev = tracker.tail;
+    this.next = undefined;
+    if (tracker.tail === undefined) tracker.head = this;
+    else tracker.tail.next = this;
+    tracker.tail = this;
+    this.linked = true;
+  }
+
+  private unlink(): void {
+    if (!this.linked) return;
+    const tracker = this.tracker;
+    if (this.prev === undefined) tracker.head = this.next;
+    else this.prev.next = this.next;
+    if (this.next === undefined) tracker.tail = this.prev;
+    else this.next.prev = this.prev;
+    this.prev = undefined;
+    this.next = undefined;
+    this.linked = false;
+  }
 
   arm(started: () => void, ended: (code: status) => void, probe: boolean): void {
     this.armed = true;

@@ -220,10 +220,15 @@ export class PeakEwmaScheduler implements TierScheduler {
   private cheapest(count: number, nowMs: number): number {
     if (count === 0) return 0;
     // Unknown estimates borrow the lowest known one among the candidates (or all compare on load alone).
+    // The youngest oldest-call among candidates with calls in flight is the common part of their ages.
     let reference = Infinity;
+    let youngestStartMs = Number.NEGATIVE_INFINITY;
     for (let k = 0; k < count; k++) {
-      const estimate = this.trackers[this.drawn[k]].estimate.estimateMs;
+      const tracker = this.trackers[this.drawn[k]];
+      const estimate = tracker.estimate.estimateMs;
       if (estimate < reference) reference = estimate;
+      const oldest = tracker.oldestStartedMs();
+      if (oldest > youngestStartMs) youngestStartMs = oldest;
     }
     if (reference === Infinity) reference = 1;
     let best = -1;
@@ -232,10 +237,15 @@ export class PeakEwmaScheduler implements TierScheduler {
     let scores = 0;
     for (let k = 0; k < count; k++) {
       const i = this.drawn[k];
-      const estimate = this.trackers[i].estimate.estimateMs;
+      const tracker = this.trackers[i];
+      let latency = tracker.estimate.estimateMs;
+      if (Number.isNaN(latency)) latency = reference;
+      // A call in flight for longer than its rivals' is a lower bound on this endpoint's latency now (beyond what they share).
+      const excessAgeMs = youngestStartMs - tracker.oldestStartedMs();
+      if (excessAgeMs > latency) latency = excessAgeMs;
       const score = this.endpoints[i].load.score(nowMs);
       scores += score;
-      const cost = this.cost(i, Number.isNaN(estimate) ? reference : estimate, score);
+      const cost = this.cost(i, latency, score);
       if (cost < bestCost) {
         best = i;
         bestCost = cost;

@@ -157,6 +157,53 @@ describe('PeakEwmaScheduler (etcd_peak_ewma)', () => {
     for (let k = 0; k < 3; k++) bench.endpoints[0].load.onCallEnded(grpc.status.OK);
   });
 
+  it('counts outstanding calls on top of the tier\'s common load: a burst that loads every endpoint does not make a slow idle one cheap', () => {
+    const bench = new Bench(5, { choiceCount: 0 });
+    const scheduler = bench.scheduler();
+    const excluded = new Uint8Array(5);
+    // One answer each: 1.5 ms from endpoints 0-3, 21 ms from endpoint 4.
+    for (let i = 0; i < 5; i++) {
+      excluded.fill(1);
+      excluded[i] = 0;
+      const { end } = bench.start(scheduler, excluded);
+      bench.clockMs += i === 4 ? 21 : 1.5;
+      end();
+    }
+    // A burst of 100 calls at once (an open-loop client catching up after a stall), none ending meanwhile.
+    // Finagle's cost (21 × 1 against 1.5 × (outstanding + 1)) would send the slow idle replica calls once the
+    // fast ones hold 14 each; counted on top of the common load, the fast ones stay cheaper all along.
+    const picks = [0, 0, 0, 0, 0];
+    for (let k = 0; k < 100; k++) picks[bench.start(scheduler).index]++;
+    expect(picks[4]).to.equal(0);
+    expect(picks.slice(0, 4).every(n => n === 25)).to.equal(true);
+  });
+
+  it('takes the age of an endpoint\'s oldest call in flight beyond its rivals\' as a lower bound on its latency (a queue, a stall), not an age they share (a client stall)', () => {
+    const place = (delayedOthersMs: number): number[] => {
+      const bench = new Bench(3, { choiceCount: 0 });
+      const scheduler = bench.scheduler();
+      const only = (i: number): Uint8Array => Uint8Array.from([0, 1, 2], j => (j === i ? 0 : 1));
+      for (let i = 0; i < 3; i++) {
+        const { end } = bench.start(scheduler, only(i));
+        bench.clockMs += 1;
+        end();
+      }
+      // Endpoint 0 takes a call that does not come back; the others get one each `delayedOthersMs` later.
+      bench.start(scheduler, only(0));
+      bench.clockMs += delayedOthersMs;
+      bench.start(scheduler, only(1));
+      bench.start(scheduler, only(2));
+      bench.clockMs += 50 - delayedOthersMs;
+      const picks = [0, 0, 0];
+      for (let k = 0; k < 6; k++) picks[bench.start(scheduler).index]++;
+      return picks;
+    };
+    // Endpoint 0's call is 45 ms older than theirs: it gets none of the next 6 calls.
+    expect(place(45)[0]).to.equal(0);
+    // All three calls equally old (a stall of the client ages every call alike): endpoint 0 gets its turn.
+    expect(place(0)[0]).to.equal(2);
+  });
+
   it('gives a new endpoint the configured or the median estimate of its tier: neither starved nor flooded', () => {
     const bench = new Bench(4, { choiceCount: 0 });
     const [a, b, c, d] = bench.endpoints;

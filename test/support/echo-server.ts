@@ -107,8 +107,13 @@ class Slots {
   private bucketStartMs = performance.now();
   private changedAtMs = performance.now();
 
-  async run(limit: number, holdMs: number): Promise<void> {
+  /** Waits for a slot and holds it `holdMs`; a call cancelled while it queued gives its turn up at once. */
+  async run(limit: number, holdMs: number, cancelled: () => boolean): Promise<void> {
     if (this.busy >= limit) await new Promise<void>(resolve => this.waiting.push(resolve));
+    if (cancelled()) {
+      this.waiting.shift()?.();
+      return;
+    }
     this.account();
     this.busy++;
     if (holdMs > 0) await new Promise(r => setTimeout(r, holdMs));
@@ -238,7 +243,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     if (b.spikes && spikeRandom && spikeRandom() < b.spikes.rate) delayMs += b.spikes.extraMs;
     const turn = b.slowTurn;
     if (turn && Math.floor(Date.now() / turn.periodMs) % turn.count === turn.index) delayMs += turn.extraMs;
-    if (b.maxConcurrent !== undefined) await slots.run(b.maxConcurrent, delayMs);
+    if (b.maxConcurrent !== undefined) await slots.run(b.maxConcurrent, delayMs, () => (call as { cancelled?: boolean }).cancelled === true);
     else if (delayMs > 0) await new Promise(r => setTimeout(r, delayMs));
     if (b.failRate && random() < b.failRate) {
       const metadata = new grpc.Metadata();
