@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import * as grpc from '@grpc/grpc-js';
 import { EtcdPeakEwmaConfig } from '../../src/balancer/peak-ewma';
 import { createRetryInterceptor } from '../../src/interceptor/retry-interceptor';
 import { type RetryEvent } from '../../src/interceptor/retry-options';
@@ -12,67 +11,8 @@ import { clientFor, runCalls as runRetriedCalls, startReplicas, warmUp, type Rep
 import { failedCount, makeClient, pct, runCalls, waitForEndpoints } from './support/load';
 import { createStaticTarget, type StaticTarget } from './support/static-resolver';
 import { quietly } from '../support/grpc-log';
+import { OpenLoop, percentileMs, shareOf, type Reply } from './support/open-loop';
 
-interface Reply {
-  atMs: number;
-  server: string;
-  latencyMs: number;
-}
-
-/**
- * Open loop: sends `ratePerSec` unary calls per second whatever the replies
- * do (a closed loop would slow down with the servers and hide the tail).
- */
-class OpenLoop {
-  readonly replies: Reply[] = [];
-  sent = 0;
-  failed = 0;
-  private inFlight = 0;
-  private readonly startMs = performance.now();
-  private readonly timer: NodeJS.Timeout;
-  private drained: (() => void) | undefined;
-
-  constructor(private readonly client: EchoClient, private readonly ratePerSec: number) {
-    this.timer = setInterval(() => this.tick(), 2);
-  }
-
-  /** Replies received since `sinceMs` (performance.now clock). */
-  since(sinceMs: number): Reply[] {
-    return this.replies.filter(r => r.atMs >= sinceMs);
-  }
-
-  /** Stops sending; resolves once every call sent has ended. */
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    if (this.inFlight > 0) await new Promise<void>(resolve => { this.drained = resolve; });
-  }
-
-  private tick(): void {
-    const due = Math.floor(((performance.now() - this.startMs) * this.ratePerSec) / 1000);
-    while (this.sent < due) this.send();
-  }
-
-  private send(): void {
-    this.sent++;
-    this.inFlight++;
-    const startMs = performance.now();
-    this.client.unary({ message: 'm' }, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err, reply) => {
-      const atMs = performance.now();
-      if (err) this.failed++;
-      else this.replies.push({ atMs, server: reply!.server, latencyMs: atMs - startMs });
-      if (--this.inFlight === 0) this.drained?.();
-    });
-  }
-}
-
-function shareOf(replies: readonly Reply[], server: string): number {
-  return replies.length === 0 ? 0 : replies.filter(r => r.server === server).length / replies.length;
-}
-
-function percentileMs(replies: readonly Reply[], p: number): string {
-  const sorted = replies.map(r => r.latencyMs).sort((a, b) => a - b);
-  return sorted.length === 0 ? '-' : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(1);
-}
 
 describe('etcd_peak_ewma', function () {
   this.timeout(90_000);
