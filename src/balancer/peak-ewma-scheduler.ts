@@ -1,12 +1,12 @@
 /**
  * Peak-EWMA by power of d choices, for one tier: draw d distinct endpoints at
- * random and take the cheapest, cost = latency estimate × (outstanding +
- * failure penalty + 1 + common load) / weight. The "+ 1" is the call being
+ * random and take the cheapest, cost = latency × (outstanding + 1 + common
+ * load) × (1 + failure penalty) / weight. The "+ 1" is the call being
  * placed, so with everything idle the faster (then the heavier) endpoint wins;
  * outstanding calls multiply the latency, so a fast endpoint is not piled on
  * past the point where it would answer later than a slower idle one.
  *
- * The common load is the tier's typical outstanding + penalty now (a moving
+ * The common load is the tier's typical outstanding calls now (a moving
  * average of the candidates' over the last ~8 picks: they are a uniform
  * sample of the tier). It makes the trade-off relative to the tier at the same
  * time: when a burst loads every endpoint together (an open-loop client
@@ -14,6 +14,16 @@
  * with 9 calls outstanding is no longer costed 10× its latency against an idle
  * replica 20 ms slower, while one loaded past its peers (a queueing or stalled
  * replica) still is. With the tier idle it is ≈ 0 and the cost is Finagle's.
+ * The failure penalty multiplies (rather than adds to outstanding, as in
+ * least-request): added, a burst that raises every endpoint's load at once
+ * would dilute it, and a replica failing fast took 1.9 % of a burst-prone open
+ * loop instead of < 1 %.
+ *
+ * Latency is the estimate, or, if larger, how much longer the endpoint's
+ * oldest call in flight has been waiting than the youngest such among the
+ * candidates that have calls in flight: a queue or a stall shows at once, in
+ * the calls that are not coming back, before any reply; an age every
+ * candidate's calls share (the client itself stalled) cancels out.
  *
  * An endpoint whose estimate is still unknown (nothing measured anywhere yet)
  * is costed with the lowest estimate among the drawn candidates, i.e. on
@@ -170,12 +180,12 @@ export class PeakEwmaScheduler implements TierScheduler {
     return this.trackers[index].timeCall(started, ended, this.probed);
   }
 
-  /** The endpoint's cost with `estimateMs` as its latency and `score` its outstanding calls + failure penalty. */
-  cost(index: number, estimateMs: number, score: number): number {
-    return Math.max(estimateMs, MIN_LATENCY_MS) * (score + 1 + this.tierLoad) * this.inverseWeight[index];
+  /** The endpoint's cost with `estimateMs` as its latency, `outstanding` calls and failure `penalty`. */
+  cost(index: number, estimateMs: number, outstanding: number, penalty: number): number {
+    return Math.max(estimateMs, MIN_LATENCY_MS) * (outstanding + 1 + this.tierLoad) * (1 + penalty) * this.inverseWeight[index];
   }
 
-  /** The tier's common load: a moving average of the candidates' outstanding calls + penalty (diagnostics, tests). */
+  /** The tier's common load: a moving average of the candidates' outstanding calls (diagnostics, tests). */
   get commonLoad(): number {
     return this.tierLoad;
   }
@@ -234,7 +244,7 @@ export class PeakEwmaScheduler implements TierScheduler {
     let best = -1;
     let bestCost = Infinity;
     let ties = 0;
-    let scores = 0;
+    let outstandingSum = 0;
     for (let k = 0; k < count; k++) {
       const i = this.drawn[k];
       const tracker = this.trackers[i];
@@ -243,9 +253,10 @@ export class PeakEwmaScheduler implements TierScheduler {
       // A call in flight for longer than its rivals' is a lower bound on this endpoint's latency now (beyond what they share).
       const excessAgeMs = youngestStartMs - tracker.oldestStartedMs();
       if (excessAgeMs > latency) latency = excessAgeMs;
-      const score = this.endpoints[i].load.score(nowMs);
-      scores += score;
-      const cost = this.cost(i, latency, score);
+      const load = this.endpoints[i].load;
+      const outstanding = load.outstanding(nowMs);
+      outstandingSum += outstanding;
+      const cost = this.cost(i, latency, outstanding, load.failurePenalty(nowMs));
       if (cost < bestCost) {
         best = i;
         bestCost = cost;
@@ -255,7 +266,7 @@ export class PeakEwmaScheduler implements TierScheduler {
       }
     }
     // The candidates are a uniform sample of the tier: their mean load tracks the tier's (after this pick).
-    this.tierLoad += TIER_LOAD_GAIN * (scores / count - this.tierLoad);
+    this.tierLoad += TIER_LOAD_GAIN * (outstandingSum / count - this.tierLoad);
     return best < 0 ? this.drawn[0] : best;
   }
 }

@@ -1,8 +1,10 @@
 /**
  * `etcd_peak_ewma`: latency-aware balancing (after Finagle's, Linkerd's and
- * go-zero's peak-EWMA). Cost per endpoint = latency estimate × (outstanding
- * calls + failure penalty + 1 + the tier's common load) / weight, compared
- * among `choiceCount` random endpoints (power of two choices, O(1) per pick).
+ * go-zero's peak-EWMA). Cost per endpoint = latency × (outstanding calls + 1 +
+ * the tier's common load) × (1 + failure penalty) / weight, compared among
+ * `choiceCount` random endpoints (power of two choices, O(1) per pick); the
+ * latency is the estimate, or how much longer its oldest call in flight has
+ * waited than its rivals' if that is more (`PeakEwmaScheduler`).
  *
  * Least outstanding requests equalises in-flight counts, so a replica 10×
  * slower still gets a share large enough to be the p99; weighing by latency
