@@ -6,11 +6,11 @@
  */
 import { type EchoClient } from '../test/support/echo-proto';
 import { type BenchEnvironment } from './environment';
-import { count, median } from './format';
-import { type LatencySummary } from './latency';
+import { count, median, ms, percent, ratio } from './format';
+import { PERCENTILES, type LatencySummary } from './latency';
 import { closedLoop, type LoadResult } from './load';
 import { lbConfigOf, ROUND_ROBIN } from './policies';
-import { type ProgressSink } from './scenario';
+import { type ProgressSink, type ScenarioContext } from './scenario';
 import { type ReplicaProcess } from '../test/support/replica-process';
 
 /** Capacity is the best of this many closed-loop runs: whatever else the machine does only ever lowers a run. */
@@ -112,4 +112,43 @@ export async function interleaved(
 /** "open loop at 1,234 calls/s (30 % of round_robin's 4,113)". */
 export function openLoopTitle(ratePerS: number, fraction: number, capacity: number): string {
   return `open loop at ${count(ratePerS)} calls/s (${fraction * 100} % of round_robin's ${count(capacity)})`;
+}
+
+/** What a latency scenario starts from: the pool, its degraded replica, round_robin's capacity and the open-loop rates. */
+export interface LatencyRunSetup {
+  readonly replicas: readonly ReplicaProcess[];
+  readonly degraded: ReplicaProcess;
+  readonly capacity: number;
+  /** One per fraction asked for: `fraction × capacity` calls/s (at least 20). */
+  readonly ratesPerS: readonly number[];
+  readonly runMs: number;
+  readonly warmupMs: number;
+}
+
+/** The pool in its default state, round_robin's capacity over all 5 (reported), and the rates at `fractions` of it. */
+export async function prepareLatencyRun(context: ScenarioContext, scenario: string, degradedName: string, fractions: readonly number[]): Promise<LatencyRunSetup> {
+  const replicas = await context.env.replicas();
+  const degraded = replicas.find(r => r.name === degradedName);
+  if (degraded === undefined) throw new Error(`bench ${scenario}: no replica named ${degradedName}`);
+  context.progress.step('round_robin capacity, all healthy');
+  const { capacity, runs } = await measureCapacity(context.env, replicas, context.quick);
+  const ratesPerS = fractions.map(f => Math.max(20, Math.round(capacity * f)));
+  context.progress.note(`${scenario}: round_robin capacity ${count(capacity)} calls/s (runs: ${runs.map(count).join(', ')}); open loops at ${ratesPerS.map(count).join(' and ')} calls/s`);
+  return { replicas, degraded, capacity, ratesPerS, runMs: context.quick ? 1_000 : 3_000, warmupMs: context.quick ? 300 : 500 };
+}
+
+/**
+ * A table row: `label`, the percentiles, p99 as a ratio of each of `baselines`', the degraded replica's
+ * share (`—` for the limit, which has none), calls/s, failures and each round's p99.
+ */
+export function latencyRow(label: string, row: CombinedRuns, baselines: ReadonlyArray<CombinedRuns | undefined>, isLimit: boolean): string[] {
+  return [
+    label,
+    ...PERCENTILES.map(p => ms(row.latencyMs[p.key])),
+    ...baselines.map(base => ratio(base ? row.latencyMs.p99 / base.latencyMs.p99 : undefined)),
+    isLimit ? '—' : percent(row.affectedShare, 2),
+    count(row.callsPerS),
+    count(row.failed),
+    row.roundsP99Ms.map(ms).join(' / '),
+  ];
 }

@@ -8,12 +8,12 @@
  * over the 4 healthy replicas alone, as if the degraded one were invisible).
  */
 import { type EchoBehaviour } from '../../test/support/echo-server';
-import { count, ms, percent, ratio } from '../format';
+import { ms, percent, ratio } from '../format';
 import { PERCENTILES } from '../latency';
 import { openLoop } from '../load';
 import { percentileLines, shares } from '../plots';
 import { lbConfigOf, LEAST_REQUEST, PEAK_EWMA, ROUND_ROBIN, WRR_ORCA, WRR_ORCA_CONFIG } from '../policies';
-import { clientsFor, combineRuns, interleaved, measureCapacity, openLoopTitle, type CombinedRuns, type RoundConfig } from '../rounds';
+import { clientsFor, combineRuns, interleaved, latencyRow, openLoopTitle, prepareLatencyRun, type CombinedRuns, type RoundConfig } from '../rounds';
 import { type Scenario, type ScenarioContext, type ScenarioName } from '../scenario';
 import { type ReplicaProcess } from '../../test/support/replica-process';
 import { waitFor } from '../../test/support/wait';
@@ -86,15 +86,8 @@ export function degradedReplicaScenario(shape: DegradedShape): Scenario<Degraded
 
     async run(context): Promise<DegradedMetrics> {
       const { env } = context;
-      const replicas = await env.replicas();
-      const runMs = context.quick ? 1_000 : 3_000;
-      const warmupMs = context.quick ? 300 : 500;
-      const degraded = replicas.find(r => r.name === DEGRADED_REPLICA)!;
+      const { replicas, degraded, capacity, ratesPerS: [openRatePerS], runMs, warmupMs } = await prepareLatencyRun(context, shape.name, DEGRADED_REPLICA, [shape.loadFraction]);
       const list = configs(context);
-      context.progress.step('round_robin capacity, all healthy');
-      const { capacity, runs: capacityRuns } = await measureCapacity(env, replicas, context.quick);
-      const openRatePerS = Math.max(50, Math.round(capacity * shape.loadFraction));
-      context.progress.note(`${shape.name}: round_robin capacity ${count(capacity)} calls/s (runs: ${capacityRuns.map(count).join(', ')}); open loop at ${count(openRatePerS)} calls/s`);
       env.setBehaviour(degraded, shape.behaviour);
       const clients = await clientsFor(env, replicas, degraded, list);
       try {
@@ -122,16 +115,7 @@ export function degradedReplicaScenario(shape: DegradedShape): Scenario<Degraded
       return [{
         title: `${openLoopTitle(m.openRatePerS, m.loadFraction, m.capacityCallsPerS)}, ${m.degradedReplica} ${shape.what}`,
         columns: ['policy', ...PERCENTILES.map(p => p.label), 'p99 vs limit', `p99 vs ${WRR_ORCA}`, `${m.degradedReplica} share`, 'calls/s', 'failed', 'p99 of each round'],
-        rows: m.rows.map(r => [
-          r.config,
-          ...PERCENTILES.map(p => ms(r.latencyMs[p.key])),
-          ratio(limit ? r.latencyMs.p99 / limit.latencyMs.p99 : undefined),
-          ratio(wrr ? r.latencyMs.p99 / wrr.latencyMs.p99 : undefined),
-          r.config === LIMIT ? '—' : percent(r.affectedShare, 2),
-          count(r.callsPerS),
-          count(r.failed),
-          r.roundsP99Ms.map(ms).join(' / '),
-        ]),
+        rows: m.rows.map(r => latencyRow(r.config, r, [limit, wrr], r.config === LIMIT)),
         note: `median of ${m.rounds} interleaved rounds of ${(m.runMs / 1000).toFixed(1)} s per policy after warm-up (share and failures over all rounds).`,
       }];
     },

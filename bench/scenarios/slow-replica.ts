@@ -13,7 +13,7 @@ import { PERCENTILES } from '../latency';
 import { closedLoop, openLoop } from '../load';
 import { percentileLines, shares } from '../plots';
 import { lbConfigOf, LEAST_REQUEST, PEAK_EWMA, PICK_FIRST, ROUND_ROBIN, WRR_ORCA, WRR_ORCA_CONFIG } from '../policies';
-import { CAPACITY_CONCURRENCY, CAPACITY_RUNS, clientsFor, combineRuns, interleaved, measureCapacity, openLoopTitle, type CombinedRuns, type RoundConfig } from '../rounds';
+import { CAPACITY_CONCURRENCY, CAPACITY_RUNS, clientsFor, combineRuns, interleaved, latencyRow, openLoopTitle, prepareLatencyRun, type CombinedRuns, type RoundConfig } from '../rounds';
 import { type Scenario, type ScenarioContext, type Table, type TargetCheck } from '../scenario';
 import { measureFailingFast, measureRecovery, RECOVERED_SHARE, RECOVERY_WINDOW_MS, type FailingFastPhase, type RecoveryPhase } from './recovery-phases';
 
@@ -104,17 +104,9 @@ export const slowReplicaScenario: Scenario<SlowReplicaMetrics> = {
 
   async run(context): Promise<SlowReplicaMetrics> {
     const { env } = context;
-    const replicas = await env.replicas();
-    const runMs = context.quick ? 1_000 : 3_000;
-    const warmupMs = context.quick ? 300 : 500;
-    const slow = replicas.find(r => r.name === SLOW_REPLICA)!;
+    const setup = await prepareLatencyRun(context, 'slow-replica', SLOW_REPLICA, [OPEN_LOAD_FRACTION, LIGHT_LOAD_FRACTION]);
+    const { replicas, degraded: slow, capacity, ratesPerS: [openRatePerS, lightRatePerS], runMs, warmupMs } = setup;
     const list = configs(context);
-    context.progress.step('round_robin capacity, all healthy');
-    const { capacity, runs: capacityRuns } = await measureCapacity(env, replicas, context.quick);
-    const openRatePerS = Math.max(50, Math.round(capacity * OPEN_LOAD_FRACTION));
-    const lightRatePerS = Math.max(20, Math.round(capacity * LIGHT_LOAD_FRACTION));
-    context.progress.note(`slow-replica: round_robin capacity ${count(capacity)} calls/s (runs: ${capacityRuns.map(count).join(', ')}); `
-      + `open loops at ${count(openRatePerS)} and ${count(lightRatePerS)} calls/s`);
     env.setBehaviour(slow, { latencyMs: SLOW_LATENCY_MS });
     const clients = await clientsFor(env, replicas, slow, list);
     const rows: SlowReplicaRow[] = [];
@@ -162,16 +154,7 @@ export const slowReplicaScenario: Scenario<SlowReplicaMetrics> = {
       return {
         title: `${shapeTitle(m, shape)}: latency and the slow replica's share`,
         columns: ['policy', ...PERCENTILES.map(p => p.label), 'p99 vs round_robin', 'p99 vs limit', 'slow share', 'calls/s', 'failed', 'p99 of each round'],
-        rows: m.rows.filter(r => r.shape === shape).map(r => [
-          r.config,
-          ...PERCENTILES.map(p => ms(r.latencyMs[p.key])),
-          ratio(base ? r.latencyMs.p99 / base.latencyMs.p99 : undefined),
-          ratio(limit ? r.latencyMs.p99 / limit.latencyMs.p99 : undefined),
-          r.config === LIMIT ? '—' : percent(r.affectedShare, 2),
-          count(r.callsPerS),
-          count(r.failed),
-          r.roundsP99Ms.map(ms).join(' / '),
-        ]),
+        rows: m.rows.filter(r => r.shape === shape).map(r => latencyRow(r.config, r, [base, limit], r.config === LIMIT)),
         note: `${roundsOf(m, shape) > 1 ? `median of ${roundsOf(m, shape)} rounds of ${(m.runMs / 1000).toFixed(1)} s` : `${(m.runMs / 1000).toFixed(1)} s`} per policy after warm-up `
           + `(order rotated each round; slow share over all rounds); ${m.slowReplica} is ${m.slowLatencyMs} ms slower.`,
       };

@@ -16,17 +16,17 @@ import { createStaticTarget, type StaticTarget } from './support/static-resolver
 describe('etcd_peak_ewma on degraded replicas (real processes)', function () {
   this.timeout(120_000);
   let replicas: ReplicaProcess[] = [];
-  let clients: EchoClient[] = [];
+  const clients = new Set<EchoClient>();
   let target: StaticTarget | undefined;
 
   before(() => registerBalancers());
   afterEach(async () => {
-    clients.forEach(c => c.close());
-    clients = [];
+    for (const c of clients) c.close();
+    clients.clear();
     target?.dispose();
-    target = undefined;
-    await Promise.all(replicas.map(r => r.kill()));
-    replicas = [];
+    const stopping = replicas.map(r => r.kill());
+    [target, replicas] = [undefined, []];
+    await Promise.all(stopping);
   });
 
   async function start(degraded: EchoBehaviour): Promise<ReplicaProcess> {
@@ -38,7 +38,7 @@ describe('etcd_peak_ewma on degraded replicas (real processes)', function () {
   /** Replies of an open loop through `policy` for `durationMs` after a short warm-up. */
   async function load(policy: string, ratePerSec: number, durationMs: number): Promise<{ replies: Reply[]; failed: number }> {
     const client = makeClient(target!.target, { [policy]: {} });
-    clients.push(client);
+    clients.add(client);
     await runCalls(client, 50, 5);
     const loop = new OpenLoop(client, ratePerSec);
     const fromMs = performance.now() + 300;
@@ -87,7 +87,7 @@ describe('etcd_peak_ewma on degraded replicas (real processes)', function () {
   it('a replica failing fast gets under 1 % of first attempts (no retries)', async () => {
     const failing = await start({ failRate: 1 });
     const client = makeClient(target!.target, { etcd_peak_ewma: {} });
-    clients.push(client);
+    clients.add(client);
     const loop = new OpenLoop(client, 250);
     await waitFor('2,000 calls', () => loop.sent >= 2000, { timeoutMs: 60_000 });
     await loop.stop();
