@@ -112,6 +112,43 @@ describe('LatencyTracker (etcd_peak_ewma per-call timing)', () => {
     expect(tracker.pooled).to.equal(1);
   });
 
+  it('knows when its oldest call in flight started, whatever order calls end in; a probe\'s faster answer replaces the estimate', () => {
+    let clock = 0;
+    const tracker = new LatencyTracker(new PeakEwmaEstimate(DECAY_MS, Number.NaN, 0), () => clock, code => DEFAULT_FAILURE_CODES.has(code));
+    expect(Number.isNaN(tracker.oldestStartedMs())).to.equal(true);
+    const started = [0, 1, 2, 3].map(k => {
+      clock = 10 * (k + 1);
+      const hooks = tracker.timeCall(() => {}, () => {});
+      hooks.onCallStarted();
+      return hooks;
+    });
+    expect(tracker.oldestStartedMs()).to.equal(10);
+    clock = 50;
+    started[1].onCallEnded(status.OK); // from the middle
+    expect(tracker.oldestStartedMs()).to.equal(10);
+    started[0].onCallEnded(status.OK); // the head
+    expect(tracker.oldestStartedMs()).to.equal(30);
+    started[3].onCallEnded(status.OK); // the tail
+    started[2].onCallEnded(status.CANCELLED);
+    expect(Number.isNaN(tracker.oldestStartedMs())).to.equal(true);
+    // Reused pairs link again.
+    const reused = tracker.timeCall(() => {}, () => {});
+    clock = 60;
+    reused.onCallStarted();
+    expect(tracker.oldestStartedMs()).to.equal(60);
+    reused.onCallEnded(status.OK);
+
+    // Estimate now 40-ish (slow answers); a probe answering in 1 ms replaces it, a normal call would only pull it down.
+    const before = tracker.estimate.estimateMs;
+    expect(before).to.be.greaterThan(10);
+    const probe = tracker.timeCall(() => {}, () => {}, true);
+    clock = 100;
+    probe.onCallStarted();
+    clock = 101;
+    probe.onCallEnded(status.OK);
+    expect(tracker.estimate.estimateMs).to.equal(1);
+  });
+
   it('counts fast failures and cancellations only upwards', () => {
     let clock = 0;
     const tracker = new LatencyTracker(new PeakEwmaEstimate(DECAY_MS, Number.NaN, 0), () => clock, code => DEFAULT_FAILURE_CODES.has(code));
