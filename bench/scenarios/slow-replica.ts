@@ -65,6 +65,15 @@ function configs(context: ScenarioContext): RoundConfig[] {
   ];
 }
 
+/** Policies a `--quick` run leaves out of the open loops (they are latency-blind: the closed loop shows them). */
+const QUICK_OPEN_SKIPS: readonly string[] = [PICK_FIRST, 'etcd_weighted_round_robin', 'etcd_weighted_random'];
+
+/** The configurations of `shape`: every one, except that `--quick` open loops keep the latency/load-aware ones, round_robin and the limit. */
+function configsOf(context: ScenarioContext, shape: Shape): RoundConfig[] {
+  const all = configs(context);
+  return context.quick && shape !== 'closed' ? all.filter(c => !QUICK_OPEN_SKIPS.includes(c.label)) : all;
+}
+
 /** Closed-loop rounds; open-loop figures are always the median of at least 3. */
 function rounds(context: ScenarioContext, shape: Shape): number {
   if (context.quick) return shape === 'closed' ? 1 : 3;
@@ -95,11 +104,12 @@ export const slowReplicaScenario: Scenario<SlowReplicaMetrics> = {
     + '`pick_first` sends everything to the first address that connects (r1, a healthy one; had the slow replica been first it would get all). '
     + `Open-loop figures are medians of at least 3 interleaved rounds. grpc-js \`weighted_round_robin\` gets the replicas' ORCA reports out of band (see overload). `
     + `Then, for ${PEAK_EWMA} at 30 %: the slow replica recovers after 1.5 s (time until a ${RECOVERY_WINDOW_MS} ms window gives it ≥ ${percent(RECOVERED_SHARE, 0)}, `
-    + 'within 20 % of a fair 1/5), and it fails every call at once with UNAVAILABLE (no retries: its share of first attempts).',
+    + 'within 20 % of a fair 1/5), and it fails every call at once with UNAVAILABLE (no retries: its share of first attempts). '
+    + `\`--quick\` leaves ${QUICK_OPEN_SKIPS.join(', ')} out of the open loops.`,
 
   steps(context) {
     const phases = context.policies.includes(PEAK_EWMA) ? 2 : 0;
-    return 1 + SHAPES.reduce((sum, shape) => sum + rounds(context, shape), 0) * configs(context).length + phases;
+    return 1 + SHAPES.reduce((sum, shape) => sum + rounds(context, shape) * configsOf(context, shape).length, 0) + phases;
   },
 
   async run(context): Promise<SlowReplicaMetrics> {
@@ -112,10 +122,11 @@ export const slowReplicaScenario: Scenario<SlowReplicaMetrics> = {
     const rows: SlowReplicaRow[] = [];
     try {
       for (const shape of SHAPES) {
-        const runs = await interleaved(list, rounds(context, shape), context.progress, `${shape} loop`, config => (shape === 'closed'
+        const shapeConfigs = configsOf(context, shape);
+        const runs = await interleaved(shapeConfigs, rounds(context, shape), context.progress, `${shape} loop`, config => (shape === 'closed'
           ? closedLoop(clients.get(config)!, { concurrency: CLOSED_CONCURRENCY, durationMs: runMs, warmupMs })
           : openLoop(clients.get(config)!, { ratePerS: shape === 'open' ? openRatePerS : lightRatePerS, durationMs: runMs, warmupMs })));
-        for (const config of list) rows.push({ config: config.label, shape, ...combineRuns(runs.get(config)!, SLOW_REPLICA) });
+        for (const config of shapeConfigs) rows.push({ config: config.label, shape, ...combineRuns(runs.get(config)!, SLOW_REPLICA) });
       }
       const ewmaConfig = list.find(c => c.label === PEAK_EWMA);
       let recovery: RecoveryPhase | undefined;
