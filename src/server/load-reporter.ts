@@ -153,9 +153,11 @@ export class LoadReporter {
 
   /** Counts a finished call; returns the report to attach (re-encoded at most every `refreshMs`). */
   private report(code: grpc.status): Buffer {
+    const nowMs = this.nowMs();
+    // Roll first: a call counted into a bucket that then rolls would weigh only what is left of it.
+    this.roll(nowMs);
     this.calls++;
     if (code !== grpc.status.OK) this.errors++;
-    const nowMs = this.nowMs();
     if (nowMs - this.encodedAtMs >= this.refreshMs) {
       const s = this.snapshot();
       const report: OrcaLoadReport = { rpsFractional: s.rpsFractional, eps: s.eps, applicationUtilization: s.applicationUtilization };

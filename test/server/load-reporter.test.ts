@@ -136,3 +136,36 @@ describe('ORCA load reports (server helper)', function () {
     }
   });
 });
+
+describe('LoadReporter windows (injected clock)', () => {
+  it('reports calls and errors per second over a sliding window, a call at a window\'s edge included', () => {
+    let clock = 0;
+    const reporter = createLoadReporter({ nowMs: () => clock, utilization: () => 0.5, refreshMs: 1 });
+    const finish = (code: grpc.status): Record<string, number> => {
+      let report: Record<string, number> = {};
+      // Drive the responder as grpc-js does: sendStatus with a status, next() receives it with the trailer.
+      const call = new grpc.ServerInterceptingCall({
+        start: () => {}, sendMetadata: () => {}, sendMessage: () => {}, startRead: () => {}, getPeer: () => '', getDeadline: () => Infinity, getHost: () => '',
+        getAuthContext: () => ({}), getConnectionInfo: () => ({}), getMetricsRecorder: () => undefined as never,
+        sendStatus: (status: grpc.StatusObject) => { report = decodeOrcaLoadReport(status.metadata.get(ORCA_LOAD_REPORT_HEADER)[0] as Buffer) as Record<string, number>; },
+      } as unknown as grpc.ServerInterceptingCallInterface, undefined);
+      reporter.interceptor({} as never, call).sendStatus({ code, details: '', metadata: new grpc.Metadata() });
+      return report;
+    };
+    for (let k = 0; k < 100; k++) {
+      clock = k * 10; // 100 calls/s for 1 s
+      finish(grpc.status.OK);
+    }
+    clock = 1900; // a failure late in the next window: it counts fully, the previous window a tenth
+    const late = finish(grpc.status.UNAVAILABLE);
+    expect(late.eps).to.be.closeTo(1, 1e-9);
+    expect(late.rpsFractional).to.be.closeTo(1 + 10, 1e-9);
+    expect(late.applicationUtilization).to.equal(0.5);
+    clock = 2500; // half-way through the window after: half of the previous one (the failure) counts
+    const half = finish(grpc.status.OK);
+    expect(half.rpsFractional).to.be.closeTo(1 + 0.5, 1e-9);
+    expect(half.eps).to.be.closeTo(0.5, 1e-9);
+    clock = 5000; // long idle: nothing from before
+    expect(finish(grpc.status.OK).rpsFractional).to.be.closeTo(1, 1e-9);
+  });
+});
