@@ -69,8 +69,7 @@ function configs(context: ScenarioContext): RoundConfig[] {
 const QUICK_OPEN_SKIPS: readonly string[] = [PICK_FIRST, 'etcd_weighted_round_robin', 'etcd_weighted_random'];
 
 /** The configurations of `shape`: every one, except that `--quick` open loops keep the latency/load-aware ones, round_robin and the limit. */
-function configsOf(context: ScenarioContext, shape: Shape): RoundConfig[] {
-  const all = configs(context);
+function configsOf(all: readonly RoundConfig[], context: ScenarioContext, shape: Shape): readonly RoundConfig[] {
   return context.quick && shape !== 'closed' ? all.filter(c => !QUICK_OPEN_SKIPS.includes(c.label)) : all;
 }
 
@@ -109,7 +108,7 @@ export const slowReplicaScenario: Scenario<SlowReplicaMetrics> = {
 
   steps(context) {
     const phases = context.policies.includes(PEAK_EWMA) ? 2 : 0;
-    return 1 + SHAPES.reduce((sum, shape) => sum + rounds(context, shape) * configsOf(context, shape).length, 0) + phases;
+    return 1 + SHAPES.reduce((sum, shape) => sum + rounds(context, shape) * configsOf(configs(context), context, shape).length, 0) + phases;
   },
 
   async run(context): Promise<SlowReplicaMetrics> {
@@ -122,7 +121,7 @@ export const slowReplicaScenario: Scenario<SlowReplicaMetrics> = {
     const rows: SlowReplicaRow[] = [];
     try {
       for (const shape of SHAPES) {
-        const shapeConfigs = configsOf(context, shape);
+        const shapeConfigs = configsOf(list, context, shape);
         const runs = await interleaved(shapeConfigs, rounds(context, shape), context.progress, `${shape} loop`, config => (shape === 'closed'
           ? closedLoop(clients.get(config)!, { concurrency: CLOSED_CONCURRENCY, durationMs: runMs, warmupMs })
           : openLoop(clients.get(config)!, { ratePerS: shape === 'open' ? openRatePerS : lightRatePerS, durationMs: runMs, warmupMs })));
