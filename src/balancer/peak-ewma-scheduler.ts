@@ -25,6 +25,12 @@
  * the calls that are not coming back, before any reply; an age every
  * candidate's calls share (the client itself stalled) cancels out.
  *
+ * Latencies within `SIMILAR_LATENCY_RATIO` (1.5×) of the best candidate's are
+ * costed as the best one's: between replicas that are about as fast,
+ * outstanding calls decide. Otherwise, at low load (nothing outstanding),
+ * the replica whose noise happens to be lowest took up to 43 % of the calls
+ * of 4 healthy ones, and queued there; a replica +20 ms is still 10× costlier.
+ *
  * An endpoint whose estimate is still unknown (nothing measured anywhere yet)
  * is costed with the lowest estimate among the drawn candidates, i.e. on
  * outstanding calls alone: it is neither starved nor flooded until its first
@@ -61,6 +67,8 @@ const MIN_LATENCY_MS = 0.01;
 export const MEDIAN_SAMPLE = 63;
 /** Weight of each pick's candidates in the tier's common load (a moving average over about 8 picks). */
 const TIER_LOAD_GAIN = 1 / 8;
+/** Candidates whose latency is within this factor of the best one's are costed as if they had the same. */
+const SIMILAR_LATENCY_RATIO = 1.5;
 const DRAWS_PER_CHOICE = 4;
 const EXTRA_DRAWS = 16;
 
@@ -93,7 +101,7 @@ export class PeakEwmaScheduler implements TierScheduler {
   private probeCursor = 0;
   /** Whether the last pick was a probe (`observeCall` follows its pick). */
   private probed = false;
-  /** Outstanding calls + penalty of a typical endpoint of the tier now (see the file comment). */
+  /** Outstanding calls of a typical endpoint of the tier now (see the file comment). */
   private tierLoad = 0;
   private readonly tierMedianMs = (): number => this.medianEstimate();
 
@@ -241,6 +249,9 @@ export class PeakEwmaScheduler implements TierScheduler {
       if (oldest > youngestStartMs) youngestStartMs = oldest;
     }
     if (reference === Infinity) reference = 1;
+    // Latencies within SIMILAR_LATENCY_RATIO of the best candidate's count as equal: outstanding calls decide
+    // between them, so traffic does not herd onto whichever healthy replica's noise is lowest.
+    const floorMs = reference * SIMILAR_LATENCY_RATIO;
     let best = -1;
     let bestCost = Infinity;
     let ties = 0;
@@ -250,6 +261,7 @@ export class PeakEwmaScheduler implements TierScheduler {
       const tracker = this.trackers[i];
       let latency = tracker.estimate.estimateMs;
       if (Number.isNaN(latency)) latency = reference;
+      if (latency < floorMs) latency = floorMs;
       // A call in flight for longer than its rivals' is a lower bound on this endpoint's latency now (beyond what they share).
       const excessAgeMs = youngestStartMs - tracker.oldestStartedMs();
       if (excessAgeMs > latency) latency = excessAgeMs;
