@@ -25,7 +25,7 @@
  * the calls that are not coming back, before any reply; an age every
  * candidate's calls share (the client itself stalled) cancels out.
  *
- * Latencies within `SIMILAR_LATENCY_RATIO` (1.5×) of the best candidate's are
+ * Latencies within `SIMILAR_LATENCY_RATIO` (1.25×) of the best candidate's are
  * costed as the best one's: between replicas that are about as fast,
  * outstanding calls decide. Otherwise, at low load (nothing outstanding),
  * the replica whose noise happens to be lowest took up to 43 % of the calls
@@ -67,8 +67,8 @@ const MIN_LATENCY_MS = 0.01;
 export const MEDIAN_SAMPLE = 63;
 /** Weight of each pick's candidates in the tier's common load (a moving average over about 8 picks). */
 const TIER_LOAD_GAIN = 1 / 8;
-/** Candidates whose latency is within this factor of the best one's are costed as if they had the same. */
-const SIMILAR_LATENCY_RATIO = 1.5;
+/** Candidates whose latency is within this factor of the best one's are costed as if they had the same (no wider: a slower replica must not tie with a healthy one whose estimate a stall inflated). */
+const SIMILAR_LATENCY_RATIO = 1.25;
 const DRAWS_PER_CHOICE = 4;
 const EXTRA_DRAWS = 16;
 

@@ -178,17 +178,17 @@ describe('PeakEwmaScheduler (etcd_peak_ewma)', () => {
     expect(picks.slice(0, 4).every(n => n === 25)).to.equal(true);
   });
 
-  it('costs latencies within 1.5× of the best candidate\'s as equal: outstanding calls spread the load among similar replicas', () => {
+  it('costs latencies within 1.25× of the best candidate\'s as equal: outstanding calls spread the load among similar replicas', () => {
     const bench = new Bench(2, { choiceCount: 0 });
     const scheduler = bench.scheduler();
     const only = (i: number): Uint8Array => Uint8Array.from([0, 1], j => (j === i ? 0 : 1));
-    for (const [i, latencyMs] of [[0, 1], [1, 1.4]] as const) {
+    for (const [i, latencyMs] of [[0, 1], [1, 1.2]] as const) {
       const { end } = bench.start(scheduler, only(i));
       bench.clockMs += latencyMs;
       end();
     }
-    // 1 ms and 1.4 ms, calls that never end: picks alternate (by outstanding) instead of all going to the 1 ms one
-    // until it holds 1.4× the calls.
+    // 1 ms and 1.2 ms, calls that never end: picks alternate (by outstanding) instead of going to the 1 ms one
+    // until it holds 1.2× the calls.
     const picks = [0, 0];
     for (let k = 0; k < 20; k++) picks[bench.start(scheduler).index]++;
     expect(picks).to.deep.equal([10, 10]);
@@ -237,8 +237,8 @@ describe('PeakEwmaScheduler (etcd_peak_ewma)', () => {
     // d joins: the median of 1, 2, 10.
     bench.scheduler([1, 1, 1, 1], [a, b, c, d]);
     expect(bench.estimate(3)).to.equal(2);
-    // Against a (1 ms, costed 1.5 ms: within 1.5× of the best counts as the best): idle a wins;
-    // a with 2 calls outstanding (cost 4.5) loses to idle d (2); d with two (6) loses again.
+    // Against a (1 ms, costed 1.25 ms: within 1.25× of the best counts as the best): idle a wins;
+    // a with 2 calls outstanding (cost 3.75) loses to idle d (2); d with two (6) loses again.
     const pair = bench.scheduler([1, 1], [a, d]);
     expect(pair.pick(undefined, bench.clockMs)).to.equal(0);
     a.load.recordPick(bench.clockMs);
