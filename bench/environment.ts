@@ -186,6 +186,7 @@ export class BenchEnvironment {
 
   private spawn(name: string, hosts: string[]): Promise<ReplicaProcess> {
     this.weights.set(name, 1);
-    return spawnReplica({ name, service: this.service, etcdHosts: hosts, weight: 1, ttlSeconds: POOL_TTL_SECONDS });
+    // Load reports (per call and out of band) for grpc-js's weighted_round_robin, the load-aware peer.
+    return spawnReplica({ name, service: this.service, etcdHosts: hosts, weight: 1, ttlSeconds: POOL_TTL_SECONDS, loadReports: { outOfBand: true } });
   }
 }

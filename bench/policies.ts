@@ -31,3 +31,15 @@ export function registeredEtcdPolicies(): string[] {
 export function lbConfigOf(policy: string): Record<string, object> {
   return { [policy]: {} };
 }
+
+/** grpc-js's own load-aware policy, fed by the replicas' ORCA reports (every bench replica serves them). */
+export const WRR_ORCA = 'weighted_round_robin+ORCA';
+
+/**
+ * Its config: out-of-band reports (per-call ones would make grpc-js re-parse orca.proto on every
+ * call, ~20 ms of client CPU each: see src/server/orca-load-report.ts) every 250 ms, weights
+ * recomputed every 250 ms, a 500 ms blackout (default 10 s: longer than a bench run).
+ */
+export const WRR_ORCA_CONFIG: Readonly<Record<string, object>> = Object.freeze({
+  weighted_round_robin: { enable_oob_load_report: true, oob_load_reporting_period: '0.25s', weight_update_period: '0.25s', blackout_period: '0.5s' },
+});

@@ -31,7 +31,7 @@ unless ETCD_ENDPOINTS (comma-separated host:port) is set.
 options:
   --scenario NAME   run only this scenario; repeat or comma-separate for several
                     (${SCENARIO_NAMES.join(', ')}). Default: all.
-  --quick           short runs (the whole bench in under 3 minutes on 2 cores)
+  --quick           short runs (the whole bench in about 4 minutes on 2 cores)
   --json            print one JSON document (scenario -> metrics) on stdout, nothing else
   --out DIR         where REPORT.md and plots/*.svg go. Default: bench/results
   --no-report       do not write the Markdown report and plots

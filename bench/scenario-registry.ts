@@ -9,11 +9,13 @@ import { discoveryScenario } from './scenarios/discovery';
 import { failingReplicaScenario } from './scenarios/failing-replica';
 import { fleetScenario } from './scenarios/fleet';
 import { hedgingScenario } from './scenarios/hedging';
+import { overloadScenario } from './scenarios/overload';
 import { killScenario } from './scenarios/kill';
 import { pickScenario } from './scenarios/pick';
 import { scaleScenario } from './scenarios/scale';
 import { slowReplicaScenario } from './scenarios/slow-replica';
 import { slowStartScenario } from './scenarios/slow-start';
+import { stallsScenario } from './scenarios/stalls';
 import { throughputScenario } from './scenarios/throughput';
 import { weightsScenario } from './scenarios/weights';
 
@@ -29,6 +31,8 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario<unknown>>> = Obje
   'hedging': hedgingScenario as Scenario<unknown>,
   'slow-start': slowStartScenario as Scenario<unknown>,
   'fleet': fleetScenario as Scenario<unknown>,
+  'overload': overloadScenario as Scenario<unknown>,
+  'stalls': stallsScenario as Scenario<unknown>,
 });
 
 /** The outcome of `scenario` from its metrics; `metrics` null with `error` for a failed scenario. */

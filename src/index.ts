@@ -24,3 +24,5 @@ export { type SlowStartConfig, DEFAULT_SLOW_START_AGGRESSION, DEFAULT_SLOW_START
 export { type PeakEwmaOptions, DEFAULT_PEAK_EWMA_OPTIONS } from './balancer/peak-ewma';
 export { type MetricsOptions, DEFAULT_METRICS_OPTIONS } from './metrics/metrics-options';
 export { type EndpointHealth } from './balancer/balancer-diagnostics';
+export { loadReportServerOptions, createLoadReporter, LoadReporter, type LoadReportOptions, type LoadSnapshot, ORCA_LOAD_REPORT_HEADER, DEFAULT_LOAD_REPORT_OPTIONS } from './server/load-reporter';
+export { type OrcaLoadReport, encodeOrcaLoadReport, decodeOrcaLoadReport } from './server/orca-load-report';

@@ -24,6 +24,9 @@ function noop(): void {}
 /** Per endpoint, kept across picker rebuilds by the strategy. */
 export class LatencyTracker {
   private readonly free: CallTimer[] = [];
+  /** Calls started and not ended, oldest first (a doubly-linked list through the timers: O(1) both ways, no allocation). */
+  head: CallTimer | undefined;
+  tail: CallTimer | undefined;
 
   /**
    * @param estimate Where latencies go.
@@ -38,11 +41,16 @@ export class LatencyTracker {
     readonly label = '',
   ) {}
 
-  /** Hooks for one call (from the pool) that also run the call accounting's `started`/`ended`. */
-  timeCall(started: () => void, ended: (code: status) => void): CallHooks {
+  /** Hooks for one call (from the pool) that also run the call accounting's `started`/`ended`; `probe`: the call is a probe. */
+  timeCall(started: () => void, ended: (code: status) => void, probe = false): CallHooks {
     const timer = this.free.pop() ?? new CallTimer(this);
-    timer.arm(started, ended);
+    timer.arm(started, ended, probe);
     return timer;
+  }
+
+  /** When the oldest call still in flight started (`nowMs` clock); NaN if none is. */
+  oldestStartedMs(): number {
+    return this.head === undefined ? Number.NaN : this.head.startedMs;
   }
 
   /** Free pairs (tests). */
@@ -57,13 +65,19 @@ export class LatencyTracker {
 
 class CallTimer implements CallHooks {
   private armed = false;
-  private startedMs = Number.NaN;
+  private probe = false;
+  startedMs = Number.NaN;
+  /** Neighbours in the tracker's in-flight list while started and not ended. */
+  prev: CallTimer | undefined;
+  next: CallTimer | undefined;
+  private linked = false;
   private started: () => void = noop;
   private ended: (code: status) => void = noop;
 
   readonly onCallStarted = (): void => {
     if (!this.armed) return;
     this.startedMs = this.tracker.nowMs();
+    this.link();
     this.started();
   };
 
@@ -72,11 +86,12 @@ class CallTimer implements CallHooks {
     if (!this.armed) return;
     this.armed = false;
     const tracker = this.tracker;
+    this.unlink();
     this.ended(code);
     if (!Number.isNaN(this.startedMs)) {
       const nowMs = tracker.nowMs();
       const mayLower = code !== status.CANCELLED && !tracker.isFailure(code);
-      tracker.estimate.observe(nowMs - this.startedMs, nowMs, mayLower);
+      tracker.estimate.observe(nowMs - this.startedMs, nowMs, mayLower, this.probe);
     }
     this.started = noop;
     this.ended = noop;
@@ -86,8 +101,32 @@ class CallTimer implements CallHooks {
 
   constructor(private readonly tracker: LatencyTracker) {}
 
-  arm(started: () => void, ended: (code: status) => void): void {
+  private link(): void {
+    if (this.linked) return;
+    const tracker = this.tracker;
+    this.prev = tracker.tail;
+    this.next = undefined;
+    if (tracker.tail === undefined) tracker.head = this;
+    else tracker.tail.next = this;
+    tracker.tail = this;
+    this.linked = true;
+  }
+
+  private unlink(): void {
+    if (!this.linked) return;
+    const tracker = this.tracker;
+    if (this.prev === undefined) tracker.head = this.next;
+    else this.prev.next = this.next;
+    if (this.next === undefined) tracker.tail = this.prev;
+    else this.next.prev = this.prev;
+    this.prev = undefined;
+    this.next = undefined;
+    this.linked = false;
+  }
+
+  arm(started: () => void, ended: (code: status) => void, probe: boolean): void {
     this.armed = true;
+    this.probe = probe;
     this.startedMs = Number.NaN;
     this.started = started;
     this.ended = ended;

@@ -1,10 +1,35 @@
 /**
  * Peak-EWMA by power of d choices, for one tier: draw d distinct endpoints at
- * random and take the cheapest, cost = latency estimate × (outstanding +
- * failure penalty + 1) / weight. The "+ 1" is the call being placed, so with
- * everything idle the faster (then the heavier) endpoint wins; outstanding
- * calls multiply the latency, so a fast endpoint is not piled on past the
- * point where it would answer later than a slower idle one.
+ * random and take the cheapest, cost = latency × (outstanding + 1 + common
+ * load) × (1 + failure penalty) / weight. The "+ 1" is the call being
+ * placed, so with everything idle the faster (then the heavier) endpoint wins;
+ * outstanding calls multiply the latency, so a fast endpoint is not piled on
+ * past the point where it would answer later than a slower idle one.
+ *
+ * The common load is the tier's typical outstanding calls now (a moving
+ * average of the candidates' over the last ~8 picks: they are a uniform
+ * sample of the tier). It makes the trade-off relative to the tier at the same
+ * time: when a burst loads every endpoint together (an open-loop client
+ * catching up after a stall sends dozens of calls at once), a healthy replica
+ * with 9 calls outstanding is no longer costed 10× its latency against an idle
+ * replica 20 ms slower, while one loaded past its peers (a queueing or stalled
+ * replica) still is. With the tier idle it is ≈ 0 and the cost is Finagle's.
+ * The failure penalty multiplies (rather than adds to outstanding, as in
+ * least-request): added, a burst that raises every endpoint's load at once
+ * would dilute it, and a replica failing fast took 1.9 % of a burst-prone open
+ * loop instead of < 1 %.
+ *
+ * Latency is the estimate, or, if larger, how much longer the endpoint's
+ * oldest call in flight has been waiting than the youngest such among the
+ * candidates that have calls in flight: a queue or a stall shows at once, in
+ * the calls that are not coming back, before any reply; an age every
+ * candidate's calls share (the client itself stalled) cancels out.
+ *
+ * Latencies within `SIMILAR_LATENCY_RATIO` (1.25×) of the best candidate's are
+ * costed as the best one's: between replicas that are about as fast,
+ * outstanding calls decide. Otherwise, at low load (nothing outstanding),
+ * the replica whose noise happens to be lowest took up to 43 % of the calls
+ * of 4 healthy ones, and queued there; a replica +20 ms is still 10× costlier.
  *
  * An endpoint whose estimate is still unknown (nothing measured anywhere yet)
  * is costed with the lowest estimate among the drawn candidates, i.e. on
@@ -14,9 +39,11 @@
  * Probing: the tier looks at one endpoint per pick, in turn (O(1)); if that
  * endpoint has not been picked for `probeIntervalMs` and for at least
  * `PROBE_MIN_PICKS` of this tier's picks, it gets this pick, whatever its
- * cost. So a replica that was slow is measured again about once per
- * `probeIntervalMs` and its estimate decays when it has recovered, while at
- * low traffic the probes still take at most about 1 pick in `PROBE_MIN_PICKS`.
+ * cost, and its answer, if faster, replaces its estimate. So a replica that
+ * was slow is measured again about once per `probeIntervalMs` and is back as
+ * soon as one probe finds it recovered, while at low traffic the probes still
+ * take at most about 1 pick in `PROBE_MIN_PICKS` (0.5 %: below the 1 % that
+ * would put a slow replica's probes into the p99).
  *
  * `choiceCount` 0 (or ≥ n) scans every endpoint (O(n)); 1 is uniform random.
  * Ties go to a uniformly random one of the tied. Excluded endpoints (retry
@@ -33,11 +60,15 @@ import { type LatencyTracker } from './peak-ewma-latency-tracker';
 import { type CallHooks, type SchedulableEndpoint, type TierScheduler } from './tier-scheduler';
 
 /** An endpoint not picked for `probeIntervalMs` is probed only if its tier also made this many picks meanwhile. */
-export const PROBE_MIN_PICKS = 100;
+export const PROBE_MIN_PICKS = 200;
 /** Estimates below this count as this much, so that a zero reading cannot cancel the outstanding-call factor. */
 const MIN_LATENCY_MS = 0.01;
 /** A new endpoint's prior is the median of this many of its tier's estimates at most (all of them in smaller tiers). */
 export const MEDIAN_SAMPLE = 63;
+/** Weight of each pick's candidates in the tier's common load (a moving average over about 8 picks). */
+const TIER_LOAD_GAIN = 1 / 8;
+/** Candidates whose latency is within this factor of the best one's are costed as if they had the same (no wider: a slower replica must not tie with a healthy one whose estimate a stall inflated). */
+const SIMILAR_LATENCY_RATIO = 1.25;
 const DRAWS_PER_CHOICE = 4;
 const EXTRA_DRAWS = 16;
 
@@ -68,6 +99,10 @@ export class PeakEwmaScheduler implements TierScheduler {
   private lastPick = new Float64Array(0);
   private picks = 0;
   private probeCursor = 0;
+  /** Whether the last pick was a probe (`observeCall` follows its pick). */
+  private probed = false;
+  /** Outstanding calls of a typical endpoint of the tier now (see the file comment). */
+  private tierLoad = 0;
   private readonly tierMedianMs = (): number => this.medianEstimate();
 
   /**
@@ -133,8 +168,10 @@ export class PeakEwmaScheduler implements TierScheduler {
   pick(excluded: Uint8Array | undefined, nowMs: number): number {
     let chosen = 0;
     const n = this.endpoints.length;
+    this.probed = false;
     if (n > 1) {
       chosen = this.probe(excluded, nowMs);
+      this.probed = chosen >= 0;
       if (chosen < 0) {
         const d = this.settings.choiceCount === 0 || this.settings.choiceCount >= n ? n : this.settings.choiceCount;
         let count = d === n ? 0 : this.sample(d, excluded);
@@ -148,12 +185,17 @@ export class PeakEwmaScheduler implements TierScheduler {
   }
 
   observeCall(index: number, started: () => void, ended: (code: status) => void): CallHooks {
-    return this.trackers[index].timeCall(started, ended);
+    return this.trackers[index].timeCall(started, ended, this.probed);
   }
 
-  /** The endpoint's cost with `estimateMs` as its latency. */
-  cost(index: number, estimateMs: number, nowMs: number): number {
-    return Math.max(estimateMs, MIN_LATENCY_MS) * (this.endpoints[index].load.score(nowMs) + 1) * this.inverseWeight[index];
+  /** The endpoint's cost with `estimateMs` as its latency, `outstanding` calls and failure `penalty`. */
+  cost(index: number, estimateMs: number, outstanding: number, penalty: number): number {
+    return Math.max(estimateMs, MIN_LATENCY_MS) * (outstanding + 1 + this.tierLoad) * (1 + penalty) * this.inverseWeight[index];
+  }
+
+  /** The tier's common load: a moving average of the candidates' outstanding calls (diagnostics, tests). */
+  get commonLoad(): number {
+    return this.tierLoad;
   }
 
   private probe(excluded: Uint8Array | undefined, nowMs: number): number {
@@ -196,19 +238,37 @@ export class PeakEwmaScheduler implements TierScheduler {
   private cheapest(count: number, nowMs: number): number {
     if (count === 0) return 0;
     // Unknown estimates borrow the lowest known one among the candidates (or all compare on load alone).
+    // The youngest oldest-call among candidates with calls in flight is the common part of their ages.
     let reference = Infinity;
+    let youngestStartMs = Number.NEGATIVE_INFINITY;
     for (let k = 0; k < count; k++) {
-      const estimate = this.trackers[this.drawn[k]].estimate.estimateMs;
+      const tracker = this.trackers[this.drawn[k]];
+      const estimate = tracker.estimate.estimateMs;
       if (estimate < reference) reference = estimate;
+      const oldest = tracker.oldestStartedMs();
+      if (oldest > youngestStartMs) youngestStartMs = oldest;
     }
     if (reference === Infinity) reference = 1;
+    // Latencies within SIMILAR_LATENCY_RATIO of the best candidate's count as equal: outstanding calls decide
+    // between them, so traffic does not herd onto whichever healthy replica's noise is lowest.
+    const floorMs = reference * SIMILAR_LATENCY_RATIO;
     let best = -1;
     let bestCost = Infinity;
     let ties = 0;
+    let outstandingSum = 0;
     for (let k = 0; k < count; k++) {
       const i = this.drawn[k];
-      const estimate = this.trackers[i].estimate.estimateMs;
-      const cost = this.cost(i, Number.isNaN(estimate) ? reference : estimate, nowMs);
+      const tracker = this.trackers[i];
+      let latency = tracker.estimate.estimateMs;
+      if (Number.isNaN(latency)) latency = reference;
+      if (latency < floorMs) latency = floorMs;
+      // A call in flight for longer than its rivals' is a lower bound on this endpoint's latency now (beyond what they share).
+      const excessAgeMs = youngestStartMs - tracker.oldestStartedMs();
+      if (excessAgeMs > latency) latency = excessAgeMs;
+      const load = this.endpoints[i].load;
+      const outstanding = load.outstanding(nowMs);
+      outstandingSum += outstanding;
+      const cost = this.cost(i, latency, outstanding, load.failurePenalty(nowMs));
       if (cost < bestCost) {
         best = i;
         bestCost = cost;
@@ -217,6 +277,8 @@ export class PeakEwmaScheduler implements TierScheduler {
         best = i;
       }
     }
+    // The candidates are a uniform sample of the tier: their mean load tracks the tier's (after this pick).
+    this.tierLoad += TIER_LOAD_GAIN * (outstandingSum / count - this.tierLoad);
     return best < 0 ? this.drawn[0] : best;
   }
 }

@@ -1,22 +1,32 @@
 /**
- * `etcd_peak_ewma`: latency-aware balancing (Finagle's, Linkerd's and
- * go-zero's peak-EWMA). Cost per endpoint = peak-EWMA of its observed latency
- * × (outstanding calls + failure penalty + 1) / weight, compared among
- * `choiceCount` random endpoints (power of two choices, O(1) per pick).
+ * `etcd_peak_ewma`: latency-aware balancing (after Finagle's, Linkerd's and
+ * go-zero's peak-EWMA). Cost per endpoint = latency × (outstanding calls + 1 +
+ * the tier's common load) × (1 + failure penalty) / weight, compared among
+ * `choiceCount` random endpoints (power of two choices, O(1) per pick); the
+ * latency is the estimate, or how much longer its oldest call in flight has
+ * waited than its rivals' if that is more (`PeakEwmaScheduler`).
  *
  * Least outstanding requests equalises in-flight counts, so a replica 10×
  * slower still gets a share large enough to be the p99; weighing by latency
  * keeps it out of the tail. Latency is measured per call from grpc-js's pick
- * hooks (`onCallStarted` → `onCallEnded`): no timer per call. A slower sample
- * raises the estimate at once; faster ones pull it down with time constant
- * `decayMs`. A new endpoint starts from `initialLatencyMs` or the median of
- * its tier; an endpoint not picked for `probeIntervalMs` is probed, so a
- * recovered replica is found again; a failed call never lowers the estimate
- * and adds the shared decaying failure penalty, so fast errors do not make a
- * broken replica look fast. Tiers, weights, draining, READY-only and the
- * retry skip hook come from the shared endpoint layer.
+ * hooks (`onCallStarted` → `onCallEnded`): no timer per call.
  *
- * Service config: `{"loadBalancingConfig":[{"etcd_peak_ewma":{"choiceCount":2,"decayMs":10000}}]}`,
+ * The choice is made robust to noise common to every endpoint (issue 17; on a
+ * busy client every reply handled in the same event-loop burst is late by the
+ * same stall): the estimate is time-weighted, rising with time constant
+ * `decayMs / 4` and falling with `decayMs` (`PeakEwmaEstimate`), so a burst of
+ * late replies weighs what one sample weighs; and the outstanding calls are
+ * counted on top of the tier's common load (`PeakEwmaScheduler`), so a burst
+ * of calls that loads every endpoint at once does not make a slow idle replica
+ * look cheap. A new endpoint starts from `initialLatencyMs` or the median of
+ * its tier; an endpoint not picked for `probeIntervalMs` is probed, and a
+ * probe answering faster replaces its estimate, so a recovered replica is back
+ * after one probe; a failed call never lowers the estimate and adds the shared
+ * decaying failure penalty, so fast errors do not make a broken replica look
+ * fast. Tiers, weights, draining, READY-only and the retry skip hook come from
+ * the shared endpoint layer.
+ *
+ * Service config: `{"loadBalancingConfig":[{"etcd_peak_ewma":{"choiceCount":2,"decayMs":500}}]}`,
  * optional `initialLatencyMs`, `probeIntervalMs`, `healthCheck: {"serviceName": "..."}`.
  */
 import { type status } from '@grpc/grpc-js';
@@ -36,11 +46,15 @@ const trace = tracer('etcd_peak_ewma');
 export interface PeakEwmaOptions {
   /** Endpoints compared per pick (power of d choices); 0 = all. Defaults to 2. */
   choiceCount?: number;
-  /** Time constant with which faster samples pull the estimate down. Defaults to 10000 (as Finagle and Linkerd). */
+  /**
+   * Time constant with which faster samples pull the estimate down (slower ones push it up with a quarter of it).
+   * Defaults to 500: Finagle's and Linkerd's 10 s kept a healthy replica's estimate inflated by one noisy
+   * reply for tens of seconds; 500 ms averages hundreds of replies at a few hundred calls/s per endpoint.
+   */
   decayMs?: number;
   /** Estimate of an endpoint before its first answer. Defaults to the median estimate of its tier (none while nothing is measured). */
   initialLatencyMs?: number;
-  /** An endpoint not picked for this long is probed (given one pick), so a recovered replica is measured again; probes of an endpoint take at most 1 in 100 of its tier's picks. Defaults to 1000. */
+  /** An endpoint not picked for this long is probed (given one pick), so a recovered replica is measured again; probes of an endpoint take at most 1 in 200 of its tier's picks (so a slow replica's probes stay out of the p99). Defaults to 500 (a recovered replica is back within about a second). */
   probeIntervalMs?: number;
   /** grpc.health.v1 watching per subchannel. Defaults to none. */
   healthCheck?: HealthCheckConfig;
@@ -48,8 +62,8 @@ export interface PeakEwmaOptions {
 
 export const DEFAULT_PEAK_EWMA_OPTIONS = Object.freeze({
   choiceCount: 2,
-  decayMs: 10_000,
-  probeIntervalMs: 1000,
+  decayMs: 500,
+  probeIntervalMs: 500,
 });
 
 const MAX_CHOICE_COUNT = 1_000_000;

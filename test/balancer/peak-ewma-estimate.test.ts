@@ -1,19 +1,41 @@
 import { expect } from 'chai';
 import { status } from '@grpc/grpc-js';
 import { DEFAULT_FAILURE_CODES } from '../../src/balancer/call-load';
-import { PeakEwmaEstimate } from '../../src/balancer/peak-ewma-estimate';
+import { PeakEwmaEstimate, RISE_RATIO } from '../../src/balancer/peak-ewma-estimate';
 import { LatencyTracker } from '../../src/balancer/peak-ewma-latency-tracker';
 
 const DECAY_MS = 10_000;
 
 describe('PeakEwmaEstimate (etcd_peak_ewma)', () => {
-  it('rises at once on a slower sample', () => {
+  it('rises towards a slower sample with time constant decayMs / 4: almost at once after a quiet gap, a little per sample of a steady stream', () => {
     const e = new PeakEwmaEstimate(DECAY_MS, Number.NaN, 0);
     e.observe(1, 10, true);
     expect(e.estimateMs).to.equal(1);
-    // 1 ms after the last sample: an EWMA would barely move; the peak takes it whole.
+    // 1 ms after the previous sample: weight 1 - e^(-1 / 2500).
     e.observe(25, 11, true);
-    expect(e.estimateMs).to.equal(25);
+    expect(e.estimateMs).to.be.closeTo(1 + 24 * (1 - Math.exp(-1 / (DECAY_MS / RISE_RATIO))), 1e-9);
+    // A whole rise time constant later, one sample takes it 63 % of the way; four, 98 %.
+    const sparse = new PeakEwmaEstimate(DECAY_MS, Number.NaN, 0);
+    sparse.observe(1, 0, true);
+    sparse.observe(21, DECAY_MS / RISE_RATIO, true);
+    expect(sparse.estimateMs).to.be.closeTo(1 + 20 * (1 - Math.exp(-1)), 1e-9);
+    sparse.observe(21, DECAY_MS / RISE_RATIO + DECAY_MS, true);
+    expect(sparse.estimateMs).to.be.greaterThan(20.6);
+  });
+
+  it('shrugs off noise common to all endpoints: replies delayed together weigh what one sample after the gap weighs', () => {
+    const decayMs = 500;
+    const e = new PeakEwmaEstimate(decayMs, Number.NaN, 0);
+    // 1 ms replies, one every 2 ms, for 2 s.
+    let t = 0;
+    for (; t < 2000; t += 2) e.observe(1, t, true);
+    // The client stalls 30 ms: the 15 replies due meanwhile are handled in one burst, each 1-30 ms late.
+    for (let k = 0; k < 15; k++) e.observe(1 + 30 - 2 * k, t + 30, true);
+    // The gap of 30 ms weighs 1 - e^(-30 / 125) ≈ 21 %: the estimate stays far below a +20 ms replica's 21 ms.
+    expect(e.estimateMs).to.be.lessThan(8);
+    // And two decay periods of normal replies later it is back within 1.5 ms.
+    for (t += 32; t < 3030; t += 2) e.observe(1, t, true);
+    expect(e.estimateMs).to.be.lessThan(2.5);
   });
 
   it('decays towards faster samples with time constant decayMs, however many samples there are', () => {
@@ -39,8 +61,9 @@ describe('PeakEwmaEstimate (etcd_peak_ewma)', () => {
     e.observe(5, 0, true);
     e.observe(0.1, 60_000, false);
     expect(e.estimateMs).to.equal(5);
-    e.observe(40, 60_001, false);
-    expect(e.estimateMs).to.equal(40);
+    // A slow failure raises it (with the rise time constant: here after a long gap, fully).
+    e.observe(40, 120_000, false);
+    expect(e.estimateMs).to.be.closeTo(40, 1e-6);
     // Nothing measured yet: a failure does not become the first estimate.
     const fresh = new PeakEwmaEstimate(DECAY_MS, Number.NaN, 0);
     fresh.observe(0.1, 1, false);
@@ -87,6 +110,43 @@ describe('LatencyTracker (etcd_peak_ewma per-call timing)', () => {
     again.onCallEnded(status.OK);
     again.onCallEnded(status.OK);
     expect(tracker.pooled).to.equal(1);
+  });
+
+  it('knows when its oldest call in flight started, whatever order calls end in; a probe\'s faster answer replaces the estimate', () => {
+    let clock = 0;
+    const tracker = new LatencyTracker(new PeakEwmaEstimate(DECAY_MS, Number.NaN, 0), () => clock, code => DEFAULT_FAILURE_CODES.has(code));
+    expect(Number.isNaN(tracker.oldestStartedMs())).to.equal(true);
+    const started = [0, 1, 2, 3].map(k => {
+      clock = 10 * (k + 1);
+      const hooks = tracker.timeCall(() => {}, () => {});
+      hooks.onCallStarted();
+      return hooks;
+    });
+    expect(tracker.oldestStartedMs()).to.equal(10);
+    clock = 50;
+    started[1].onCallEnded(status.OK); // from the middle
+    expect(tracker.oldestStartedMs()).to.equal(10);
+    started[0].onCallEnded(status.OK); // the head
+    expect(tracker.oldestStartedMs()).to.equal(30);
+    started[3].onCallEnded(status.OK); // the tail
+    started[2].onCallEnded(status.CANCELLED);
+    expect(Number.isNaN(tracker.oldestStartedMs())).to.equal(true);
+    // Reused pairs link again.
+    const reused = tracker.timeCall(() => {}, () => {});
+    clock = 60;
+    reused.onCallStarted();
+    expect(tracker.oldestStartedMs()).to.equal(60);
+    reused.onCallEnded(status.OK);
+
+    // Estimate now 40-ish (slow answers); a probe answering in 1 ms replaces it, a normal call would only pull it down.
+    const before = tracker.estimate.estimateMs;
+    expect(before).to.be.greaterThan(10);
+    const probe = tracker.timeCall(() => {}, () => {}, true);
+    clock = 100;
+    probe.onCallStarted();
+    clock = 101;
+    probe.onCallEnded(status.OK);
+    expect(tracker.estimate.estimateMs).to.equal(1);
   });
 
   it('counts fast failures and cancellations only upwards', () => {

@@ -73,7 +73,7 @@ describe('bench (npm run bench) smoke', function () {
     const unknown = await bench(['--scenario', 'nope'], 30_000);
     expect(unknown.code).to.equal(2);
     expect(unknown.stdout).to.equal('');
-    expect(unknown.stderr).to.match(/bench: unknown scenario 'nope'; expected one of pick, throughput, slow-replica, failing-replica, kill, weights, discovery, scale, hedging/);
+    expect(unknown.stderr).to.match(/bench: unknown scenario 'nope'; expected one of pick, throughput, slow-replica, failing-replica, kill, weights, discovery, scale, hedging, overload, stalls/);
     const sizes = await bench(['--pick-sizes', '3,0'], 30_000);
     expect(sizes.code).to.equal(2);
     expect(sizes.stderr).to.match(/--pick-sizes must be integers in \[1, 100000\].*got '0'/);

@@ -29,9 +29,21 @@ export interface EchoBehaviour {
    * across processes, so replicas agree without talking). Defaults to none.
    */
   slowTurn?: { index: number; count: number; periodMs: number; extraMs: number };
+  /**
+   * Serves at most this many unary calls at a time; the others queue for a slot (each holds its
+   * slot for its `latencyMs`). A replica that does one thing at a time. Defaults to unlimited.
+   */
+  maxConcurrent?: number;
+  /**
+   * GC-like stalls: the event loop is blocked for `forMs` at the start of every `everyMs` of the
+   * wall clock (a busy loop: nothing is served, nothing is accepted meanwhile). Defaults to none.
+   */
+  stall?: { everyMs: number; forMs: number };
 }
 
 export interface EchoServerOptions extends EchoBehaviour {
+  /** Options of the `grpc.Server` (e.g. `loadReportServerOptions()`). Defaults to none. */
+  serverOptions?: grpc.ServerOptions;
   /** Listen address. Defaults to `127.0.0.1:0` (a free port). */
   address?: string;
   /** Name put in every reply's `server` field. Defaults to the bound address. */
@@ -68,6 +80,8 @@ export interface EchoServer {
   failed: number;
   /** Calls currently in the handler. */
   inFlight: number;
+  /** Fraction of the last second its `maxConcurrent` slots were busy (0 without `maxConcurrent`). */
+  slotUtilization(): number;
   behaviour: EchoBehaviour;
   setBehaviour(b: EchoBehaviour): void;
   /**
@@ -83,14 +97,60 @@ export interface EchoServer {
 
 const running = new Set<EchoServer>();
 
+/** `maxConcurrent` slots: a FIFO queue of calls waiting for one, and the slots' busy time. */
+class Slots {
+  private busy = 0;
+  private readonly waiting: Array<() => void> = [];
+  /** Busy slot-ms accumulated in the current and previous 1 s buckets. */
+  private busyMs = 0;
+  private previousBusyMs = 0;
+  private bucketStartMs = performance.now();
+  private changedAtMs = performance.now();
+
+  /** Waits for a slot and holds it `holdMs`; a call cancelled while it queued gives its turn up at once. */
+  async run(limit: number, holdMs: number, cancelled: () => boolean): Promise<void> {
+    if (this.busy >= limit) await new Promise<void>(resolve => this.waiting.push(resolve));
+    if (cancelled()) {
+      this.waiting.shift()?.();
+      return;
+    }
+    this.account();
+    this.busy++;
+    if (holdMs > 0) await new Promise(r => setTimeout(r, holdMs));
+    this.account();
+    this.busy--;
+    this.waiting.shift()?.();
+  }
+
+  utilization(nowMs: number, limit: number | undefined): number {
+    if (limit === undefined) return 0;
+    this.account();
+    const into = Math.min(1, (nowMs - this.bucketStartMs) / 1000);
+    return Math.min(1, (this.busyMs + this.previousBusyMs * (1 - into)) / 1000 / limit);
+  }
+
+  private account(): void {
+    const nowMs = performance.now();
+    if (nowMs - this.bucketStartMs >= 1000) {
+      this.busyMs += this.busy * (this.bucketStartMs + 1000 - this.changedAtMs);
+      this.previousBusyMs = nowMs - this.bucketStartMs >= 2000 ? this.busy * 1000 : this.busyMs;
+      this.busyMs = 0;
+      this.changedAtMs = this.bucketStartMs = nowMs - ((nowMs - this.bucketStartMs) % 1000);
+    }
+    this.busyMs += this.busy * (nowMs - this.changedAtMs);
+    this.changedAtMs = nowMs;
+  }
+}
+
 type CancellableCall = { once(event: 'cancelled', listener: () => void): unknown };
 
 export async function startEchoServer(options: EchoServerOptions = {}): Promise<EchoServer> {
   const { service } = loadEcho();
-  const server = new grpc.Server();
+  const server = new grpc.Server(options.serverOptions);
   const random = options.random ?? Math.random;
   let spikeRandom = options.spikes ? seededRandom(options.spikes.seed) : undefined;
   const hung = new Set<() => void>();
+  const slots = new Slots();
   const holds: Array<{ remaining: number; hold: (call: CancellableCall) => Promise<void> }> = [];
   let name = options.name ?? '';
 
@@ -106,10 +166,15 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     behaviour: {
       latencyMs: options.latencyMs, failRate: options.failRate, failCode: options.failCode,
       pushbackMs: options.pushbackMs, hang: options.hang, spikes: options.spikes, slowTurn: options.slowTurn,
+      maxConcurrent: options.maxConcurrent, stall: options.stall,
     },
     setBehaviour(b) {
       state.behaviour = { ...b };
       spikeRandom = b.spikes ? seededRandom(b.spikes.seed) : undefined;
+      scheduleStall();
+    },
+    slotUtilization() {
+      return slots.utilization(performance.now(), state.behaviour.maxConcurrent);
     },
     holdNext(count) {
       let released = false;
@@ -143,6 +208,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     },
     async stop(graceMs = 2000) {
       running.delete(state);
+      stopStalls();
       for (const release of hung) release();
       await new Promise<void>(resolve => {
         const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
@@ -151,6 +217,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     },
     forceStop() {
       running.delete(state);
+      stopStalls();
       for (const release of hung) release();
       server.forceShutdown();
     },
@@ -176,7 +243,8 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     if (b.spikes && spikeRandom && spikeRandom() < b.spikes.rate) delayMs += b.spikes.extraMs;
     const turn = b.slowTurn;
     if (turn && Math.floor(Date.now() / turn.periodMs) % turn.count === turn.index) delayMs += turn.extraMs;
-    if (delayMs > 0) await new Promise(r => setTimeout(r, delayMs));
+    if (b.maxConcurrent !== undefined) await slots.run(b.maxConcurrent, delayMs, () => (call as { cancelled?: boolean }).cancelled === true);
+    else if (delayMs > 0) await new Promise(r => setTimeout(r, delayMs));
     if (b.failRate && random() < b.failRate) {
       const metadata = new grpc.Metadata();
       if (b.pushbackMs !== undefined) metadata.set('grpc-retry-pushback-ms', String(b.pushbackMs));
@@ -225,6 +293,25 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     state.ok++;
     call.end();
   };
+  let stallTimer: NodeJS.Timeout | undefined;
+  /** Arms the next stall (aligned on the wall clock) while the behaviour asks for stalls. */
+  const scheduleStall = (): void => {
+    if (stallTimer !== undefined) clearTimeout(stallTimer);
+    stallTimer = undefined;
+    const stall = state.behaviour.stall;
+    if (stall === undefined || !running.has(state)) return;
+    stallTimer = setTimeout(() => {
+      const until = Date.now() + stall.forMs;
+      // Deliberately blocking: a GC pause stops the whole process.
+      while (Date.now() < until) { /* stalled */ }
+      scheduleStall();
+    }, stall.everyMs - (Date.now() % stall.everyMs));
+    stallTimer.unref();
+  };
+  const stopStalls = (): void => {
+    if (stallTimer !== undefined) clearTimeout(stallTimer);
+    stallTimer = undefined;
+  };
   options.configure?.(server);
 
   const bindAddress = options.address ?? '127.0.0.1:0';
@@ -236,6 +323,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
   Object.assign(state, { address, port });
   if (!name) name = address;
   running.add(state);
+  scheduleStall();
   return state;
 }
 

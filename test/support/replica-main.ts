@@ -4,7 +4,7 @@
  * Its own process so that `kill -9` is real.
  */
 import { type Metadata } from '@grpc/grpc-js';
-import { gracefulShutdown, registerEndpoint, type Registration } from '../../src';
+import { createLoadReporter, gracefulShutdown, registerEndpoint, type Registration } from '../../src';
 import { startEchoServer, type EchoBehaviour } from './echo-server';
 import { CALL_ID_HEADER, type ReplicaCommand, type ReplicaConfig, type ReplicaEvent } from './replica-process';
 
@@ -27,7 +27,15 @@ async function main(): Promise<void> {
     else if (seenCallIds.size >= MAX_REMEMBERED_CALL_IDS) seenCallIds.clear();
     seenCallIds.add(key);
   };
-  const echo = await startEchoServer({ ...config.behaviour, address: config.address, name: config.name, onCall });
+  // The busy share of its slots when it serves one call at a time (set once the server exists), else the event loop's.
+  const slots: { utilization?: () => number | undefined } = {};
+  const reporter = config.loadReports ? createLoadReporter({ utilization: () => slots.utilization?.() }) : undefined;
+  const echo = await startEchoServer({
+    ...config.behaviour, address: config.address, name: config.name, onCall,
+    serverOptions: reporter?.serverOptions(),
+    configure: server => { if (config.loadReports?.outOfBand) reporter?.serveOutOfBand(server); },
+  });
+  slots.utilization = () => (echo.behaviour.maxConcurrent !== undefined ? echo.slotUtilization() : undefined);
   let registration: Registration | undefined;
   if (config.service) {
     registration = await registerEndpoint({

@@ -22,6 +22,12 @@ export interface ReplicaConfig {
   /** Registration metadata (e.g. `{ zone: 'a' }`). */
   metadata?: Record<string, unknown>;
   ttlSeconds?: number;
+  /**
+   * Report load (ORCA, `loadReportServerOptions`) per call, and out of band too with `outOfBand`;
+   * `application_utilization` is the busy share of its `maxConcurrent` slots when it has a limit,
+   * else the event loop's. Defaults to none.
+   */
+  loadReports?: { outOfBand?: boolean };
 }
 
 export type ReplicaCommand =
