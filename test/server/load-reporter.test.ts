@@ -83,15 +83,24 @@ describe('ORCA load reports (server helper)', function () {
     expect(last.rps_fractional as number).to.be.greaterThan(0);
     expect(last.application_utilization).to.equal(0.5);
     expect(last.eps).to.equal(0);
-    // undefined: the event loop's utilization (positive: the loop did run the calls).
+    // undefined: the event loop's utilization, sampled once per window (1 s), so it shows
+    // within about a window of calls (positive: the loop did run them; at most 1).
     utilization = undefined;
-    await new Promise(r => setTimeout(r, 1100));
-    const own = decodeOrcaLoadReport((await callWithTrailers(client)).get(ORCA_LOAD_REPORT_HEADER)[0] as Buffer);
-    expect(own.applicationUtilization).to.be.greaterThan(0).and.lessThan(1.01);
+    let own: number | undefined;
+    await waitFor('the event loop\'s utilization in the report', async () => {
+      own = decodeOrcaLoadReport((await callWithTrailers(client!)).get(ORCA_LOAD_REPORT_HEADER)[0] as Buffer).applicationUtilization;
+      return own !== undefined && own !== 0.5;
+    }, { timeoutMs: 10_000, intervalMs: 50 });
+    expect(own).to.be.greaterThan(0).and.lessThan(1.01);
     // Failures count in eps, and still carry the report.
     server.setBehaviour({ failRate: 1 });
-    const failed = await callWithTrailers(client);
-    expect(decodeOrcaLoadReport(failed.get(ORCA_LOAD_REPORT_HEADER)[0] as Buffer).eps).to.be.greaterThan(0);
+    // (A report is re-encoded at most every refreshMs, 1 ms here: the first failure may carry the one before it.)
+    let eps: number | undefined;
+    await waitFor('eps in the report of a failed call', async () => {
+      eps = decodeOrcaLoadReport((await callWithTrailers(client!)).get(ORCA_LOAD_REPORT_HEADER)[0] as Buffer).eps;
+      return eps !== undefined;
+    }, { timeoutMs: 10_000, intervalMs: 5 });
+    expect(eps).to.be.greaterThan(0);
   });
 
   it('rejects bad options and grpc.server_call_metric_recording (it would replace the report) with clear errors', () => {
