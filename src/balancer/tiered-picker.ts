@@ -69,7 +69,11 @@ export class TieredPicker implements Picker {
   }
 
   private pickInTier(tier: Tier, excluded: Uint8Array | undefined, nowMs: number): EndpointState {
-    const leaf = tier.zones === undefined ? tier : tier.zones.choose(this.random);
+    return this.pickInLeaf(tier.zones === undefined ? tier : tier.zones.choose(this.random), excluded, nowMs);
+  }
+
+  /** A pick in a tier that is not zone-split (or in one zone's tier of one that is). */
+  private pickInLeaf(leaf: Tier, excluded: Uint8Array | undefined, nowMs: number): EndpointState {
     const index = leaf.scheduler.pick(excluded, nowMs);
     this.pickedTier = leaf;
     this.pickedIndex = index;
@@ -90,15 +94,8 @@ export class TieredPicker implements Picker {
     for (let t = 0; t < tiers.length && chosen === undefined; t++) {
       const tier = tiers[t];
       if (tier.excludedCount >= tier.size) continue;
-      if (tier.zones === undefined) {
-        chosen = this.pickInTier(tier, tier.excludedCount > 0 ? tier.excluded : undefined, nowMs);
-      } else {
-        const leaf = tier.zones.chooseWithRoom(this.random);
-        const index = leaf.scheduler.pick(leaf.excludedCount > 0 ? leaf.excluded : undefined, nowMs);
-        this.pickedTier = leaf;
-        this.pickedIndex = index;
-        chosen = leaf.endpoints[index];
-      }
+      const leaf = tier.zones === undefined ? tier : tier.zones.chooseWithRoom(this.random);
+      chosen = this.pickInLeaf(leaf, leaf.excludedCount > 0 ? leaf.excluded : undefined, nowMs);
     }
     for (const address of tried) {
       const endpoint = this.locate(address);
