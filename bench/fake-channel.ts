@@ -17,15 +17,15 @@
 import * as grpc from '@grpc/grpc-js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { ENDPOINT_ATTRIBUTES_KEY } from '../src/balancer/endpoint-attributes';
-import { type FleetSource, type FleetSubscription, type FleetView } from '../src/fleet/fleet-source';
-import { decodeEndpoint, encodeEndpointValue, endpointKey } from '../src/etcd/endpoint-codec';
+import { ENDPOINT_ATTRIBUTES_KEY } from '../src/discovery/endpoint-attributes';
+import { type ClientRegistrySource, type ClientRegistrySubscription, type ClientRegistryView } from '../src/discovery/client-registry-source';
+import { decodeEndpoint, encodeEndpointValue, endpointKey } from '../src/backends/etcd/endpoint-codec';
 import { EndpointTable, type EtcdKeyValue, type ResolvedEndpoints } from '../src/discovery/endpoint-table';
 import {
   ChildLoadBalancerHandler, parseLoadBalancingConfig, PickResultType, statusOrFromValue,
   type ChannelControlHelper, type ConnectivityStateListener, type Endpoint, type PickArgs, type Picker, type SubchannelAddress,
   type SubchannelInterface, type TypedLoadBalancingConfig,
-} from '../src/grpc-experimental';
+} from '../src/common/grpc-experimental';
 
 const ConnectivityState = grpc.connectivityState;
 /** What a subchannel without `grpc.keepalive_time_ms` reports to its listeners. */
@@ -344,23 +344,23 @@ export function fakeSubchannelBytes(gc: GcFunction, size: number): number {
 }
 
 /** A fleet view set by the bench or a test, standing for the client registry (onChange runs inside `set`, never inside `subscribe`). */
-export class FakeFleetSource implements FleetSource {
-  private listener: ((view: FleetView) => void) | undefined;
+export class FakeClientRegistrySource implements ClientRegistrySource {
+  private listener: ((view: ClientRegistryView) => void) | undefined;
 
-  constructor(private current: FleetView) {}
+  constructor(private current: ClientRegistryView) {}
 
   /** A view of `clientCount` clients without zones, this one at `selfIndex`. */
-  static view(selfIndex: number | undefined, clientCount: number): FleetView {
+  static view(selfIndex: number | undefined, clientCount: number): ClientRegistryView {
     return { selfIndex, clientCount, zoneCounts: new Map([['', clientCount]]) };
   }
 
-  subscribe(onChange: (view: FleetView) => void): FleetSubscription {
+  subscribe(onChange: (view: ClientRegistryView) => void): ClientRegistrySubscription {
     this.listener = onChange;
-    const current = (): FleetView => this.current;
+    const current = (): ClientRegistryView => this.current;
     return { get view() { return current(); }, release: () => { this.listener = undefined; } };
   }
 
-  set(view: FleetView): void {
+  set(view: ClientRegistryView): void {
     this.current = view;
     this.listener?.(view);
   }

@@ -6,7 +6,7 @@
  * always there.
  */
 import { register } from '../src';
-import { isLoadBalancerNameRegistered } from '../src/grpc-experimental';
+import { isLoadBalancerNameRegistered } from '../src/common/grpc-experimental';
 
 /** Every `etcd_*` policy name the project defines or plans, in report order. */
 export const ETCD_POLICY_CANDIDATES: readonly string[] = Object.freeze([

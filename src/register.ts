@@ -1,17 +1,17 @@
 /**
  * `register()`: plugs this package into grpc-js, once per process.
  */
-import { connectionKey, setDefaultEtcdOptions, validateEtcdOptions, type EtcdOptions } from './etcd/connection';
-import { registerBalancers } from './balancer/register-balancers';
-import { warnIfSeparateGrpcJs } from './grpc-js-copy';
-import { getLocality, setLocality, validateLocality, type Locality } from './locality';
+import { connectionKey, setDefaultEtcdOptions, validateEtcdOptions, type EtcdOptions } from './backends/etcd/connection';
+import { registerBalancers } from './balancer/policies/register-balancers';
+import { warnIfSeparateGrpcJs } from './common/grpc-js-copy';
+import { getLocality, setLocality, validateLocality, type Locality } from './discovery/locality';
 import { resolveMetricsOptions, setMetricsOptions, type MetricsOptions } from './metrics/metrics-options';
-import { registerEtcdResolver, setEtcdResolverOptions } from './etcd/etcd-resolver';
+import { registerEtcdResolver, setEtcdResolverOptions } from './backends/etcd/etcd-resolver';
 import {
   getDefaultZookeeperOptions, setDefaultZookeeperOptions, validateZookeeperOptions, zookeeperConnectionKey, type ZookeeperOptions,
-} from './zookeeper/connection';
-import { registerZkResolver } from './zookeeper/zk-resolver';
-import { resolveEtcdResolverOptions, type EtcdResolverOptions } from './discovery/resolver-options';
+} from './backends/zookeeper/connection';
+import { registerZkResolver } from './backends/zookeeper/zk-resolver';
+import { resolveResolverOptions, type ResolverOptions } from './discovery/resolver-options';
 
 export interface RegisterOptions {
   /**
@@ -28,8 +28,8 @@ export interface RegisterOptions {
    * hosts with this base path. The client library is loaded only when ZooKeeper is used.
    */
   zookeeper?: ZookeeperOptions;
-  /** Resolver tuning (coalescing, retry backoff, page size), for etcd and ZooKeeper. Defaults to `DEFAULT_ETCD_RESOLVER_OPTIONS`. */
-  resolver?: EtcdResolverOptions;
+  /** Resolver tuning (coalescing, retry backoff, page size), for etcd and ZooKeeper. Defaults to `DEFAULT_RESOLVER_OPTIONS`. */
+  resolver?: ResolverOptions;
   /**
    * What the OpenTelemetry metrics record (`{ perEndpoint: true }` adds per-endpoint
    * series). Metrics themselves need `@opentelemetry/api` and a global MeterProvider
@@ -90,7 +90,7 @@ export function register(options: RegisterOptions = {}): void {
       `base path '${zookeeper.basePath}', had '${registeredZookeeper.hosts.join(',')}' '${registeredZookeeper.basePath}'. ` +
       'The default connection is process-wide: pass the same options, or name the hosts in the target (zk://host:2181/svc).');
   }
-  const resolver = options.resolver === undefined ? undefined : resolveEtcdResolverOptions(options.resolver);
+  const resolver = options.resolver === undefined ? undefined : resolveResolverOptions(options.resolver);
   const resolverKey = resolver && JSON.stringify(resolver);
   if (resolverKey !== undefined && registeredResolverKey !== undefined && registeredResolverKey !== resolverKey) {
     throw new Error(`register(): already called with different resolver options; got ${resolverKey}, had ${registeredResolverKey}`);

@@ -8,8 +8,8 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ts from 'typescript';
-import { parseLoadBalancingConfig } from '../src/grpc-experimental';
-import { registerBalancers } from '../src/balancer/register-balancers';
+import { parseLoadBalancingConfig } from '../src/common/grpc-experimental';
+import { registerBalancers } from '../src/balancer/policies/register-balancers';
 
 const ROOT = join(__dirname, '..');
 

@@ -2,10 +2,10 @@ import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { register } from '../src/register';
-import { getLocality } from '../src/locality';
+import { getLocality } from '../src/discovery/locality';
 import { startEtcd, type EtcdServer } from './support/etcd';
 import { startEchoServer, type EchoServer } from './support/echo-server';
-import { putEndpoint, writerClient } from './resolver/resolver-fixtures';
+import { putEndpoint, writerClient } from './backends/etcd/resolver-fixtures';
 
 const CHILD = join(__dirname, 'resolver', 'register-child.ts');
 

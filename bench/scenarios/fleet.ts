@@ -9,15 +9,15 @@
  * connections added + removed when one client or one replica joins or leaves.
  */
 import * as grpc from '@grpc/grpc-js';
-import { DEFAULT_ENDPOINT_ATTRIBUTES, ENDPOINT_ATTRIBUTES_KEY, type EndpointAttributes } from '../../src/balancer/endpoint-attributes';
-import { expectedApertureConnections } from '../../src/balancer/subset-aperture';
-import { FLEET_SOURCE_KEY, type FleetView } from '../../src/fleet/fleet-source';
-import { EtcdSubsetLoadBalancer } from '../../src/balancer/subset-balancer';
-import { EtcdSubsetConfig } from '../../src/balancer/subset-config';
-import { isLoadBalancerNameRegistered, PickResultType, type Endpoint, type PickArgs } from '../../src/grpc-experimental';
+import { DEFAULT_ENDPOINT_ATTRIBUTES, ENDPOINT_ATTRIBUTES_KEY, type EndpointAttributes } from '../../src/discovery/endpoint-attributes';
+import { expectedApertureConnections } from '../../src/balancer/subset/subset-aperture';
+import { CLIENT_REGISTRY_SOURCE_KEY, type ClientRegistryView } from '../../src/discovery/client-registry-source';
+import { EtcdSubsetLoadBalancer } from '../../src/balancer/subset/subset-balancer';
+import { EtcdSubsetConfig } from '../../src/balancer/subset/subset-config';
+import { isLoadBalancerNameRegistered, PickResultType, type Endpoint, type PickArgs } from '../../src/common/grpc-experimental';
 import { registerVariant } from '../../test/balancer/support/load';
 import { seededRandom } from '../../test/support/wait';
-import { FakeFleetSource, fakeAddress, nextMacrotask, PolicyHarness } from '../fake-channel';
+import { FakeClientRegistrySource, fakeAddress, nextMacrotask, PolicyHarness } from '../fake-channel';
 import { count, round } from '../format';
 import { type Scenario, type TargetCheck } from '../scenario';
 
@@ -65,11 +65,11 @@ const LARGE_UPDATES = 21;
 /** One etcd_subset client (deterministic, client 17 of 1,000) over 10,000 endpoints: the cost of its first list and of a one-endpoint change. */
 async function measureLarge(): Promise<FleetMetrics['large']> {
   const replicas = new Replicas(LARGE_SERVICE);
-  const fleet = new FakeFleetSource(viewOf(17, CLIENTS));
+  const fleet = new FakeClientRegistrySource(viewOf(17, CLIENTS));
   const harness = new PolicyHarness(SEEDED_SUBSET, grpc.connectivityState.READY, { subsetSize: SUBSET_SIZE, childPolicy: [{ [CHILD]: {} }] });
   try {
     const update = (): void => {
-      harness.update(replicas.list(), { [ENDPOINT_ATTRIBUTES_KEY]: replicas.map(), [FLEET_SOURCE_KEY]: fleet });
+      harness.update(replicas.list(), { [ENDPOINT_ATTRIBUTES_KEY]: replicas.map(), [CLIENT_REGISTRY_SOURCE_KEY]: fleet });
     };
     let start = performance.now();
     update();
@@ -81,7 +81,7 @@ async function measureLarge(): Promise<FleetMetrics['large']> {
       replicas.remove(i);
       replicas.add(LARGE_SERVICE + i);
       const list = replicas.list();
-      const options = { [ENDPOINT_ATTRIBUTES_KEY]: replicas.map(), [FLEET_SOURCE_KEY]: fleet };
+      const options = { [ENDPOINT_ATTRIBUTES_KEY]: replicas.map(), [CLIENT_REGISTRY_SOURCE_KEY]: fleet };
       start = performance.now();
       harness.update(list, options);
       times.push(performance.now() - start);
@@ -94,8 +94,8 @@ async function measureLarge(): Promise<FleetMetrics['large']> {
   }
 }
 
-function viewOf(index: number, clients: number): FleetView {
-  return FakeFleetSource.view(index, clients);
+function viewOf(index: number, clients: number): ClientRegistryView {
+  return FakeClientRegistrySource.view(index, clients);
 }
 
 /** The replicas as the resolver hands them over: one Endpoint and one attributes object per address, kept. */
@@ -125,7 +125,7 @@ class Replicas {
 
 interface Client {
   readonly harness: PolicyHarness;
-  readonly fleet: FakeFleetSource | undefined;
+  readonly fleet: FakeClientRegistrySource | undefined;
 }
 
 /** etcd_subset whose A68 seeds come from the bench's seed (grpc-js creates balancers with a helper only). */
@@ -154,7 +154,7 @@ class FleetSim {
   addClient(at: number, total: number): Client {
     const { policy, body } = configOf(this.scheme);
     const harness = new PolicyHarness(policy, grpc.connectivityState.READY, body);
-    const fleet = this.scheme === 'deterministic aperture' ? new FakeFleetSource(viewOf(at, total)) : undefined;
+    const fleet = this.scheme === 'deterministic aperture' ? new FakeClientRegistrySource(viewOf(at, total)) : undefined;
     const client = { harness, fleet };
     this.update(client);
     this.clients.splice(at, 0, client);
@@ -162,7 +162,7 @@ class FleetSim {
   }
 
   update(client: Client): void {
-    client.harness.update(this.replicas.list(), { [ENDPOINT_ATTRIBUTES_KEY]: this.replicas.map(), ...(client.fleet ? { [FLEET_SOURCE_KEY]: client.fleet } : {}) });
+    client.harness.update(this.replicas.list(), { [ENDPOINT_ATTRIBUTES_KEY]: this.replicas.map(), ...(client.fleet ? { [CLIENT_REGISTRY_SOURCE_KEY]: client.fleet } : {}) });
   }
 
   /** Tells every client its (new) rank and the client count. */

@@ -8,7 +8,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { steeringOf } from '../../src/balancer/call-steering';
-import { type PickArgs, type Picker } from '../../src/grpc-experimental';
+import { type PickArgs, type Picker } from '../../src/common/grpc-experimental';
 import { drivePolicy, type DrivenPolicy } from '../fake-channel';
 import { median, ns, ratio, round } from '../format';
 import { lines } from '../plots';

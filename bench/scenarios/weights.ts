@@ -4,7 +4,7 @@
  * `etcd:///`. grpc-js `round_robin` ignores weights and is shown for reference.
  */
 import { decodeEndpoint, endpointKey } from '../../src';
-import { inspectBalancers } from '../../src/balancer/balancer-diagnostics';
+import { inspectBalancers } from '../../src/balancer/pool/balancer-diagnostics';
 import { etcdctl } from '../../test/support/etcd';
 import { waitFor } from '../../test/support/wait';
 import { count, percent } from '../format';

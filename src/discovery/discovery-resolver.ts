@@ -19,8 +19,8 @@ import { Metadata, status, type ChannelOptions } from '@grpc/grpc-js';
 import {
   log, logVerbosity, statusOrFromError, statusOrFromValue,
   type GrpcUri, type Resolver, type ResolverListener,
-} from '../grpc-experimental';
-import { ENDPOINT_ATTRIBUTES_KEY } from '../balancer/endpoint-attributes';
+} from '../common/grpc-experimental';
+import { ENDPOINT_ATTRIBUTES_KEY } from './endpoint-attributes';
 import { type ResolvedEndpoints } from './endpoint-table';
 import { type DiscoveryWatch, type ResolutionState } from './discovery-watch';
 import { type WatchLease } from './shared-watches';

@@ -7,12 +7,12 @@
  * reports failures through `failedBeforeFirstList`, which only reaches channels
  * while no list was ever obtained — afterwards the last good list keeps serving.
  */
-import { tracer } from '../grpc-experimental';
+import { tracer } from '../common/grpc-experimental';
 import { currentMetrics } from '../metrics/metrics-binding';
 import { type ServiceWatchMetrics } from '../metrics/resolver-metrics';
 import { type EndpointDecoder } from './endpoint-record';
 import { EndpointTable, type ResolvedEndpoints } from './endpoint-table';
-import { type ResolvedEtcdResolverOptions } from './resolver-options';
+import { type ResolvedResolverOptions } from './resolver-options';
 
 /** What a service resolves to right now: endpoints, or why there are none yet. */
 export type ResolutionState =
@@ -34,7 +34,7 @@ export function plural(count: number, noun: string): string {
 }
 
 /** Exponential delay for retry `attempt` (0-based), never above the cap, with jitter. */
-export function resyncDelayMs(attempt: number, options: ResolvedEtcdResolverOptions, random: () => number = Math.random): number {
+export function resyncDelayMs(attempt: number, options: ResolvedResolverOptions, random: () => number = Math.random): number {
   const base = Math.min(options.maxBackoffMs, options.initialBackoffMs * 2 ** Math.min(attempt, 30));
   return Math.round(base * (1 - BACKOFF_JITTER * random()));
 }
@@ -64,7 +64,7 @@ export abstract class DiscoveryWatch {
   constructor(
     readonly service: string,
     protected readonly label: string,
-    protected readonly options: ResolvedEtcdResolverOptions,
+    protected readonly options: ResolvedResolverOptions,
     warn: (text: string) => void,
     decode: EndpointDecoder,
     traceName: string,

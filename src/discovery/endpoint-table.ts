@@ -15,8 +15,8 @@
  * rebuilds in O(n log n).
  */
 import { type EndpointDecoder, type EndpointRecord } from './endpoint-record';
-import { type EndpointAttributes } from '../balancer/endpoint-attributes';
-import { type Endpoint } from '../grpc-experimental';
+import { type EndpointAttributes } from './endpoint-attributes';
+import { type Endpoint } from '../common/grpc-experimental';
 
 /** One key/value as read from a registry (an etcd key, a ZooKeeper child node). */
 export interface DiscoveryKeyValue {

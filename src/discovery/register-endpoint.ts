@@ -1,6 +1,6 @@
 /** `registerEndpoint`: the server-side entry point of the registry. */
-import { EtcdRegistration } from '../etcd/etcd-registration';
-import { ZkRegistration } from '../zookeeper/zk-registration';
+import { EtcdRegistration } from '../backends/etcd/etcd-registration';
+import { ZkRegistration } from '../backends/zookeeper/zk-registration';
 import { type Registration } from './registration';
 import { resolveRegistrationOptions, type RegistrationOptions } from './registration-options';
 

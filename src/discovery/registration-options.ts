@@ -2,11 +2,11 @@
  * Options of `registerEndpoint`, their defaults, and the one place they are
  * validated (at the edge, with errors naming the component and the bad value).
  */
-import { getDefaultEtcdOptions, validateEtcdOptions, type EtcdOptions } from '../etcd/connection';
+import { getDefaultEtcdOptions, validateEtcdOptions, type EtcdOptions } from '../backends/etcd/connection';
 import { formatAddress, parseIpAddress } from './address';
 import {
   getDefaultZookeeperOptions, validateZookeeperOptions, type ResolvedZookeeperOptions, type ZookeeperOptions,
-} from '../zookeeper/connection';
+} from '../backends/zookeeper/connection';
 import { checkPriority, checkServiceName, checkWeight, DEFAULT_PRIORITY, DEFAULT_WEIGHT } from './endpoint-record';
 
 /** grpc.health.v1 serving status, as `grpc-health-check` names it. */

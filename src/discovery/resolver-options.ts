@@ -1,6 +1,6 @@
 /** Tuning of the discovery resolvers, etcd and ZooKeeper alike (shared by every channel: set once, with `register({ resolver })`). */
 
-export interface EtcdResolverOptions {
+export interface ResolverOptions {
   /**
    * The first change after a quiet period (no update delivered within this window)
    * reaches the LB policy at once; changes that follow an update within the window
@@ -32,9 +32,9 @@ export interface EtcdResolverOptions {
   keepaliveTimeoutMs?: number;
 }
 
-export type ResolvedEtcdResolverOptions = Readonly<Required<EtcdResolverOptions>>;
+export type ResolvedResolverOptions = Readonly<Required<ResolverOptions>>;
 
-export const DEFAULT_ETCD_RESOLVER_OPTIONS: ResolvedEtcdResolverOptions = Object.freeze({
+export const DEFAULT_RESOLVER_OPTIONS: ResolvedResolverOptions = Object.freeze({
   coalesceWindowMs: 50,
   initialBackoffMs: 100,
   maxBackoffMs: 500,
@@ -45,42 +45,42 @@ export const DEFAULT_ETCD_RESOLVER_OPTIONS: ResolvedEtcdResolverOptions = Object
 });
 
 /** Merges `options` over the defaults; throws an error naming the bad field. */
-export function resolveEtcdResolverOptions(options: EtcdResolverOptions = {}): ResolvedEtcdResolverOptions {
+export function resolveResolverOptions(options: ResolverOptions = {}): ResolvedResolverOptions {
   if (options === null || typeof options !== 'object') {
-    throw new TypeError(`etcd resolver: options must be an object, got ${String(options)}`);
+    throw new TypeError(`resolver options: options must be an object, got ${String(options)}`);
   }
-  const merged: Required<EtcdResolverOptions> = {
-    coalesceWindowMs: options.coalesceWindowMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.coalesceWindowMs,
-    initialBackoffMs: options.initialBackoffMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.initialBackoffMs,
-    maxBackoffMs: options.maxBackoffMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.maxBackoffMs,
-    pageSize: options.pageSize ?? DEFAULT_ETCD_RESOLVER_OPTIONS.pageSize,
-    listTimeoutMs: options.listTimeoutMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.listTimeoutMs,
-    keepaliveTimeMs: options.keepaliveTimeMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.keepaliveTimeMs,
-    keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? DEFAULT_ETCD_RESOLVER_OPTIONS.keepaliveTimeoutMs,
+  const merged: Required<ResolverOptions> = {
+    coalesceWindowMs: options.coalesceWindowMs ?? DEFAULT_RESOLVER_OPTIONS.coalesceWindowMs,
+    initialBackoffMs: options.initialBackoffMs ?? DEFAULT_RESOLVER_OPTIONS.initialBackoffMs,
+    maxBackoffMs: options.maxBackoffMs ?? DEFAULT_RESOLVER_OPTIONS.maxBackoffMs,
+    pageSize: options.pageSize ?? DEFAULT_RESOLVER_OPTIONS.pageSize,
+    listTimeoutMs: options.listTimeoutMs ?? DEFAULT_RESOLVER_OPTIONS.listTimeoutMs,
+    keepaliveTimeMs: options.keepaliveTimeMs ?? DEFAULT_RESOLVER_OPTIONS.keepaliveTimeMs,
+    keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? DEFAULT_RESOLVER_OPTIONS.keepaliveTimeoutMs,
   };
   for (const [name, value] of Object.entries(merged)) {
     const min = name === 'coalesceWindowMs' || name.startsWith('keepalive') ? 0 : 1;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 3_600_000) {
-      throw new TypeError(`etcd resolver: '${name}' must be an integer in [${min}, 3600000], got ${JSON.stringify(value)}`);
+      throw new TypeError(`resolver options: '${name}' must be an integer in [${min}, 3600000], got ${JSON.stringify(value)}`);
     }
   }
   if (merged.keepaliveTimeMs !== 0 && merged.keepaliveTimeMs < 5000) {
-    throw new TypeError(`etcd resolver: 'keepaliveTimeMs' must be 0 (off) or ≥ 5000 (etcd's minimum ping interval), got ${merged.keepaliveTimeMs}`);
+    throw new TypeError(`resolver options: 'keepaliveTimeMs' must be 0 (off) or ≥ 5000 (etcd's minimum ping interval), got ${merged.keepaliveTimeMs}`);
   }
   if (merged.maxBackoffMs < merged.initialBackoffMs) {
-    throw new TypeError(`etcd resolver: 'maxBackoffMs' (${merged.maxBackoffMs}) must be ≥ 'initialBackoffMs' (${merged.initialBackoffMs})`);
+    throw new TypeError(`resolver options: 'maxBackoffMs' (${merged.maxBackoffMs}) must be ≥ 'initialBackoffMs' (${merged.initialBackoffMs})`);
   }
   return Object.freeze(merged);
 }
 
-let resolverOptions: ResolvedEtcdResolverOptions = DEFAULT_ETCD_RESOLVER_OPTIONS;
+let resolverOptions: ResolvedResolverOptions = DEFAULT_RESOLVER_OPTIONS;
 
 /** Sets the options used by service watches of every backend started from now on (see `register({ resolver })`). */
-export function setResolverOptions(options: ResolvedEtcdResolverOptions): void {
+export function setResolverOptions(options: ResolvedResolverOptions): void {
   resolverOptions = options;
 }
 
 /** The options new service watches use. */
-export function currentResolverOptions(): ResolvedEtcdResolverOptions {
+export function currentResolverOptions(): ResolvedResolverOptions {
   return resolverOptions;
 }

@@ -34,9 +34,9 @@ import {
   type StatusObject,
 } from '@grpc/grpc-js';
 import { attachSteering } from '../balancer/call-steering';
-import { tracer } from '../grpc-experimental';
+import { tracer } from '../common/grpc-experimental';
 import { type AttemptKind } from '../metrics/retry-metrics';
-import { RetryBackoff } from './backoff';
+import { RetryBackoff } from '../common/backoff';
 import { callDeadlineMs } from './call-deadline';
 import { HedgeAttempt, type HedgeAttemptOwner } from './hedge-attempt';
 import { type HedgeBudget } from './hedge-budget';

@@ -4,7 +4,7 @@
  * `previous_hosts` retry predicate, Kitex `RetrySameNode=false`, Dubbo failover.
  */
 import { InterceptingCall, type Interceptor, type StatusObject } from '@grpc/grpc-js';
-import { log, logVerbosity } from '../grpc-experimental';
+import { log, logVerbosity } from '../common/grpc-experimental';
 import { currentMetrics } from '../metrics/metrics-binding';
 import { retryMetricsOf, type RetryMetrics } from '../metrics/retry-metrics';
 import { HedgeBudget } from './hedge-budget';

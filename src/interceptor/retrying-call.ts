@@ -28,9 +28,9 @@ import {
   type StatusObject,
 } from '@grpc/grpc-js';
 import { attachSteering, type CallSteering } from '../balancer/call-steering';
-import { tracer } from '../grpc-experimental';
+import { tracer } from '../common/grpc-experimental';
 import { type RetryMetrics } from '../metrics/retry-metrics';
-import { RetryBackoff } from './backoff';
+import { RetryBackoff } from '../common/backoff';
 import { callDeadlineMs } from './call-deadline';
 import { type HedgeBudget } from './hedge-budget';
 import { type HedgeDelayEstimator } from './hedge-delay';

@@ -11,7 +11,7 @@ import { register } from '../../src/register';
 import { registerEndpoint } from '../../src/discovery/register-endpoint';
 import { type Registration } from '../../src/discovery/registration';
 import { type RetryEvent } from '../../src/interceptor/retry-options';
-import { inspectBalancers } from '../../src/balancer/balancer-diagnostics';
+import { inspectBalancers } from '../../src/balancer/pool/balancer-diagnostics';
 import { startEtcd, type EtcdServer } from '../support/etcd';
 import { startEchoServer, type EchoServer } from '../support/echo-server';
 import { type EchoClient } from '../support/echo-proto';

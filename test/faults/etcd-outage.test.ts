@@ -15,7 +15,7 @@ import { startEchoServer, type EchoServer } from '../support/echo-server';
 import { type EchoClient } from '../support/echo-proto';
 import { describeLoad, startSteadyLoad, type SteadyLoad } from '../support/steady-load';
 import { waitFor } from '../support/wait';
-import { EtcdObserver } from '../registry/registry-fixtures';
+import { EtcdObserver } from '../backends/etcd/registry-fixtures';
 import { etcdTarget, recordResolution, retryingClient, type ResolutionRecorder } from './fault-fixtures';
 
 interface Tracked {

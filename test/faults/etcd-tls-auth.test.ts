@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { register } from '../../src/register';
 import { registerEndpoint } from '../../src/discovery/register-endpoint';
 import { type Registration } from '../../src/discovery/registration';
-import { type EtcdOptions } from '../../src/etcd/connection';
+import { type EtcdOptions } from '../../src/backends/etcd/connection';
 import { etcdctl } from '../support/etcd';
 import { startTlsEtcd, type TlsEtcd } from '../support/etcd-tls';
 import { startEchoServer, type EchoServer } from '../support/echo-server';

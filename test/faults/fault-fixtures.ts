@@ -10,13 +10,13 @@ import { runInNewContext } from 'node:vm';
 import * as grpc from '@grpc/grpc-js';
 import { createRetryInterceptor } from '../../src/interceptor/retry-interceptor';
 import { type RetryEvent, type RetryOptions } from '../../src/interceptor/retry-options';
-import { connectionForTarget, parseEtcdTarget } from '../../src/etcd/target';
-import { type EtcdOptions } from '../../src/etcd/connection';
-import { DEFAULT_ETCD_RESOLVER_OPTIONS, type ResolvedEtcdResolverOptions } from '../../src/discovery/resolver-options';
-import { acquireServiceWatch } from '../../src/etcd/service-watch-registry';
-import { type ResolutionState } from '../../src/etcd/service-watch';
-import { type EndpointAttributes } from '../../src/balancer/endpoint-attributes';
-import { inspectBalancers, type BalancerSnapshot } from '../../src/balancer/balancer-diagnostics';
+import { connectionForTarget, parseEtcdTarget } from '../../src/backends/etcd/target';
+import { type EtcdOptions } from '../../src/backends/etcd/connection';
+import { DEFAULT_RESOLVER_OPTIONS, type ResolvedResolverOptions } from '../../src/discovery/resolver-options';
+import { acquireServiceWatch } from '../../src/backends/etcd/service-watch-registry';
+import { type ResolutionState } from '../../src/backends/etcd/service-watch';
+import { type EndpointAttributes } from '../../src/discovery/endpoint-attributes';
+import { inspectBalancers, type BalancerSnapshot } from '../../src/balancer/pool/balancer-diagnostics';
 import { ETCDCTL_BIN, type EtcdCluster, type EtcdMember } from '../support/etcd';
 import { loadEcho, type EchoClient } from '../support/echo-proto';
 
@@ -44,14 +44,14 @@ export interface ResolutionRecorder {
  * object the channels on that target use (same connection, same options), so
  * this sees each state they are handed, not a second opinion.
  */
-export function recordResolution(hosts: string[], service: string, options: ResolvedEtcdResolverOptions = DEFAULT_ETCD_RESOLVER_OPTIONS): ResolutionRecorder {
+export function recordResolution(hosts: string[], service: string, options: ResolvedResolverOptions = DEFAULT_RESOLVER_OPTIONS): ResolutionRecorder {
   const connection = connectionForTarget(parseEtcdTarget({ scheme: 'etcd', authority: hosts.join(','), path: service }));
   if (typeof connection === 'string') throw new Error(connection);
   return recordResolutionOn(connection, service, options);
 }
 
 /** As `recordResolution`, on an explicit connection (TLS, auth: what `register({ etcd })` would set). */
-export function recordResolutionOn(connection: EtcdOptions, service: string, options: ResolvedEtcdResolverOptions = DEFAULT_ETCD_RESOLVER_OPTIONS): ResolutionRecorder {
+export function recordResolutionOn(connection: EtcdOptions, service: string, options: ResolvedResolverOptions = DEFAULT_RESOLVER_OPTIONS): ResolutionRecorder {
   const lease = acquireServiceWatch(connection, service, options);
   let latest = new Set<string>();
   let latestAttributes: ReadonlyMap<string, EndpointAttributes> = new Map();

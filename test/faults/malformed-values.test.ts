@@ -18,7 +18,7 @@ import { startEchoServer, type EchoServer } from '../support/echo-server';
 import { type EchoClient } from '../support/echo-proto';
 import { describeLoad, startSteadyLoad, type SteadyLoad } from '../support/steady-load';
 import { seededRandom, waitFor } from '../support/wait';
-import { writerClient } from '../resolver/resolver-fixtures';
+import { writerClient } from '../backends/etcd/resolver-fixtures';
 import { captureGrpcLog, etcdTarget, heapUsedAfterGc, mib, recordResolution, retryingClient, type ResolutionRecorder } from './fault-fixtures';
 import { categoryCounts, expectedEndpoints, generateMalformedCorpus, type FuzzEntry } from './malformed-values';
 

@@ -6,7 +6,7 @@
  * duplicates of one address under several keys). Each entry says, by
  * construction, what the resolver must make of it.
  */
-import { encodeEndpointValue } from '../../src/etcd/endpoint-codec';
+import { encodeEndpointValue } from '../../src/backends/etcd/endpoint-codec';
 
 export interface FuzzEntry {
   /** The etcd key: under `<service>/`, mostly ASCII, some with raw bytes. */

@@ -18,8 +18,8 @@ import { type EchoClient } from '../support/echo-proto';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 import { describeLoad, startSteadyLoad, type SteadyLoad } from '../support/steady-load';
 import { waitFor } from '../support/wait';
-import { EtcdObserver } from '../registry/registry-fixtures';
-import { writerClient } from '../resolver/resolver-fixtures';
+import { EtcdObserver } from '../backends/etcd/registry-fixtures';
+import { writerClient } from '../backends/etcd/resolver-fixtures';
 import { balancerWith, etcdTarget, recordResolution, retryingClient, type ResolutionRecorder } from './fault-fixtures';
 
 const SERVICE = 'faults/compaction';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Metadata } from '@grpc/grpc-js';
-import { fullJitterDelayMs, nextBackoffCeilingMs } from '../../src/interceptor/backoff';
+import { fullJitterDelayMs, nextBackoffCeilingMs } from '../../src/common/backoff';
 import { RetryBudget } from '../../src/interceptor/retry-budget';
 import { NO_PUSHBACK, PUSHBACK_STOP, readPushbackMs } from '../../src/interceptor/retry-pushback';
 import { seededRandom } from '../support/wait';

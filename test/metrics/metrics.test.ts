@@ -9,7 +9,7 @@ import { unary, type EchoClient } from '../support/echo-proto';
 import { etcdctl, startEtcd, type EtcdServer } from '../support/etcd';
 import { waitFor } from '../support/wait';
 import { clientFor, resetCounters, runCalls, startReplicas, type Replicas } from '../interceptor/replicas';
-import { leaseHex } from '../registry/registry-fixtures';
+import { leaseHex } from '../backends/etcd/registry-fixtures';
 import { startTestMetrics, total, type TestMetrics } from './metrics-fixtures';
 
 const POLICY = 'etcd_weighted_round_robin';

@@ -1,4 +1,4 @@
-import { getDefaultEtcdOptions, setDefaultEtcdOptions } from '../../src/etcd/connection';
+import { getDefaultEtcdOptions, setDefaultEtcdOptions } from '../../src/backends/etcd/connection';
 
 /**
  * Mocha hooks for the enclosing `describe`: each test runs with no default etcd

@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { fourLetterWord, runningZooKeeperCount, startZooKeeper, type ZooKeeperServer } from './zookeeper';
-import { rawZk } from '../zookeeper/zk-fixtures';
+import { rawZk } from '../backends/zookeeper/zk-fixtures';
 
 describe('test support: ZooKeeper', function () {
   this.timeout(90_000);

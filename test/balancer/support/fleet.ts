@@ -1,10 +1,10 @@
 /**
- * An in-process `FleetSource` for zone-routing tests: the test sets the calling
+ * An in-process `ClientRegistrySource` for zone-routing tests: the test sets the calling
  * fleet's view; subscribers hear of it asynchronously, as the contract says.
  */
-import { FLEET_SOURCE_KEY, type FleetSource, type FleetSubscription, type FleetView } from '../../../src/fleet/fleet-source';
+import { CLIENT_REGISTRY_SOURCE_KEY, type ClientRegistrySource, type ClientRegistrySubscription, type ClientRegistryView } from '../../../src/discovery/client-registry-source';
 
-export interface TestFleet extends FleetSource {
+export interface TestFleet extends ClientRegistrySource {
   /** Live subscriptions (not released). */
   readonly subscribers: number;
   /** The channel attributes that carry this source. */
@@ -13,7 +13,7 @@ export interface TestFleet extends FleetSource {
   set(zoneCounts: Record<string, number>): void;
 }
 
-export function fleetView(zoneCounts: Record<string, number>): FleetView {
+export function fleetView(zoneCounts: Record<string, number>): ClientRegistryView {
   const counts = new Map(Object.entries(zoneCounts));
   let total = 0;
   for (const n of counts.values()) total += n;
@@ -23,11 +23,11 @@ export function fleetView(zoneCounts: Record<string, number>): FleetView {
 /** A source that has answered with `initial`, or not yet (undefined). */
 export function testFleet(initial?: Record<string, number>): TestFleet {
   let view = initial === undefined ? undefined : fleetView(initial);
-  const listeners = new Set<(view: FleetView) => void>();
+  const listeners = new Set<(view: ClientRegistryView) => void>();
   const source: TestFleet = {
     get subscribers() { return listeners.size; },
-    get attributes() { return { [FLEET_SOURCE_KEY]: source }; },
-    subscribe(onChange): FleetSubscription {
+    get attributes() { return { [CLIENT_REGISTRY_SOURCE_KEY]: source }; },
+    subscribe(onChange): ClientRegistrySubscription {
       listeners.add(onChange);
       return {
         get view() { return view; },

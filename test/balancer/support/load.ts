@@ -3,9 +3,9 @@
  * concurrent call runs, balancer snapshots by address, seeded policy variants.
  */
 import * as grpc from '@grpc/grpc-js';
-import { inspectBalancers, type BalancerSnapshot } from '../../../src/balancer/balancer-diagnostics';
-import { type EndpointPoolOptions } from '../../../src/balancer/endpoint-pool-balancer';
-import { registerLoadBalancerType, type ChannelControlHelper, type LoadBalancer, type TypedLoadBalancingConfig } from '../../../src/grpc-experimental';
+import { inspectBalancers, type BalancerSnapshot } from '../../../src/balancer/pool/balancer-diagnostics';
+import { type EndpointPoolOptions } from '../../../src/balancer/pool/endpoint-pool-balancer';
+import { registerLoadBalancerType, type ChannelControlHelper, type LoadBalancer, type TypedLoadBalancingConfig } from '../../../src/common/grpc-experimental';
 import { loadEcho, type EchoClient } from '../../support/echo-proto';
 import { waitFor } from '../../support/wait';
 

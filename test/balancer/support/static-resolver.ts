@@ -4,11 +4,11 @@
  * test. It stands for "any resolver": the policies must not depend on etcd.
  */
 import * as grpc from '@grpc/grpc-js';
-import { ENDPOINT_ATTRIBUTES_KEY, type EndpointAttributes } from '../../../src/balancer/endpoint-attributes';
+import { ENDPOINT_ATTRIBUTES_KEY, type EndpointAttributes } from '../../../src/discovery/endpoint-attributes';
 import {
   registerResolver, splitHostPort, statusOrFromError, statusOrFromValue,
   type Endpoint, type GrpcUri, type Resolver, type ResolverListener,
-} from '../../../src/grpc-experimental';
+} from '../../../src/common/grpc-experimental';
 
 export const STATIC_SCHEME = 'lbtest';
 
@@ -24,7 +24,7 @@ export interface StaticEndpoint {
 }
 
 export interface StaticTargetOptions {
-  /** Extra channel attributes every resolution carries (e.g. a `FleetSource` under `FLEET_SOURCE_KEY`). */
+  /** Extra channel attributes every resolution carries (e.g. a `ClientRegistrySource` under `CLIENT_REGISTRY_SOURCE_KEY`). */
   attributes?: Record<string, unknown>;
 }
 

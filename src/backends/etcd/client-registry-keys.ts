@@ -1,0 +1,55 @@
+/**
+ * Where and how the client registry writes in etcd.
+ *
+ *   key   `_grpc_etcd_lb/clients/<service, URI-encoded>/<client id>`
+ *   value `{"id":"<client id>","zone":"eu-west-1a","hostname":"web-7","pid":4242}` (`zone` only when declared)
+ *
+ * The prefix is reserved: our resolver refuses it as a service name (target.ts), so
+ * no channel resolves clients as endpoints; Go's `naming/endpoints` resolver reads
+ * `<service>/` only, and no service's prefix holds these keys (the service part is
+ * encoded, so `a` and `a/b` never share a prefix either).
+ * The client id is `<hostname>-<pid>-<8 random hex>`: unique across hosts and across
+ * the announcements one process makes over time.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+
+/** Reserved for the client registry: no service name may be this or start with it and `/`. */
+export const RESERVED_PREFIX = '_grpc_etcd_lb';
+
+/** The error message when a service name is reserved, or undefined. */
+export function checkNotReserved(service: string): string | undefined {
+  if (service === RESERVED_PREFIX || service.startsWith(`${RESERVED_PREFIX}/`)) {
+    return `service names '${RESERVED_PREFIX}' and '${RESERVED_PREFIX}/…' are reserved for the client registry`;
+  }
+  return undefined;
+}
+
+/** The etcd prefix under which the clients of `service` announce themselves (with the trailing slash). */
+export function clientRegistryPrefix(service: string): string {
+  return `${RESERVED_PREFIX}/clients/${encodeURIComponent(service)}/`;
+}
+
+/** A fresh client id: `<hostname>-<pid>-<random>`, no `/`. */
+export function newClientId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '_') || 'host';
+  return `${host}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** The announcement's value. */
+export function encodeClientValue(id: string, zone: string | undefined): string {
+  return JSON.stringify({ id, ...(zone === undefined ? {} : { zone }), hostname: hostname(), pid: process.pid });
+}
+
+/**
+ * The zone in an announcement, '' when none or unreadable: the key alone makes a
+ * client count (a value written by a later version must not hide it).
+ */
+export function decodeClientZone(value: Buffer): string {
+  try {
+    const parsed = JSON.parse(value.toString('utf8')) as { zone?: unknown };
+    return typeof parsed?.zone === 'string' ? parsed.zone : '';
+  } catch {
+    return '';
+  }
+}

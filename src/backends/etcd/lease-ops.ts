@@ -1,0 +1,84 @@
+/**
+ * The few etcd operations a registration makes, each bounded in time: a gRPC
+ * deadline for the call, and a timer for the steps etcd3 runs before the call
+ * (auth token, circuit breaker) that a deadline does not cover.
+ *
+ * We drive the lease ourselves instead of using etcd3's `Lease`: that object is
+ * single-use, fires `lost` from several places, and re-granting on each `lost`
+ * is how a server ended up with several re-registration loops (see
+ * shared/notes/etcd.md). Here one loop calls these functions, one at a time.
+ */
+import { EtcdLeaseInvalidError, type Etcd3 } from 'etcd3';
+import { withTimeout } from '../../discovery/registration-core';
+
+export { withTimeout } from '../../discovery/registration-core';
+
+function callOptions(timeoutMs: number): { deadline: Date } {
+  return { deadline: new Date(Date.now() + timeoutMs) };
+}
+
+/** Grants a lease; resolves to its ID (decimal string). */
+export async function grantLease(client: Etcd3, ttlSeconds: number, timeoutMs: number): Promise<string> {
+  const res = await withTimeout(client.leaseClient.leaseGrant({ TTL: ttlSeconds }, callOptions(timeoutMs)), timeoutMs, 'lease grant');
+  if (res.error) throw new Error(`lease grant refused: ${res.error}`);
+  return res.ID;
+}
+
+/**
+ * One keep-alive round trip on a short-lived stream. Resolves to the TTL etcd
+ * reports: > 0 the lease lives (and was just renewed), 0 it is gone.
+ */
+export async function keepAliveOnce(client: Etcd3, leaseId: string, timeoutMs: number): Promise<number> {
+  const run = async (): Promise<number> => {
+    const stream = await client.leaseClient.leaseKeepAlive(callOptions(timeoutMs));
+    return new Promise<number>((resolve, reject) => {
+      // Stays attached after we settle: a late stream error must not be unhandled.
+      stream.on('error', (err: Error) => reject(err));
+      stream.on('end', () => reject(new Error('keep-alive stream ended without an answer')));
+      stream.on('data', (res: { TTL: string }) => {
+        resolve(Number(res.TTL));
+        // Half-close, not cancel: etcd3 counts a cancelled stream as a failure of the host.
+        stream.end();
+      });
+      stream.write({ ID: leaseId });
+    });
+  };
+  try {
+    return await withTimeout(run(), timeoutMs, 'lease keep-alive');
+  } catch (err) {
+    if (err instanceof EtcdLeaseInvalidError) return 0;
+    throw err;
+  }
+}
+
+/** Writes `key` = `value` under `leaseId`; resolves to the revision of the put. */
+export async function putWithLease(client: Etcd3, key: string, value: string, leaseId: string, timeoutMs: number): Promise<number> {
+  // A transaction of one put, not a plain put: the closing delete is a transaction too, and a
+  // method already used once is warm (its first call in a process costs tens of ms under load).
+  const res = await withTimeout(
+    client.kv.txn({ success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: leaseId } }] }, callOptions(timeoutMs)),
+    timeoutMs,
+    'put',
+  );
+  return Number(res.header.revision);
+}
+
+/**
+ * Deletes `key` if it is still under `leaseId` (not rewritten by someone else since): one
+ * transaction on the KV client, which the registration's puts keep warm.
+ */
+export async function deleteKeyOfLease(client: Etcd3, key: string, leaseId: string, timeoutMs: number): Promise<void> {
+  await withTimeout(client.kv.txn({
+    compare: [{ key: Buffer.from(key), target: 'Lease', result: 'Equal', lease: leaseId }],
+    success: [{ request_delete_range: { key: Buffer.from(key) } }],
+  }, callOptions(timeoutMs)), timeoutMs, 'delete');
+}
+
+/** Revokes `leaseId` (deleting its keys). A lease that is already gone counts as revoked. */
+export async function revokeLease(client: Etcd3, leaseId: string, timeoutMs: number): Promise<void> {
+  try {
+    await withTimeout(client.leaseClient.leaseRevoke({ ID: leaseId }, callOptions(timeoutMs)), timeoutMs, 'lease revoke');
+  } catch (err) {
+    if (!(err instanceof EtcdLeaseInvalidError)) throw err;
+  }
+}

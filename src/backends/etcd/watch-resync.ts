@@ -1,0 +1,46 @@
+/**
+ * Pieces of the list-then-watch loops (the resolver's service watch, the client
+ * registry's fleet watch): dropping a watcher safely, and the backoff timer that
+ * schedules the next list after a failure.
+ */
+import { type Watcher } from 'etcd3';
+import { resyncDelayMs } from './service-watch';
+import { type ResolvedResolverOptions } from '../../discovery/resolver-options';
+
+/** Stops listening to `watcher` and cancels it; etcd3 may still emit on a watcher being cancelled, so an 'error' listener stays. */
+export function abandonWatcher(watcher: Watcher | undefined): void {
+  if (!watcher) return;
+  watcher.removeAllListeners();
+  // An 'error' without a listener would throw.
+  watcher.on('error', () => undefined);
+  watcher.cancel().catch(() => undefined);
+}
+
+/** One pending retry at a time, exponential with jitter (`resyncDelayMs`), reset when a watch connects. */
+export class ResyncTimer {
+  private timer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+
+  constructor(private readonly options: ResolvedResolverOptions) {}
+
+  /** Replaces any pending retry by `run` after the next delay; returns the delay (ms). */
+  schedule(run: () => void): number {
+    clearTimeout(this.timer);
+    const delayMs = resyncDelayMs(this.attempt++, this.options);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      run();
+    }, delayMs);
+    this.timer.unref();
+    return delayMs;
+  }
+
+  reset(): void {
+    this.attempt = 0;
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

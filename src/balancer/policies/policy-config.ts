@@ -1,0 +1,147 @@
+/**
+ * What every etcd_* policy config shares: JSON-object checks, the optional
+ * `healthCheck: { serviceName }` and `slowStart: { windowMs, aggression?,
+ * minWeightPercent? }` (parsed here for every policy, see slow-start.ts), and
+ * loud reporting of bad configs.
+ *
+ * grpc-js reports a config its parser rejects only at DEBUG verbosity (and
+ * then falls back to the next `loadBalancingConfig` entry or pick_first, so a
+ * typo can quietly send every call to one replica), and it re-parses the
+ * config on every resolver update. So `parsePolicyConfig` logs each distinct
+ * problem once per process at ERROR (printed by default; grpc-js has no WARN):
+ * invalid values (the config is then rejected, as grpc-js's contract wants)
+ * and unknown fields (ignored, with the known ones named). Thrown messages do
+ * not repeat the policy name: grpc-js prefixes it itself.
+ */
+import { log, logVerbosity, type TypedLoadBalancingConfig } from '../../common/grpc-experimental';
+import { parseSlowStart, SLOW_START_FIELDS, type SlowStartConfig } from '../pool/slow-start';
+
+/** grpc.health.v1 watching per subchannel. */
+export interface HealthCheckConfig {
+  /** Service name sent in `HealthCheckRequest`; "" = the whole server. */
+  readonly serviceName: string;
+}
+
+/** Fields every etcd_* policy accepts besides its own. */
+const COMMON_FIELDS = ['healthCheck', 'slowStart'] as const;
+const HEALTH_CHECK_FIELDS = ['serviceName'] as const;
+/** Distinct messages are few (they come from the app's own configs); the bound only guards a generated flood. */
+const MAX_REPORTED = 1000;
+const reported = new Set<string>();
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+/** Logs `text` at ERROR unless this process has already logged it. */
+function reportOnce(text: string): void {
+  if (reported.has(text)) return;
+  if (reported.size < MAX_REPORTED) reported.add(text);
+  log(logVerbosity.ERROR, text);
+}
+
+function reportUnknownFields(policy: string, body: Record<string, unknown>, known: readonly string[], path: string): void {
+  for (const field of Object.keys(body)) {
+    if (known.includes(field)) continue;
+    reportOnce(`${policy}: unknown field '${path}${field}' (value ${describe(body[field])}) in its service config, ignored; known fields: ${known.join(', ')}`);
+  }
+}
+
+function reportUnknownNested(policy: string, body: Record<string, unknown>, field: string, known: readonly string[]): void {
+  const value = body[field];
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) reportUnknownFields(policy, value as Record<string, unknown>, known, `${field}.`);
+}
+
+/**
+ * Runs a policy's `createFromJson` body: reports unknown fields (top level, in
+ * `healthCheck` and in `slowStart`), parses `slowStart` onto the config, and on
+ * an invalid value logs it naming policy, field and value, then rethrows so
+ * grpc-js rejects the config.
+ */
+export function parsePolicyConfig<T>(
+  policy: string,
+  json: unknown,
+  ownFields: readonly string[],
+  parse: (body: Record<string, unknown>) => T,
+): T {
+  try {
+    const body = configObject(json);
+    reportUnknownFields(policy, body, [...ownFields, ...COMMON_FIELDS], '');
+    reportUnknownNested(policy, body, 'healthCheck', HEALTH_CHECK_FIELDS);
+    reportUnknownNested(policy, body, 'slowStart', SLOW_START_FIELDS);
+    const slowStart = parseSlowStart(body);
+    const config = parse(body);
+    if (config instanceof EtcdPolicyConfig) config.slowStart = slowStart;
+    return config;
+  } catch (err) {
+    const message = (err as Error).message;
+    reportOnce(`${policy}: invalid service config ${describe(json)}: ${message}; grpc-js ignores this loadBalancingConfig entry ` +
+      'and uses the next one, or pick_first if none is left');
+    throw new Error(message);
+  }
+}
+
+/** The config body as an object; null/undefined count as `{}`. */
+export function configObject(json: unknown): Record<string, unknown> {
+  if (json === undefined || json === null) return {};
+  if (typeof json !== 'object' || Array.isArray(json)) throw new Error(`config must be an object, got ${describe(json)}`);
+  return json as Record<string, unknown>;
+}
+
+/** Parses `healthCheck`, if present. Throws naming the field and the bad value. */
+export function parseHealthCheck(json: Record<string, unknown>): HealthCheckConfig | undefined {
+  const value = json.healthCheck;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`healthCheck must be an object like {"serviceName":"my.Service"}, got ${describe(value)}`);
+  const serviceName = (value as Record<string, unknown>).serviceName ?? '';
+  if (typeof serviceName !== 'string') throw new Error(`healthCheck.serviceName must be a string, got ${describe(serviceName)}`);
+  return Object.freeze({ serviceName });
+}
+
+/** Parses an optional integer field in [min, max]. Throws naming the field and the bad value. */
+export function parseIntegerField(json: Record<string, unknown>, field: string, defaultValue: number, min: number, max: number): number {
+  const value = json[field];
+  if (value === undefined || value === null) return defaultValue;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`${field} must be an integer in [${min}, ${max}], got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Base of every etcd_* policy config. */
+export abstract class EtcdPolicyConfig implements TypedLoadBalancingConfig {
+  /**
+   * Slow start, when configured. Set by `parsePolicyConfig` for every policy
+   * (so a policy's own constructor need not know it); assign it only when building
+   * a config by hand.
+   */
+  slowStart: SlowStartConfig | undefined;
+
+  constructor(readonly healthCheck: HealthCheckConfig | undefined) {}
+
+  abstract getLoadBalancerName(): string;
+
+  /** The policy's own fields for `toJsonObject` (healthCheck is added by the base). */
+  protected abstract ownJson(): Record<string, unknown>;
+
+  toJsonObject(): object {
+    const body = this.ownJson();
+    if (this.healthCheck !== undefined) body.healthCheck = { serviceName: this.healthCheck.serviceName };
+    if (this.slowStart !== undefined) body.slowStart = { ...this.slowStart };
+    return { [this.getLoadBalancerName()]: body };
+  }
+
+  /** What decides the pick strategy: the config without `slowStart` (a slow-start change keeps the schedulers and their state). */
+  strategyKey(): string {
+    const body = this.ownJson();
+    if (this.healthCheck !== undefined) body.healthCheck = this.healthCheck.serviceName;
+    return JSON.stringify([this.getLoadBalancerName(), body]);
+  }
+}

@@ -1,0 +1,509 @@
+/**
+ * The layer every etcd_* policy shares. Connection handling is grpc-js
+ * `round_robin`'s: one `LeafLoadBalancer` per endpoint (connect, reconnect with
+ * backoff, IDLE → connect again), all endpoints kept connected, standbys too,
+ * so failover costs no handshake. On top of it:
+ * - endpoints are kept across resolutions by address, attributes updated in
+ *   place: a weight or priority change re-balances without reconnecting;
+ * - priority tiers: all traffic to the lowest priority with a usable (READY)
+ *   endpoint of positive weight, failover/failback on connectivity changes.
+ *   Weight 0 = draining: no new calls while any positive-weight endpoint is
+ *   usable, in its tier or a standby tier (an all-draining primary tier hands
+ *   over to the standby). Only when every usable endpoint drains do they share
+ *   the traffic equally, lowest priority first: draining beats failing;
+ * - none usable: QueuePicker while any endpoint connects, UnavailablePicker
+ *   with the last error in TRANSIENT_FAILURE, as round_robin does;
+ * - re-resolution is requested only when an endpoint's connection goes READY →
+ *   not READY (a health flip is not a reason);
+ *   the leaves' own requests (one per failed connection attempt of a dead
+ *   address) are dropped, so a resolver that answers at once cannot loop.
+ * - client-side health checking (gRFC A17) when the config has `healthCheck`:
+ *   one grpc.health.v1 Watch per subchannel, and an endpoint is usable only
+ *   while READY and healthy (see `EndpointHealthChecks` for the states).
+ *   Turning it on or off, or changing its service name, swaps every child for a
+ *   new one (the new ones start first, so shared connections stay up).
+ * - startup: grpc-js queues the calls made before the channel is READY and picks
+ *   them all with the first READY picker, so with one endpoint connected a startup
+ *   burst would all land there (round_robin does this). The first READY picker is
+ *   held back up to `startupSettleMs` while other endpoints are still connecting.
+ * - slow start (`slowStart` in the config, slow-start.ts): endpoints joining after
+ *   the first resolution ramp up their weight over `windowMs`;
+ * - zone-aware routing (zone-split.ts) when the process declared a zone
+ *   (`register({ locality })`): within the tier taking the traffic, calls stay in
+ *   the caller's zone as far as Envoy's rule allows, with the calling fleet's
+ *   spread from the resolver's `ClientRegistrySource` (subscribed only then).
+ * A policy is a `PickStrategy`.
+ *
+ * Cost per event: O(changed), never a rebuild. A connectivity flip, a health
+ * change, or a weight/priority change moves one endpoint between tiers
+ * (`TierSet`, each tier's scheduler updated in O(1)/O(log n)); counters per
+ * connectivity state replace scans. A resolver update is diffed in one pass
+ * that does nothing for an endpoint whose `Endpoint` object and attributes are
+ * the same objects as last time (our resolver keeps them for unchanged keys).
+ * Publication is batched: every change in a tick publishes one picker, in a
+ * `setImmediate` (a burst of 10,000 connections coming up is one picker), and
+ * the picker is an O(1) handle on the live tiers.
+ */
+import { connectivityState as ConnectivityState, type ChannelOptions, type StatusObject } from '@grpc/grpc-js';
+import {
+  createChildChannelControlHelper, LeafLoadBalancer, log, logVerbosity, QueuePicker, UnavailablePicker,
+  type ChannelControlHelper, type Endpoint, type LoadBalancer, type Picker, type StatusOr, type SubchannelAddress,
+  type SubchannelInterface, type Tracer, type TypedLoadBalancingConfig,
+} from '../../common/grpc-experimental';
+import { checkPriority, checkWeight } from '../../backends/etcd/endpoint-codec';
+import { clientRegistrySourceFrom } from '../../discovery/client-registry-source';
+import { getLocality } from '../../discovery/locality';
+import { type BalancerMetrics } from '../../metrics/balancer-metrics';
+import { currentMetrics } from '../../metrics/metrics-binding';
+import { snapshotHealthAndTier, trackBalancer, untrackBalancer, type BalancerSnapshot } from './balancer-diagnostics';
+import { CallLoad, resolveCallLoadOptions, type CallLoadOptions } from './call-load';
+import { DEFAULT_ENDPOINT_ATTRIBUTES, endpointAttributesFrom, type EndpointAttributes } from '../../discovery/endpoint-attributes';
+import { EndpointList } from './endpoint-list';
+import { EndpointState } from './endpoint-state';
+import { EndpointHealthChecks } from '../health/health-checks';
+import { SlowStartTracker } from './slow-start';
+import { type EtcdPolicyConfig, type HealthCheckConfig } from '../policies/policy-config';
+import { TierSet } from '../tiers/tier';
+import { TieredPicker } from '../tiers/tiered-picker';
+import { type PickStrategy } from '../schedulers/pick-strategy';
+import { ZoneRouting } from '../tiers/zone-routing';
+
+/** Injection points of a balancer (unit tests; production uses the defaults). */
+export interface EndpointPoolOptions extends CallLoadOptions {
+  /** Randomness for the schedulers: [0, 1). Defaults to Math.random. */
+  random?: () => number;
+  /**
+   * How long the first READY picker waits for endpoints still connecting, so a
+   * startup burst is spread (only once per balancer; loopback connects in ~1-5 ms).
+   * Defaults to 100.
+   */
+  startupSettleMs?: number;
+}
+
+export const DEFAULT_STARTUP_SETTLE_MS = 100;
+
+/** What a policy plugs into the shared layer. */
+export interface PoolPolicy<C extends EtcdPolicyConfig> {
+  readonly typeName: string;
+  readonly trace: Tracer;
+  isConfig(config: TypedLoadBalancingConfig): config is C;
+  createStrategy(config: C, random: () => number): PickStrategy;
+}
+
+/** Bad attribute warnings remembered (each printed once), bounded. */
+const MAX_WARNINGS_REMEMBERED = 1000;
+
+export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBalancer {
+  private readonly endpoints = new EndpointList({
+    create: (key, addresses, endpoint) => this.createEndpoint(key, addresses, endpoint),
+    applyAttributes: (state, attributes) => this.applyAttributes(state, attributes),
+    forget: state => this.forget(state),
+  });
+  /** Options and note of the latest resolution (a new child is created with them). */
+  private childOptions: ChannelOptions = {};
+  /** Endpoints per connectivity state (indexed by its enum value), so no decision scans them. */
+  private readonly inState = new Int32Array(ConnectivityState.SHUTDOWN + 1);
+  private connectedCount = 0;
+  private currentState = ConnectivityState.IDLE;
+  private lastError: string | null = null;
+  /** The resolver's error, while it has given no endpoints. */
+  private resolutionError: StatusObject | undefined;
+  private resolutionNote = '';
+  private destroyed = false;
+  private config: C | undefined;
+  private strategy: PickStrategy | undefined;
+  private strategyKey = '';
+  private tiers: TierSet | undefined;
+  private publishPending: NodeJS.Immediate | undefined;
+  /** Set while the config asks for health checking. */
+  private health: EndpointHealthChecks | undefined;
+  private readonly callLoadOptions: ReturnType<typeof resolveCallLoadOptions>;
+  private readonly random: () => number;
+  private readonly warned = new Set<string>();
+  private readonly diagnosticsRef;
+  private readonly startupSettleMs: number;
+  /** Until the first READY picker is published: when the settle window ends (set on first READY). */
+  private startupSettleUntilMs: number | undefined;
+  private startupDone = false;
+  private startupTimer: NodeJS.Timeout | undefined;
+  private readonly locate = (address: string): EndpointState | undefined => this.endpoints.locate(address);
+  /** Set when a MeterProvider was installed before this balancer (the channel) was created. */
+  private readonly metrics: BalancerMetrics | undefined;
+  /** Priority of the tier taking the traffic in the last READY picker (failover counting). */
+  private servingPriority: number | undefined;
+  /** Set after the first resolution with endpoints: endpoints created later warm up (slow start). */
+  private resolvedOnce = false;
+  private readonly slowStart: SlowStartTracker;
+  /** Set while the process has a zone (zone-aware routing on). */
+  private zoning: ZoneRouting | undefined;
+
+  constructor(
+    private readonly helper: ChannelControlHelper,
+    private readonly policy: PoolPolicy<C>,
+    options: EndpointPoolOptions = {},
+  ) {
+    this.callLoadOptions = resolveCallLoadOptions(options);
+    this.random = options.random ?? Math.random;
+    this.startupSettleMs = options.startupSettleMs ?? DEFAULT_STARTUP_SETTLE_MS;
+    this.slowStart = new SlowStartTracker(this.callLoadOptions.nowMs, state => {
+      if (state.usable && !state.forgotten) this.tiers?.place(state, true);
+    });
+    this.diagnosticsRef = trackBalancer(this);
+    this.metrics = currentMetrics()?.balancer.track(policy.typeName, {
+      forEachTier: visit => this.tiers?.forEachGroup(visit),
+      forEachEndpoint: visit => {
+        for (const e of this.endpoints.values()) visit(e.addresses[0], e.load.active, this.strategy?.latencyEstimateMs?.(e));
+      },
+    });
+  }
+
+  /** The latest config (its `healthCheck` is for client-side health checking). */
+  getConfig(): C | undefined {
+    return this.config;
+  }
+
+  updateAddressList(endpointList: StatusOr<Endpoint[]>, config: TypedLoadBalancingConfig, options: ChannelOptions, resolutionNote: string): boolean {
+    if (!this.policy.isConfig(config) || this.destroyed) return false;
+    this.applyConfig(config);
+    this.zoning?.follow(clientRegistrySourceFrom(options));
+    if (!endpointList.ok) {
+      // Ignored while endpoints remain (the last good list keeps serving); shown when there are none.
+      this.resolutionError = endpointList.error;
+      this.publishNow();
+      return true;
+    }
+    this.resolutionError = undefined;
+    this.resolutionNote = resolutionNote;
+    this.childOptions = options;
+    const replaceChildren = this.applyHealthCheck(config.healthCheck);
+    const { created, dropped } = this.endpoints.reconcile(endpointList.value, endpointAttributesFrom(options), replaceChildren);
+    if (this.endpoints.size > 0) this.resolvedOnce = true;
+    // New children first: a subchannel an old child shares keeps its connection (subchannels are refcounted).
+    for (const state of created) state.child.startConnecting();
+    for (const state of dropped) state.child.destroy();
+    if (this.policy.trace.enabled) {
+      this.policy.trace(`endpoints [${[...this.endpoints.values()].map(e => `${e.key} w=${e.weight} p=${e.priority}`).join(', ')}]`);
+    }
+    // A resolution is already a batch (our resolver coalesces): publish at once, as grpc-js's policies do.
+    this.publishNow();
+    return true;
+  }
+
+  exitIdle(): void {
+    if (this.inState[ConnectivityState.IDLE] === 0) return;
+    for (const state of this.endpoints.values()) if (state.state === ConnectivityState.IDLE) state.child.exitIdle();
+  }
+
+  resetBackoff(): void {
+    // Backoff lives in the subchannels; the leaves have none to reset.
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    clearTimeout(this.startupTimer);
+    this.slowStart.destroy();
+    this.zoning?.destroy();
+    if (this.publishPending !== undefined) clearImmediate(this.publishPending);
+    this.publishPending = undefined;
+    for (const state of this.endpoints.values()) state.child.destroy();
+    this.endpoints.clear();
+    this.tiers = undefined;
+    untrackBalancer(this.diagnosticsRef);
+    this.metrics?.close();
+  }
+
+  getTypeName(): string {
+    return this.policy.typeName;
+  }
+
+  snapshot(): BalancerSnapshot {
+    const nowMs = this.callLoadOptions.nowMs();
+    return {
+      policy: this.policy.typeName,
+      state: ConnectivityState[this.currentState],
+      endpoints: [...this.endpoints.values()].map(e => ({
+        ...snapshotHealthAndTier(e, this.health, this.strategy),
+        address: e.addresses[0],
+        endpointId: e.id,
+        zone: e.zone,
+        weight: e.weight,
+        effectiveWeight: e.weight === 0 ? 0 : e.effectiveWeight,
+        warming: e.warmStartMs !== undefined,
+        priority: e.priority,
+        state: ConnectivityState[e.state],
+        timesReady: e.timesReady,
+        activeCalls: e.load.active,
+        pendingPicks: e.load.pending(nowMs),
+        failurePenalty: e.load.failurePenalty(nowMs),
+      })),
+      ...(this.zoning === undefined ? {} : { zoneRouting: this.zoning.snapshot(this.tiers?.active[0]?.zones) }),
+    };
+  }
+
+  /** Whether the endpoint may be picked: READY, which with health checking on means READY and healthy. */
+  protected isUsable(endpoint: EndpointState): boolean {
+    return endpoint.state === ConnectivityState.READY;
+  }
+
+  /** Creates the subchannel of one of `endpoint`'s addresses, wrapped for health checking when on. */
+  protected createSubchannel(endpoint: EndpointState, address: SubchannelAddress, args: ChannelOptions): SubchannelInterface {
+    const subchannel = this.helper.createSubchannel(address, args);
+    return this.health?.wrapSubchannel(endpoint, subchannel) ?? subchannel;
+  }
+
+  /** Publishes once for everything that changes in this tick (a burst of events is one picker). */
+  private schedulePublish(): void {
+    if (this.publishPending !== undefined || this.destroyed) return;
+    this.publishPending = setImmediate(() => {
+      this.publishPending = undefined;
+      this.publish();
+    });
+  }
+
+  /** Publishes now, and drops a publication scheduled for this tick (it would say the same). */
+  private publishNow(): void {
+    if (this.publishPending !== undefined) clearImmediate(this.publishPending);
+    this.publishPending = undefined;
+    this.publish();
+  }
+
+  /** Decides the channel state from the counters and the live tiers, and publishes: O(p) for p priorities. */
+  private publish(): void {
+    if (this.destroyed || this.tiers === undefined) return;
+    if (this.endpoints.size === 0) {
+      if (this.resolutionError !== undefined) {
+        this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker(this.resolutionError), this.resolutionError.details);
+        return;
+      }
+      // Accepted (as round_robin does): an empty service is a state, and calls should fail fast with
+      // this message. Returning false would leave calls waiting for name resolution until their deadline.
+      const message = `${this.policy.typeName}: no addresses resolved. Resolution note: ${this.resolutionNote}`;
+      this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message }), message);
+      return;
+    }
+    const usable = this.tiers.active.length > 0;
+    if (usable && this.holdForStartup()) {
+      this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
+    } else if (usable) {
+      this.startupDone = true;
+      this.countFailover(this.tiers.active[0].priority);
+      const counting = this.metrics !== undefined;
+      const picker = new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting, this.random);
+      this.updateState(ConnectivityState.READY, picker, null);
+    } else if (this.inState[ConnectivityState.CONNECTING] > 0) {
+      this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
+    } else if (this.inState[ConnectivityState.TRANSIENT_FAILURE] > 0 || this.inState[ConnectivityState.READY] > 0) {
+      // READY but unusable (ejected by outlier_detection) counts as a failure too.
+      const problem = this.health !== undefined && this.connectedCount > 0 ? 'no healthy endpoint' : 'no connection established';
+      const message = `${this.policy.typeName}: ${problem}. Last error: ${this.lastError}`;
+      this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message }), message);
+    } else {
+      this.updateState(ConnectivityState.IDLE, new QueuePicker(this), null);
+    }
+  }
+
+  /** Counts a change of the priority taking the traffic (metrics on). */
+  private countFailover(priority: number): void {
+    const previous = this.servingPriority;
+    this.servingPriority = priority;
+    if (this.metrics !== undefined && previous !== undefined && priority !== previous) this.metrics.tierChanged(priority > previous);
+  }
+
+  /** True while the first READY picker should wait for endpoints still connecting. */
+  private holdForStartup(): boolean {
+    if (this.startupDone || this.startupSettleMs <= 0 || this.inState[ConnectivityState.CONNECTING] === 0) return false;
+    const nowMs = this.callLoadOptions.nowMs();
+    if (this.startupSettleUntilMs === undefined) {
+      this.startupSettleUntilMs = nowMs + this.startupSettleMs;
+      this.startupTimer = setTimeout(() => {
+        this.startupDone = true;
+        this.schedulePublish();
+      }, this.startupSettleMs);
+      this.startupTimer.unref();
+      this.policy.trace(`first endpoint READY; waiting up to ${this.startupSettleMs} ms for the others to connect`);
+    }
+    return nowMs < this.startupSettleUntilMs;
+  }
+
+  /** Applies the config; a new strategy (another config) gets new tiers, every usable endpoint placed again. */
+  private applyConfig(config: C): void {
+    this.config = config;
+    this.slowStart.configure(config.slowStart);
+    const zoningChanged = this.applyLocality();
+    const key = config.strategyKey();
+    if (key === this.strategyKey && this.strategy !== undefined && !zoningChanged) return;
+    this.strategyKey = key;
+    const strategy = this.policy.createStrategy(config, this.random);
+    this.strategy = strategy;
+    const tiers = new TierSet(() => strategy.createScheduler([], []), this.zoning);
+    this.tiers = tiers;
+    for (const state of this.endpoints.values()) {
+      state.tier = undefined;
+      state.slot = -1;
+      if (state.usable) tiers.place(state, true);
+    }
+  }
+
+  /**
+   * Turns zone-aware routing on once the process has a zone (read per resolution:
+   * `register({ locality })` may come after this channel was made). True when it
+   * just turned on: every endpoint is counted and the tiers are rebuilt split by zone.
+   */
+  private applyLocality(): boolean {
+    const zone = getLocality()?.zone;
+    if (zone === undefined || zone === this.zoning?.localZone) return false;
+    this.policy.trace(`zone-aware routing on, local zone '${zone}'`);
+    const zoning = new ZoneRouting(zone, this.policy.trace);
+    for (const state of this.endpoints.values()) {
+      state.countedPriority = undefined;
+      zoning.track(state);
+    }
+    this.zoning = zoning;
+    return true;
+  }
+
+  /** Applies `healthCheck`; true when it changed (on/off or service name), so every child must be replaced. */
+  private applyHealthCheck(healthCheck: HealthCheckConfig | undefined): boolean {
+    const serviceName = healthCheck?.serviceName;
+    if (serviceName === this.health?.serviceName) return false;
+    this.policy.trace(serviceName === undefined ? 'health checking off' : `health checking on, service '${serviceName}'`);
+    this.health = serviceName === undefined ? undefined : new EndpointHealthChecks(serviceName, endpoint => this.onHealthChange(endpoint));
+    return true;
+  }
+
+  /** A new endpoint's state and child (the list indexes it). */
+  private createEndpoint(key: string, addresses: string[], endpoint: Endpoint): EndpointState {
+    const state = new EndpointState(key, addresses, new CallLoad(this.callLoadOptions));
+    if (this.metrics !== undefined) state.load.pickTally = this.metrics.tallyFor(addresses[0]);
+    this.inState[state.state]++;
+    this.slowStart.admit(state, !this.resolvedOnce);
+    const leaf = new LeafLoadBalancer(endpoint, this.childHelper(state), this.childOptions, this.resolutionNote);
+    state.child = this.health?.wrapChild(leaf) ?? leaf;
+    return state;
+  }
+
+  /** Takes a dropped endpoint out of the tiers and counters (the list has unindexed it; its child is destroyed by the caller). */
+  private forget(state: EndpointState): void {
+    this.slowStart.forget(state);
+    this.zoning?.untrack(state);
+    this.tiers?.place(state, false);
+    state.usable = false;
+    this.inState[state.state]--;
+    if (state.connected) {
+      state.connected = false;
+      this.connectedCount--;
+    }
+  }
+
+  private childHelper(state: EndpointState): ChannelControlHelper {
+    return createChildChannelControlHelper(this.helper, {
+      updateState: (connectivity, _picker: Picker, errorMessage) => this.onChildState(state, connectivity, errorMessage),
+      requestReresolution: () => {},
+      createSubchannel: (address, args) => this.createSubchannel(state, address, args),
+    });
+  }
+
+  private onChildState(state: EndpointState, connectivity: ConnectivityState, errorMessage: string | null): void {
+    if (this.destroyed || !this.endpoints.holds(state)) return;
+    if (this.health === undefined) {
+      if (errorMessage) this.lastError = errorMessage;
+      this.setEndpointState(state, connectivity, connectivity === ConnectivityState.READY);
+      return;
+    }
+    this.health.setReported(state, connectivity);
+    // While connected, the child's error is only "picked subchannel is unhealthy": the view says why.
+    if (errorMessage && !this.health.view(state).connected) this.lastError = errorMessage;
+    this.onHealthChange(state);
+  }
+
+  private onHealthChange(state: EndpointState): void {
+    if (this.destroyed || this.health === undefined || !this.endpoints.holds(state)) return;
+    const view = this.health.view(state);
+    if (view.error !== undefined) this.lastError = view.error;
+    if (this.metrics !== undefined) this.countHealthFlip(state, this.health.verdict(state));
+    this.setEndpointState(state, view.connectivity, view.connected);
+  }
+
+  /** Counts a healthy ↔ unhealthy flip of a connected endpoint (the first verdict counts only when unhealthy). */
+  private countHealthFlip(state: EndpointState, verdict: 'pending' | 'healthy' | 'unhealthy' | undefined): void {
+    if (verdict !== 'healthy' && verdict !== 'unhealthy') return;
+    const previous = state.healthVerdict;
+    state.healthVerdict = verdict;
+    if (verdict !== previous && (previous !== undefined || verdict === 'unhealthy')) this.metrics!.healthChanged(verdict === 'healthy');
+  }
+
+  /** O(1) bookkeeping plus the endpoint's tier move: what a connectivity or health change costs. */
+  private setEndpointState(state: EndpointState, connectivity: ConnectivityState, connected: boolean): void {
+    const previous = state.state;
+    if (previous !== connectivity) {
+      this.inState[previous]--;
+      this.inState[connectivity]++;
+      state.state = connectivity;
+      if (this.policy.trace.enabled) this.policy.trace(`${state.key} ${ConnectivityState[previous]} -> ${ConnectivityState[connectivity]}`);
+    }
+    if (connected && !state.connected) {
+      state.connected = true;
+      this.connectedCount++;
+      state.timesReady++;
+    } else if (!connected && state.connected) {
+      state.connected = false;
+      this.connectedCount--;
+      this.helper.requestReresolution();
+    }
+    const usable = this.isUsable(state);
+    if (usable !== state.usable) {
+      state.usable = usable;
+      if (usable) this.slowStart.becameUsable(state);
+      else this.slowStart.becameUnusable(state);
+      this.tiers?.place(state, usable);
+    }
+    // Keep every endpoint connected, as round_robin does.
+    if (connectivity === ConnectivityState.IDLE) state.child.exitIdle();
+    this.schedulePublish();
+  }
+
+  /** The endpoint's attributes from the resolver; on a change, its tier placement follows. */
+  private applyAttributes(state: EndpointState, attributes: ReadonlyMap<string, EndpointAttributes> | undefined): void {
+    let found: EndpointAttributes | undefined;
+    if (attributes !== undefined) {
+      for (const address of state.addresses) {
+        found = attributes.get(address);
+        if (found !== undefined) break;
+      }
+    }
+    if (found === state.received && state.received !== undefined) return;
+    state.received = found;
+    const next = found === undefined ? DEFAULT_ENDPOINT_ATTRIBUTES : this.validAttributes(state, found);
+    const zone = state.zone;
+    const moved = next.weight !== state.weight || next.priority !== state.priority;
+    state.attributes = next;
+    if (this.zoning !== undefined) this.zoning.track(state);
+    if ((moved || state.zone !== zone) && state.usable) this.tiers?.place(state, true);
+  }
+
+  private validAttributes(state: EndpointState, found: EndpointAttributes): EndpointAttributes {
+    const weightError = checkWeight(found.weight);
+    const priorityError = checkPriority(found.priority);
+    if (weightError === undefined && priorityError === undefined) return found;
+    // A resolver bug must not take an endpoint out: keep it with the default for the bad field.
+    for (const error of [weightError, priorityError]) if (error !== undefined) this.warnOnce(`${this.policy.typeName}: endpoint ${state.key}: ${error}; using the default`);
+    return {
+      weight: weightError === undefined ? found.weight : DEFAULT_ENDPOINT_ATTRIBUTES.weight,
+      priority: priorityError === undefined ? found.priority : DEFAULT_ENDPOINT_ATTRIBUTES.priority,
+      metadata: found.metadata ?? DEFAULT_ENDPOINT_ATTRIBUTES.metadata,
+    };
+  }
+
+  private warnOnce(message: string): void {
+    if (this.warned.has(message)) return;
+    if (this.warned.size >= MAX_WARNINGS_REMEMBERED) this.warned.clear();
+    this.warned.add(message);
+    log(logVerbosity.ERROR, message);
+  }
+
+  private updateState(connectivity: ConnectivityState, picker: Picker, errorMessage: string | null): void {
+    if (connectivity !== this.currentState) this.policy.trace(`${ConnectivityState[this.currentState]} -> ${ConnectivityState[connectivity]}`);
+    this.currentState = connectivity;
+    this.helper.updateState(connectivity, picker, errorMessage);
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * Peak-EWMA by power of d choices, for one tier: draw d distinct endpoints at
+ * random and take the cheapest, cost = latency × (outstanding + 1 + common
+ * load) × (1 + failure penalty) / weight. The "+ 1" is the call being
+ * placed, so with everything idle the faster (then the heavier) endpoint wins;
+ * outstanding calls multiply the latency, so a fast endpoint is not piled on
+ * past the point where it would answer later than a slower idle one.
+ *
+ * The common load is the tier's typical outstanding calls now (a moving
+ * average of the candidates' over the last ~8 picks: they are a uniform
+ * sample of the tier). It makes the trade-off relative to the tier at the same
+ * time: when a burst loads every endpoint together (an open-loop client
+ * catching up after a stall sends dozens of calls at once), a healthy replica
+ * with 9 calls outstanding is no longer costed 10× its latency against an idle
+ * replica 20 ms slower, while one loaded past its peers (a queueing or stalled
+ * replica) still is. With the tier idle it is ≈ 0 and the cost is Finagle's.
+ * The failure penalty multiplies (rather than adds to outstanding, as in
+ * least-request): added, a burst that raises every endpoint's load at once
+ * would dilute it, and a replica failing fast took 1.9 % of a burst-prone open
+ * loop instead of < 1 %.
+ *
+ * Latency is the estimate, or, if larger, how much longer the endpoint's
+ * oldest call in flight has been waiting than the youngest such among the
+ * candidates that have calls in flight: a queue or a stall shows at once, in
+ * the calls that are not coming back, before any reply; an age every
+ * candidate's calls share (the client itself stalled) cancels out.
+ *
+ * Latencies within `SIMILAR_LATENCY_RATIO` (1.25×) of the best candidate's are
+ * costed as the best one's: between replicas that are about as fast,
+ * outstanding calls decide. Otherwise, at low load (nothing outstanding),
+ * the replica whose noise happens to be lowest took up to 43 % of the calls
+ * of 4 healthy ones, and queued there; a replica +20 ms is still 10× costlier.
+ *
+ * An endpoint whose estimate is still unknown (nothing measured anywhere yet)
+ * is costed with the lowest estimate among the drawn candidates, i.e. on
+ * outstanding calls alone: it is neither starved nor flooded until its first
+ * answer.
+ *
+ * Probing: the tier looks at one endpoint per pick, in turn (O(1)); if that
+ * endpoint has not been picked for `probeIntervalMs` and for at least
+ * `PROBE_MIN_PICKS` of this tier's picks, it gets this pick, whatever its
+ * cost, and its answer, if faster, replaces its estimate. So a replica that
+ * was slow is measured again about once per `probeIntervalMs` and is back as
+ * soon as one probe finds it recovered, while at low traffic the probes still
+ * take at most about 1 pick in `PROBE_MIN_PICKS` (0.5 %: below the 1 % that
+ * would put a slow replica's probes into the p99).
+ *
+ * `choiceCount` 0 (or ≥ n) scans every endpoint (O(n)); 1 is uniform random.
+ * Ties go to a uniformly random one of the tied. Excluded endpoints (retry
+ * skip hook) are never drawn nor probed.
+ *
+ * Endpoints are a dense array with swap-remove: adding, removing or
+ * re-weighting one is O(1) (a new endpoint's prior is the median of at most
+ * `MEDIAN_SAMPLE` of its tier's estimates). Distinct candidates are drawn by
+ * rejection, as in `LeastRequestScheduler`.
+ */
+import { type status } from '@grpc/grpc-js';
+import { ensureFloat64, ensureInt32, ensureUint8 } from './growable';
+import { type LatencyTracker } from './peak-ewma-latency-tracker';
+import { type CallHooks, type SchedulableEndpoint, type TierScheduler } from './pick-strategy';
+
+/** An endpoint not picked for `probeIntervalMs` is probed only if its tier also made this many picks meanwhile. */
+export const PROBE_MIN_PICKS = 200;
+/** Estimates below this count as this much, so that a zero reading cannot cancel the outstanding-call factor. */
+const MIN_LATENCY_MS = 0.01;
+/** A new endpoint's prior is the median of this many of its tier's estimates at most (all of them in smaller tiers). */
+export const MEDIAN_SAMPLE = 63;
+/** Weight of each pick's candidates in the tier's common load (a moving average over about 8 picks). */
+const TIER_LOAD_GAIN = 1 / 8;
+/** Candidates whose latency is within this factor of the best one's are costed as if they had the same (no wider: a slower replica must not tie with a healthy one whose estimate a stall inflated). */
+const SIMILAR_LATENCY_RATIO = 1.25;
+const DRAWS_PER_CHOICE = 4;
+const EXTRA_DRAWS = 16;
+
+export interface PeakEwmaSchedulerSettings {
+  /** d of power-of-d-choices; 0 = all. */
+  readonly choiceCount: number;
+  /** An endpoint not picked for this long is probed (see `PROBE_MIN_PICKS`). */
+  readonly probeIntervalMs: number;
+  /** Returns [0, 1). */
+  readonly random: () => number;
+  /** Called on each probe (tracing); must not throw. */
+  readonly onProbe?: (tracker: LatencyTracker, idleMs: number) => void;
+  /**
+   * The latency state of an endpoint joining the tier: its existing tracker, or a new
+   * one whose first estimate may be `tierMedianMs()` (NaN while nothing is measured).
+   */
+  readonly trackerFor: (endpoint: SchedulableEndpoint, tierMedianMs: () => number) => LatencyTracker;
+}
+
+export class PeakEwmaScheduler implements TierScheduler {
+  private readonly endpoints: SchedulableEndpoint[] = [];
+  private readonly trackers: LatencyTracker[] = [];
+  private inverseWeight = new Float64Array(0);
+  /** The current pick's candidates, and a flag per index drawn (cleared after each pick). */
+  private drawn = new Int32Array(0);
+  private seen = new Uint8Array(0);
+  /** Per endpoint, the value of `picks` when it was last picked. */
+  private lastPick = new Float64Array(0);
+  private picks = 0;
+  private probeCursor = 0;
+  /** Whether the last pick was a probe (`observeCall` follows its pick). */
+  private probed = false;
+  /** Outstanding calls of a typical endpoint of the tier now (see the file comment). */
+  private tierLoad = 0;
+  private readonly tierMedianMs = (): number => this.medianEstimate();
+
+  /**
+   * @param endpoints The tier's endpoints (their `load` gives outstanding calls and failure penalty).
+   * @param weights Positive.
+   */
+  constructor(
+    endpoints: readonly SchedulableEndpoint[],
+    weights: readonly number[],
+    private readonly settings: PeakEwmaSchedulerSettings,
+  ) {
+    endpoints.forEach((endpoint, i) => this.add(endpoint, weights[i]));
+  }
+
+  add(endpoint: SchedulableEndpoint, weight: number): void {
+    const tracker = this.settings.trackerFor(endpoint, this.tierMedianMs);
+    const index = this.endpoints.length;
+    this.endpoints.push(endpoint);
+    this.trackers.push(tracker);
+    this.inverseWeight = ensureFloat64(this.inverseWeight, index + 1);
+    this.inverseWeight[index] = 1 / weight;
+    this.lastPick = ensureFloat64(this.lastPick, index + 1);
+    // A newcomer is not probed before its tier made PROBE_MIN_PICKS more picks.
+    this.lastPick[index] = this.picks;
+    // Scratch for the picks, grown here so that a pick never allocates.
+    this.drawn = ensureInt32(this.drawn, index + 1);
+    this.seen = ensureUint8(this.seen, index + 1);
+  }
+
+  remove(index: number): void {
+    const last = this.endpoints.length - 1;
+    this.endpoints[index] = this.endpoints[last];
+    this.trackers[index] = this.trackers[last];
+    this.inverseWeight[index] = this.inverseWeight[last];
+    this.lastPick[index] = this.lastPick[last];
+    this.endpoints.pop();
+    this.trackers.pop();
+    if (this.probeCursor >= last) this.probeCursor = 0;
+  }
+
+  setWeight(index: number, weight: number): void {
+    this.inverseWeight[index] = 1 / weight;
+  }
+
+  /** The median estimate of the measured endpoints (of a sample of them in a large tier); NaN if none is measured. */
+  medianEstimate(): number {
+    const n = this.trackers.length;
+    const measured: number[] = [];
+    if (n <= MEDIAN_SAMPLE) {
+      for (const t of this.trackers) if (t.estimate.hasSample) measured.push(t.estimate.estimateMs);
+    } else {
+      for (let k = 0; k < MEDIAN_SAMPLE; k++) {
+        const t = this.trackers[Math.floor(this.settings.random() * n)];
+        if (t.estimate.hasSample) measured.push(t.estimate.estimateMs);
+      }
+    }
+    if (measured.length === 0) return Number.NaN;
+    measured.sort((a, b) => a - b);
+    const middle = measured.length >> 1;
+    return measured.length % 2 === 1 ? measured[middle] : (measured[middle - 1] + measured[middle]) / 2;
+  }
+
+  pick(excluded: Uint8Array | undefined, nowMs: number): number {
+    let chosen = 0;
+    const n = this.endpoints.length;
+    this.probed = false;
+    if (n > 1) {
+      chosen = this.probe(excluded, nowMs);
+      this.probed = chosen >= 0;
+      if (chosen < 0) {
+        const d = this.settings.choiceCount === 0 || this.settings.choiceCount >= n ? n : this.settings.choiceCount;
+        let count = d === n ? 0 : this.sample(d, excluded);
+        if (count === 0) count = this.all(excluded);
+        chosen = this.cheapest(count, nowMs);
+      }
+    }
+    this.trackers[chosen].estimate.lastPickedMs = nowMs;
+    this.lastPick[chosen] = ++this.picks;
+    return chosen;
+  }
+
+  observeCall(index: number, started: () => void, ended: (code: status) => void): CallHooks {
+    return this.trackers[index].timeCall(started, ended, this.probed);
+  }
+
+  /** The endpoint's cost with `estimateMs` as its latency, `outstanding` calls and failure `penalty`. */
+  cost(index: number, estimateMs: number, outstanding: number, penalty: number): number {
+    return Math.max(estimateMs, MIN_LATENCY_MS) * (outstanding + 1 + this.tierLoad) * (1 + penalty) * this.inverseWeight[index];
+  }
+
+  /** The tier's common load: a moving average of the candidates' outstanding calls (diagnostics, tests). */
+  get commonLoad(): number {
+    return this.tierLoad;
+  }
+
+  private probe(excluded: Uint8Array | undefined, nowMs: number): number {
+    const n = this.endpoints.length;
+    const c = this.probeCursor < n ? this.probeCursor : 0;
+    this.probeCursor = c + 1 >= n ? 0 : c + 1;
+    if (excluded !== undefined && excluded[c] === 1) return -1;
+    const tracker = this.trackers[c];
+    const idleMs = nowMs - tracker.estimate.lastPickedMs;
+    if (idleMs < this.settings.probeIntervalMs || this.picks - this.lastPick[c] < PROBE_MIN_PICKS) return -1;
+    this.settings.onProbe?.(tracker, idleMs);
+    return c;
+  }
+
+  /** Draws up to d distinct non-excluded candidates into `drawn` (by rejection, bounded); returns how many. */
+  private sample(d: number, excluded: Uint8Array | undefined): number {
+    const n = this.endpoints.length;
+    const drawn = this.drawn;
+    const seen = this.seen;
+    let count = 0;
+    for (let attempt = 0, limit = DRAWS_PER_CHOICE * d + EXTRA_DRAWS; attempt < limit && count < d; attempt++) {
+      const candidate = Math.floor(this.settings.random() * n);
+      if (seen[candidate] === 1 || (excluded !== undefined && excluded[candidate] === 1)) continue;
+      seen[candidate] = 1;
+      drawn[count++] = candidate;
+    }
+    for (let k = 0; k < count; k++) seen[drawn[k]] = 0;
+    return count;
+  }
+
+  /** Puts every non-excluded endpoint into `drawn`; returns how many. */
+  private all(excluded: Uint8Array | undefined): number {
+    let drawn = 0;
+    for (let i = 0; i < this.endpoints.length; i++) {
+      if (excluded === undefined || excluded[i] === 0) this.drawn[drawn++] = i;
+    }
+    return drawn;
+  }
+
+  private cheapest(count: number, nowMs: number): number {
+    if (count === 0) return 0;
+    // Unknown estimates borrow the lowest known one among the candidates (or all compare on load alone).
+    // The youngest oldest-call among candidates with calls in flight is the common part of their ages.
+    let reference = Infinity;
+    let youngestStartMs = Number.NEGATIVE_INFINITY;
+    for (let k = 0; k < count; k++) {
+      const tracker = this.trackers[this.drawn[k]];
+      const estimate = tracker.estimate.estimateMs;
+      if (estimate < reference) reference = estimate;
+      const oldest = tracker.oldestStartedMs();
+      if (oldest > youngestStartMs) youngestStartMs = oldest;
+    }
+    if (reference === Infinity) reference = 1;
+    // Latencies within SIMILAR_LATENCY_RATIO of the best candidate's count as equal: outstanding calls decide
+    // between them, so traffic does not herd onto whichever healthy replica's noise is lowest.
+    const floorMs = reference * SIMILAR_LATENCY_RATIO;
+    let best = -1;
+    let bestCost = Infinity;
+    let ties = 0;
+    let outstandingSum = 0;
+    for (let k = 0; k < count; k++) {
+      const i = this.drawn[k];
+      const tracker = this.trackers[i];
+      let latency = tracker.estimate.estimateMs;
+      if (Number.isNaN(latency)) latency = reference;
+      if (latency < floorMs) latency = floorMs;
+      // A call in flight for longer than its rivals' is a lower bound on this endpoint's latency now (beyond what they share).
+      const excessAgeMs = youngestStartMs - tracker.oldestStartedMs();
+      if (excessAgeMs > latency) latency = excessAgeMs;
+      const load = this.endpoints[i].load;
+      const outstanding = load.outstanding(nowMs);
+      outstandingSum += outstanding;
+      const cost = this.cost(i, latency, outstanding, load.failurePenalty(nowMs));
+      if (cost < bestCost) {
+        best = i;
+        bestCost = cost;
+        ties = 1;
+      } else if (cost === bestCost && this.settings.random() * ++ties < 1) {
+        best = i;
+      }
+    }
+    // The candidates are a uniform sample of the tier: their mean load tracks the tier's (after this pick).
+    this.tierLoad += TIER_LOAD_GAIN * (outstandingSum / count - this.tierLoad);
+    return best < 0 ? this.drawn[0] : best;
+  }
+}

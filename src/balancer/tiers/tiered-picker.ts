@@ -1,0 +1,131 @@
+/**
+ * The READY picker shared by every etcd_* policy: priority tiers, the retry
+ * skip hook, and call accounting around a per-tier scheduler.
+ *
+ * The picker is a thin handle on the balancer's live tiers (`TierView`), so
+ * publishing one is O(1): nothing is copied or indexed per publication. The
+ * active tiers hold only usable endpoints (see `EndpointPoolBalancer`); tier 0
+ * takes all traffic. Should a pick land between a change that emptied every
+ * tier and the balancer's next publication (same tick), it queues: the next
+ * picker is on its way.
+ *
+ * With steering (a retry), addresses in `tried` are avoided while another
+ * usable endpoint exists: first an untried endpoint of tier 0, else an untried
+ * one of the next tier (a standby is a better retry target than the replica
+ * that just failed), else tier 0 as usual (reuse beats failing the call).
+ * Draining (weight 0) endpoints are in no active tier while a positive-weight
+ * one is usable, so they are never retry targets then.
+ *
+ * Per pick without steering: one WeakMap lookup, one scheduler pick, one child
+ * pick; the child's result object (fresh per pick) gets our hooks (the call
+ * accounting's, or the scheduler's own when it observes calls). With zone-aware
+ * routing the tier is split by zone: one random draw chooses the zone's tier
+ * first (none while all traffic stays local; see zone-split.ts), and a retry
+ * prefers that zone's untried endpoints, then any other zone's, then the next tier.
+ */
+import { PickResultType, type PickArgs, type Picker, type PickResult } from '../../common/grpc-experimental';
+import { steeringOf } from '../call-steering';
+import { type EndpointState } from '../pool/endpoint-state';
+import { type Tier, type TierView } from './tier';
+
+const QUEUE: PickResult = Object.freeze({ pickResultType: PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null });
+
+export class TieredPicker implements Picker {
+  /** Where the last scheduler pick landed (read by `attachHooks` in the same synchronous `pick`). */
+  private pickedTier: Tier | undefined;
+  private pickedIndex = 0;
+
+  /**
+   * @param view The live tiers.
+   * @param locate The endpoint an address belongs to (the retry's tried addresses).
+   * @param tracksCalls Whether to count picks in each endpoint's `CallLoad`.
+   * @param nowMs Clock for call accounting.
+   * @param countsPicks Whether started picks are also counted for metrics (each
+   *   endpoint's `load.pickTally` is set); implies `tracksCalls`.
+   * @param random [0, 1), for the zone draw of zone-split tiers.
+   */
+  constructor(
+    private readonly view: TierView,
+    private readonly locate: (address: string) => EndpointState | undefined,
+    private readonly tracksCalls: boolean,
+    private readonly nowMs: () => number,
+    private readonly countsPicks = false,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  pick(pickArgs: PickArgs): PickResult {
+    const tiers = this.view.active;
+    if (tiers.length === 0) return QUEUE;
+    const steering = steeringOf(pickArgs.metadata);
+    const nowMs = this.tracksCalls ? this.nowMs() : 0;
+    const endpoint = steering === undefined || steering.tried.size === 0
+      ? this.pickInTier(tiers[0], undefined, nowMs)
+      : this.pickAvoiding(tiers, steering.tried, nowMs);
+    const result = endpoint.child.getPicker().pick(pickArgs);
+    if (result.pickResultType !== PickResultType.COMPLETE) return result;
+    if (steering !== undefined) steering.lastPicked = result.subchannel?.getAddress() ?? endpoint.addresses[0];
+    if (this.tracksCalls) this.attachHooks(result, endpoint, nowMs);
+    return result;
+  }
+
+  private pickInTier(tier: Tier, excluded: Uint8Array | undefined, nowMs: number): EndpointState {
+    return this.pickInLeaf(tier.zones === undefined ? tier : tier.zones.choose(this.random), excluded, nowMs);
+  }
+
+  /** A pick in a tier that is not zone-split (or in one zone's tier of one that is). */
+  private pickInLeaf(leaf: Tier, excluded: Uint8Array | undefined, nowMs: number): EndpointState {
+    const index = leaf.scheduler.pick(excluded, nowMs);
+    this.pickedTier = leaf;
+    this.pickedIndex = index;
+    return leaf.endpoints[index];
+  }
+
+  private pickAvoiding(tiers: readonly Tier[], tried: ReadonlySet<string>, nowMs: number): EndpointState {
+    for (const address of tried) {
+      const endpoint = this.locate(address);
+      const tier = endpoint?.tier;
+      if (tier !== undefined && tier.rank >= 0 && tier.excluded[endpoint!.slot] === 0) {
+        tier.excluded[endpoint!.slot] = 1;
+        tier.excludedCount++;
+        if (tier.parent !== undefined) tier.parent.excludedCount++;
+      }
+    }
+    let chosen: EndpointState | undefined;
+    for (let t = 0; t < tiers.length && chosen === undefined; t++) {
+      const tier = tiers[t];
+      if (tier.excludedCount >= tier.size) continue;
+      const leaf = tier.zones === undefined ? tier : tier.zones.chooseWithRoom(this.random);
+      chosen = this.pickInLeaf(leaf, leaf.excludedCount > 0 ? leaf.excluded : undefined, nowMs);
+    }
+    for (const address of tried) {
+      const endpoint = this.locate(address);
+      const tier = endpoint?.tier;
+      if (tier !== undefined) {
+        tier.excluded[endpoint!.slot] = 0;
+        tier.excludedCount = 0;
+        if (tier.parent !== undefined) tier.parent.excludedCount = 0;
+      }
+    }
+    return chosen ?? this.pickInTier(tiers[0], undefined, nowMs);
+  }
+
+  private attachHooks(result: PickResult, endpoint: EndpointState, nowMs: number): void {
+    let onCallStarted = this.countsPicks ? endpoint.load.recordCountedPick(nowMs) : endpoint.load.recordPick(nowMs);
+    let onCallEnded = endpoint.load.onCallEnded;
+    const scheduler = this.pickedTier!.scheduler;
+    if (scheduler.observeCall !== undefined) {
+      // The scheduler measures the call (e.g. its latency) and runs the accounting hooks from its own.
+      const hooks = scheduler.observeCall(this.pickedIndex, onCallStarted, onCallEnded);
+      onCallStarted = hooks.onCallStarted;
+      onCallEnded = hooks.onCallEnded;
+    }
+    const innerStarted = result.onCallStarted;
+    const innerEnded = result.onCallEnded;
+    // A leaf's pick has no hooks of its own; chain them (allocating) only if some wrapper added hooks.
+    result.onCallStarted = innerStarted === null ? onCallStarted : () => { onCallStarted(); innerStarted(); };
+    result.onCallEnded = innerEnded === null ? onCallEnded : (code, details, metadata) => {
+      onCallEnded(code);
+      innerEnded(code, details, metadata);
+    };
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Graceful shutdown of a registered server, in the order that loses no call:
+ * health NOT_SERVING → deregister → wait for clients to see it → stop
+ * accepting and drain in-flight calls → force what is left.
+ */
+import { type Registration } from '../discovery/registration';
+
+/** The part of a grpc-js `Server` that shutting down needs. */
+export interface ShutdownableServer {
+  tryShutdown(callback: (error?: Error) => void): void;
+  forceShutdown(): void;
+}
+
+export type ShutdownPhase =
+  /** Health set to NOT_SERVING: health-checking clients stop picking this server. */
+  | 'not-serving'
+  /** Lease revoked / key deleted: discovery clients drop this server. */
+  | 'deregistering'
+  /** Waiting `deregisterGraceMs` for clients to see the deregistration; calls are still served. */
+  | 'grace'
+  /** `server.tryShutdown`: no new connections or streams, in-flight calls finish. */
+  | 'draining'
+  /** The server is down. */
+  | 'stopped';
+
+export interface GracefulShutdownOptions {
+  /**
+   * Time between health NOT_SERVING and deregistration, for clients that health-check
+   * (`healthCheck` in their etcd_* policy config) to stop picking this server before the key
+   * goes; they see the flip within a few ms (and the key's deletion within tens of ms).
+   * Defaults to 200 when the registration reports health (`health` given to
+   * `registerEndpoint`), else 0.
+   */
+  notServingGraceMs?: number;
+  /** Time between deregistration and `tryShutdown`, for discovery clients to see the key go. Defaults to 1,000. */
+  deregisterGraceMs?: number;
+  /** Time in-flight calls get to finish after `tryShutdown` before `forceShutdown`. Defaults to 10,000. */
+  drainMs?: number;
+  /** Called as each phase starts (for logs and tests); a throw is ignored. Defaults to none. */
+  onPhase?: (phase: ShutdownPhase) => void;
+}
+
+export const DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS = Object.freeze({
+  /** With `health`; 0 without it. */
+  notServingGraceMs: 200,
+  deregisterGraceMs: 1_000,
+  drainMs: 10_000,
+});
+
+export interface ShutdownResult {
+  /** True when `drainMs` ran out and the remaining calls were cancelled by `forceShutdown`. */
+  forced: boolean;
+  /** Total time taken. */
+  elapsedMs: number;
+}
+
+const inProgress = new WeakMap<ShutdownableServer, Promise<ShutdownResult>>();
+
+/**
+ * Shuts `server` down gracefully (see the module comment for the order).
+ * Calling it again for the same server returns the same promise. Rejects
+ * only on invalid options; never for etcd trouble: `registration.close()` is bounded and reports
+ * through the registration's `onError`.
+ */
+export function gracefulShutdown(
+  server: ShutdownableServer,
+  registration: Registration,
+  options: GracefulShutdownOptions = {},
+): Promise<ShutdownResult> {
+  let notServingGraceMs: number;
+  let deregisterGraceMs: number;
+  let drainMs: number;
+  try {
+    notServingGraceMs = nonNegativeMs(
+      options.notServingGraceMs ?? (registration.reportsHealth ? DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS.notServingGraceMs : 0),
+      'notServingGraceMs');
+    deregisterGraceMs = nonNegativeMs(options.deregisterGraceMs ?? DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS.deregisterGraceMs, 'deregisterGraceMs');
+    drainMs = nonNegativeMs(options.drainMs ?? DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS.drainMs, 'drainMs');
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
+  const existing = inProgress.get(server);
+  if (existing) return existing;
+  const phase = (p: ShutdownPhase): void => {
+    try {
+      options.onPhase?.(p);
+    } catch {
+      // A logging hook must not break the shutdown.
+    }
+  };
+  const run = async (): Promise<ShutdownResult> => {
+    const start = Date.now();
+    phase('not-serving');
+    registration.setServing(false);
+    if (notServingGraceMs > 0) await new Promise<void>(resolve => setTimeout(resolve, notServingGraceMs).unref());
+    phase('deregistering');
+    await registration.close();
+    phase('grace');
+    if (deregisterGraceMs > 0) await new Promise<void>(resolve => setTimeout(resolve, deregisterGraceMs).unref());
+    phase('draining');
+    const forced = await drain(server, drainMs);
+    phase('stopped');
+    return { forced, elapsedMs: Date.now() - start };
+  };
+  const promise = run();
+  inProgress.set(server, promise);
+  return promise;
+}
+
+/** `tryShutdown`, then `forceShutdown` after `drainMs`; resolves to whether it had to force. */
+function drain(server: ShutdownableServer, drainMs: number): Promise<boolean> {
+  return new Promise<boolean>(resolve => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      server.forceShutdown();
+      resolve(true);
+    }, drainMs);
+    timer.unref();
+    server.tryShutdown(() => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+}
+
+function nonNegativeMs(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`gracefulShutdown: ${name} must be a number of milliseconds ≥ 0, got ${JSON.stringify(value) ?? String(value)}`);
+  }
+  return value;
+}

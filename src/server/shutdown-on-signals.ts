@@ -1,0 +1,66 @@
+/**
+ * `shutdownOnSignals`: SIGTERM/SIGINT → `gracefulShutdown`, for Kubernetes-style
+ * rolling updates (the pod gets SIGTERM, then SIGKILL after its grace period).
+ */
+import { gracefulShutdown, type GracefulShutdownOptions, type ShutdownableServer, type ShutdownResult } from './graceful-shutdown';
+import { type Registration } from '../discovery/registration';
+import { type Disposer } from '../discovery/registration-events';
+
+export interface ShutdownOnSignalsOptions extends GracefulShutdownOptions {
+  /** Signals that start the shutdown. Defaults to `['SIGTERM', 'SIGINT']`. */
+  signals?: NodeJS.Signals[];
+  /**
+   * Call `process.exit()` once the shutdown is done (code 0, or 1 if it threw).
+   * Defaults to false: a library should not end your process. The server,
+   * the etcd client and our timers no longer hold the event loop then, so Node
+   * exits by itself unless something else of yours does (a database pool, an
+   * interval): close those in `onShutdown`, or set this to true. Note that
+   * listening for a signal replaces Node's default "terminate" reaction to it.
+   */
+  exitProcess?: boolean;
+  /** Called when the shutdown finished, with its result or error. Defaults to none. */
+  onShutdown?: (result: ShutdownResult | Error) => void;
+}
+
+export const DEFAULT_SHUTDOWN_SIGNALS: readonly NodeJS.Signals[] = Object.freeze(['SIGTERM', 'SIGINT'] as NodeJS.Signals[]);
+
+/**
+ * On the first of `signals`, runs `gracefulShutdown(server, registration, options)`.
+ * A second signal during the shutdown forces the server down at once
+ * (`forceShutdown`), as a second Ctrl-C should. When the shutdown is done the
+ * listeners are removed, so a later signal has Node's default effect.
+ * Returns a disposer that removes the listeners without shutting down.
+ */
+export function shutdownOnSignals(
+  server: ShutdownableServer,
+  registration: Registration,
+  options: ShutdownOnSignalsOptions = {},
+): Disposer {
+  const signals = options.signals ?? DEFAULT_SHUTDOWN_SIGNALS;
+  if (!Array.isArray(signals) || signals.length === 0 || signals.some(s => typeof s !== 'string' || !s.startsWith('SIG'))) {
+    throw new TypeError(`shutdownOnSignals: signals must be a non-empty list like ['SIGTERM'], got ${JSON.stringify(signals)}`);
+  }
+  let shuttingDown = false;
+  const dispose = (): void => {
+    for (const s of signals) process.removeListener(s, onSignal);
+  };
+  function onSignal(): void {
+    if (shuttingDown) {
+      server.forceShutdown();
+      return;
+    }
+    shuttingDown = true;
+    const finish = (result: ShutdownResult | Error): void => {
+      dispose();
+      try {
+        options.onShutdown?.(result);
+      } catch {
+        // The caller's hook failing must not leave the process half shut down.
+      }
+      if (options.exitProcess === true) process.exit(result instanceof Error ? 1 : 0);
+    };
+    gracefulShutdown(server, registration, options).then(finish, (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
+  }
+  for (const s of signals) process.on(s, onSignal);
+  return dispose;
+}
