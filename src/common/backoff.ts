@@ -1,48 +1,63 @@
 /**
- * Exponential backoff with full jitter, as gRFC A6 specifies it: the n-th retry
- * waits uniform[0, min(initial × multiplier^(n-1), max)). Pure functions, and one
- * small state per call (`RetryBackoff`: the current ceiling) shared by the
- * retrying and the hedging call.
+ * The package's one backoff: exponential growth to a cap, with a jitter strategy.
+ * Registration retries, resolver resyncs and call retries differ only in their
+ * numbers and in how much of each delay is random, so they share this iterator.
  */
 
-/** A delay drawn uniformly in [0, ceilingMs) from `random` (which returns [0, 1)). */
-export function fullJitterDelayMs(ceilingMs: number, random: () => number): number {
+/** Turns the current exponential step `baseMs` into a delay, drawing from `random` ([0, 1)). */
+export type Jitter = (baseMs: number, random: () => number) => number;
+
+/** A random source that returns something outside [0, 1) must not produce a negative or unbounded delay. */
+function draw(random: () => number): number {
   const r = random();
-  // A bad random source must not produce a negative or unbounded sleep.
-  const clamped = r >= 0 && r < 1 ? r : 0;
-  return Math.floor(clamped * ceilingMs);
+  return r >= 0 && r < 1 ? r : 0;
 }
 
-/** The ceiling for the retry after one that used `ceilingMs`. */
-export function nextBackoffCeilingMs(ceilingMs: number, multiplier: number, maxBackoffMs: number): number {
-  return Math.min(ceilingMs * multiplier, maxBackoffMs);
+/** uniform[0, base): gRFC A6's retry backoff. */
+export const fullJitter: Jitter = (baseMs, random) => Math.floor(draw(random) * baseMs);
+
+/** uniform[base/2, base): half fixed, half random. */
+export const equalJitter: Jitter = (baseMs, random) => baseMs / 2 + draw(random) * (baseMs / 2);
+
+/** base less up to `fraction` of it. */
+export function proportionalJitter(fraction: number): Jitter {
+  return (baseMs, random) => Math.round(baseMs * (1 - fraction * draw(random)));
 }
 
-/** What `RetryBackoff` reads of the retry options. */
 export interface BackoffOptions {
-  readonly initialBackoffMs: number;
-  readonly maxBackoffMs: number;
-  readonly backoffMultiplier: number;
-  readonly random: () => number;
+  /** The first step. */
+  readonly initialMs: number;
+  /** The largest step (the initial step is clamped to it). */
+  readonly maxMs: number;
+  /** Growth per attempt. Defaults to 2. */
+  readonly multiplier?: number;
+  /** How a step becomes a delay. */
+  readonly jitter: Jitter;
+  /** Uniform [0, 1) source. Defaults to Math.random. */
+  readonly random?: () => number;
 }
 
-/** One call's backoff: the delay before each retry, the ceiling growing per retry. */
-export class RetryBackoff {
-  private ceilingMs: number;
+/** A small mutable iterator: `next()` gives the delay before the next attempt, `reset()` after a success. */
+export class Backoff {
+  private readonly initialMs: number;
+  private readonly multiplier: number;
+  private readonly random: () => number;
+  private stepMs: number;
 
   constructor(private readonly options: BackoffOptions) {
-    this.ceilingMs = options.initialBackoffMs;
+    this.initialMs = Math.min(options.initialMs, options.maxMs);
+    this.multiplier = options.multiplier ?? 2;
+    this.random = options.random ?? Math.random;
+    this.stepMs = this.initialMs;
   }
 
-  /** The delay before the next retry: the server's pushback when ≥ 0 (which resets the backoff, gRFC A6), else full jitter. */
-  nextDelayMs(pushbackMs: number): number {
-    const o = this.options;
-    if (pushbackMs >= 0) {
-      this.ceilingMs = o.initialBackoffMs;
-      return pushbackMs;
-    }
-    const delayMs = fullJitterDelayMs(this.ceilingMs, o.random);
-    this.ceilingMs = nextBackoffCeilingMs(this.ceilingMs, o.backoffMultiplier, o.maxBackoffMs);
+  next(): number {
+    const delayMs = this.options.jitter(this.stepMs, this.random);
+    this.stepMs = Math.min(this.stepMs * this.multiplier, this.options.maxMs);
     return delayMs;
+  }
+
+  reset(): void {
+    this.stepMs = this.initialMs;
   }
 }

@@ -7,6 +7,7 @@
  * reports failures through `failedBeforeFirstList`, which only reaches channels
  * while no list was ever obtained — afterwards the last good list keeps serving.
  */
+import { Backoff, proportionalJitter } from '../common/backoff';
 import { tracer } from '../common/grpc-experimental';
 import { currentMetrics } from '../metrics/metrics-binding';
 import { type ServiceWatchMetrics } from '../metrics/resolver-metrics';
@@ -26,17 +27,16 @@ export type ResolutionState =
 
 export type ResolutionSubscriber = (state: ResolutionState) => void;
 
-/** Jitter taken off retry delays (up to 20 %), so clients do not retry in lockstep after a registry restart. */
-const BACKOFF_JITTER = 0.2;
+/** Jitter taken off resync delays (up to 20 %), so clients do not retry in lockstep after a registry restart. */
+const resyncJitter = proportionalJitter(0.2);
 
 export function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
-/** Exponential delay for retry `attempt` (0-based), never above the cap, with jitter. */
-export function resyncDelayMs(attempt: number, options: ResolvedResolverOptions, random: () => number = Math.random): number {
-  const base = Math.min(options.maxBackoffMs, options.initialBackoffMs * 2 ** Math.min(attempt, 30));
-  return Math.round(base * (1 - BACKOFF_JITTER * random()));
+/** The backoff of a resync (list again, re-watch): exponential to the cap, up to 20 % less. */
+export function resyncBackoff(options: ResolvedResolverOptions, random?: () => number): Backoff {
+  return new Backoff({ initialMs: options.initialBackoffMs, maxMs: options.maxBackoffMs, jitter: resyncJitter, random });
 }
 
 export abstract class DiscoveryWatch {
@@ -49,7 +49,7 @@ export abstract class DiscoveryWatch {
   private readonly traceLine: (text: string) => void;
   private state: ResolutionState | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  private attempt = 0;
+  private readonly backoff: Backoff;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushDueAtMs = 0;
   /** When the table was last published (coalescing starts from there). */
@@ -69,6 +69,7 @@ export abstract class DiscoveryWatch {
     decode: EndpointDecoder,
     traceName: string,
   ) {
+    this.backoff = resyncBackoff(options);
     this.metrics = currentMetrics()?.resolver.track(service);
     const metrics = this.metrics;
     this.table = new EndpointTable(service, warn, metrics && (() => metrics.skipped()), decode);
@@ -122,7 +123,7 @@ export abstract class DiscoveryWatch {
   /** Runs `retry` after the next backoff delay (replacing a pending one); `resetBackoff` after a success. */
   protected retryLater(reason: string, retry: () => void): void {
     clearTimeout(this.retryTimer);
-    const delayMs = resyncDelayMs(this.attempt++, this.options);
+    const delayMs = this.backoff.next();
     this.trace(`${reason}; listing again in ${delayMs} ms`);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
@@ -137,7 +138,7 @@ export abstract class DiscoveryWatch {
   }
 
   protected resetBackoff(): void {
-    this.attempt = 0;
+    this.backoff.reset();
   }
 
   /**

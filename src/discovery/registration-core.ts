@@ -14,9 +14,9 @@ import {
 } from './registration-events';
 import { type Registration, type RegistrationState } from './registration';
 import {
-  MAX_REREGISTER_BACKOFF_MS, resolveEndpointUpdate, type EndpointUpdate, type ResolvedRegistrationOptions, type ServingStatus,
+  MAX_REREGISTER_BACKOFF_MS, REREGISTER_INITIAL_BACKOFF_MS, resolveEndpointUpdate, type EndpointUpdate, type ResolvedRegistrationOptions, type ServingStatus,
 } from './registration-options';
-import { ReregisterBackoff } from './reregister-backoff';
+import { Backoff, equalJitter } from '../common/backoff';
 
 /** Registrations of this process, by backend connection and key: a second one of the same key would fight the first. */
 const activeKeys = new Set<string>();
@@ -55,7 +55,7 @@ export abstract class RegistrationCore implements Registration {
   }
 
   protected readonly ttlMs: number;
-  protected readonly backoff: ReregisterBackoff;
+  protected readonly backoff: Backoff;
   /** Set when a MeterProvider was installed before this registration. */
   protected readonly metrics: RegistrationMetrics | undefined;
   protected currentState: RegistrationState = 'registering';
@@ -88,7 +88,7 @@ export abstract class RegistrationCore implements Registration {
     this.service = options.service;
     this.address = options.address;
     this.ttlMs = options.ttlSeconds * 1000;
-    this.backoff = new ReregisterBackoff({ maxMs: Math.min(MAX_REREGISTER_BACKOFF_MS, this.ttlMs / 2) });
+    this.backoff = new Backoff({ initialMs: REREGISTER_INITIAL_BACKOFF_MS, maxMs: Math.min(MAX_REREGISTER_BACKOFF_MS, this.ttlMs / 2), jitter: equalJitter });
     this.value = { weight: options.weight, priority: options.priority, metadata: options.metadata };
     let resolveFirst = (): void => undefined;
     this.firstPut = { resolve: () => resolveFirst(), promise: new Promise<void>(resolve => { resolveFirst = resolve; }) };

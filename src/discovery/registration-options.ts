@@ -65,6 +65,8 @@ export const DEFAULT_REGISTRATION_OPTIONS = Object.freeze({
 
 /** Re-registration backoff never exceeds this (nor half the TTL). */
 export const MAX_REREGISTER_BACKOFF_MS = 1_000;
+/** First re-registration delay (equal jitter: half of it fixed). */
+export const REREGISTER_INITIAL_BACKOFF_MS = 100;
 
 /** Options after validation, defaults applied. */
 export interface ResolvedRegistrationOptions {

@@ -36,7 +36,7 @@ import {
 import { attachSteering } from '../balancer/call-steering';
 import { tracer } from '../common/grpc-experimental';
 import { type AttemptKind } from '../metrics/retry-metrics';
-import { RetryBackoff } from '../common/backoff';
+import { RetryBackoff } from './retry-backoff';
 import { callDeadlineMs } from './call-deadline';
 import { HedgeAttempt, type HedgeAttemptOwner } from './hedge-attempt';
 import { type HedgeBudget } from './hedge-budget';

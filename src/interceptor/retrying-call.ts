@@ -30,7 +30,7 @@ import {
 import { attachSteering, type CallSteering } from '../balancer/call-steering';
 import { tracer } from '../common/grpc-experimental';
 import { type RetryMetrics } from '../metrics/retry-metrics';
-import { RetryBackoff } from '../common/backoff';
+import { RetryBackoff } from './retry-backoff';
 import { callDeadlineMs } from './call-deadline';
 import { type HedgeBudget } from './hedge-budget';
 import { type HedgeDelayEstimator } from './hedge-delay';

@@ -5,8 +5,6 @@ import { DEFAULT_REGISTRATION_OPTIONS, resolveRegistrationOptions, type Registra
 import { gracefulShutdown, type ShutdownableServer } from '../../src/server/graceful-shutdown';
 import { shutdownOnSignals } from '../../src/server/shutdown-on-signals';
 import { type Registration } from '../../src/discovery/registration';
-import { ReregisterBackoff } from '../../src/discovery/reregister-backoff';
-import { seededRandom } from '../support/wait';
 import { withoutDefaultEtcdConnection } from '../support/no-default-connection';
 
 const ETCD = { hosts: ['127.0.0.1:1'] };
@@ -108,24 +106,5 @@ describe('registry: options', () => {
     await gracefulShutdown(server, registration, { deregisterGraceMs: Infinity }).catch((err: Error) => { error = err; });
     expect(error?.message).to.match(/deregisterGraceMs must be a number of milliseconds ≥ 0/);
     expect(() => shutdownOnSignals(server, registration, { signals: [] })).to.throw(/shutdownOnSignals: signals must be a non-empty list/);
-  });
-});
-
-describe('registry: re-registration backoff', () => {
-  it('doubles with equal jitter up to the cap, and resets', () => {
-    const backoff = new ReregisterBackoff({ initialMs: 100, maxMs: 500, random: seededRandom(7) });
-    const delays = Array.from({ length: 6 }, () => backoff.next());
-    const bases = [100, 200, 400, 500, 500, 500];
-    delays.forEach((d, i) => {
-      expect(d).to.be.at.least(bases[i] / 2);
-      expect(d).to.be.lessThan(bases[i]);
-    });
-    backoff.reset();
-    expect(backoff.next()).to.be.lessThan(100);
-  });
-
-  it('never exceeds a cap below the initial delay (TTL/2 for short TTLs)', () => {
-    const backoff = new ReregisterBackoff({ initialMs: 100, maxMs: 40, random: () => 0.999 });
-    for (let i = 0; i < 5; i++) expect(backoff.next()).to.be.lessThan(40);
   });
 });

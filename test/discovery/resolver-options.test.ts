@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { DEFAULT_RESOLVER_OPTIONS, resolveResolverOptions } from '../../src/discovery/resolver-options';
-import { resyncDelayMs } from '../../src/backends/etcd/service-watch';
+import { resyncBackoff } from '../../src/discovery/discovery-watch';
 
-describe('etcd resolver options', function () {
+describe('resolver options', function () {
   it('merges over frozen defaults with ??, so 0 stays 0', function () {
     expect(Object.isFrozen(DEFAULT_RESOLVER_OPTIONS)).to.equal(true);
     expect(resolveResolverOptions()).to.deep.equal(DEFAULT_RESOLVER_OPTIONS);
@@ -20,8 +20,11 @@ describe('etcd resolver options', function () {
   it('retry delays grow exponentially to the cap, minus up to 20 % jitter', function () {
     const o = resolveResolverOptions({ initialBackoffMs: 100, maxBackoffMs: 500 });
     const none = (): number => 0;
-    expect([0, 1, 2, 3, 10, 1000].map(a => resyncDelayMs(a, o, none))).to.deep.equal([100, 200, 400, 500, 500, 500]);
-    expect(resyncDelayMs(0, o, () => 0.5)).to.equal(90);
-    expect(resyncDelayMs(5, o, () => 0.999999)).to.equal(400);
+    const backoff = resyncBackoff(o, none);
+    expect(Array.from({ length: 6 }, () => backoff.next())).to.deep.equal([100, 200, 400, 500, 500, 500]);
+    expect(resyncBackoff(o, () => 0.5).next()).to.equal(90);
+    const worst = resyncBackoff(o, () => 0.999999);
+    for (let i = 0; i < 5; i++) worst.next();
+    expect(worst.next()).to.equal(400);
   });
 });

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { Metadata } from '@grpc/grpc-js';
-import { fullJitterDelayMs, nextBackoffCeilingMs } from '../../src/common/backoff';
 import { RetryBudget } from '../../src/interceptor/retry-budget';
 import { NO_PUSHBACK, PUSHBACK_STOP, readPushbackMs } from '../../src/interceptor/retry-pushback';
 import { seededRandom } from '../support/wait';
@@ -69,34 +68,6 @@ describe('retry budget (gRFC A6 retryThrottling)', () => {
     expect(budget.canRetry()).to.equal(true); // 3 > 2
     budget.recordFailure();
     expect(budget.canRetry()).to.equal(false); // 2 is not > 2
-  });
-});
-
-describe('backoff (full jitter)', () => {
-  it('draws in [0, ceiling) and grows the ceiling by the multiplier up to the max', () => {
-    expect(fullJitterDelayMs(100, () => 0)).to.equal(0);
-    expect(fullJitterDelayMs(100, () => 0.999)).to.equal(99);
-    expect(fullJitterDelayMs(100, () => 0.5)).to.equal(50);
-    let ceiling = 25;
-    const ceilings: number[] = [];
-    for (let i = 0; i < 8; i++) {
-      ceilings.push(ceiling);
-      ceiling = nextBackoffCeilingMs(ceiling, 2, 1000);
-    }
-    expect(ceilings).to.deep.equal([25, 50, 100, 200, 400, 800, 1000, 1000]);
-  });
-
-  it('a broken random source cannot produce a negative or huge delay', () => {
-    expect(fullJitterDelayMs(100, () => -5)).to.equal(0);
-    expect(fullJitterDelayMs(100, () => 7)).to.equal(0);
-    expect(fullJitterDelayMs(100, () => NaN)).to.equal(0);
-  });
-
-  it('is uniform over a seeded run (mean near half the ceiling)', () => {
-    const random = seededRandom(3);
-    let sum = 0;
-    for (let i = 0; i < 10_000; i++) sum += fullJitterDelayMs(1000, random);
-    expect(sum / 10_000).to.be.within(480, 520);
   });
 });
 

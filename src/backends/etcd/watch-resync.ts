@@ -4,7 +4,8 @@
  * schedules the next list after a failure.
  */
 import { type Watcher } from 'etcd3';
-import { resyncDelayMs } from './service-watch';
+import { type Backoff } from '../../common/backoff';
+import { resyncBackoff } from '../../discovery/discovery-watch';
 import { type ResolvedResolverOptions } from '../../discovery/resolver-options';
 
 /** Stops listening to `watcher` and cancels it; etcd3 may still emit on a watcher being cancelled, so an 'error' listener stays. */
@@ -16,17 +17,19 @@ export function abandonWatcher(watcher: Watcher | undefined): void {
   watcher.cancel().catch(() => undefined);
 }
 
-/** One pending retry at a time, exponential with jitter (`resyncDelayMs`), reset when a watch connects. */
+/** One pending retry at a time, on the resync backoff, reset when a watch connects. */
 export class ResyncTimer {
   private timer: NodeJS.Timeout | undefined;
-  private attempt = 0;
+  private readonly backoff: Backoff;
 
-  constructor(private readonly options: ResolvedResolverOptions) {}
+  constructor(options: ResolvedResolverOptions) {
+    this.backoff = resyncBackoff(options);
+  }
 
   /** Replaces any pending retry by `run` after the next delay; returns the delay (ms). */
   schedule(run: () => void): number {
     clearTimeout(this.timer);
-    const delayMs = resyncDelayMs(this.attempt++, this.options);
+    const delayMs = this.backoff.next();
     this.timer = setTimeout(() => {
       this.timer = undefined;
       run();
@@ -36,7 +39,7 @@ export class ResyncTimer {
   }
 
   reset(): void {
-    this.attempt = 0;
+    this.backoff.reset();
   }
 
   clear(): void {

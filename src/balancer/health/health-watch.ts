@@ -21,6 +21,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { log, logVerbosity, tracer, type ConnectivityStateListener, type DataWatcher, type RealSubchannel } from '../../common/grpc-experimental';
+import { WarnOnce } from '../../common/warn-once';
 
 const trace = tracer('etcd_health');
 
@@ -51,9 +52,8 @@ const UNIMPLEMENTED: HealthStatus = Object.freeze({ verdict: 'healthy', detail: 
 
 const WATCH = healthService.Watch;
 const PRODUCER_KEY_PREFIX = 'grpc-etcd-lb.health:';
-/** Addresses warned about (each once per process), bounded. */
-const MAX_WARNINGS_REMEMBERED = 1000;
-const warned = new Set<string>();
+/** Replicas without a health service, each reported once per process. */
+const missingHealthService = new WarnOnce();
 
 interface WatchResponse {
   status?: string | number;
@@ -205,11 +205,6 @@ export class HealthWatch {
   }
 
   private warnOnce(message: string): void {
-    const key = this.name;
-    if (warned.has(key)) return;
-    if (warned.size >= MAX_WARNINGS_REMEMBERED) warned.clear();
-    warned.add(key);
-    // grpc-js has no WARNING severity and hides INFO by default; a missing health service should be seen.
-    log(logVerbosity.ERROR, message);
+    missingHealthService.warn(message, this.name);
   }
 }

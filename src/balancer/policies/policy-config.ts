@@ -13,7 +13,8 @@
  * and unknown fields (ignored, with the known ones named). Thrown messages do
  * not repeat the policy name: grpc-js prefixes it itself.
  */
-import { log, logVerbosity, type TypedLoadBalancingConfig } from '../../common/grpc-experimental';
+import { type TypedLoadBalancingConfig } from '../../common/grpc-experimental';
+import { WarnOnce } from '../../common/warn-once';
 import { parseSlowStart, SLOW_START_FIELDS, type SlowStartConfig } from '../pool/slow-start';
 
 /** grpc.health.v1 watching per subchannel. */
@@ -25,9 +26,8 @@ export interface HealthCheckConfig {
 /** Fields every etcd_* policy accepts besides its own. */
 const COMMON_FIELDS = ['healthCheck', 'slowStart'] as const;
 const HEALTH_CHECK_FIELDS = ['serviceName'] as const;
-/** Distinct messages are few (they come from the app's own configs); the bound only guards a generated flood. */
-const MAX_REPORTED = 1000;
-const reported = new Set<string>();
+/** Config mistakes, each printed once per process. */
+const configErrors = new WarnOnce();
 
 function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
@@ -40,11 +40,8 @@ function describe(value: unknown): string {
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
-/** Logs `text` at ERROR unless this process has already logged it. */
 function reportOnce(text: string): void {
-  if (reported.has(text)) return;
-  if (reported.size < MAX_REPORTED) reported.add(text);
-  log(logVerbosity.ERROR, text);
+  configErrors.warn(text);
 }
 
 function reportUnknownFields(policy: string, body: Record<string, unknown>, known: readonly string[], path: string): void {

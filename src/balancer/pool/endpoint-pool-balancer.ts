@@ -46,11 +46,12 @@
  */
 import { connectivityState as ConnectivityState, type ChannelOptions, type StatusObject } from '@grpc/grpc-js';
 import {
-  createChildChannelControlHelper, LeafLoadBalancer, log, logVerbosity, QueuePicker, UnavailablePicker,
+  createChildChannelControlHelper, LeafLoadBalancer, QueuePicker, UnavailablePicker,
   type ChannelControlHelper, type Endpoint, type LoadBalancer, type Picker, type StatusOr, type SubchannelAddress,
   type SubchannelInterface, type Tracer, type TypedLoadBalancingConfig,
 } from '../../common/grpc-experimental';
-import { checkPriority, checkWeight } from '../../backends/etcd/endpoint-codec';
+import { WarnOnce } from '../../common/warn-once';
+import { checkPriority, checkWeight } from '../../discovery/endpoint-record';
 import { clientRegistrySourceFrom } from '../../discovery/client-registry-source';
 import { getLocality } from '../../discovery/locality';
 import { type BalancerMetrics } from '../../metrics/balancer-metrics';
@@ -90,8 +91,6 @@ export interface PoolPolicy<C extends EtcdPolicyConfig> {
   createStrategy(config: C, random: () => number): PickStrategy;
 }
 
-/** Bad attribute warnings remembered (each printed once), bounded. */
-const MAX_WARNINGS_REMEMBERED = 1000;
 
 export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBalancer {
   private readonly endpoints = new EndpointList({
@@ -119,7 +118,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private health: EndpointHealthChecks | undefined;
   private readonly callLoadOptions: ReturnType<typeof resolveCallLoadOptions>;
   private readonly random: () => number;
-  private readonly warned = new Set<string>();
+  private readonly warned = new WarnOnce();
   private readonly diagnosticsRef;
   private readonly startupSettleMs: number;
   /** Until the first READY picker is published: when the settle window ends (set on first READY). */
@@ -495,10 +494,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   }
 
   private warnOnce(message: string): void {
-    if (this.warned.has(message)) return;
-    if (this.warned.size >= MAX_WARNINGS_REMEMBERED) this.warned.clear();
-    this.warned.add(message);
-    log(logVerbosity.ERROR, message);
+    this.warned.warn(message);
   }
 
   private updateState(connectivity: ConnectivityState, picker: Picker, errorMessage: string | null): void {
