@@ -16,7 +16,7 @@ export default tseslint.config(
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'no-restricted-imports': ['error', { patterns: [{ group: ['@grpc/grpc-js/build/*'], message: 'Never deep-import grpc-js internals; go through src/grpc-experimental.ts.' }] }],
+      'no-restricted-imports': ['error', { patterns: [{ group: ['@grpc/grpc-js/build/*'], message: 'Never deep-import grpc-js internals; go through src/common/grpc-experimental.ts.' }] }],
       eqeqeq: ['error', 'always', { null: 'ignore' }],
     },
   },

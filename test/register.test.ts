@@ -7,7 +7,7 @@ import { startEtcd, type EtcdServer } from './support/etcd';
 import { startEchoServer, type EchoServer } from './support/echo-server';
 import { putEndpoint, writerClient } from './backends/etcd/resolver-fixtures';
 
-const CHILD = join(__dirname, 'resolver', 'register-child.ts');
+const CHILD = join(__dirname, 'backends', 'etcd', 'register-child.ts');
 
 /** register() is process-wide, so each scenario runs in a fresh process. */
 function runChild(scenario: string, env: Record<string, string | undefined>): Promise<Record<string, unknown>> {

@@ -4,7 +4,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-const ROOT = join(__dirname, '..');
+const ROOT = join(__dirname, '..', '..');
 const INDEX = join(ROOT, 'src', 'index.ts');
 const OURS = dirname(realpathSync(require.resolve('@grpc/grpc-js/package.json')));
 /** What an app does on startup, twice: the warning must still print once. */
