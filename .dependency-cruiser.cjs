@@ -1,0 +1,67 @@
+/**
+ * The layering rules of DESIGN.md, checked by `npm run deps` (part of `npm test`).
+ * dependency-cruiser rather than eslint-plugin-import: it sees the whole module graph
+ * (type-only imports included), names the broken rule in its output, and its path
+ * rules can say "a backend imports no *other* backend" with a back-reference ($1).
+ */
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-cycles',
+      severity: 'error',
+      comment: 'No import cycles in src/: a cycle means two modules are one concept, or a contract is missing.',
+      from: { path: '^src/' },
+      to: { circular: true },
+    },
+    {
+      name: 'discovery-is-the-core',
+      severity: 'error',
+      comment: 'The discovery core names no backend and knows nothing of policies, the interceptor or the server helpers.',
+      from: { path: '^src/discovery/' },
+      to: { path: '^src/(backends|balancer|interceptor|server)/|^src/(index|register)\\.ts$' },
+    },
+    {
+      name: 'backend-imports-discovery-only',
+      severity: 'error',
+      comment: 'A backend is a plug-in: it imports the discovery core, the shared utilities (grpc-js adapter, backoff) and its own folder; never another backend, the balancer, the interceptor or the server helpers.',
+      from: { path: '^src/backends/([^/]+)/' },
+      to: { path: '^src/', pathNot: ['^src/(discovery|common)/', '^src/backends/$1/'] },
+    },
+    {
+      name: 'balancer-imports-no-backend',
+      severity: 'error',
+      comment: 'Policies read what a resolver delivers through the contracts in src/discovery (endpoint attributes, client registry source), never a backend.',
+      from: { path: '^src/balancer/' },
+      to: { path: '^src/backends/' },
+    },
+    {
+      name: 'backends-listed-in-one-place',
+      severity: 'error',
+      comment: 'Only the public API (register.ts, index.ts) and the backend list (src/backends/index.ts) reach into backends.',
+      from: { path: '^src/', pathNot: ['^src/(index|register)\\.ts$', '^src/backends/'] },
+      to: { path: '^src/backends/' },
+    },
+    {
+      name: 'common-is-a-leaf',
+      severity: 'error',
+      comment: 'src/common holds package-wide utilities (grpc-js adapter, backoff, warnings); it imports nothing else of ours.',
+      from: { path: '^src/common/' },
+      to: { path: '^src/', pathNot: '^src/common/' },
+    },
+    {
+      name: 'no-grpc-js-internals',
+      severity: 'error',
+      comment: 'Never deep-import grpc-js build/src; go through src/common/grpc-experimental.ts.',
+      from: { path: '^src/' },
+      to: { path: '@grpc/grpc-js/build/' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(dist|node_modules)/' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    reporterOptions: { text: { highlightFocused: true } },
+  },
+};
