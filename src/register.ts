@@ -1,33 +1,28 @@
 /**
  * `register()`: plugs this package into grpc-js, once per process.
  */
-import { connectionKey, setDefaultEtcdOptions, validateEtcdOptions, type EtcdOptions } from './backends/etcd/connection';
+import { BACKENDS, type BackendConnectionOptions } from './backends';
 import { registerBalancers } from './balancer/policies/register-balancers';
 import { warnIfSeparateGrpcJs } from './common/grpc-js-copy';
+import { installBackends, installedBackends, prepareDefaultConnections } from './discovery/backend-registry';
 import { getLocality, setLocality, validateLocality, type Locality } from './discovery/locality';
+import { registerEndpointOn } from './discovery/register-endpoint';
+import { type Registration } from './discovery/registration';
+import { type EndpointRegistrationOptions } from './discovery/registration-options';
+import { resolveResolverOptions, setResolverOptions, type ResolverOptions } from './discovery/resolver-options';
 import { resolveMetricsOptions, setMetricsOptions, type MetricsOptions } from './metrics/metrics-options';
-import { registerEtcdResolver, setEtcdResolverOptions } from './backends/etcd/etcd-resolver';
-import {
-  getDefaultZookeeperOptions, setDefaultZookeeperOptions, validateZookeeperOptions, zookeeperConnectionKey, type ZookeeperOptions,
-} from './backends/zookeeper/connection';
-import { registerZkResolver } from './backends/zookeeper/zk-resolver';
-import { resolveResolverOptions, type ResolverOptions } from './discovery/resolver-options';
 
-export interface RegisterOptions {
-  /**
-   * Default etcd connection for `etcd:///svc` targets and registrations, in etcd3's
-   * `IOptions` shape (`{ hosts: ['127.0.0.1:2379'], auth?, credentials?, … }`).
-   * `etcd://h1:2379,h2:2379/svc` targets use their own hosts with this connection's
-   * auth and TLS. Defaults to `ETCD_ENDPOINTS` (comma-separated `host:port`).
-   */
-  etcd?: EtcdOptions;
-  /**
-   * Default ZooKeeper connection for `zk:///svc` targets and registrations:
-   * `{ hosts: 'h1:2181,h2:2181', basePath?: '/services' }` (Curator x-discovery layout,
-   * Spring Cloud Zookeeper's default base path). `zk://h1:2181/svc` targets use their own
-   * hosts with this base path. The client library is loaded only when ZooKeeper is used.
-   */
-  zookeeper?: ZookeeperOptions;
+/**
+ * `register()`'s options: one connection per discovery backend and the process-wide settings.
+ * - `etcd`: the default etcd connection for `etcd:///svc` targets and registrations, in etcd3's
+ *   `IOptions` shape (`{ hosts: ['127.0.0.1:2379'], auth?, credentials?, … }`); `etcd://h1:2379,h2:2379/svc`
+ *   targets use their own hosts with this connection's auth and TLS. Defaults to `ETCD_ENDPOINTS`
+ *   (comma-separated `host:port`).
+ * - `zookeeper`: the default ZooKeeper connection for `zk:///svc` targets and registrations:
+ *   `{ hosts: 'h1:2181,h2:2181', basePath?: '/services' }` (Curator x-discovery layout). `zk://h1:2181/svc`
+ *   targets use their own hosts with this base path. The client library is loaded only when ZooKeeper is used.
+ */
+export interface RegisterOptions extends BackendConnectionOptions {
   /** Resolver tuning (coalescing, retry backoff, page size), for etcd and ZooKeeper. Defaults to `DEFAULT_RESOLVER_OPTIONS`. */
   resolver?: ResolverOptions;
   /**
@@ -48,19 +43,18 @@ export interface RegisterOptions {
  * Every key `register()` knows. An unknown key is a mistake (a misspelling, or an
  * option of a newer version) that would otherwise do nothing without a word.
  */
-const KNOWN_KEYS: ReadonlySet<string> = new Set<keyof RegisterOptions>(['etcd', 'zookeeper', 'resolver', 'metrics', 'locality']);
+const KNOWN_KEYS: ReadonlySet<string> = new Set<string>([...BACKENDS.map(b => b.name), 'resolver', 'metrics', 'locality']);
 
-let registeredEtcdKey: string | undefined;
 let registeredResolverKey: string | undefined;
 let registeredMetricsKey: string | undefined;
 
 /**
- * Registers the `etcd` and `zk` resolver schemes and every `etcd_*` LB policy with grpc-js.
+ * Registers the resolver scheme of every discovery backend (`etcd`, `zk`) and every `etcd_*` LB policy with grpc-js.
  * Call it before creating channels: grpc-js silently falls back to pick_first
  * for an LB policy name it does not know.
  *
  * Idempotent: later calls may repeat the same options or omit them; a call with
- * a different `etcd` or `zookeeper` connection, different `resolver`, `metrics` or `locality` options
+ * a different backend connection (`etcd`, `zookeeper`), different `resolver`, `metrics` or `locality` options
  * than an earlier one throws (these settings are process-wide). An unknown option key throws a
  * `TypeError` naming the known ones.
  */
@@ -73,23 +67,7 @@ export function register(options: RegisterOptions = {}): void {
       throw new TypeError(`register(): unknown option '${key}' (known: ${[...KNOWN_KEYS].join(', ')})`);
     }
   }
-  let etcd: EtcdOptions | undefined;
-  let etcdKey: string | undefined;
-  if (options.etcd !== undefined) {
-    etcd = validateEtcdOptions(options.etcd, 'register()');
-    etcdKey = connectionKey(etcd);
-    if (registeredEtcdKey !== undefined && registeredEtcdKey !== etcdKey) {
-      throw new Error(`register(): already called with a different etcd connection; got hosts ${JSON.stringify(etcd.hosts)}. ` +
-        'The default connection is process-wide: pass the same options, or name the hosts in the target (etcd://host:2379/svc).');
-    }
-  }
-  const zookeeper = options.zookeeper === undefined ? undefined : validateZookeeperOptions(options.zookeeper, 'register()');
-  const registeredZookeeper = getDefaultZookeeperOptions();
-  if (zookeeper && registeredZookeeper && zookeeperConnectionKey(registeredZookeeper) !== zookeeperConnectionKey(zookeeper)) {
-    throw new Error(`register(): already called with a different zookeeper connection; got hosts '${zookeeper.hosts.join(',')}' ` +
-      `base path '${zookeeper.basePath}', had '${registeredZookeeper.hosts.join(',')}' '${registeredZookeeper.basePath}'. ` +
-      'The default connection is process-wide: pass the same options, or name the hosts in the target (zk://host:2181/svc).');
-  }
+  const commitConnections = prepareDefaultConnections(options as Record<string, unknown>, BACKENDS, 'register()');
   const resolver = options.resolver === undefined ? undefined : resolveResolverOptions(options.resolver);
   const resolverKey = resolver && JSON.stringify(resolver);
   if (resolverKey !== undefined && registeredResolverKey !== undefined && registeredResolverKey !== resolverKey) {
@@ -107,21 +85,47 @@ export function register(options: RegisterOptions = {}): void {
   }
   // Everything validated: commit.
   if (locality && !registeredLocality) setLocality(locality);
-  if (etcd && registeredEtcdKey === undefined) {
-    registeredEtcdKey = etcdKey;
-    setDefaultEtcdOptions(etcd);
-  }
-  if (zookeeper && !registeredZookeeper) setDefaultZookeeperOptions(zookeeper);
+  commitConnections();
   if (resolver && registeredResolverKey === undefined) {
     registeredResolverKey = resolverKey;
-    setEtcdResolverOptions(resolver);
+    setResolverOptions(resolver);
   }
   if (metrics && registeredMetricsKey === undefined) {
     registeredMetricsKey = metricsKey;
     setMetricsOptions(metrics);
   }
-  registerEtcdResolver();
-  registerZkResolver();
+  installBackends(BACKENDS);
   registerBalancers();
   warnIfSeparateGrpcJs();
+}
+
+/** `registerEndpoint()`'s options: the endpoint, and at most one backend connection (`etcd` or `zookeeper`). */
+export interface RegistrationOptions extends EndpointRegistrationOptions, BackendConnectionOptions {}
+
+/**
+ * Announces `address` for `service` in a registry and keeps it there until `close()`:
+ * in etcd under `<service>/<address>` in Go's `naming/endpoints` format, under a lease of
+ * `ttlSeconds` that is kept alive; in ZooKeeper as an ephemeral Curator `ServiceInstance`
+ * at `<basePath>/<service>/<id>` in a session of `ttlSeconds`.
+ *
+ * The registry is the one connection given (`etcd` or `zookeeper`), else the one default
+ * set (`register()`, `ETCD_ENDPOINTS`); none, or two defaults, is an error.
+ *
+ * Resolves after the first successful write (and sets `health`, if given, to SERVING).
+ * Rejects with a clear error on invalid options, without a connection, or when the registry
+ * has not accepted the write within `registerTimeoutMs` (nothing is left behind then).
+ *
+ * From then on the registration heals itself: if the lease, session or key is lost it writes
+ * the key again, with backoff capped at min(1 s, TTL/2), until `close()`. Watch it with
+ * `onLost` / `onRegistered` / `onError`.
+ *
+ * @example
+ * const health = new HealthImplementation();
+ * health.addToServer(server);
+ * const registration = await registerEndpoint({ service: 'echo', address: '10.0.0.5:50051', health });
+ * shutdownOnSignals(server, registration);
+ */
+export function registerEndpoint(options: RegistrationOptions): Promise<Registration> {
+  installBackends(BACKENDS);
+  return registerEndpointOn(options, installedBackends());
 }

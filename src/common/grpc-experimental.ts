@@ -35,6 +35,8 @@ export const PickResultType = experimental.PickResultType;
 export type Resolver = experimental.Resolver;
 export type ResolverListener = experimental.ResolverListener;
 export type GrpcUri = experimental.GrpcUri;
+/** What `registerResolver` takes (grpc-js does not export the interface by name). */
+export type ResolverConstructor = Parameters<typeof experimental.registerResolver>[1];
 export type LoadBalancer = experimental.LoadBalancer;
 export type TypedLoadBalancingConfig = experimental.TypedLoadBalancingConfig;
 export type ChannelControlHelper = experimental.ChannelControlHelper;

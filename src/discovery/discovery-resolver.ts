@@ -5,7 +5,7 @@
  * What the LB policy receives, per update:
  * - the endpoint list (one endpoint per registered address, in key order);
  * - the channel attributes of `channelAttributes()`: `ENDPOINT_ATTRIBUTES_KEY`
- *   (src/balancer/endpoint-attributes.ts), a `ReadonlyMap<"host:port", { weight, priority,
+ *   (endpoint-attributes.ts), a `ReadonlyMap<"host:port", { weight, priority,
  *   metadata }>`, merged by grpc-js into the options passed to `updateAddressList`
  *   (grpc-js's own policies ignore it) — every channel attribute a policy needs is added there;
  * - when everything is deregistered: an empty list, then an UNAVAILABLE error
@@ -18,47 +18,63 @@
 import { Metadata, status, type ChannelOptions } from '@grpc/grpc-js';
 import {
   log, logVerbosity, statusOrFromError, statusOrFromValue,
-  type GrpcUri, type Resolver, type ResolverListener,
+  type GrpcUri, type Resolver, type ResolverConstructor, type ResolverListener, tracer,
 } from '../common/grpc-experimental';
+import { type BackendTarget, type DiscoveryBackend } from './backend';
 import { ENDPOINT_ATTRIBUTES_KEY } from './endpoint-attributes';
 import { type ResolvedEndpoints } from './endpoint-table';
+import { currentResolverOptions } from './resolver-options';
 import { type DiscoveryWatch, type ResolutionState } from './discovery-watch';
 import { type WatchLease } from './shared-watches';
 import { targetToString } from './target-uri';
 
-export abstract class DiscoveryResolver implements Resolver {
+/** One per channel, for the backend of its scheme (see `resolverClassFor`). */
+export class DiscoveryResolver<Connection, Target extends BackendTarget> implements Resolver {
   private lease: WatchLease<DiscoveryWatch> | undefined;
   private unsubscribe: (() => void) | undefined;
   private pendingDelivery: NodeJS.Immediate | undefined;
   private latest: ResolutionState | undefined;
+  private readonly target: Target | undefined;
+  private readonly targetError: string | undefined;
+  /** The backend's extra channel attributes, computed on first use and kept for the channel's life. */
+  private extraAttributes: ChannelOptions | undefined;
+  /** Names the resolver in messages (`etcd resolver`). */
+  private readonly component: string;
+  private readonly trace: (text: string) => void;
 
-  /**
-   * @param component names the resolver in messages (`etcd resolver`).
-   * @param trace the backend's grpc-js tracer.
-   */
   constructor(
-    protected readonly uri: GrpcUri,
+    private readonly backend: DiscoveryBackend<string, unknown, Connection, Target>,
+    private readonly uri: GrpcUri,
     private readonly listener: ResolverListener,
     protected readonly channelOptions: ChannelOptions,
-    private readonly component: string,
-    private readonly trace: (text: string) => void,
-  ) {}
+  ) {
+    this.component = `${backend.name} resolver`;
+    this.trace = resolverTracer(backend.name);
+    try {
+      this.target = backend.parseTarget(uri);
+    } catch (err) {
+      // Channels normally never get here: getDefaultAuthority already threw at channel creation.
+      this.targetError = (err as Error).message;
+    }
+  }
 
-  /** The service this channel follows (for notes), '' when the target is bad. */
-  protected abstract get service(): string;
+  /** The service this channel follows, '' when the target is bad. */
+  private get service(): string {
+    return this.target?.service ?? '';
+  }
 
   /** The backend's shared watch for this channel's target, or why there is none (bad target, no connection). */
-  protected abstract acquireWatch(): WatchLease<DiscoveryWatch> | string;
+  private acquireWatch(): WatchLease<DiscoveryWatch> | string {
+    if (!this.target) return this.targetError ?? 'bad target';
+    const connection = this.backend.connectionForTarget(this.target);
+    if (typeof connection === 'string') return connection;
+    this.extraAttributes ??= this.backend.channelAttributes?.(connection, this.target.service) ?? {};
+    return this.backend.acquireWatch(connection, this.target.service, currentResolverOptions());
+  }
 
-  /** The resolution note of a non-empty list (`etcd service 'x' at revision 12`). */
-  protected abstract describeList(revision: number): string;
-
-  /**
-   * The channel attributes delivered with every list. Backend-independent attributes
-   * (those every `etcd_*` policy reads) are added here, next to the endpoint attributes.
-   */
-  protected channelAttributes(attributes: ResolvedEndpoints['attributes']): ChannelOptions {
-    return { [ENDPOINT_ATTRIBUTES_KEY]: attributes };
+  /** What every policy receives next to the list: the endpoint attributes, and the backend's own. */
+  private channelAttributes(attributes: ResolvedEndpoints['attributes']): ChannelOptions {
+    return { ...this.extraAttributes, [ENDPOINT_ATTRIBUTES_KEY]: attributes };
   }
 
   /**
@@ -125,7 +141,7 @@ export abstract class DiscoveryResolver implements Resolver {
     const { endpoints, attributes } = state.resolved;
     const note = endpoints.length === 0
       ? `no endpoints registered for service '${this.service}'`
-      : this.describeList(state.revision);
+      : this.backend.describeList(this.service, state.revision);
     const channelAttributes = this.channelAttributes(attributes);
     // A copy per channel: a policy may reorder its list.
     this.listener(statusOrFromValue(endpoints.slice()), channelAttributes, null, note);
@@ -137,4 +153,45 @@ export abstract class DiscoveryResolver implements Resolver {
       this.listener(statusOrFromError({ code: status.UNAVAILABLE, details: note, metadata: new Metadata() }), channelAttributes, null, note);
     }
   }
+}
+
+const tracers = new Map<string, (text: string) => void>();
+
+/** The grpc-js tracer of a backend's resolver (`GRPC_TRACE=etcd_resolver`). */
+function resolverTracer(name: string): (text: string) => void {
+  let trace = tracers.get(name);
+  if (!trace) {
+    const t = tracer(`${name}_resolver`);
+    trace = text => t(text);
+    tracers.set(name, trace);
+  }
+  return trace;
+}
+
+/** A backend's resolver class: what grpc-js's `registerResolver` takes. */
+export type DiscoveryResolverClass<Connection, Target extends BackendTarget> =
+  (new (uri: GrpcUri, listener: ResolverListener, channelOptions: ChannelOptions) => DiscoveryResolver<Connection, Target>) &
+  Pick<ResolverConstructor, 'getDefaultAuthority'>;
+
+const classes = new WeakMap<object, ResolverConstructor>();
+
+/** The grpc-js resolver class of a backend (one class per backend, so registering twice is a no-op). */
+export function resolverClassFor<Connection, Target extends BackendTarget>(
+  backend: DiscoveryBackend<string, unknown, Connection, Target>,
+): DiscoveryResolverClass<Connection, Target> {
+  let cls = classes.get(backend);
+  if (!cls) {
+    cls = class extends DiscoveryResolver<Connection, Target> {
+      constructor(uri: GrpcUri, listener: ResolverListener, channelOptions: ChannelOptions) {
+        super(backend, uri, listener, channelOptions);
+      }
+
+      /** A valid `:authority` for the target (`foo/bar/svc` → `foo.bar.svc`); throws on a bad target. */
+      static getDefaultAuthority(target: GrpcUri): string {
+        return backend.parseTarget(target).authority;
+      }
+    };
+    classes.set(backend, cls);
+  }
+  return cls as DiscoveryResolverClass<Connection, Target>;
 }

@@ -1,38 +1,51 @@
-/** `registerEndpoint`: the server-side entry point of the registry. */
-import { EtcdRegistration } from '../backends/etcd/etcd-registration';
-import { ZkRegistration } from '../backends/zookeeper/zk-registration';
+/** `registerEndpoint` for any backend: which registry a registration goes to, and its first write. */
+import { type AnyBackend } from './backend';
 import { type Registration } from './registration';
-import { resolveRegistrationOptions, type RegistrationOptions } from './registration-options';
+import { resolveRegistrationOptions, type EndpointRegistrationOptions } from './registration-options';
+
+const COMPONENT = 'registerEndpoint';
+
+/** The registry a registration goes to: the one connection given, else the one default set. */
+export function chooseRegistry(
+  options: EndpointRegistrationOptions, backends: readonly AnyBackend[],
+): { backend: AnyBackend; connection: unknown } {
+  const given = options as unknown as Record<string, unknown>;
+  const named = backends.filter(b => given[b.name] !== undefined);
+  const fail = (message: string): never => {
+    throw new TypeError(`${COMPONENT}: ${message}`);
+  };
+  if (named.length > 1) {
+    fail(`give either ${named.map(b => b.name).join(' or ')}, not both: a registration goes to one registry (call registerEndpoint once per registry)`);
+  }
+  if (named.length === 1) {
+    const backend = named[0];
+    return { backend, connection: backend.validateConnection(given[backend.name], COMPONENT) };
+  }
+  const withDefault = backends.filter(b => b.defaultConnection() !== undefined);
+  if (withDefault.length > 1) {
+    fail(`${withDefault.length === 2 ? 'both ' : ''}${withDefault.map(b => b.defaultDescription).join(' and ')} are set: ` +
+      `pass ${withDefault.map(b => `{ ${b.name}: {...} }`).join(' or ')} to say where this registration goes`);
+  }
+  if (withDefault.length === 0) {
+    fail(`no registry connection: ${backends.map(b => b.connectionHint).join('; or ')}`);
+  }
+  const backend = withDefault[0];
+  return { backend, connection: backend.validateConnection(backend.defaultConnection(), COMPONENT) };
+}
 
 /**
- * Announces `address` under `<service>/<address>` in etcd, in the Go
- * `naming/endpoints` format, under a lease of `ttlSeconds` that is kept alive —
- * or, with `zookeeper` (or only a ZooKeeper default), as an ephemeral Curator
- * `ServiceInstance` at `<basePath>/<service>/<id>` in a session of `ttlSeconds`.
- *
- * Resolves after the first successful put (and sets `health`, if given, to
- * SERVING). Rejects with a clear error on invalid options, when no etcd
- * connection is configured, or when etcd has not accepted the put within
- * `registerTimeoutMs` (nothing is left behind then).
- *
- * From then on the registration heals itself: if the lease or the key is lost
- * it writes the key again (keeping the old lease when etcd still has it), with
- * backoff capped at min(1 s, TTL/2), until `close()`. Watch it with
- * `onLost` / `onRegistered` / `onError`.
- *
- * @example
- * const health = new HealthImplementation();
- * health.addToServer(server);
- * const registration = await registerEndpoint({ service: 'echo', address: '10.0.0.5:50051', health });
- * shutdownOnSignals(server, registration);
+ * Validates `options`, starts the registration on the chosen backend and resolves
+ * after its first write; rejects (leaving nothing behind) on invalid options or
+ * when the registry has not accepted it within `registerTimeoutMs`.
  */
-export async function registerEndpoint(options: RegistrationOptions): Promise<Registration> {
+export async function registerEndpointOn(options: EndpointRegistrationOptions, backends: readonly AnyBackend[]): Promise<Registration> {
   const resolved = resolveRegistrationOptions(options);
+  const { backend, connection } = chooseRegistry(options, backends);
+  const registration = backend.createRegistration(resolved, connection);
   // Every timer and socket of a registration is unref'd (a registration must not keep a
-  // server's process alive by itself), so with etcd unreachable and nothing else alive Node
-  // would exit, silently and with code 0, before the promise settles. Hold the event loop
-  // until it does: the caller is awaiting an answer, and gets one.
-  const registration = resolved.zookeeper ? new ZkRegistration(resolved) : new EtcdRegistration(resolved);
+  // server's process alive by itself), so with the registry unreachable and nothing else
+  // alive Node would exit, silently and with code 0, before the promise settles. Hold the
+  // event loop until it does: the caller is awaiting an answer, and gets one.
   const holdOpen = setInterval(() => undefined, 60_000);
   try {
     await registration.waitRegistered(resolved.registerTimeoutMs);

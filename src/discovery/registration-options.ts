@@ -2,11 +2,7 @@
  * Options of `registerEndpoint`, their defaults, and the one place they are
  * validated (at the edge, with errors naming the component and the bad value).
  */
-import { getDefaultEtcdOptions, validateEtcdOptions, type EtcdOptions } from '../backends/etcd/connection';
 import { formatAddress, parseIpAddress } from './address';
-import {
-  getDefaultZookeeperOptions, validateZookeeperOptions, type ResolvedZookeeperOptions, type ZookeeperOptions,
-} from '../backends/zookeeper/connection';
 import { checkPriority, checkServiceName, checkWeight, DEFAULT_PRIORITY, DEFAULT_WEIGHT } from './endpoint-record';
 
 /** grpc.health.v1 serving status, as `grpc-health-check` names it. */
@@ -20,7 +16,11 @@ export interface HealthStatusSetter {
   setStatus(service: string, status: ServingStatus): void;
 }
 
-export interface RegistrationOptions {
+/**
+ * What `registerEndpoint` takes besides the registry connection (the public
+ * `RegistrationOptions` adds one connection option per backend: `etcd`, `zookeeper`, …).
+ */
+export interface EndpointRegistrationOptions {
   /** Service name: the key prefix. Non-empty, may contain `/`, no leading or trailing `/`. Required. */
   service: string;
   /** This server's address as clients dial it: an IP literal with port, `10.0.0.5:50051` or `[::1]:50051`. Required. */
@@ -33,9 +33,9 @@ export interface RegistrationOptions {
   metadata?: Record<string, unknown>;
   /** Lease TTL in whole seconds, ≥ 1. Defaults to 10. */
   ttlSeconds?: number;
-  /** How long `registerEndpoint` (and `update`) wait for etcd to accept the put before rejecting. Defaults to 10,000. */
+  /** How long `registerEndpoint` (and `update`) wait for the registry to accept the first write before rejecting. Defaults to 10,000. */
   registerTimeoutMs?: number;
-  /** Upper bound on `close()` when etcd does not answer; the lease is then left to expire. Defaults to 2,000. */
+  /** Upper bound on `close()` when the registry does not answer; the lease or session is then left to expire. Defaults to 2,000. */
   closeTimeoutMs?: number;
   /**
    * Health service whose status the registration drives for `''` (the whole
@@ -43,16 +43,6 @@ export interface RegistrationOptions {
    * `close()` / at the start of `gracefulShutdown`. Defaults to none.
    */
   health?: HealthStatusSetter;
-  /** etcd connection. Defaults to `register({ etcd })`, else `ETCD_ENDPOINTS`; none at all is an error. */
-  etcd?: EtcdOptions;
-  /**
-   * Register in ZooKeeper instead: an ephemeral Curator `ServiceInstance` at
-   * `<basePath>/<service>/<id>` (see the README's ZooKeeper section); `ttlSeconds` is the
-   * session timeout. Defaults to `register({ zookeeper })` when no etcd default is set.
-   * Giving both `etcd` and `zookeeper` is an error, and so is giving neither while both
-   * defaults are set.
-   */
-  zookeeper?: ZookeeperOptions;
 }
 
 export const DEFAULT_REGISTRATION_OPTIONS = Object.freeze({
@@ -80,16 +70,12 @@ export interface ResolvedRegistrationOptions {
   registerTimeoutMs: number;
   closeTimeoutMs: number;
   health: HealthStatusSetter | undefined;
-  /** The etcd connection, when the registration goes to etcd. */
-  etcd: EtcdOptions | undefined;
-  /** The ZooKeeper connection, when it goes to ZooKeeper (exactly one of the two is set). */
-  zookeeper: ResolvedZookeeperOptions | undefined;
 }
 
 const COMPONENT = 'registerEndpoint';
 
 /** Validates `options` and applies defaults; throws a TypeError naming the bad value. */
-export function resolveRegistrationOptions(options: RegistrationOptions): ResolvedRegistrationOptions {
+export function resolveRegistrationOptions(options: EndpointRegistrationOptions): ResolvedRegistrationOptions {
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`${COMPONENT}: options must be an object like { service, address }, got ${show(options)}`);
   }
@@ -111,7 +97,6 @@ export function resolveRegistrationOptions(options: RegistrationOptions): Resolv
   if (health !== undefined && (health === null || typeof (health as HealthStatusSetter).setStatus !== 'function')) {
     fail(`health must be a HealthImplementation from grpc-health-check (an object with setStatus), got ${show(health)}`);
   }
-  const backend = chooseBackend(options, fail);
   return {
     service: options.service,
     address: formatAddress(hostPort as Exclude<typeof hostPort, string>),
@@ -122,31 +107,7 @@ export function resolveRegistrationOptions(options: RegistrationOptions): Resolv
     registerTimeoutMs,
     closeTimeoutMs,
     health,
-    ...backend,
   };
-}
-
-/** Where the registration goes: the one connection given, else the one default set. */
-function chooseBackend(
-  options: RegistrationOptions,
-  fail: (message: string) => never,
-): { etcd: EtcdOptions; zookeeper: undefined } | { etcd: undefined; zookeeper: ResolvedZookeeperOptions } {
-  if (options.etcd !== undefined && options.zookeeper !== undefined) {
-    fail('give either etcd or zookeeper, not both: a registration goes to one registry (call registerEndpoint once per registry)');
-  }
-  if (options.zookeeper !== undefined) return { etcd: undefined, zookeeper: validateZookeeperOptions(options.zookeeper, COMPONENT) };
-  if (options.etcd !== undefined) return { etcd: validateEtcdOptions(options.etcd, COMPONENT), zookeeper: undefined };
-  const etcd = getDefaultEtcdOptions();
-  const zookeeper = getDefaultZookeeperOptions();
-  if (etcd !== undefined && zookeeper !== undefined) {
-    fail('both an etcd default (register({ etcd }) or ETCD_ENDPOINTS) and a ZooKeeper default (register({ zookeeper })) are set: ' +
-      'pass { etcd: {...} } or { zookeeper: {...} } to say where this registration goes');
-  }
-  if (zookeeper !== undefined) return { etcd: undefined, zookeeper };
-  if (etcd === undefined) {
-    fail('no etcd connection: pass { etcd: { hosts: [...] } }, call register({ etcd }), or set ETCD_ENDPOINTS');
-  }
-  return { etcd: validateEtcdOptions(etcd, COMPONENT), zookeeper: undefined };
 }
 
 /** The mutable part of a registration's value, as `update()` takes it. */

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
-import { setDefaultEtcdOptions } from '../../src/backends/etcd/connection';
-import { registerEndpoint } from '../../src/discovery/register-endpoint';
-import { DEFAULT_REGISTRATION_OPTIONS, resolveRegistrationOptions, type RegistrationOptions } from '../../src/discovery/registration-options';
+import { setDefaultEtcdOptions, type EtcdOptions } from '../../src/backends/etcd/connection';
+import { registerEndpoint, type RegistrationOptions } from '../../src/register';
+import { DEFAULT_REGISTRATION_OPTIONS, resolveRegistrationOptions } from '../../src/discovery/registration-options';
+import { chooseRegistry } from '../../src/discovery/register-endpoint';
+import { BACKENDS } from '../../src/backends';
 import { gracefulShutdown, type ShutdownableServer } from '../../src/server/graceful-shutdown';
 import { shutdownOnSignals } from '../../src/server/shutdown-on-signals';
 import { type Registration } from '../../src/discovery/registration';
@@ -66,15 +68,16 @@ describe('registry: options', () => {
       let error: Error | undefined;
       await registerEndpoint({ service: 'svc', address: '10.0.0.1:80' }).catch((err: Error) => { error = err; });
       expect(error?.message).to.equal(
-        'registerEndpoint: no etcd connection: pass { etcd: { hosts: [...] } }, call register({ etcd }), or set ETCD_ENDPOINTS');
+        'registerEndpoint: no registry connection: pass { etcd: { hosts: [...] } }, call register({ etcd }), or set ETCD_ENDPOINTS; ' +
+        "or pass { zookeeper: { hosts: '127.0.0.1:2181' } } or call register({ zookeeper })");
     });
 
     it('uses ETCD_ENDPOINTS, then register({ etcd }), as the default', () => {
       process.env.ETCD_ENDPOINTS = '127.0.0.1:2,127.0.0.1:3';
-      expect(resolveRegistrationOptions({ service: 'svc', address: '10.0.0.1:80' }).etcd?.hosts).to.deep.equal(['127.0.0.1:2', '127.0.0.1:3']);
+      expect((chooseRegistry({ service: 'svc', address: '10.0.0.1:80' }, BACKENDS).connection as EtcdOptions).hosts).to.deep.equal(['127.0.0.1:2', '127.0.0.1:3']);
       setDefaultEtcdOptions({ hosts: '127.0.0.1:4' });
       try {
-        expect(resolveRegistrationOptions({ service: 'svc', address: '10.0.0.1:80' }).etcd?.hosts).to.deep.equal(['127.0.0.1:4']);
+        expect((chooseRegistry({ service: 'svc', address: '10.0.0.1:80' }, BACKENDS).connection as EtcdOptions).hosts).to.deep.equal(['127.0.0.1:4']);
       } finally {
         setDefaultEtcdOptions(undefined);
       }

@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { register } from '../../src/register';
-import { registerEndpoint } from '../../src/discovery/register-endpoint';
+import { registerEndpoint } from '../../src/register';
 import { type Registration } from '../../src/discovery/registration';
 import { type RetryEvent } from '../../src/interceptor/retry-options';
 import { inspectBalancers } from '../../src/balancer/pool/balancer-diagnostics';

@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import { register } from '../../src/register';
-import { registerEndpoint } from '../../src/discovery/register-endpoint';
+import { registerEndpoint } from '../../src/register';
 import { type Registration } from '../../src/discovery/registration';
 import { type LostEvent, type RegisteredEvent } from '../../src/discovery/registration-events';
 import { startEtcd, type EtcdServer } from '../support/etcd';

@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { register } from '../../src/register';
-import { registerEndpoint } from '../../src/discovery/register-endpoint';
+import { registerEndpoint } from '../../src/register';
 import { type Registration } from '../../src/discovery/registration';
 import { type EtcdOptions } from '../../src/backends/etcd/connection';
 import { etcdctl } from '../support/etcd';

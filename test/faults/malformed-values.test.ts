@@ -11,7 +11,7 @@ import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { type Etcd3 } from 'etcd3';
 import { register } from '../../src/register';
-import { registerEndpoint } from '../../src/discovery/register-endpoint';
+import { registerEndpoint } from '../../src/register';
 import { type Registration } from '../../src/discovery/registration';
 import { startEtcd, type EtcdServer } from '../support/etcd';
 import { startEchoServer, type EchoServer } from '../support/echo-server';

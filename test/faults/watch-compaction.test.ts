@@ -9,7 +9,7 @@
 import { expect } from 'chai';
 import { type Etcd3 } from 'etcd3';
 import { register } from '../../src/register';
-import { registerEndpoint } from '../../src/discovery/register-endpoint';
+import { registerEndpoint } from '../../src/register';
 import { type Registration } from '../../src/discovery/registration';
 import { type LostEvent, type RegisteredEvent, type RegistrationError } from '../../src/discovery/registration-events';
 import { startEtcd, type EtcdServer } from '../support/etcd';

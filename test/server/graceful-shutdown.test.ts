@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as HEALTH_PROTO_PATH } from 'grpc-health-check';
-import { registerEndpoint } from '../../src/discovery/register-endpoint';
+import { registerEndpoint } from '../../src/register';
 import { type Registration } from '../../src/discovery/registration';
 import { type ServingStatus } from '../../src/discovery/registration-options';
 import { gracefulShutdown, type ShutdownPhase, type ShutdownResult } from '../../src/server/graceful-shutdown';

@@ -63,9 +63,7 @@ class ClientRegistryEntry {
       registerTimeoutMs: 10_000,
       closeTimeoutMs: 2_000,
       health: undefined,
-      etcd: connection,
-      zookeeper: undefined,
-    }, { key: announcementKey, value: encodeClientValue(this.clientId, getLocality()?.zone) });
+    }, connection, { key: announcementKey, value: encodeClientValue(this.clientId, getLocality()?.zone) });
     this.registration.onError(err => this.announcementFailed(err));
     this.watchClient = acquireEtcdClient(resolverClientOptions(connection, options), RESOLVER_POOL_NAME);
     this.watch = new ClientRegistryWatch(prefix, this.clientId, this.watchClient.client, options, {

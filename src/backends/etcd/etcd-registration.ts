@@ -9,7 +9,7 @@
  * `lost` stalled its own calls). This file is the etcd half: leases and keys.
  */
 import { EtcdLeaseInvalidError, type Etcd3, type IKeyValue, type Watcher } from 'etcd3';
-import { acquireEtcdClient, connectionKey, type EtcdClientLease } from './connection';
+import { acquireEtcdClient, connectionKey, type EtcdClientLease, type EtcdOptions } from './connection';
 import { encodeEndpointValue, endpointKey } from './endpoint-codec';
 import { describeEtcdFailure } from './etcd-error';
 import { tracer } from '../../common/grpc-experimental';
@@ -43,7 +43,6 @@ export class EtcdRegistration extends RegistrationCore {
 
   private readonly client: Etcd3;
   private readonly clientLease: EtcdClientLease;
-  private readonly etcd: NonNullable<ResolvedRegistrationOptions['etcd']>;
   private readonly opTimeoutMs: number;
   private currentLeaseId: string | undefined;
   /** The lease was confirmed alive moments ago (skip the check before the next put). */
@@ -57,10 +56,8 @@ export class EtcdRegistration extends RegistrationCore {
   /** Revision of the last delete of our key seen by the watch (by someone else, or with the lease). */
   private deletedAtRevision = 0;
 
-  constructor(options: ResolvedRegistrationOptions, private readonly announcement?: LeasedAnnouncement) {
+  constructor(options: ResolvedRegistrationOptions, private readonly etcd: EtcdOptions, private readonly announcement?: LeasedAnnouncement) {
     super(options, text => trace(text), announcement === undefined);
-    if (!options.etcd) throw new Error('registerEndpoint: no etcd connection');
-    this.etcd = options.etcd;
     this.key = announcement?.key ?? endpointKey(options.service, options.address);
     this.opTimeoutMs = Math.min(MAX_OP_TIMEOUT_MS, Math.max(MIN_OP_TIMEOUT_MS, this.ttlMs / 3));
     const activeKey = `${connectionKey(this.etcd, REGISTRY_POOL_NAME)}\n${this.key}`;

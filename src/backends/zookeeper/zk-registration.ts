@@ -36,7 +36,6 @@ export class ZkRegistration extends RegistrationCore {
   readonly id: string;
 
   private readonly session: ZkSession;
-  private readonly zookeeper: ResolvedZookeeperOptions;
   private readonly opTimeoutMs: number;
   private readonly registrationTimeUTC = Date.now();
   /** The session our node was created in; undefined when the node must be (re-)created. */
@@ -46,10 +45,8 @@ export class ZkRegistration extends RegistrationCore {
   private unsubscribe: () => void;
   private readonly nodeWatcher = (event: ZkEvent): void => this.onNodeEvent(event);
 
-  constructor(options: ResolvedRegistrationOptions) {
+  constructor(options: ResolvedRegistrationOptions, private readonly zookeeper: ResolvedZookeeperOptions) {
     super(options, text => trace(text));
-    if (!options.zookeeper) throw new Error('registerEndpoint: no ZooKeeper connection');
-    this.zookeeper = options.zookeeper;
     this.id = instanceId(options.service, options.address);
     this.key = `${servicePath(this.zookeeper.basePath, options.service)}/${this.id}`;
     this.opTimeoutMs = Math.min(MAX_OP_TIMEOUT_MS, Math.max(MIN_OP_TIMEOUT_MS, this.ttlMs / 3));

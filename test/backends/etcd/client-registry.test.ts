@@ -14,7 +14,7 @@ import { activeClientRegistryCount, clientRegistrySource, DEFAULT_CLIENT_TTL_SEC
 import { clientRegistryPrefix, RESERVED_PREFIX } from '../../../src/backends/etcd/client-registry-keys';
 import { type ClientRegistrySubscription } from '../../../src/discovery/client-registry-source';
 import { resetLocalityForTests, setLocality } from '../../../src/discovery/locality';
-import { registerEndpoint } from '../../../src/discovery/register-endpoint';
+import { registerEndpoint } from '../../../src/register';
 import { type Registration } from '../../../src/discovery/registration';
 import { DEFAULT_RESOLVER_OPTIONS } from '../../../src/discovery/resolver-options';
 import { makeClient, runCalls } from '../../balancer/support/load';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { openEtcdClientCount } from '../../../src/backends/etcd/connection';
 import { decodeEndpoint, encodeEndpointValue } from '../../../src/backends/etcd/endpoint-codec';
-import { registerEndpoint } from '../../../src/discovery/register-endpoint';
+import { registerEndpoint } from '../../../src/register';
 import { type Registration } from '../../../src/discovery/registration';
 import { type LostEvent, type RegisteredEvent, type RegistrationError } from '../../../src/discovery/registration-events';
 import { freePort } from '../../support/ports';

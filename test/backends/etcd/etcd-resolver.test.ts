@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { type Etcd3 } from 'etcd3';
-import { registerEtcdResolver } from '../../../src/backends/etcd/etcd-resolver';
+import { installBackends } from '../../../src/discovery/backend-registry';
+import { etcdBackend } from '../../../src/backends/etcd/etcd-backend';
 import { registerBalancers } from '../../../src/balancer/policies/register-balancers';
 import { activeServiceWatchCount } from '../../../src/backends/etcd/service-watch-registry';
 import { acquireEtcdClient, openEtcdClientCount } from '../../../src/backends/etcd/connection';
@@ -25,7 +26,7 @@ describe('etcd resolver (real etcd, real servers)', function () {
   const nextService = (base = 'svc'): string => `${base}${++serviceSeq}`;
 
   before(async function () {
-    registerEtcdResolver();
+    installBackends([etcdBackend]);
     registerSpyPolicy();
     etcd = await startEtcd();
     writer = writerClient(etcd.endpoints);

@@ -2,7 +2,7 @@
  * Child process for register-unreachable.test.ts: `await registerEndpoint()` with
  * etcd unreachable and nothing else keeping Node alive. Prints one JSON line.
  */
-import { registerEndpoint } from '../../../src/discovery/register-endpoint';
+import { registerEndpoint } from '../../../src/register';
 
 const started = Date.now();
 

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { Etcd3 } from 'etcd3';
 import { register } from '../../../src/register';
 import { getDefaultEtcdOptions, setDefaultEtcdOptions } from '../../../src/backends/etcd/connection';
-import { registerEndpoint } from '../../../src/discovery/register-endpoint';
+import { registerEndpoint } from '../../../src/register';
 import { type Registration } from '../../../src/discovery/registration';
 import { gracefulShutdown, type ShutdownPhase } from '../../../src/server/graceful-shutdown';
 import { startEtcd, type EtcdServer } from '../../support/etcd';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { registerEndpoint } from '../../../src/discovery/register-endpoint';
+import { registerEndpoint } from '../../../src/register';
 import { type Registration } from '../../../src/discovery/registration';
 import { type LostEvent, type RegisteredEvent } from '../../../src/discovery/registration-events';
 import { startEtcd, type EtcdServer } from '../../support/etcd';

@@ -11,7 +11,10 @@ import {
 } from '../../../src/common/grpc-experimental';
 import { endpointAttributesFrom, type EndpointAttributes } from '../../../src/discovery/endpoint-attributes';
 import { encodeEndpointValue, endpointKey } from '../../../src/backends/etcd/endpoint-codec';
-import { EtcdResolver } from '../../../src/backends/etcd/etcd-resolver';
+import { resolverClassFor, type DiscoveryResolver } from '../../../src/discovery/discovery-resolver';
+import { etcdBackend } from '../../../src/backends/etcd/etcd-backend';
+import { type EtcdOptions } from '../../../src/backends/etcd/connection';
+import { type EtcdTarget } from '../../../src/backends/etcd/target';
 import { loadEcho, type EchoClient } from '../../support/echo-proto';
 
 export const ROUND_ROBIN_SERVICE_CONFIG = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
@@ -81,7 +84,7 @@ export function etcdTarget(service: string, hosts: string[]): string {
 
 /** A resolver driven directly (no channel), recording every listener call. */
 export interface RecordingResolver {
-  readonly resolver: EtcdResolver;
+  readonly resolver: DiscoveryResolver<EtcdOptions, EtcdTarget>;
   readonly updates: LbUpdate[];
   last(): LbUpdate | undefined;
   /** Set while the listener runs inside updateResolution() or the constructor (must never happen). */
@@ -99,7 +102,7 @@ export function recordingResolver(uri: GrpcUri): RecordingResolver {
     return true;
   };
   inside = true;
-  const resolver = new EtcdResolver(uri, listener, {});
+  const resolver = new (resolverClassFor(etcdBackend))(uri, listener, {});
   inside = false;
   const wrapped = {
     resolver,

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { type Etcd3, GRPCResourceExhastedError } from 'etcd3';
-import { registerEtcdResolver } from '../../../src/backends/etcd/etcd-resolver';
+import { installBackends } from '../../../src/discovery/backend-registry';
+import { etcdBackend } from '../../../src/backends/etcd/etcd-backend';
 import { resolveResolverOptions } from '../../../src/discovery/resolver-options';
 import { acquireServiceWatch } from '../../../src/backends/etcd/service-watch-registry';
 import { type ResolutionState } from '../../../src/backends/etcd/service-watch';
@@ -54,7 +55,7 @@ describe('etcd resolver resilience (real etcd, real servers)', function () {
   const proxies: TcpProxy[] = [];
   const etcds: Array<EtcdServer | EtcdCluster> = [];
 
-  before(() => registerEtcdResolver());
+  before(() => installBackends([etcdBackend]));
 
   afterEach(async function () {
     for (const c of clients.splice(0)) c.close();

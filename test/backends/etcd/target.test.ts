@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { registerEtcdResolver } from '../../../src/backends/etcd/etcd-resolver';
+import { installBackends } from '../../../src/discovery/backend-registry';
+import { etcdBackend } from '../../../src/backends/etcd/etcd-backend';
 import { authorityForService, connectionForTarget, parseEtcdTarget } from '../../../src/backends/etcd/target';
 
 describe('etcd target parsing', function () {
@@ -30,7 +31,7 @@ describe('etcd target parsing', function () {
   });
 
   it('says the service name is missing for etcd:/// and etcd://host:port, as grpc-js parses them', function () {
-    registerEtcdResolver();
+    installBackends([etcdBackend]);
     for (const target of ['etcd:///', 'etcd://', 'etcd://127.0.0.1:2379', 'etcd://127.0.0.1:2379/']) {
       expect(() => new grpc.Client(target, grpc.credentials.createInsecure()), target)
         .to.throw(`etcd resolver: bad target '${target}': the service name is missing: use etcd:///<service> (default connection) or etcd://host:2379/<service>`);

@@ -6,14 +6,15 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { registerBalancers } from '../../../src/balancer/policies/register-balancers';
-import { registerEtcdResolver } from '../../../src/backends/etcd/etcd-resolver';
+import { installBackends } from '../../../src/discovery/backend-registry';
+import { etcdBackend } from '../../../src/backends/etcd/etcd-backend';
 import { unary } from '../../support/echo-proto';
 import { freePort } from '../../support/ports';
 import { echoClient, etcdTarget } from './resolver-fixtures';
 
 describe('resolver: etcd unreachable from the start, as calls report it', function () {
   before(() => {
-    registerEtcdResolver();
+    installBackends([etcdBackend]);
     registerBalancers();
   });
 

@@ -7,7 +7,8 @@ import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { register, registerEndpoint, type Registration } from '../../../src';
 import { type LostEvent } from '../../../src/discovery/registration-events';
-import { ZkResolver } from '../../../src/backends/zookeeper/zk-resolver';
+import { resolverClassFor } from '../../../src/discovery/discovery-resolver';
+import { zookeeperBackend } from '../../../src/backends/zookeeper/zookeeper-backend';
 import { instanceId } from '../../../src/backends/zookeeper/curator-codec';
 import { type Endpoint, type StatusOr } from '../../../src/common/grpc-experimental';
 import { startEchoServer, type EchoServer } from '../../support/echo-server';
@@ -145,7 +146,7 @@ describe('ZooKeeper faults (real ZooKeeper, real servers)', function () {
     const base = `/services/${service}`;
     await raw.create(`${base}/i-0000`, springInstance(service, 'i-0000', '127.0.0.2', 20_000));
     const updates: number[] = [];
-    const resolver = new ZkResolver({ scheme: 'zk', authority: zk.endpoint, path: service }, (endpoints: StatusOr<Endpoint[]>) => {
+    const resolver = new (resolverClassFor(zookeeperBackend))({ scheme: 'zk', authority: zk.endpoint, path: service }, (endpoints: StatusOr<Endpoint[]>) => {
       if (endpoints.ok) updates.push(endpoints.value.length);
       return true;
     }, {});

@@ -1,7 +1,8 @@
 /** Unit tests: Curator codec, zk targets, ZooKeeper options in register() and registerEndpoint(). */
 import { expect } from 'chai';
-import { register } from '../../../src/register';
-import { resolveRegistrationOptions } from '../../../src/discovery/registration-options';
+import { register, type RegistrationOptions } from '../../../src/register';
+import { chooseRegistry } from '../../../src/discovery/register-endpoint';
+import { BACKENDS } from '../../../src/backends';
 import { setDefaultEtcdOptions } from '../../../src/backends/etcd/connection';
 import { setDefaultZookeeperOptions, validateZookeeperOptions } from '../../../src/backends/zookeeper/connection';
 import { decodeCuratorInstance, encodeCuratorInstance, instanceId } from '../../../src/backends/zookeeper/curator-codec';
@@ -89,11 +90,15 @@ describe('ZooKeeper: targets and options', function () {
 
   it('registerEndpoint: etcd and zookeeper both given is an error; so is neither with both defaults set', function () {
     const base = { service: 'svc', address: '10.0.0.1:80' };
-    expect(() => resolveRegistrationOptions({ ...base, etcd: { hosts: ['h:1'] }, zookeeper: { hosts: 'h:2' } })).to.throw(TypeError, /either etcd or zookeeper, not both/);
+    const choose = (options: RegistrationOptions): { name: string; connection: unknown } => {
+      const { backend, connection } = chooseRegistry(options, BACKENDS);
+      return { name: backend.name, connection };
+    };
+    expect(() => choose({ ...base, etcd: { hosts: ['h:1'] }, zookeeper: { hosts: 'h:2' } })).to.throw(TypeError, /either etcd or zookeeper, not both/);
     setDefaultZookeeperOptions(validateZookeeperOptions({ hosts: 'h:2' }, 't'));
-    expect(resolveRegistrationOptions(base)).to.deep.include({ etcd: undefined, zookeeper: { hosts: ['h:2'], basePath: '/services' } });
+    expect(choose(base)).to.deep.equal({ name: 'zookeeper', connection: { hosts: ['h:2'], basePath: '/services' } });
     setDefaultEtcdOptions({ hosts: ['h:1'] });
-    expect(() => resolveRegistrationOptions(base)).to.throw(TypeError, /both an etcd default .* and a ZooKeeper default .* are set/);
-    expect(resolveRegistrationOptions({ ...base, etcd: { hosts: ['h:1'] } }).zookeeper).to.equal(undefined);
+    expect(() => choose(base)).to.throw(TypeError, /both an etcd default .* and a ZooKeeper default .* are set/);
+    expect(choose({ ...base, etcd: { hosts: ['h:1'] } }).name).to.equal('etcd');
   });
 });

@@ -17,7 +17,7 @@ import { type EchoClient } from '../../support/echo-proto';
 import { SPRING_PAYLOAD_CLASS, instanceId } from '../../../src/backends/zookeeper/curator-codec';
 import { rawZk, springInstance, type RawZk } from './zk-fixtures';
 import { setDefaultZookeeperOptions } from '../../../src/backends/zookeeper/connection';
-import { activeZkResolverCounts } from '../../../src/backends/zookeeper/zk-resolver';
+import { activeZkResolverCounts } from '../../../src/backends/zookeeper/zookeeper-backend';
 
 describe('ZooKeeper discovery (real ZooKeeper, real servers)', function () {
   this.timeout(120_000);

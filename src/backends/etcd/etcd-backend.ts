@@ -1,0 +1,34 @@
+/**
+ * The etcd backend: `etcd:///<service>` and `etcd://host:2379,…/<service>` targets,
+ * a shared list + watch per (connection, service) (service-watch*.ts), leased
+ * registrations in Go's `naming/endpoints` format (etcd-registration.ts), and the
+ * client registry passed to policies as a channel attribute (client-registry.ts).
+ */
+import { type DiscoveryBackend } from '../../discovery/backend';
+import { CLIENT_REGISTRY_SOURCE_KEY } from '../../discovery/client-registry-source';
+import { currentResolverOptions } from '../../discovery/resolver-options';
+import { clientRegistrySource } from './client-registry';
+import { connectionKey, getDefaultEtcdOptions, setDefaultEtcdOptions, validateEtcdOptions, type EtcdOptions } from './connection';
+import { EtcdRegistration } from './etcd-registration';
+import { acquireServiceWatch } from './service-watch-registry';
+import { connectionForTarget, ETCD_SCHEME, parseEtcdTarget, type EtcdTarget } from './target';
+
+export const etcdBackend: DiscoveryBackend<'etcd', EtcdOptions, EtcdOptions, EtcdTarget> = {
+  name: 'etcd',
+  scheme: ETCD_SCHEME,
+  validateConnection: validateEtcdOptions,
+  connectionKey: connection => connectionKey(connection),
+  defaultConnection: getDefaultEtcdOptions,
+  setDefaultConnection: setDefaultEtcdOptions,
+  targetExample: 'etcd://127.0.0.1:2379/<service>',
+  connectionHint: "pass { etcd: { hosts: [...] } }, call register({ etcd }), or set ETCD_ENDPOINTS",
+  defaultDescription: 'an etcd default (register({ etcd }) or ETCD_ENDPOINTS)',
+  parseTarget: parseEtcdTarget,
+  connectionForTarget: target => connectionForTarget(target),
+  acquireWatch: acquireServiceWatch,
+  describeList: (service, revision) => `etcd service '${service}' at revision ${revision}`,
+  channelAttributes: (connection, service) => ({
+    [CLIENT_REGISTRY_SOURCE_KEY]: clientRegistrySource(connection, service, currentResolverOptions),
+  }),
+  createRegistration: (options, connection) => new EtcdRegistration(options, connection),
+};
