@@ -1,27 +1,17 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { register } from '../src/register';
 import { getLocality } from '../src/discovery/locality';
 import { startEtcd, type EtcdServer } from './support/etcd';
+import { lastJsonLine, runTsChild } from './support/ts-child';
 import { startEchoServer, type EchoServer } from './support/echo-server';
 import { putEndpoint, writerClient } from './backends/etcd/resolver-fixtures';
 
 const CHILD = join(__dirname, 'backends', 'etcd', 'register-child.ts');
 
 /** register() is process-wide, so each scenario runs in a fresh process. */
-function runChild(scenario: string, env: Record<string, string | undefined>): Promise<Record<string, unknown>> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, SCENARIO: scenario, ...env };
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k];
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--require', 'tsx/cjs', CHILD], { env: childEnv, timeout: 30_000 }, (err, stdout, stderr) => {
-      if (err) {
-        reject(new Error(`${scenario} child failed: ${err.message}\n${stderr}`));
-        return;
-      }
-      resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>);
-    });
-  });
+async function runChild(scenario: string, env: Record<string, string | undefined>): Promise<Record<string, unknown>> {
+  return lastJsonLine<Record<string, unknown>>((await runTsChild(CHILD, { SCENARIO: scenario, ...env })).stdout);
 }
 
 describe('register()', function () {

@@ -39,9 +39,12 @@ export function prepareDefaultConnections(options: Readonly<Record<string, unkno
     if (options[backend.name] === undefined) continue;
     const connection: unknown = backend.validateConnection(options[backend.name], component);
     const key = backend.connectionKey(connection);
+    // What register() set earlier and is still the default (tests may have reset it).
+    const current = backend.defaultConnection();
     const had = defaultKeys.get(backend.name);
-    if (had === key) continue;
-    if (had !== undefined) {
+    const held = had !== undefined && current !== undefined && backend.connectionKey(current) === had ? had : undefined;
+    if (held === key) continue;
+    if (held !== undefined) {
       throw new Error(`${component}: already called with a different ${backend.name} connection. The default connection is process-wide: ` +
         `pass the same options, or name the hosts in the target (${backend.targetExample}).`);
     }

@@ -6,13 +6,12 @@
  * fail with an error that says so.
  */
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { register } from '../../src/register';
-import { registerEndpoint } from '../../src/register';
+import { register, registerEndpoint } from '../../src/register';
 import { type Registration } from '../../src/discovery/registration';
 import { type EtcdOptions } from '../../src/backends/etcd/connection';
 import { etcdctl } from '../support/etcd';
+import { lastJsonLine, runTsChild } from '../support/ts-child';
 import { startTlsEtcd, type TlsEtcd } from '../support/etcd-tls';
 import { startEchoServer, type EchoServer } from '../support/echo-server';
 import { generateTestCertificates, type TestCertificates } from '../support/tls';
@@ -27,16 +26,8 @@ const PASSWORD = 's3cret-svc';
 interface ChildOutcome { server?: string; code?: number; details?: string }
 
 /** Runs secure-client-child.ts with a connection; resolves to its two call outcomes. */
-function runChild(env: Record<string, string>): Promise<{ viaDefault: ChildOutcome; viaHosts: ChildOutcome }> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--require', 'tsx/cjs', CHILD], { env: { ...process.env, ...env }, timeout: 40_000 }, (err, stdout, stderr) => {
-      if (err) {
-        reject(new Error(`secure client child failed: ${err.message}\n${stderr}`));
-        return;
-      }
-      resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { viaDefault: ChildOutcome; viaHosts: ChildOutcome });
-    });
-  });
+async function runChild(env: Record<string, string>): Promise<{ viaDefault: ChildOutcome; viaHosts: ChildOutcome }> {
+  return lastJsonLine((await runTsChild(CHILD, env, 40_000)).stdout);
 }
 
 describe('faults: etcd with TLS and auth', function () {

@@ -14,7 +14,7 @@ import { connectionForTarget, parseEtcdTarget } from '../../src/backends/etcd/ta
 import { type EtcdOptions } from '../../src/backends/etcd/connection';
 import { DEFAULT_RESOLVER_OPTIONS, type ResolvedResolverOptions } from '../../src/discovery/resolver-options';
 import { acquireServiceWatch } from '../../src/backends/etcd/service-watch-registry';
-import { type ResolutionState } from '../../src/backends/etcd/service-watch';
+import { type ResolutionState } from '../../src/discovery/discovery-watch';
 import { type EndpointAttributes } from '../../src/discovery/endpoint-attributes';
 import { inspectBalancers, type BalancerSnapshot } from '../../src/balancer/pool/balancer-diagnostics';
 import { ETCDCTL_BIN, type EtcdCluster, type EtcdMember } from '../support/etcd';
@@ -98,10 +98,7 @@ function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** `etcd://h1,h2/<service>`. */
-export function etcdTarget(service: string, hosts: string[]): string {
-  return `etcd://${hosts.join(',')}/${service}`;
-}
+export { etcdTarget } from '../backends/etcd/resolver-fixtures';
 
 /**
  * A client on `target` with LB config `lbConfig` and the retry interceptor (given

@@ -16,9 +16,6 @@ import { type ResolvedResolverOptions } from '../../discovery/resolver-options';
 import { abandonWatcher } from './watch-resync';
 import { listPrefix, type Pager } from './list-prefix';
 
-// The shared half (table, coalescing, last good list) is the discovery core's; etcd importers find these names here too.
-export { type ResolutionState, type ResolutionSubscriber } from '../../discovery/discovery-watch';
-
 /**
  * etcd's list + watch, plugged into the discovery core. One per (connection, service),
  * shared by channels (service-watch-registry.ts).

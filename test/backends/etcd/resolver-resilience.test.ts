@@ -6,7 +6,7 @@ import { installBackends } from '../../../src/discovery/backend-registry';
 import { etcdBackend } from '../../../src/backends/etcd/etcd-backend';
 import { resolveResolverOptions } from '../../../src/discovery/resolver-options';
 import { acquireServiceWatch } from '../../../src/backends/etcd/service-watch-registry';
-import { type ResolutionState } from '../../../src/backends/etcd/service-watch';
+import { type ResolutionState } from '../../../src/discovery/discovery-watch';
 import { encodeEndpointValue, endpointKey } from '../../../src/backends/etcd/endpoint-codec';
 import { startEtcd, startEtcdCluster, etcdctl, ETCDCTL_BIN, type EtcdCluster, type EtcdServer } from '../../support/etcd';
 import { startEchoServer, type EchoServer } from '../../support/echo-server';

@@ -1,0 +1,24 @@
+/** Runs a TypeScript file in a fresh Node process (for process-wide state such as register()). */
+import { execFile } from 'node:child_process';
+
+export interface TsChildResult {
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `file` under tsx with `env` added to this process's; resolves with its output, rejects (with stderr) when it fails. */
+export function runTsChild(file: string, env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<TsChildResult> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k];
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--require', 'tsx/cjs', file], { env: childEnv, timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${file} failed: ${err.message}\n${stderr}`));
+      else resolve({ stdout, stderr });
+    });
+  });
+}
+
+/** The last line of a child's stdout, parsed as JSON (children print their result last). */
+export function lastJsonLine<T>(stdout: string): T {
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as T;
+}
