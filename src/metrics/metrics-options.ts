@@ -5,6 +5,7 @@
  * interceptors and registrations (see metrics-binding.ts).
  */
 
+/** Options of `register({ metrics })`; every field is optional. */
 export interface MetricsOptions {
   /**
    * Adds the `endpoint` attribute (`host:port`) to `grpc_etcd_lb.lb.picks` and to the
@@ -14,8 +15,10 @@ export interface MetricsOptions {
   perEndpoint?: boolean;
 }
 
+/** {@link MetricsOptions} with every default filled in, frozen. */
 export type ResolvedMetricsOptions = Readonly<Required<MetricsOptions>>;
 
+/** The defaults of {@link MetricsOptions}: `{ perEndpoint: false }` (bounded attributes only). Frozen. */
 export const DEFAULT_METRICS_OPTIONS: ResolvedMetricsOptions = Object.freeze({ perEndpoint: false });
 
 const KNOWN_KEYS: ReadonlySet<string> = new Set<keyof MetricsOptions>(['perEndpoint']);
@@ -42,6 +45,7 @@ export function setMetricsOptions(options: ResolvedMetricsOptions): void {
   metricsOptions = options;
 }
 
+/** The options instruments bound now use: the last `setMetricsOptions`, else the defaults. */
 export function getMetricsOptions(): ResolvedMetricsOptions {
   return metricsOptions;
 }

@@ -27,6 +27,10 @@ import { encodeOrcaLoadReport, type OrcaLoadReport } from './orca-load-report';
 /** The per-call trailer grpc-js's weighted_round_robin reads. */
 export const ORCA_LOAD_REPORT_HEADER = 'endpoint-load-metrics-bin';
 
+/**
+ * Options of `loadReportServerOptions()` and `createLoadReporter()`; every field is optional.
+ * Invalid values throw an Error naming the option.
+ */
 export interface LoadReportOptions {
   /** Window of the rates and of the event-loop utilization. Defaults to 1000. */
   windowMs?: number;
@@ -41,15 +45,21 @@ export interface LoadReportOptions {
   nowMs?: () => number;
 }
 
+/** The defaults of {@link LoadReportOptions} that have a value (`utilization` defaults to the event loop's). Frozen. */
 export const DEFAULT_LOAD_REPORT_OPTIONS = Object.freeze({
+  /** Window of the rates and of the event-loop utilization, in ms. */
   windowMs: 1000,
+  /** The per-call report is re-encoded at most this often, in ms. */
   refreshMs: 100,
 });
 
 /** A server's own load figures, as reported. */
 export interface LoadSnapshot {
+  /** Calls finished per second over the window, any status (ORCA `rps_fractional`). */
   readonly rpsFractional: number;
+  /** Calls finished with a non-OK status per second over the window (ORCA `eps`). */
   readonly eps: number;
+  /** `utilization()` if given, else the event loop's utilization over the window (ORCA `application_utilization`; 1 = at capacity). */
   readonly applicationUtilization: number;
 }
 

@@ -19,7 +19,9 @@
 
 /** The fields of an ORCA load report; absent ones are not sent (proto3: 0 is the same as absent). */
 export interface OrcaLoadReport {
+  /** CPU utilization, [0, 1] (`cpu_utilization`); not written by our reporter. */
   cpuUtilization?: number;
+  /** Memory utilization, [0, 1] (`mem_utilization`); not written by our reporter. */
   memUtilization?: number;
   /** Requests per second (`rps_fractional`): grpc-js weighted_round_robin's numerator. */
   rpsFractional?: number;
@@ -27,8 +29,11 @@ export interface OrcaLoadReport {
   eps?: number;
   /** Application-defined utilization (`application_utilization`): weighted_round_robin's denominator (it falls back to nothing else). */
   applicationUtilization?: number;
+  /** Application-defined costs of this request, by name (`request_cost`); meaningful per call only. */
   requestCost?: Readonly<Record<string, number>>;
+  /** Application-defined utilizations, [0, 1], by resource name (`utilization`). */
   utilization?: Readonly<Record<string, number>>;
+  /** Any other application-defined figures, by name (`named_metrics`). */
   namedMetrics?: Readonly<Record<string, number>>;
 }
 
