@@ -12,16 +12,7 @@ import { type EndpointRegistrationOptions } from './discovery/registration-optio
 import { resolveResolverOptions, setResolverOptions, type ResolverOptions } from './discovery/resolver-options';
 import { resolveMetricsOptions, setMetricsOptions, type MetricsOptions } from './metrics/metrics-options';
 
-/**
- * `register()`'s options: one connection per discovery backend and the process-wide settings.
- * - `etcd`: the default etcd connection for `etcd:///svc` targets and registrations, in etcd3's
- *   `IOptions` shape (`{ hosts: ['127.0.0.1:2379'], auth?, credentials?, … }`); `etcd://h1:2379,h2:2379/svc`
- *   targets use their own hosts with this connection's auth and TLS. Defaults to `ETCD_ENDPOINTS`
- *   (comma-separated `host:port`).
- * - `zookeeper`: the default ZooKeeper connection for `zk:///svc` targets and registrations:
- *   `{ hosts: 'h1:2181,h2:2181', basePath?: '/services' }` (Curator x-discovery layout). `zk://h1:2181/svc`
- *   targets use their own hosts with this base path. The client library is loaded only when ZooKeeper is used.
- */
+/** `register()`'s options: a default connection per discovery backend, and the process-wide settings. */
 export interface RegisterOptions extends BackendConnectionOptions {
   /** Resolver tuning (coalescing, retry backoff, page size), for etcd and ZooKeeper. Defaults to `DEFAULT_RESOLVER_OPTIONS`. */
   resolver?: ResolverOptions;

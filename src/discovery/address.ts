@@ -3,9 +3,11 @@ import { isIPv4, isIPv6 } from 'node:net';
 
 const DIALABLE = 'register the address clients dial, e.g. 10.0.0.5:50051 or [fd00::5]:50051';
 
+/** A parsed endpoint address. */
 export interface HostPort {
   /** IP literal, IPv6 without brackets, in canonical (compressed, lower-case) form. */
   host: string;
+  /** 1-65535. */
   port: number;
 }
 

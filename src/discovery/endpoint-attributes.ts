@@ -8,6 +8,7 @@
 import { type ChannelOptions } from '@grpc/grpc-js';
 import { SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX } from '../common/grpc-experimental';
 
+/** What a policy knows of an endpoint besides its address (from its registration). */
 export interface EndpointAttributes {
   /** ≥ 0; 0 = draining. */
   readonly weight: number;

@@ -13,10 +13,11 @@ export const MAX_PRIORITY = 1_000_000;
 /** Values above this size are rejected unread (a resolver must stay bounded in memory). */
 export const MAX_VALUE_BYTES = 64 * 1024;
 
-/** One endpoint as registered in etcd. */
+/** One endpoint as a registry holds it (decoded from etcd, ZooKeeper, …). */
 export interface EndpointRecord {
   /** Canonical `host:port` / `[v6]:port`. */
   address: string;
+  /** The address, parsed. */
   hostPort: HostPort;
   /** ≥ 0; 0 = draining (no new calls while another endpoint of its tier is ready). */
   weight: number;
@@ -28,8 +29,14 @@ export interface EndpointRecord {
 
 /** A value under the service prefix that could not be read. */
 export class EndpointDecodeError extends Error {
+  /** Always `'EndpointDecodeError'`. */
   override readonly name = 'EndpointDecodeError';
-  constructor(readonly key: string, readonly reason: string) {
+  constructor(
+    /** Where the value was found (the etcd key, the ZooKeeper path). */
+    readonly key: string,
+    /** What is wrong with it. */
+    readonly reason: string,
+  ) {
     super(`bad endpoint value at key '${key}': ${reason}`);
   }
 }
@@ -38,7 +45,21 @@ export class EndpointDecodeError extends Error {
  * What a backend's decoder returns. `quiet` marks a value that is valid but not to be
  * used (a Curator instance with `enabled: false`): left out of the list without a warning.
  */
-export type DecodeResult = { ok: true; endpoint: EndpointRecord } | { ok: false; error: EndpointDecodeError; quiet?: boolean };
+export type DecodeResult =
+  | {
+    /** Read. */
+    ok: true;
+    /** What was read. */
+    endpoint: EndpointRecord;
+  }
+  | {
+    /** Not usable. */
+    ok: false;
+    /** Why. */
+    error: EndpointDecodeError;
+    /** Left out without a warning. */
+    quiet?: boolean;
+  };
 
 /** A backend's value reader: `key` names the value in warnings. Never throws. */
 export type EndpointDecoder = (key: string, value: Buffer | string) => DecodeResult;

@@ -13,7 +13,9 @@ export type LostReason =
   /** The key was deleted while the lease lived (e.g. `etcdctl del`). */
   | 'key-deleted';
 
+/** What `onLost` receives. */
 export interface LostEvent {
+  /** Why the registration is not in the registry any more. */
   reason: LostReason;
   /** The lease the key was written under when the loss was noticed (decimal string). */
   leaseId: string;
@@ -21,6 +23,7 @@ export interface LostEvent {
   error?: Error;
 }
 
+/** What `onRegistered` receives after a loss healed. */
 export interface RegisteredEvent {
   /** The lease the key is now written under (decimal string, as etcd3 reports it). */
   leaseId: string;
@@ -33,14 +36,16 @@ export interface RegisteredEvent {
   downtimeMs: number;
 }
 
-/** An etcd operation of the registration failed. The registration keeps trying unless it is closed. */
+/** A registry operation of the registration failed. The registration keeps trying unless it is closed. */
 export class RegistrationError extends Error {
+  /** Always `'RegistrationError'`. */
   override readonly name = 'RegistrationError';
   constructor(
     /** `<service>/<address>`. */
     readonly key: string,
     /** What was being done: `grant`, `keepalive`, `put`, `watch`, `close`. */
     readonly operation: string,
+    /** The registry's error. */
     override readonly cause: unknown,
   ) {
     super(`registry: ${operation} of '${key}' failed: ${cause instanceof Error ? cause.message : String(cause)}`);

@@ -13,6 +13,7 @@ export type ServingStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING';
  * `HealthImplementation` fits (add it to your server with `addToServer`).
  */
 export interface HealthStatusSetter {
+  /** Sets the status reported for `service` ('' = the whole server). */
   setStatus(service: string, status: ServingStatus): void;
 }
 
@@ -45,7 +46,8 @@ export interface EndpointRegistrationOptions {
   health?: HealthStatusSetter;
 }
 
-export const DEFAULT_REGISTRATION_OPTIONS = Object.freeze({
+/** The defaults of `registerEndpoint`'s options. */
+export const DEFAULT_REGISTRATION_OPTIONS: Readonly<Required<Pick<EndpointRegistrationOptions, 'weight' | 'priority' | 'ttlSeconds' | 'registerTimeoutMs' | 'closeTimeoutMs'>>> = Object.freeze({
   weight: DEFAULT_WEIGHT,
   priority: DEFAULT_PRIORITY,
   ttlSeconds: 10,

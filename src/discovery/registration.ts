@@ -18,6 +18,7 @@ export type RegistrationState =
 
 /** A registered endpoint. Obtained from `registerEndpoint`. */
 export interface Registration {
+  /** The service registered under. */
   readonly service: string;
   /** Canonical `host:port` / `[v6]:port`. */
   readonly address: string;
@@ -28,6 +29,7 @@ export interface Registration {
    * ZooKeeper: the session holding the node (`0x…`).
    */
   readonly leaseId: string | undefined;
+  /** Where the registration is in its life. */
   readonly state: RegistrationState;
   /**
    * ZooKeeper registrations: the session timeout the server granted for `ttlSeconds`

@@ -32,8 +32,10 @@ export interface ResolverOptions {
   keepaliveTimeoutMs?: number;
 }
 
+/** Resolver options with every default applied. */
 export type ResolvedResolverOptions = Readonly<Required<ResolverOptions>>;
 
+/** The defaults of `ResolverOptions`. */
 export const DEFAULT_RESOLVER_OPTIONS: ResolvedResolverOptions = Object.freeze({
   coalesceWindowMs: 50,
   initialBackoffMs: 100,

@@ -7,10 +7,13 @@ import { type Registration } from '../discovery/registration';
 
 /** The part of a grpc-js `Server` that shutting down needs. */
 export interface ShutdownableServer {
+  /** Stops accepting; calls the callback when in-flight calls have ended. */
   tryShutdown(callback: (error?: Error) => void): void;
+  /** Cancels what is left. */
   forceShutdown(): void;
 }
 
+/** The steps of `gracefulShutdown`, in order, as `onPhase` reports them. */
 export type ShutdownPhase =
   /** Health set to NOT_SERVING: health-checking clients stop picking this server. */
   | 'not-serving'
@@ -23,6 +26,7 @@ export type ShutdownPhase =
   /** The server is down. */
   | 'stopped';
 
+/** Options of `gracefulShutdown` (and `shutdownOnSignals`). */
 export interface GracefulShutdownOptions {
   /**
    * Time between health NOT_SERVING and deregistration, for clients that health-check
@@ -40,13 +44,14 @@ export interface GracefulShutdownOptions {
   onPhase?: (phase: ShutdownPhase) => void;
 }
 
-export const DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS = Object.freeze({
-  /** With `health`; 0 without it. */
+/** The defaults of `GracefulShutdownOptions` (`notServingGraceMs` applies with `health`; 0 without it). */
+export const DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS: Readonly<Required<Pick<GracefulShutdownOptions, 'notServingGraceMs' | 'deregisterGraceMs' | 'drainMs'>>> = Object.freeze({
   notServingGraceMs: 200,
   deregisterGraceMs: 1_000,
   drainMs: 10_000,
 });
 
+/** How a graceful shutdown ended. */
 export interface ShutdownResult {
   /** True when `drainMs` ran out and the remaining calls were cancelled by `forceShutdown`. */
   forced: boolean;

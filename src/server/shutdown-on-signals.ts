@@ -6,6 +6,7 @@ import { gracefulShutdown, type GracefulShutdownOptions, type ShutdownableServer
 import { type Registration } from '../discovery/registration';
 import { type Disposer } from '../discovery/registration-events';
 
+/** Options of `shutdownOnSignals`: the graceful shutdown's, and which signals start it. */
 export interface ShutdownOnSignalsOptions extends GracefulShutdownOptions {
   /** Signals that start the shutdown. Defaults to `['SIGTERM', 'SIGINT']`. */
   signals?: NodeJS.Signals[];
@@ -22,6 +23,7 @@ export interface ShutdownOnSignalsOptions extends GracefulShutdownOptions {
   onShutdown?: (result: ShutdownResult | Error) => void;
 }
 
+/** The signals `shutdownOnSignals` handles by default. */
 export const DEFAULT_SHUTDOWN_SIGNALS: readonly NodeJS.Signals[] = Object.freeze(['SIGTERM', 'SIGINT'] as NodeJS.Signals[]);
 
 /**

@@ -20,6 +20,7 @@ export interface ResolvedZookeeperOptions {
   readonly basePath: string;
 }
 
+/** The Curator base path used when none is given (Spring Cloud Zookeeper's default). */
 export const DEFAULT_ZOOKEEPER_BASE_PATH = '/services';
 
 const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
