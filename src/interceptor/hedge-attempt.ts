@@ -15,6 +15,7 @@ export interface HedgeAttemptOwner {
   onAttemptStatus(attempt: HedgeAttempt, status: StatusObject): void;
 }
 
+/** One attempt of a hedged call and its listener: holds its answer until its status (see the file comment). */
 export class HedgeAttempt implements InterceptingListener {
   /** Address of the replica: from our picker at pick time, else from grpc-js at the status. */
   peer: string | undefined = undefined;

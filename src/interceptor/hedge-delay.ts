@@ -22,6 +22,7 @@ export const HEDGE_DELAY_FLOOR_MS = 2;
 export const HEDGE_DELAY_RECOMPUTE_EVERY = 50;
 const QUANTILE = 0.95;
 
+/** One method's adaptive hedging delay (see the file comment); the interceptor keeps one per method. */
 export class HedgeDelayEstimator {
   private readonly ring: Float64Array;
   private readonly scratch: Float64Array;

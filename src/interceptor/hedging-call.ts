@@ -38,6 +38,7 @@ import { NO_PUSHBACK, PUSHBACK_STOP } from './retry-pushback';
 
 const LOSER_DETAILS = 'another attempt of this hedged call won';
 
+/** A hedged unary call (see the file comment); created by the retry interceptor. */
 export class HedgingCall extends LogicalCall implements HedgeAttemptOwner {
   private readonly tried = new Set<string>();
   private readonly attempts: HedgeAttempt[] = [];

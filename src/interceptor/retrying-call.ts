@@ -18,6 +18,7 @@ import { type AttemptCall, type RetryScope, peerOf, setPreviousAttempts, trace }
 import { ATTEMPTING, type CallerStep, DONE, IDLE, LogicalCall } from './logical-call';
 import { PUSHBACK_STOP } from './retry-pushback';
 
+/** A unary or server-streaming call retried attempt after attempt (see the file comment); created by the retry interceptor. */
 export class RetryingCall extends LogicalCall implements InterceptingListener {
   /** The latest attempt (the live one in ATTEMPTING; the failed one in BACKOFF). */
   private call: AttemptCall;
