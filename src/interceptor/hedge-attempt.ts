@@ -3,10 +3,10 @@
  * listener: it holds its response headers and message until its status, and only
  * the winner's are ever shown to the application.
  */
-import { type InterceptingListener, type Metadata, type StatusObject } from '@grpc/grpc-js';
+import { type InterceptingListener, type Metadata, status as grpcStatus, type StatusObject } from '@grpc/grpc-js';
 import { type CallSteering } from '../balancer/call-steering';
 import { type AttemptKind } from '../metrics/retry-metrics';
-import { type AttemptCall } from './retrying-call';
+import { type AttemptCall } from './call-scope';
 
 /** What an attempt reports to the call it belongs to. */
 export interface HedgeAttemptOwner {
@@ -15,6 +15,7 @@ export interface HedgeAttemptOwner {
   onAttemptStatus(attempt: HedgeAttempt, status: StatusObject): void;
 }
 
+/** One attempt of a hedged call and its listener: holds its answer until its status (see the file comment). */
 export class HedgeAttempt implements InterceptingListener {
   /** Address of the replica: from our picker at pick time, else from grpc-js at the status. */
   peer: string | undefined = undefined;
@@ -61,6 +62,19 @@ export class HedgeAttempt implements InterceptingListener {
 
   onReceiveStatus(status: StatusObject): void {
     this.owner.onAttemptStatus(this, status);
+  }
+
+  /** Cuts the attempt (DEADLINE_EXCEEDED, `details`) if it is still live after `timeoutMs`. */
+  armTimeout(timeoutMs: number, details: string): void {
+    this.timer = setTimeout(HedgeAttempt.onTimeout, timeoutMs, this, details);
+    this.timer.unref();
+  }
+
+  private static onTimeout(this: void, attempt: HedgeAttempt, details: string): void {
+    attempt.timer = undefined;
+    if (!attempt.live) return;
+    attempt.timedOut = true;
+    attempt.call.cancelWithStatus(grpcStatus.DEADLINE_EXCEEDED, details);
   }
 
   clearTimer(): void {

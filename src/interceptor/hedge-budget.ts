@@ -1,17 +1,12 @@
 /**
  * The hedge budget: a token bucket that bounds the share of calls hedged. Every
- * hedgeable call deposits `ratio` tokens when it starts, every hedge takes one,
- * and a hedge is sent only while the bucket is positive; so over N calls at most
- * `cap + ratio × N + 1` hedges are sent, whatever the latency does.
+ * hedgeable call deposits `ratio` tokens when it starts, every hedge takes one, and a
+ * hedge is sent only while the bucket is positive: over N calls at most
+ * `cap + ratio × N + 1` hedges, whatever the latency does.
  *
- * It starts empty: a new client has no calls that paid for hedges (the first call's
- * own deposit is enough for its hedge, so fixed-delay hedging works from the start).
- * The cap (`HEDGE_BUDGET_CAP_CALLS` calls' deposits, 10 tokens with ratio 0.1) bounds
- * the burst after a quiet spell: when every replica turns slow at once, hedges fall to
- * `ratio` of calls after at most `cap` extra ones.
- *
- * Hedges are also gated by the retry budget (the interceptor checks both), so an
- * overloaded service whose calls fail is not sent copies on top of the failures.
+ * It starts empty (a new client's calls have paid for no hedges, but the first call's
+ * own deposit pays for its hedge). The cap bounds the burst after a quiet spell. Hedges
+ * are also gated by the retry budget, so a failing service is not sent copies on top.
  */
 
 /** One bucket; the interceptor keeps one per channel target. */

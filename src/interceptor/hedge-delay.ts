@@ -1,23 +1,15 @@
 /**
  * The adaptive hedging delay: the p95 of a method's first-attempt latency over its
- * last `HEDGE_DELAY_WINDOW` (1,000) first attempts — "The Tail at Scale" hedges after
- * the 95th-percentile expected latency.
+ * last `HEDGE_DELAY_WINDOW` first attempts ("The Tail at Scale" hedges after the
+ * 95th-percentile expected latency). A window of samples, not of time, so the estimate
+ * always rests on the same number of calls whatever the call rate.
  *
- * Why a window of samples rather than of time: the estimate then always rests on the
- * same number of calls (a 10 s window holds 10 samples at 1 call/s and 100,000 at 10k/s);
- * at 1,000 calls/s it spans one second. A latency change shows within a few dozen calls
- * when it is an increase (5 % of the window above the old p95 moves it) and after about
- * 950 calls when it is a decrease.
+ * `record` is O(1) (a ring); the p95 is recomputed by quickselect every
+ * `HEDGE_DELAY_RECOMPUTE_EVERY` samples; nothing is allocated after construction.
  *
- * Cost: `record` is O(1) (one store in a ring); every `HEDGE_DELAY_RECOMPUTE_EVERY` (50)
- * samples the p95 is recomputed by quickselect over a scratch copy, O(window), so about
- * 20 element moves per sample amortised. `delayMs()` reads the cached value. Nothing is
- * allocated after construction (two Float64Arrays of the window's size).
- *
- * The caller records what it saw of a first attempt: its latency when it answered, and at
- * least its elapsed time when it was cancelled because a hedge won. Only about 5 % of first
- * attempts are hedged, all of them already past the p95, so recording their elapsed time
- * (a lower bound) keeps them above the p95 and hedging does not drag its own delay down.
+ * The caller records a first attempt's latency when it answered, and its elapsed time
+ * (a lower bound) when a hedge won: those attempts are already past the p95, so hedging
+ * does not drag its own delay down.
  */
 
 /** First attempts the estimate covers (a ring of the most recent ones). */
@@ -30,6 +22,7 @@ export const HEDGE_DELAY_FLOOR_MS = 2;
 export const HEDGE_DELAY_RECOMPUTE_EVERY = 50;
 const QUANTILE = 0.95;
 
+/** One method's adaptive hedging delay (see the file comment); the interceptor keeps one per method. */
 export class HedgeDelayEstimator {
   private readonly ring: Float64Array;
   private readonly scratch: Float64Array;

@@ -9,6 +9,7 @@ export interface RetryBackoffOptions {
   readonly random: () => number;
 }
 
+/** The delays between one call's attempts; created at its first retry. */
 export class RetryBackoff {
   private readonly backoff: Backoff;
 

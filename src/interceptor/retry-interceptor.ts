@@ -7,12 +7,13 @@ import { InterceptingCall, type Interceptor, type StatusObject } from '@grpc/grp
 import { log, logVerbosity } from '../common/grpc-experimental';
 import { currentMetrics } from '../metrics/metrics-binding';
 import { retryMetricsOf, type RetryMetrics } from '../metrics/retry-metrics';
+import { type RetryScope } from './call-scope';
 import { HedgeBudget } from './hedge-budget';
 import { HedgeDelayEstimator } from './hedge-delay';
 import { HedgingCall } from './hedging-call';
 import { RetryBudget } from './retry-budget';
 import { resolveRetryOptions, type ResolvedRetryOptions, type RetryOptions } from './retry-options';
-import { RetryingCall, type RetryScope } from './retrying-call';
+import { RetryingCall } from './retrying-call';
 
 const WARN_INTERVAL_MS = 10_000;
 
@@ -58,7 +59,6 @@ class RetryInterceptorScope implements RetryScope {
     return estimator;
   }
 
-  /** Whether `isIdempotent` names `method` (a throw counts as false). */
   isIdempotent(method: string): boolean {
     const isIdempotent = this.options.isIdempotent;
     if (isIdempotent === undefined) return false;

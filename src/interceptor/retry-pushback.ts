@@ -4,6 +4,7 @@
  */
 import { type Metadata } from '@grpc/grpc-js';
 
+/** The trailer a server sets to push back on retries. */
 export const PUSHBACK_KEY = 'grpc-retry-pushback-ms';
 
 /** No pushback in the trailers: use the normal backoff. */

@@ -4,8 +4,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { type EchoClient, type EchoReply } from '../support/echo-proto';
-import { startEchoServer, type EchoServer, type EchoServerOptions } from '../support/echo-server';
-import { STANDARD_KEYS } from './replicas';
+import { type EchoServer, type EchoServerOptions } from '../support/echo-server';
+import { STANDARD_KEYS, startServers } from './replicas';
 
 export const CALL_ID_KEY = 'x-test-call-id';
 
@@ -34,27 +34,14 @@ export interface RecordingReplicas {
 export async function startRecordingReplicas(count: number, options: (index: number) => EchoServerOptions = () => ({})): Promise<RecordingReplicas> {
   const arrivals: Arrival[] = [];
   const foreignKeys = new Set<string>();
-  const servers: EchoServer[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const name = `r${i}`;
-      servers.push(await startEchoServer({
-        name,
-        ...options(i),
-        onCall: (_method, metadata) => {
-          const id = metadata.get(CALL_ID_KEY)[0];
-          const previous = Number(metadata.get('grpc-previous-rpc-attempts')[0] ?? 0);
-          if (id !== undefined) arrivals.push({ id: String(id), server: name, previous });
-          for (const key of Object.keys(metadata.getMap())) {
-            if (!STANDARD_KEYS.has(key) && key !== CALL_ID_KEY && key !== 'grpc-previous-rpc-attempts') foreignKeys.add(key);
-          }
-        },
-      }));
+  const servers = await startServers(count, name => (_method, metadata) => {
+    const id = metadata.get(CALL_ID_KEY)[0];
+    const previous = Number(metadata.get('grpc-previous-rpc-attempts')[0] ?? 0);
+    if (id !== undefined) arrivals.push({ id: String(id), server: name, previous });
+    for (const key of Object.keys(metadata.getMap())) {
+      if (!STANDARD_KEYS.has(key) && key !== CALL_ID_KEY && key !== 'grpc-previous-rpc-attempts') foreignKeys.add(key);
     }
-  } catch (err) {
-    for (const s of servers) s.forceStop();
-    throw err;
-  }
+  }, options);
   return {
     servers,
     target: `ipv4:${servers.map(s => s.address).join(',')}`,

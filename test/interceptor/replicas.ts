@@ -34,13 +34,7 @@ export async function startReplicas(count: number, options: (index: number) => E
       values.add(String(value));
     }
   };
-  const servers: EchoServer[] = [];
-  try {
-    for (let i = 0; i < count; i++) servers.push(await startEchoServer({ name: `r${i}`, onCall, ...options(i) }));
-  } catch (err) {
-    for (const s of servers) s.forceStop();
-    throw err;
-  }
+  const servers = await startServers(count, () => onCall, options);
   return {
     servers,
     target: `ipv4:${servers.map(s => s.address).join(',')}`,
@@ -49,6 +43,28 @@ export async function startReplicas(count: number, options: (index: number) => E
     totalCalls: () => servers.reduce((sum, s) => sum + s.calls, 0),
     stop: async () => { await Promise.all(servers.map(s => s.stop(200))); },
   };
+}
+
+/**
+ * Starts `count` echo servers named r0, r1, … with `options(i)` and the `onCall` observer
+ * `observerFor(name)` gives; if one fails to start, stops those already started.
+ */
+export async function startServers(
+  count: number,
+  observerFor: (name: string) => EchoServerOptions['onCall'],
+  options: (index: number) => EchoServerOptions = () => ({}),
+): Promise<EchoServer[]> {
+  const servers: EchoServer[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const name = `r${i}`;
+      servers.push(await startEchoServer({ name, onCall: observerFor(name), ...options(i) }));
+    }
+  } catch (err) {
+    for (const s of servers) s.forceStop();
+    throw err;
+  }
+  return servers;
 }
 
 /** A client on `target` with LB `policy` and the given interceptors. */

@@ -9,8 +9,8 @@ import { register } from '../../src/register';
 import { createRetryInterceptor } from '../../src/interceptor/retry-interceptor';
 import { type RetryEvent } from '../../src/interceptor/retry-options';
 import { unary, type EchoClient } from '../support/echo-proto';
+import { killAllReplicas, spawnReplica, type ReplicaProcess } from '../support/replica-process';
 import { seededRandom, waitFor } from '../support/wait';
-import { killAllReplicaProcesses, startReplicaProcess, type ReplicaProcess } from './replica-process';
 import { clientFor, runCalls, startReplicas, warmUp, type Replicas } from './replicas';
 
 const POLICIES = ['etcd_least_request', 'etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_peak_ewma'];
@@ -26,7 +26,7 @@ describe('retry interceptor with the etcd_* pickers (skip hook)', function () {
     for (const c of clients.splice(0)) c.close();
     await replicas?.stop();
     replicas = undefined;
-    await killAllReplicaProcesses();
+    await killAllReplicas();
   });
 
   function client(target: string, policy: string, events: RetryEvent[], extra: Parameters<typeof createRetryInterceptor>[0] = {}): EchoClient {
@@ -60,7 +60,7 @@ describe('retry interceptor with the etcd_* pickers (skip hook)', function () {
 
   it('etcd_least_request: a replica kill -9\'d during a stream of calls costs zero failed calls', async () => {
     const procs: ReplicaProcess[] = [];
-    for (let i = 0; i < 3; i++) procs.push(await startReplicaProcess(`p${i}`, 5));
+    for (let i = 0; i < 3; i++) procs.push(await spawnReplica({ name: `p${i}`, behaviour: { latencyMs: 5 } }));
     const events: RetryEvent[] = [];
     // Echo is idempotent: without isIdempotent, a call whose replica dies after sending its
     // response headers is committed (gRFC A6) and fails — about 1 run in 20 here.

@@ -1,6 +1,7 @@
 /**
- * Echo replicas in child processes, for tests, the demo and the bench:
- * real `kill -9`, graceful shutdown through the registry, behaviour changes over IPC.
+ * Echo replicas in child processes, for tests, the demo and the bench: a real
+ * `kill -9` (the kernel closes the sockets with no GOAWAY or trailers), graceful
+ * shutdown through the registry, behaviour changes over IPC.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -47,6 +48,8 @@ export type ReplicaEvent =
   | { type: 'error'; message: string };
 
 export interface ReplicaProcess {
+  /** The Node child process (e.g. its `signalCode` after `kill()`). */
+  readonly child: ChildProcess;
   readonly name: string;
   readonly address: string;
   readonly pid: number;
@@ -104,6 +107,7 @@ export function spawnReplica(config: ReplicaConfig = {}): Promise<ReplicaProcess
           if (isRunning() && child.connected) child.send(cmd);
         };
         resolve({
+          child,
           name: config.name ?? event.address,
           address: event.address,
           pid: event.pid,
