@@ -29,6 +29,7 @@ export interface HedgeEvent {
    * replica this call tried (under the `etcd_*` policies).
    */
   readonly peer: string | undefined;
+  /** Why the hedge was sent. */
   readonly reason: HedgeReason;
   /** Attempts of this call in flight when the hedge starts (not counting it). */
   readonly inFlight: number;
@@ -60,8 +61,11 @@ export interface HedgingOptions {
 
 /** The defaults of every `HedgingOptions` field (`delayMs` undefined = adaptive). */
 export const DEFAULT_HEDGING_OPTIONS = Object.freeze({
+  /** No fixed delay: adaptive, from the method's recent latencies. */
   delayMs: undefined as number | undefined,
+  /** The first attempt and one hedge. */
   maxAttempts: 2,
+  /** At most one hedge per ten calls. */
   maxHedgeRatio: 0.1,
 });
 

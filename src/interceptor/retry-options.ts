@@ -93,19 +93,33 @@ export interface RetryOptions {
 
 /** The defaults of every `RetryOptions` field. */
 export const DEFAULT_RETRY_OPTIONS = Object.freeze({
+  /** Attempts per call, the first included. */
   maxAttempts: 3,
+  /** Codes retried: UNAVAILABLE ("not processed"). */
   retryableCodes: Object.freeze([status.UNAVAILABLE]) as readonly status[],
+  /** Ceiling of the first retry's delay. */
   initialBackoffMs: 25,
+  /** Largest delay ceiling. */
   maxBackoffMs: 1000,
+  /** Growth of the ceiling per retry. */
   backoffMultiplier: 2,
+  /** No per-attempt timeout: an attempt may use the call's whole deadline. */
   perAttemptTimeoutMs: undefined as number | undefined,
+  /** Retry budget size (gRFC A6 `retryThrottling.maxTokens`). */
   maxTokens: 100,
+  /** Tokens a success puts back. */
   tokenRatio: 1,
+  /** No extra condition. */
   shouldRetry: undefined as RetryOptions['shouldRetry'],
+  /** No method is idempotent unless named. */
   isIdempotent: undefined as RetryOptions['isIdempotent'],
+  /** Hedging off. */
   hedging: undefined as HedgingOptions | undefined,
+  /** No hook. */
   onRetry: undefined as RetryOptions['onRetry'],
+  /** No hook. */
   onHedge: undefined as RetryOptions['onHedge'],
+  /** The random source of the backoff. */
   random: Math.random,
 });
 
