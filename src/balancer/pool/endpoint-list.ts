@@ -108,13 +108,9 @@ export class EndpointList {
         }
       }
       if (state.generation === generation) continue; // the same endpoint twice in one list
-      state.generation = generation;
-      state.listIndex = kept;
+      if (state.endpoint !== endpoint) this.byEndpointObject.set(endpoint, state);
+      state.listed(generation, kept, endpoint);
       listed[kept++] = state;
-      if (state.endpoint !== endpoint) {
-        state.endpoint = endpoint;
-        this.byEndpointObject.set(endpoint, state);
-      }
       if (!unchanged || !sameAttributeSource) this.owner.applyAttributes(state, attributes);
     }
     listed.length = kept;
@@ -130,14 +126,14 @@ export class EndpointList {
 
   /** Forgets everything (the balancer destroys the children). */
   clear(): void {
-    for (const state of this.byKey.values()) state.forgotten = true;
+    for (const state of this.byKey.values()) state.forget();
     this.byKey.clear();
     this.byAddress.clear();
     this.last = [];
   }
 
   private forget(state: EndpointState): void {
-    state.forgotten = true;
+    state.forget();
     if (this.byKey.get(state.key) === state) this.byKey.delete(state.key);
     for (const address of state.addresses) if (this.byAddress.get(address) === state) this.byAddress.delete(address);
     this.owner.forget(state);

@@ -1,48 +1,26 @@
 /**
- * The layer every etcd_* policy shares. Connection handling is grpc-js
- * `round_robin`'s: one `LeafLoadBalancer` per endpoint (connect, reconnect with
- * backoff, IDLE → connect again), all endpoints kept connected, standbys too,
- * so failover costs no handshake. On top of it:
- * - endpoints are kept across resolutions by address, attributes updated in
- *   place: a weight or priority change re-balances without reconnecting;
- * - priority tiers: all traffic to the lowest priority with a usable (READY)
- *   endpoint of positive weight, failover/failback on connectivity changes.
- *   Weight 0 = draining: no new calls while any positive-weight endpoint is
- *   usable, in its tier or a standby tier (an all-draining primary tier hands
- *   over to the standby). Only when every usable endpoint drains do they share
- *   the traffic equally, lowest priority first: draining beats failing;
- * - none usable: QueuePicker while any endpoint connects, UnavailablePicker
- *   with the last error in TRANSIENT_FAILURE, as round_robin does;
- * - re-resolution is requested only when an endpoint's connection goes READY →
- *   not READY (a health flip is not a reason);
- *   the leaves' own requests (one per failed connection attempt of a dead
- *   address) are dropped, so a resolver that answers at once cannot loop.
- * - client-side health checking (gRFC A17) when the config has `healthCheck`:
- *   one grpc.health.v1 Watch per subchannel, and an endpoint is usable only
- *   while READY and healthy (see `EndpointHealthChecks` for the states).
- *   Turning it on or off, or changing its service name, swaps every child for a
- *   new one (the new ones start first, so shared connections stay up).
- * - startup: grpc-js queues the calls made before the channel is READY and picks
- *   them all with the first READY picker, so with one endpoint connected a startup
- *   burst would all land there (round_robin does this). The first READY picker is
- *   held back up to `startupSettleMs` while other endpoints are still connecting.
- * - slow start (`slowStart` in the config, slow-start.ts): endpoints joining after
- *   the first resolution ramp up their weight over `windowMs`;
- * - zone-aware routing (zone-split.ts) when the process declared a zone
- *   (`register({ locality })`): within the tier taking the traffic, calls stay in
- *   the caller's zone as far as Envoy's rule allows, with the calling fleet's
- *   spread from the resolver's `ClientRegistrySource` (subscribed only then).
- * A policy is a `PickStrategy`.
+ * The layer every etcd_* policy shares; a policy is a `PickStrategy` plugged in
+ * through `PoolPolicy`. Connection handling is grpc-js `round_robin`'s: one
+ * `LeafLoadBalancer` per endpoint, all kept connected (standbys too, so
+ * failover costs no handshake). On top of it:
+ * - endpoints kept across resolutions by address (`EndpointList`), attributes
+ *   updated in place: a weight or priority change never reconnects;
+ * - priority tiers (`TierSet`): all traffic to the lowest priority with a usable
+ *   endpoint of positive weight; weight 0 = draining, used only when every
+ *   usable endpoint drains (draining beats failing);
+ * - none usable: QueuePicker while any endpoint connects, else UnavailablePicker
+ *   with the last error, as round_robin does;
+ * - re-resolution only on a READY → not READY connection change; the leaves' own
+ *   requests are dropped, so a resolver that answers at once cannot loop;
+ * - optional client-side health checking (gRFC A17, `EndpointHealthChecks`):
+ *   turning it on/off or changing its service name replaces every child (new
+ *   ones start first, so shared connections stay up);
+ * - the startup hold (`StartupSettle`), slow start (`SlowStartTracker`) and
+ *   zone-aware routing (`ZoneRouting`) when the process declared a zone.
  *
- * Cost per event: O(changed), never a rebuild. A connectivity flip, a health
- * change, or a weight/priority change moves one endpoint between tiers
- * (`TierSet`, each tier's scheduler updated in O(1)/O(log n)); counters per
- * connectivity state replace scans. A resolver update is diffed in one pass
- * that does nothing for an endpoint whose `Endpoint` object and attributes are
- * the same objects as last time (our resolver keeps them for unchanged keys).
- * Publication is batched: every change in a tick publishes one picker, in a
- * `setImmediate` (a burst of 10,000 connections coming up is one picker), and
- * the picker is an O(1) handle on the live tiers.
+ * Cost per event is O(changed): a connectivity, health or attribute change moves
+ * one endpoint between tiers; counters replace scans. Every change in a tick
+ * publishes one picker (in a `setImmediate`), an O(1) handle on the live tiers.
  */
 import { connectivityState as ConnectivityState, type ChannelOptions, type StatusObject } from '@grpc/grpc-js';
 import {
@@ -50,21 +28,23 @@ import {
   type ChannelControlHelper, type Endpoint, type LoadBalancer, type Picker, type StatusOr, type SubchannelAddress,
   type SubchannelInterface, type Tracer, type TypedLoadBalancingConfig,
 } from '../../common/grpc-experimental';
-import { WarnOnce } from '../../common/warn-once';
-import { checkPriority, checkWeight } from '../../discovery/endpoint-record';
 import { clientRegistrySourceFrom } from '../../discovery/client-registry-source';
 import { getLocality } from '../../discovery/locality';
 import { type BalancerMetrics } from '../../metrics/balancer-metrics';
 import { currentMetrics } from '../../metrics/metrics-binding';
-import { snapshotHealthAndTier, trackBalancer, untrackBalancer, type BalancerSnapshot } from './balancer-diagnostics';
+import { snapshotEndpoint, trackBalancer, untrackBalancer } from './balancer-diagnostics';
+import { type BalancerSnapshot } from './balancer-snapshot';
 import { CallLoad, resolveCallLoadOptions, type CallLoadOptions } from './call-load';
-import { DEFAULT_ENDPOINT_ATTRIBUTES, endpointAttributesFrom, type EndpointAttributes } from '../../discovery/endpoint-attributes';
+import { ConnectivityTally } from './connectivity-tally';
+import { endpointAttributesFrom, type EndpointAttributes } from '../../discovery/endpoint-attributes';
+import { EndpointAttributeReader } from './endpoint-attribute-reader';
 import { EndpointList } from './endpoint-list';
 import { EndpointState } from './endpoint-state';
 import { EndpointHealthChecks } from '../health/health-checks';
 import { SlowStartTracker } from './slow-start';
+import { StartupSettle } from './startup-settle';
 import { type EtcdPolicyConfig, type HealthCheckConfig } from '../policies/policy-config';
-import { TierSet } from '../tiers/tier';
+import { TierSet } from '../tiers/tier-set';
 import { TieredPicker } from '../tiers/tiered-picker';
 import { type PickStrategy } from '../schedulers/pick-strategy';
 import { ZoneRouting } from '../tiers/zone-routing';
@@ -100,9 +80,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   });
   /** Options and note of the latest resolution (a new child is created with them). */
   private childOptions: ChannelOptions = {};
-  /** Endpoints per connectivity state (indexed by its enum value), so no decision scans them. */
-  private readonly inState = new Int32Array(ConnectivityState.SHUTDOWN + 1);
-  private connectedCount = 0;
+  private readonly tally = new ConnectivityTally();
   private currentState = ConnectivityState.IDLE;
   private lastError: string | null = null;
   /** The resolver's error, while it has given no endpoints. */
@@ -118,13 +96,9 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private health: EndpointHealthChecks | undefined;
   private readonly callLoadOptions: ReturnType<typeof resolveCallLoadOptions>;
   private readonly random: () => number;
-  private readonly warned = new WarnOnce();
+  private readonly attributeReader: EndpointAttributeReader;
   private readonly diagnosticsRef;
-  private readonly startupSettleMs: number;
-  /** Until the first READY picker is published: when the settle window ends (set on first READY). */
-  private startupSettleUntilMs: number | undefined;
-  private startupDone = false;
-  private startupTimer: NodeJS.Timeout | undefined;
+  private readonly startup: StartupSettle;
   private readonly locate = (address: string): EndpointState | undefined => this.endpoints.locate(address);
   /** Set when a MeterProvider was installed before this balancer (the channel) was created. */
   private readonly metrics: BalancerMetrics | undefined;
@@ -143,7 +117,11 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   ) {
     this.callLoadOptions = resolveCallLoadOptions(options);
     this.random = options.random ?? Math.random;
-    this.startupSettleMs = options.startupSettleMs ?? DEFAULT_STARTUP_SETTLE_MS;
+    this.attributeReader = new EndpointAttributeReader(policy.typeName);
+    const settleMs = options.startupSettleMs ?? DEFAULT_STARTUP_SETTLE_MS;
+    this.startup = new StartupSettle(settleMs, this.callLoadOptions.nowMs, () => this.schedulePublish(), () => {
+      this.policy.trace(`first endpoint READY; waiting up to ${settleMs} ms for the others to connect`);
+    });
     this.slowStart = new SlowStartTracker(this.callLoadOptions.nowMs, state => {
       if (state.usable && !state.forgotten) this.tiers?.place(state, true);
     });
@@ -189,7 +167,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   }
 
   exitIdle(): void {
-    if (this.inState[ConnectivityState.IDLE] === 0) return;
+    if (this.tally.count(ConnectivityState.IDLE) === 0) return;
     for (const state of this.endpoints.values()) if (state.state === ConnectivityState.IDLE) state.child.exitIdle();
   }
 
@@ -199,7 +177,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
 
   destroy(): void {
     this.destroyed = true;
-    clearTimeout(this.startupTimer);
+    this.startup.destroy();
     this.slowStart.destroy();
     this.zoning?.destroy();
     if (this.publishPending !== undefined) clearImmediate(this.publishPending);
@@ -220,22 +198,8 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     return {
       policy: this.policy.typeName,
       state: ConnectivityState[this.currentState],
-      endpoints: [...this.endpoints.values()].map(e => ({
-        ...snapshotHealthAndTier(e, this.health, this.strategy),
-        address: e.addresses[0],
-        endpointId: e.id,
-        zone: e.zone,
-        weight: e.weight,
-        effectiveWeight: e.weight === 0 ? 0 : e.effectiveWeight,
-        warming: e.warmStartMs !== undefined,
-        priority: e.priority,
-        state: ConnectivityState[e.state],
-        timesReady: e.timesReady,
-        activeCalls: e.load.active,
-        pendingPicks: e.load.pending(nowMs),
-        failurePenalty: e.load.failurePenalty(nowMs),
-      })),
-      ...(this.zoning === undefined ? {} : { zoneRouting: this.zoning.snapshot(this.tiers?.active[0]?.zones) }),
+      endpoints: [...this.endpoints.values()].map(e => snapshotEndpoint(e, this.health, this.strategy, nowMs)),
+      ...(this.zoning === undefined ? {} : { zoneRouting: this.zoning.snapshot(this.tiers?.active[0]?.zones?.shares()) }),
     };
   }
 
@@ -281,19 +245,19 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       return;
     }
     const usable = this.tiers.active.length > 0;
-    if (usable && this.holdForStartup()) {
+    if (usable && this.startup.hold(this.tally.count(ConnectivityState.CONNECTING))) {
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
     } else if (usable) {
-      this.startupDone = true;
+      this.startup.finish();
       this.countFailover(this.tiers.active[0].priority);
       const counting = this.metrics !== undefined;
       const picker = new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting, this.random);
       this.updateState(ConnectivityState.READY, picker, null);
-    } else if (this.inState[ConnectivityState.CONNECTING] > 0) {
+    } else if (this.tally.count(ConnectivityState.CONNECTING) > 0) {
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
-    } else if (this.inState[ConnectivityState.TRANSIENT_FAILURE] > 0 || this.inState[ConnectivityState.READY] > 0) {
+    } else if (this.tally.count(ConnectivityState.TRANSIENT_FAILURE) > 0 || this.tally.count(ConnectivityState.READY) > 0) {
       // READY but unusable (ejected by outlier_detection) counts as a failure too.
-      const problem = this.health !== undefined && this.connectedCount > 0 ? 'no healthy endpoint' : 'no connection established';
+      const problem = this.health !== undefined && this.tally.connected > 0 ? 'no healthy endpoint' : 'no connection established';
       const message = `${this.policy.typeName}: ${problem}. Last error: ${this.lastError}`;
       this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message }), message);
     } else {
@@ -306,22 +270,6 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     const previous = this.servingPriority;
     this.servingPriority = priority;
     if (this.metrics !== undefined && previous !== undefined && priority !== previous) this.metrics.tierChanged(priority > previous);
-  }
-
-  /** True while the first READY picker should wait for endpoints still connecting. */
-  private holdForStartup(): boolean {
-    if (this.startupDone || this.startupSettleMs <= 0 || this.inState[ConnectivityState.CONNECTING] === 0) return false;
-    const nowMs = this.callLoadOptions.nowMs();
-    if (this.startupSettleUntilMs === undefined) {
-      this.startupSettleUntilMs = nowMs + this.startupSettleMs;
-      this.startupTimer = setTimeout(() => {
-        this.startupDone = true;
-        this.schedulePublish();
-      }, this.startupSettleMs);
-      this.startupTimer.unref();
-      this.policy.trace(`first endpoint READY; waiting up to ${this.startupSettleMs} ms for the others to connect`);
-    }
-    return nowMs < this.startupSettleUntilMs;
   }
 
   /** Applies the config; a new strategy (another config) gets new tiers, every usable endpoint placed again. */
@@ -337,8 +285,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     const tiers = new TierSet(() => strategy.createScheduler([], []), this.zoning);
     this.tiers = tiers;
     for (const state of this.endpoints.values()) {
-      state.tier = undefined;
-      state.slot = -1;
+      state.placeIn(undefined, -1, state.placedWeight);
       if (state.usable) tiers.place(state, true);
     }
   }
@@ -353,10 +300,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     if (zone === undefined || zone === this.zoning?.localZone) return false;
     this.policy.trace(`zone-aware routing on, local zone '${zone}'`);
     const zoning = new ZoneRouting(zone, this.policy.trace);
-    for (const state of this.endpoints.values()) {
-      state.countedPriority = undefined;
-      zoning.track(state);
-    }
+    for (const state of this.endpoints.values()) zoning.track(state);
     this.zoning = zoning;
     return true;
   }
@@ -374,7 +318,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private createEndpoint(key: string, addresses: string[], endpoint: Endpoint): EndpointState {
     const state = new EndpointState(key, addresses, new CallLoad(this.callLoadOptions));
     if (this.metrics !== undefined) state.load.pickTally = this.metrics.tallyFor(addresses[0]);
-    this.inState[state.state]++;
+    this.tally.add(state);
     this.slowStart.admit(state, !this.resolvedOnce);
     const leaf = new LeafLoadBalancer(endpoint, this.childHelper(state), this.childOptions, this.resolutionNote);
     state.child = this.health?.wrapChild(leaf) ?? leaf;
@@ -387,11 +331,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.zoning?.untrack(state);
     this.tiers?.place(state, false);
     state.usable = false;
-    this.inState[state.state]--;
-    if (state.connected) {
-      state.connected = false;
-      this.connectedCount--;
-    }
+    this.tally.remove(state);
   }
 
   private childHelper(state: EndpointState): ChannelControlHelper {
@@ -419,36 +359,18 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     if (this.destroyed || this.health === undefined || !this.endpoints.holds(state)) return;
     const view = this.health.view(state);
     if (view.error !== undefined) this.lastError = view.error;
-    if (this.metrics !== undefined) this.countHealthFlip(state, this.health.verdict(state));
+    if (this.metrics !== undefined) {
+      const flip = this.health.takeFlip(state);
+      if (flip !== undefined) this.metrics.healthChanged(flip === 'healthy');
+    }
     this.setEndpointState(state, view.connectivity, view.connected);
-  }
-
-  /** Counts a healthy ↔ unhealthy flip of a connected endpoint (the first verdict counts only when unhealthy). */
-  private countHealthFlip(state: EndpointState, verdict: 'pending' | 'healthy' | 'unhealthy' | undefined): void {
-    if (verdict !== 'healthy' && verdict !== 'unhealthy') return;
-    const previous = state.healthVerdict;
-    state.healthVerdict = verdict;
-    if (verdict !== previous && (previous !== undefined || verdict === 'unhealthy')) this.metrics!.healthChanged(verdict === 'healthy');
   }
 
   /** O(1) bookkeeping plus the endpoint's tier move: what a connectivity or health change costs. */
   private setEndpointState(state: EndpointState, connectivity: ConnectivityState, connected: boolean): void {
     const previous = state.state;
-    if (previous !== connectivity) {
-      this.inState[previous]--;
-      this.inState[connectivity]++;
-      state.state = connectivity;
-      if (this.policy.trace.enabled) this.policy.trace(`${state.key} ${ConnectivityState[previous]} -> ${ConnectivityState[connectivity]}`);
-    }
-    if (connected && !state.connected) {
-      state.connected = true;
-      this.connectedCount++;
-      state.timesReady++;
-    } else if (!connected && state.connected) {
-      state.connected = false;
-      this.connectedCount--;
-      this.helper.requestReresolution();
-    }
+    if (this.tally.report(state, connectivity, connected) === 'lost') this.helper.requestReresolution();
+    if (previous !== connectivity && this.policy.trace.enabled) this.policy.trace(`${state.key} ${ConnectivityState[previous]} -> ${ConnectivityState[connectivity]}`);
     const usable = this.isUsable(state);
     if (usable !== state.usable) {
       state.usable = usable;
@@ -463,38 +385,9 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
 
   /** The endpoint's attributes from the resolver; on a change, its tier placement follows. */
   private applyAttributes(state: EndpointState, attributes: ReadonlyMap<string, EndpointAttributes> | undefined): void {
-    let found: EndpointAttributes | undefined;
-    if (attributes !== undefined) {
-      for (const address of state.addresses) {
-        found = attributes.get(address);
-        if (found !== undefined) break;
-      }
-    }
-    if (found === state.received && state.received !== undefined) return;
-    state.received = found;
-    const next = found === undefined ? DEFAULT_ENDPOINT_ATTRIBUTES : this.validAttributes(state, found);
-    const zone = state.zone;
-    const moved = next.weight !== state.weight || next.priority !== state.priority;
-    state.attributes = next;
+    const moved = this.attributeReader.apply(state, attributes);
     if (this.zoning !== undefined) this.zoning.track(state);
-    if ((moved || state.zone !== zone) && state.usable) this.tiers?.place(state, true);
-  }
-
-  private validAttributes(state: EndpointState, found: EndpointAttributes): EndpointAttributes {
-    const weightError = checkWeight(found.weight);
-    const priorityError = checkPriority(found.priority);
-    if (weightError === undefined && priorityError === undefined) return found;
-    // A resolver bug must not take an endpoint out: keep it with the default for the bad field.
-    for (const error of [weightError, priorityError]) if (error !== undefined) this.warnOnce(`${this.policy.typeName}: endpoint ${state.key}: ${error}; using the default`);
-    return {
-      weight: weightError === undefined ? found.weight : DEFAULT_ENDPOINT_ATTRIBUTES.weight,
-      priority: priorityError === undefined ? found.priority : DEFAULT_ENDPOINT_ATTRIBUTES.priority,
-      metadata: found.metadata ?? DEFAULT_ENDPOINT_ATTRIBUTES.metadata,
-    };
-  }
-
-  private warnOnce(message: string): void {
-    this.warned.warn(message);
+    if (moved && state.usable) this.tiers?.place(state, true);
   }
 
   private updateState(connectivity: ConnectivityState, picker: Picker, errorMessage: string | null): void {
