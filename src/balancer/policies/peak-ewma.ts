@@ -32,7 +32,8 @@
 import { type status } from '@grpc/grpc-js';
 import { registerLoadBalancerType, tracer, type ChannelControlHelper, type TypedLoadBalancingConfig } from '../../common/grpc-experimental';
 import { resolveCallLoadOptions } from '../pool/call-load';
-import { EndpointPoolBalancer, type EndpointPoolOptions, type PoolPolicy } from '../pool/endpoint-pool-balancer';
+import { EndpointPoolBalancer } from '../pool/endpoint-pool-balancer';
+import { type EndpointPoolOptions, type PoolPolicy } from '../pool/pool-policy';
 import { PeakEwmaEstimate } from '../schedulers/peak-ewma-estimate';
 import { LatencyTracker } from '../schedulers/peak-ewma-latency-tracker';
 import { PeakEwmaScheduler } from '../schedulers/peak-ewma-scheduler';

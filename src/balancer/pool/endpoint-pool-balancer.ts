@@ -26,7 +26,7 @@ import { connectivityState as ConnectivityState, type ChannelOptions, type Statu
 import {
   createChildChannelControlHelper, LeafLoadBalancer, QueuePicker, UnavailablePicker,
   type ChannelControlHelper, type Endpoint, type LoadBalancer, type Picker, type StatusOr, type SubchannelAddress,
-  type SubchannelInterface, type Tracer, type TypedLoadBalancingConfig,
+  type SubchannelInterface, type TypedLoadBalancingConfig,
 } from '../../common/grpc-experimental';
 import { clientRegistrySourceFrom } from '../../discovery/client-registry-source';
 import { getLocality } from '../../discovery/locality';
@@ -34,44 +34,22 @@ import { type BalancerMetrics } from '../../metrics/balancer-metrics';
 import { currentMetrics } from '../../metrics/metrics-binding';
 import { snapshotEndpoint, trackBalancer, untrackBalancer } from './balancer-diagnostics';
 import { type BalancerSnapshot } from './balancer-snapshot';
-import { CallLoad, resolveCallLoadOptions, type CallLoadOptions } from './call-load';
-import { ConnectivityTally } from './connectivity-tally';
+import { CallLoad, resolveCallLoadOptions } from './call-load';
 import { endpointAttributesFrom, type EndpointAttributes } from '../../discovery/endpoint-attributes';
 import { EndpointAttributeReader } from './endpoint-attribute-reader';
 import { EndpointList } from './endpoint-list';
 import { EndpointState } from './endpoint-state';
-import { EndpointHealthChecks } from '../health/health-checks';
+import { EndpointConnectivity } from './endpoint-connectivity';
 import { SlowStartTracker } from './slow-start';
 import { StartupSettle } from './startup-settle';
-import { type EtcdPolicyConfig, type HealthCheckConfig } from '../policies/policy-config';
+import { type EtcdPolicyConfig } from '../policies/policy-config';
+import { DEFAULT_STARTUP_SETTLE_MS, type EndpointPoolOptions, type PoolPolicy } from './pool-policy';
 import { TierSet } from '../tiers/tier-set';
 import { TieredPicker } from '../tiers/tiered-picker';
 import { type PickStrategy } from '../schedulers/pick-strategy';
 import { ZoneRouting } from '../tiers/zone-routing';
 
-/** Injection points of a balancer (unit tests; production uses the defaults). */
-export interface EndpointPoolOptions extends CallLoadOptions {
-  /** Randomness for the schedulers: [0, 1). Defaults to Math.random. */
-  random?: () => number;
-  /**
-   * How long the first READY picker waits for endpoints still connecting, so a
-   * startup burst is spread (only once per balancer; loopback connects in ~1-5 ms).
-   * Defaults to 100.
-   */
-  startupSettleMs?: number;
-}
-
-export const DEFAULT_STARTUP_SETTLE_MS = 100;
-
-/** What a policy plugs into the shared layer. */
-export interface PoolPolicy<C extends EtcdPolicyConfig> {
-  readonly typeName: string;
-  readonly trace: Tracer;
-  isConfig(config: TypedLoadBalancingConfig): config is C;
-  createStrategy(config: C, random: () => number): PickStrategy;
-}
-
-
+/** The shared endpoint layer, driven by one policy's `PickStrategy`. */
 export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBalancer {
   private readonly endpoints = new EndpointList({
     create: (key, addresses, endpoint) => this.createEndpoint(key, addresses, endpoint),
@@ -80,9 +58,8 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   });
   /** Options and note of the latest resolution (a new child is created with them). */
   private childOptions: ChannelOptions = {};
-  private readonly tally = new ConnectivityTally();
+  private readonly connectivity: EndpointConnectivity;
   private currentState = ConnectivityState.IDLE;
-  private lastError: string | null = null;
   /** The resolver's error, while it has given no endpoints. */
   private resolutionError: StatusObject | undefined;
   private resolutionNote = '';
@@ -92,8 +69,6 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private strategyKey = '';
   private tiers: TierSet | undefined;
   private publishPending: NodeJS.Immediate | undefined;
-  /** Set while the config asks for health checking. */
-  private health: EndpointHealthChecks | undefined;
   private readonly callLoadOptions: ReturnType<typeof resolveCallLoadOptions>;
   private readonly random: () => number;
   private readonly attributeReader: EndpointAttributeReader;
@@ -132,6 +107,20 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
         for (const e of this.endpoints.values()) visit(e.addresses[0], e.load.active, this.strategy?.latencyEstimateMs?.(e));
       },
     });
+    const metrics = this.metrics;
+    this.connectivity = new EndpointConnectivity({
+      trace: this.policy.trace,
+      holds: state => !this.destroyed && this.endpoints.holds(state),
+      usableChanged: (state, usable) => {
+        state.usable = usable;
+        if (usable) this.slowStart.becameUsable(state);
+        else this.slowStart.becameUnusable(state);
+        this.tiers?.place(state, usable);
+      },
+      connectionLost: () => this.helper.requestReresolution(),
+      changed: () => this.schedulePublish(),
+      healthFlipped: metrics === undefined ? undefined : healthy => metrics.healthChanged(healthy),
+    });
   }
 
   /** The latest config (its `healthCheck` is for client-side health checking). */
@@ -152,7 +141,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.resolutionError = undefined;
     this.resolutionNote = resolutionNote;
     this.childOptions = options;
-    const replaceChildren = this.applyHealthCheck(config.healthCheck);
+    const replaceChildren = this.connectivity.applyHealthCheck(config.healthCheck);
     const { created, dropped } = this.endpoints.reconcile(endpointList.value, endpointAttributesFrom(options), replaceChildren);
     if (this.endpoints.size > 0) this.resolvedOnce = true;
     // New children first: a subchannel an old child shares keeps its connection (subchannels are refcounted).
@@ -167,7 +156,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   }
 
   exitIdle(): void {
-    if (this.tally.count(ConnectivityState.IDLE) === 0) return;
+    if (this.connectivity.count(ConnectivityState.IDLE) === 0) return;
     for (const state of this.endpoints.values()) if (state.state === ConnectivityState.IDLE) state.child.exitIdle();
   }
 
@@ -198,20 +187,14 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     return {
       policy: this.policy.typeName,
       state: ConnectivityState[this.currentState],
-      endpoints: [...this.endpoints.values()].map(e => snapshotEndpoint(e, this.health, this.strategy, nowMs)),
+      endpoints: [...this.endpoints.values()].map(e => snapshotEndpoint(e, this.connectivity.health, this.strategy, nowMs)),
       ...(this.zoning === undefined ? {} : { zoneRouting: this.zoning.snapshot(this.tiers?.active[0]?.zones?.shares()) }),
     };
   }
 
-  /** Whether the endpoint may be picked: READY, which with health checking on means READY and healthy. */
-  protected isUsable(endpoint: EndpointState): boolean {
-    return endpoint.state === ConnectivityState.READY;
-  }
-
   /** Creates the subchannel of one of `endpoint`'s addresses, wrapped for health checking when on. */
-  protected createSubchannel(endpoint: EndpointState, address: SubchannelAddress, args: ChannelOptions): SubchannelInterface {
-    const subchannel = this.helper.createSubchannel(address, args);
-    return this.health?.wrapSubchannel(endpoint, subchannel) ?? subchannel;
+  private createSubchannel(endpoint: EndpointState, address: SubchannelAddress, args: ChannelOptions): SubchannelInterface {
+    return this.connectivity.wrapSubchannel(endpoint, this.helper.createSubchannel(address, args));
   }
 
   /** Publishes once for everything that changes in this tick (a burst of events is one picker). */
@@ -245,7 +228,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       return;
     }
     const usable = this.tiers.active.length > 0;
-    if (usable && this.startup.hold(this.tally.count(ConnectivityState.CONNECTING))) {
+    if (usable && this.startup.hold(this.connectivity.count(ConnectivityState.CONNECTING))) {
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
     } else if (usable) {
       this.startup.finish();
@@ -253,12 +236,12 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       const counting = this.metrics !== undefined;
       const picker = new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting, this.random);
       this.updateState(ConnectivityState.READY, picker, null);
-    } else if (this.tally.count(ConnectivityState.CONNECTING) > 0) {
+    } else if (this.connectivity.count(ConnectivityState.CONNECTING) > 0) {
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
-    } else if (this.tally.count(ConnectivityState.TRANSIENT_FAILURE) > 0 || this.tally.count(ConnectivityState.READY) > 0) {
+    } else if (this.connectivity.count(ConnectivityState.TRANSIENT_FAILURE) > 0 || this.connectivity.count(ConnectivityState.READY) > 0) {
       // READY but unusable (ejected by outlier_detection) counts as a failure too.
-      const problem = this.health !== undefined && this.tally.connected > 0 ? 'no healthy endpoint' : 'no connection established';
-      const message = `${this.policy.typeName}: ${problem}. Last error: ${this.lastError}`;
+      const problem = this.connectivity.health !== undefined && this.connectivity.connected > 0 ? 'no healthy endpoint' : 'no connection established';
+      const message = `${this.policy.typeName}: ${problem}. Last error: ${this.connectivity.lastError}`;
       this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message }), message);
     } else {
       this.updateState(ConnectivityState.IDLE, new QueuePicker(this), null);
@@ -305,23 +288,14 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     return true;
   }
 
-  /** Applies `healthCheck`; true when it changed (on/off or service name), so every child must be replaced. */
-  private applyHealthCheck(healthCheck: HealthCheckConfig | undefined): boolean {
-    const serviceName = healthCheck?.serviceName;
-    if (serviceName === this.health?.serviceName) return false;
-    this.policy.trace(serviceName === undefined ? 'health checking off' : `health checking on, service '${serviceName}'`);
-    this.health = serviceName === undefined ? undefined : new EndpointHealthChecks(serviceName, endpoint => this.onHealthChange(endpoint));
-    return true;
-  }
-
   /** A new endpoint's state and child (the list indexes it). */
   private createEndpoint(key: string, addresses: string[], endpoint: Endpoint): EndpointState {
     const state = new EndpointState(key, addresses, new CallLoad(this.callLoadOptions));
     if (this.metrics !== undefined) state.load.pickTally = this.metrics.tallyFor(addresses[0]);
-    this.tally.add(state);
+    this.connectivity.add(state);
     this.slowStart.admit(state, !this.resolvedOnce);
     const leaf = new LeafLoadBalancer(endpoint, this.childHelper(state), this.childOptions, this.resolutionNote);
-    state.child = this.health?.wrapChild(leaf) ?? leaf;
+    state.child = this.connectivity.wrapChild(leaf);
     return state;
   }
 
@@ -331,56 +305,15 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.zoning?.untrack(state);
     this.tiers?.place(state, false);
     state.usable = false;
-    this.tally.remove(state);
+    this.connectivity.remove(state);
   }
 
   private childHelper(state: EndpointState): ChannelControlHelper {
     return createChildChannelControlHelper(this.helper, {
-      updateState: (connectivity, _picker: Picker, errorMessage) => this.onChildState(state, connectivity, errorMessage),
+      updateState: (connectivity, _picker: Picker, errorMessage) => this.connectivity.childReported(state, connectivity, errorMessage),
       requestReresolution: () => {},
       createSubchannel: (address, args) => this.createSubchannel(state, address, args),
     });
-  }
-
-  private onChildState(state: EndpointState, connectivity: ConnectivityState, errorMessage: string | null): void {
-    if (this.destroyed || !this.endpoints.holds(state)) return;
-    if (this.health === undefined) {
-      if (errorMessage) this.lastError = errorMessage;
-      this.setEndpointState(state, connectivity, connectivity === ConnectivityState.READY);
-      return;
-    }
-    this.health.setReported(state, connectivity);
-    // While connected, the child's error is only "picked subchannel is unhealthy": the view says why.
-    if (errorMessage && !this.health.view(state).connected) this.lastError = errorMessage;
-    this.onHealthChange(state);
-  }
-
-  private onHealthChange(state: EndpointState): void {
-    if (this.destroyed || this.health === undefined || !this.endpoints.holds(state)) return;
-    const view = this.health.view(state);
-    if (view.error !== undefined) this.lastError = view.error;
-    if (this.metrics !== undefined) {
-      const flip = this.health.takeFlip(state);
-      if (flip !== undefined) this.metrics.healthChanged(flip === 'healthy');
-    }
-    this.setEndpointState(state, view.connectivity, view.connected);
-  }
-
-  /** O(1) bookkeeping plus the endpoint's tier move: what a connectivity or health change costs. */
-  private setEndpointState(state: EndpointState, connectivity: ConnectivityState, connected: boolean): void {
-    const previous = state.state;
-    if (this.tally.report(state, connectivity, connected) === 'lost') this.helper.requestReresolution();
-    if (previous !== connectivity && this.policy.trace.enabled) this.policy.trace(`${state.key} ${ConnectivityState[previous]} -> ${ConnectivityState[connectivity]}`);
-    const usable = this.isUsable(state);
-    if (usable !== state.usable) {
-      state.usable = usable;
-      if (usable) this.slowStart.becameUsable(state);
-      else this.slowStart.becameUnusable(state);
-      this.tiers?.place(state, usable);
-    }
-    // Keep every endpoint connected, as round_robin does.
-    if (connectivity === ConnectivityState.IDLE) state.child.exitIdle();
-    this.schedulePublish();
   }
 
   /** The endpoint's attributes from the resolver; on a change, its tier placement follows. */
