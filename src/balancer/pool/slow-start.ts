@@ -25,10 +25,9 @@
  *   continues where it was (a blip does not reset a warm replica).
  *
  * Cost: one timer per balancer, only while some endpoint warms, every
- * max(100 ms, windowMs / 10) (finer steps would change weights by less than
- * 10 % of the window's range and cost setWeight calls for nothing); each tick
- * recomputes only the k warming endpoints, each a `setWeight` (O(log n)), so
- * O(k log n) per tick and nothing for the others.
+ * `slowStartTickMs` (finer steps would cost setWeight calls for weight changes
+ * too small to matter); each tick recomputes only the k warming endpoints, a
+ * `setWeight` each: O(k log n) per tick, nothing for the others.
  */
 import { type EndpointState } from './endpoint-state';
 
