@@ -24,6 +24,16 @@ export interface EndpointChild {
   destroy(): void;
 }
 
+/** An endpoint's place in the balancer's last resolution. */
+export interface ListEntry {
+  /** The resolver's object (the same object again = nothing to do). */
+  endpoint: Endpoint | undefined;
+  /** The list update that last listed it. */
+  generation: number;
+  /** Its index in that list. */
+  index: number;
+}
+
 let nextEndpointId = 1;
 
 /** An endpoint of one balancer, from its first resolution until it is dropped or its child replaced. */
@@ -40,9 +50,7 @@ export class EndpointState implements TierMember {
   private connectivity: ConnectivityState = ConnectivityState.IDLE;
   private isConnected = false;
   private readyCount = 0;
-  private listedEndpoint: Endpoint | undefined;
-  private listedGeneration = 0;
-  private listedIndex = -1;
+  private readonly entry: ListEntry = { endpoint: undefined, generation: 0, index: -1 };
   private isForgotten = false;
   private placedTier: Tier | undefined;
   private placedSlot = -1;
@@ -102,19 +110,9 @@ export class EndpointState implements TierMember {
     this.isConnected = connected;
   }
 
-  /** The endpoint object of the latest resolution (the same object again = nothing to do). */
-  get endpoint(): Endpoint | undefined {
-    return this.listedEndpoint;
-  }
-
-  /** The list update that last listed it. */
-  get generation(): number {
-    return this.listedGeneration;
-  }
-
-  /** Its index in the balancer's last resolution. */
-  get listIndex(): number {
-    return this.listedIndex;
+  /** Its place in the balancer's last resolution (`EndpointList` changes it through `listed`). */
+  get listing(): Readonly<ListEntry> {
+    return this.entry;
   }
 
   /** Set once the balancer dropped it (removed, or replaced by a new child). */
@@ -124,9 +122,9 @@ export class EndpointState implements TierMember {
 
   /** `EndpointList`: listed by update `generation` at `index`, as `endpoint`. */
   listed(generation: number, index: number, endpoint: Endpoint): void {
-    this.listedGeneration = generation;
-    this.listedIndex = index;
-    this.listedEndpoint = endpoint;
+    this.entry.generation = generation;
+    this.entry.index = index;
+    this.entry.endpoint = endpoint;
   }
 
   /** `EndpointList`: dropped for good. */
