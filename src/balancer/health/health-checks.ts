@@ -33,8 +33,11 @@ interface Entry {
   reported: ConnectivityState;
   /** Live wrappers of the endpoint's subchannels (more than one only while pick-first tries addresses). */
   readonly subchannels: Set<HealthCheckedSubchannel>;
+  /** The last definite verdict of its connection, for counting flips. */
+  lastVerdict: 'healthy' | 'unhealthy' | undefined;
 }
 
+/** Client-side health checking of one balancer's endpoints, for one service name. */
 export class EndpointHealthChecks {
   private readonly entries = new WeakMap<EndpointState, Entry>();
 
@@ -71,10 +74,12 @@ export class EndpointHealthChecks {
     return wrapper;
   }
 
+  /** The child's latest report for `endpoint` (what holds while its connection is healthy). */
   setReported(endpoint: EndpointState, connectivity: ConnectivityState): void {
     this.entry(endpoint).reported = connectivity;
   }
 
+  /** What `endpoint` is worth now, health included. */
   view(endpoint: EndpointState): EndpointHealthView {
     const entry = this.entry(endpoint);
     for (const subchannel of entry.subchannels) {
@@ -97,10 +102,23 @@ export class EndpointHealthChecks {
     return undefined;
   }
 
+  /**
+   * The endpoint's new definite verdict when it flipped healthy ↔ unhealthy since
+   * the last call (the first verdict counts only when unhealthy); undefined otherwise.
+   */
+  takeFlip(endpoint: EndpointState): 'healthy' | 'unhealthy' | undefined {
+    const verdict = this.verdict(endpoint);
+    if (verdict !== 'healthy' && verdict !== 'unhealthy') return undefined;
+    const entry = this.entry(endpoint);
+    const previous = entry.lastVerdict;
+    entry.lastVerdict = verdict;
+    return verdict !== previous && (previous !== undefined || verdict === 'unhealthy') ? verdict : undefined;
+  }
+
   private entry(endpoint: EndpointState): Entry {
     let entry = this.entries.get(endpoint);
     if (entry === undefined) {
-      entry = { reported: ConnectivityState.IDLE, subchannels: new Set() };
+      entry = { reported: ConnectivityState.IDLE, subchannels: new Set(), lastVerdict: undefined };
       this.entries.set(endpoint, entry);
     }
     return entry;

@@ -11,7 +11,7 @@
  * keeps it out of the tail. Latency is measured per call from grpc-js's pick
  * hooks (`onCallStarted` → `onCallEnded`): no timer per call.
  *
- * The choice is made robust to noise common to every endpoint (issue 17; on a
+ * The choice is made robust to noise common to every endpoint (on a
  * busy client every reply handled in the same event-loop burst is late by the
  * same stall): the estimate is time-weighted, rising with time constant
  * `decayMs / 4` and falling with `decayMs` (`PeakEwmaEstimate`), so a burst of
@@ -32,7 +32,8 @@
 import { type status } from '@grpc/grpc-js';
 import { registerLoadBalancerType, tracer, type ChannelControlHelper, type TypedLoadBalancingConfig } from '../../common/grpc-experimental';
 import { resolveCallLoadOptions } from '../pool/call-load';
-import { EndpointPoolBalancer, type EndpointPoolOptions, type PoolPolicy } from '../pool/endpoint-pool-balancer';
+import { EndpointPoolBalancer } from '../pool/endpoint-pool-balancer';
+import { type EndpointPoolOptions, type PoolPolicy } from '../pool/pool-policy';
 import { PeakEwmaEstimate } from '../schedulers/peak-ewma-estimate';
 import { LatencyTracker } from '../schedulers/peak-ewma-latency-tracker';
 import { PeakEwmaScheduler } from '../schedulers/peak-ewma-scheduler';

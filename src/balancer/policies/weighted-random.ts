@@ -8,7 +8,8 @@
  * optional `healthCheck: {"serviceName": "..."}`.
  */
 import { registerLoadBalancerType, tracer, type ChannelControlHelper, type TypedLoadBalancingConfig } from '../../common/grpc-experimental';
-import { EndpointPoolBalancer, type EndpointPoolOptions, type PoolPolicy } from '../pool/endpoint-pool-balancer';
+import { EndpointPoolBalancer } from '../pool/endpoint-pool-balancer';
+import { type EndpointPoolOptions, type PoolPolicy } from '../pool/pool-policy';
 import { EtcdPolicyConfig, parsePolicyConfig, parseHealthCheck, type HealthCheckConfig } from './policy-config';
 import { type PickStrategy, type TierScheduler } from '../schedulers/pick-strategy';
 import { WeightedRandomScheduler } from '../schedulers/weighted-random-scheduler';

@@ -35,7 +35,7 @@ export class EndpointList {
   private readonly byKey = new Map<string, EndpointState>();
   private readonly byAddress = new Map<string, EndpointState>();
   private readonly byEndpointObject = new WeakMap<Endpoint, EndpointState>();
-  /** The last resolution's endpoints, in its order (each knows its `listIndex`). */
+  /** The last resolution's endpoints, in its order (each knows its `listing.index`). */
   private last: EndpointState[] = [];
   private lastAttributes: ReadonlyMap<string, EndpointAttributes> | undefined;
   private generation = 0;
@@ -78,15 +78,15 @@ export class EndpointList {
       let state: EndpointState | undefined;
       let unchanged = false;
       if (!replaceAll) {
-        if (cursor < previous.length && previous[cursor].endpoint === endpoint && !previous[cursor].forgotten) {
+        if (cursor < previous.length && previous[cursor].listing.endpoint === endpoint && !previous[cursor].forgotten) {
           state = previous[cursor++];
           unchanged = true;
         } else {
           state = this.byEndpointObject.get(endpoint);
           if (state?.forgotten) state = undefined;
           if (state !== undefined) {
-            unchanged = state.endpoint === endpoint;
-            if (previous[state.listIndex] === state) cursor = state.listIndex + 1;
+            unchanged = state.listing.endpoint === endpoint;
+            if (previous[state.listing.index] === state) cursor = state.listing.index + 1;
           }
         }
       }
@@ -95,7 +95,7 @@ export class EndpointList {
         if (addresses.length === 0) continue;
         const key = addresses.join(',');
         state = this.byKey.get(key);
-        if (state !== undefined && replaceAll && state.generation !== generation) {
+        if (state !== undefined && replaceAll && state.listing.generation !== generation) {
           dropped.push(state);
           this.forget(state);
           state = undefined;
@@ -107,21 +107,17 @@ export class EndpointList {
           created.push(state);
         }
       }
-      if (state.generation === generation) continue; // the same endpoint twice in one list
-      state.generation = generation;
-      state.listIndex = kept;
+      if (state.listing.generation === generation) continue; // the same endpoint twice in one list
+      if (state.listing.endpoint !== endpoint) this.byEndpointObject.set(endpoint, state);
+      state.listed(generation, kept, endpoint);
       listed[kept++] = state;
-      if (state.endpoint !== endpoint) {
-        state.endpoint = endpoint;
-        this.byEndpointObject.set(endpoint, state);
-      }
       if (!unchanged || !sameAttributeSource) this.owner.applyAttributes(state, attributes);
     }
     listed.length = kept;
     this.last = listed;
     if (kept !== this.byKey.size) {
       const gone: EndpointState[] = [];
-      for (const state of this.byKey.values()) if (state.generation !== generation) gone.push(state);
+      for (const state of this.byKey.values()) if (state.listing.generation !== generation) gone.push(state);
       for (const state of gone) this.forget(state);
       dropped.push(...gone);
     }
@@ -130,14 +126,14 @@ export class EndpointList {
 
   /** Forgets everything (the balancer destroys the children). */
   clear(): void {
-    for (const state of this.byKey.values()) state.forgotten = true;
+    for (const state of this.byKey.values()) state.forget();
     this.byKey.clear();
     this.byAddress.clear();
     this.last = [];
   }
 
   private forget(state: EndpointState): void {
-    state.forgotten = true;
+    state.forget();
     if (this.byKey.get(state.key) === state) this.byKey.delete(state.key);
     for (const address of state.addresses) if (this.byAddress.get(address) === state) this.byAddress.delete(address);
     this.owner.forget(state);

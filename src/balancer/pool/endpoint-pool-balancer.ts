@@ -1,97 +1,55 @@
 /**
- * The layer every etcd_* policy shares. Connection handling is grpc-js
- * `round_robin`'s: one `LeafLoadBalancer` per endpoint (connect, reconnect with
- * backoff, IDLE → connect again), all endpoints kept connected, standbys too,
- * so failover costs no handshake. On top of it:
- * - endpoints are kept across resolutions by address, attributes updated in
- *   place: a weight or priority change re-balances without reconnecting;
- * - priority tiers: all traffic to the lowest priority with a usable (READY)
- *   endpoint of positive weight, failover/failback on connectivity changes.
- *   Weight 0 = draining: no new calls while any positive-weight endpoint is
- *   usable, in its tier or a standby tier (an all-draining primary tier hands
- *   over to the standby). Only when every usable endpoint drains do they share
- *   the traffic equally, lowest priority first: draining beats failing;
- * - none usable: QueuePicker while any endpoint connects, UnavailablePicker
- *   with the last error in TRANSIENT_FAILURE, as round_robin does;
- * - re-resolution is requested only when an endpoint's connection goes READY →
- *   not READY (a health flip is not a reason);
- *   the leaves' own requests (one per failed connection attempt of a dead
- *   address) are dropped, so a resolver that answers at once cannot loop.
- * - client-side health checking (gRFC A17) when the config has `healthCheck`:
- *   one grpc.health.v1 Watch per subchannel, and an endpoint is usable only
- *   while READY and healthy (see `EndpointHealthChecks` for the states).
- *   Turning it on or off, or changing its service name, swaps every child for a
- *   new one (the new ones start first, so shared connections stay up).
- * - startup: grpc-js queues the calls made before the channel is READY and picks
- *   them all with the first READY picker, so with one endpoint connected a startup
- *   burst would all land there (round_robin does this). The first READY picker is
- *   held back up to `startupSettleMs` while other endpoints are still connecting.
- * - slow start (`slowStart` in the config, slow-start.ts): endpoints joining after
- *   the first resolution ramp up their weight over `windowMs`;
- * - zone-aware routing (zone-split.ts) when the process declared a zone
- *   (`register({ locality })`): within the tier taking the traffic, calls stay in
- *   the caller's zone as far as Envoy's rule allows, with the calling fleet's
- *   spread from the resolver's `ClientRegistrySource` (subscribed only then).
- * A policy is a `PickStrategy`.
+ * The layer every etcd_* policy shares; a policy is a `PickStrategy` plugged in
+ * through `PoolPolicy`. Connection handling is grpc-js `round_robin`'s: one
+ * `LeafLoadBalancer` per endpoint, all kept connected (standbys too, so
+ * failover costs no handshake). On top of it:
+ * - endpoints kept across resolutions by address (`EndpointList`), attributes
+ *   updated in place: a weight or priority change never reconnects;
+ * - priority tiers (`TierSet`): all traffic to the lowest priority with a usable
+ *   endpoint of positive weight; weight 0 = draining, used only when every
+ *   usable endpoint drains (draining beats failing);
+ * - none usable: QueuePicker while any endpoint connects, else UnavailablePicker
+ *   with the last error, as round_robin does;
+ * - re-resolution only on a READY → not READY connection change; the leaves' own
+ *   requests are dropped, so a resolver that answers at once cannot loop;
+ * - optional client-side health checking (gRFC A17, `EndpointHealthChecks`):
+ *   turning it on/off or changing its service name replaces every child (new
+ *   ones start first, so shared connections stay up);
+ * - the startup hold (`StartupSettle`), slow start (`SlowStartTracker`) and
+ *   zone-aware routing (`ZoneRouting`) when the process declared a zone.
  *
- * Cost per event: O(changed), never a rebuild. A connectivity flip, a health
- * change, or a weight/priority change moves one endpoint between tiers
- * (`TierSet`, each tier's scheduler updated in O(1)/O(log n)); counters per
- * connectivity state replace scans. A resolver update is diffed in one pass
- * that does nothing for an endpoint whose `Endpoint` object and attributes are
- * the same objects as last time (our resolver keeps them for unchanged keys).
- * Publication is batched: every change in a tick publishes one picker, in a
- * `setImmediate` (a burst of 10,000 connections coming up is one picker), and
- * the picker is an O(1) handle on the live tiers.
+ * Cost per event is O(changed): a connectivity, health or attribute change moves
+ * one endpoint between tiers; counters replace scans. Every change in a tick
+ * publishes one picker (in a `setImmediate`), an O(1) handle on the live tiers.
  */
 import { connectivityState as ConnectivityState, type ChannelOptions, type StatusObject } from '@grpc/grpc-js';
 import {
   createChildChannelControlHelper, LeafLoadBalancer, QueuePicker, UnavailablePicker,
   type ChannelControlHelper, type Endpoint, type LoadBalancer, type Picker, type StatusOr, type SubchannelAddress,
-  type SubchannelInterface, type Tracer, type TypedLoadBalancingConfig,
+  type SubchannelInterface, type TypedLoadBalancingConfig,
 } from '../../common/grpc-experimental';
-import { WarnOnce } from '../../common/warn-once';
-import { checkPriority, checkWeight } from '../../discovery/endpoint-record';
 import { clientRegistrySourceFrom } from '../../discovery/client-registry-source';
 import { getLocality } from '../../discovery/locality';
 import { type BalancerMetrics } from '../../metrics/balancer-metrics';
 import { currentMetrics } from '../../metrics/metrics-binding';
-import { snapshotHealthAndTier, trackBalancer, untrackBalancer, type BalancerSnapshot } from './balancer-diagnostics';
-import { CallLoad, resolveCallLoadOptions, type CallLoadOptions } from './call-load';
-import { DEFAULT_ENDPOINT_ATTRIBUTES, endpointAttributesFrom, type EndpointAttributes } from '../../discovery/endpoint-attributes';
+import { snapshotEndpoint, trackBalancer, untrackBalancer } from './balancer-diagnostics';
+import { type BalancerSnapshot } from './balancer-snapshot';
+import { CallLoad, resolveCallLoadOptions } from './call-load';
+import { endpointAttributesFrom, type EndpointAttributes } from '../../discovery/endpoint-attributes';
+import { EndpointAttributeReader } from './endpoint-attribute-reader';
 import { EndpointList } from './endpoint-list';
 import { EndpointState } from './endpoint-state';
-import { EndpointHealthChecks } from '../health/health-checks';
+import { EndpointConnectivity } from './endpoint-connectivity';
 import { SlowStartTracker } from './slow-start';
-import { type EtcdPolicyConfig, type HealthCheckConfig } from '../policies/policy-config';
-import { TierSet } from '../tiers/tier';
+import { StartupSettle } from './startup-settle';
+import { type EtcdPolicyConfig } from '../policies/policy-config';
+import { DEFAULT_STARTUP_SETTLE_MS, type EndpointPoolOptions, type PoolPolicy } from './pool-policy';
+import { TierSet } from '../tiers/tier-set';
 import { TieredPicker } from '../tiers/tiered-picker';
 import { type PickStrategy } from '../schedulers/pick-strategy';
 import { ZoneRouting } from '../tiers/zone-routing';
 
-/** Injection points of a balancer (unit tests; production uses the defaults). */
-export interface EndpointPoolOptions extends CallLoadOptions {
-  /** Randomness for the schedulers: [0, 1). Defaults to Math.random. */
-  random?: () => number;
-  /**
-   * How long the first READY picker waits for endpoints still connecting, so a
-   * startup burst is spread (only once per balancer; loopback connects in ~1-5 ms).
-   * Defaults to 100.
-   */
-  startupSettleMs?: number;
-}
-
-export const DEFAULT_STARTUP_SETTLE_MS = 100;
-
-/** What a policy plugs into the shared layer. */
-export interface PoolPolicy<C extends EtcdPolicyConfig> {
-  readonly typeName: string;
-  readonly trace: Tracer;
-  isConfig(config: TypedLoadBalancingConfig): config is C;
-  createStrategy(config: C, random: () => number): PickStrategy;
-}
-
-
+/** The shared endpoint layer, driven by one policy's `PickStrategy`. */
 export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBalancer {
   private readonly endpoints = new EndpointList({
     create: (key, addresses, endpoint) => this.createEndpoint(key, addresses, endpoint),
@@ -100,11 +58,8 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   });
   /** Options and note of the latest resolution (a new child is created with them). */
   private childOptions: ChannelOptions = {};
-  /** Endpoints per connectivity state (indexed by its enum value), so no decision scans them. */
-  private readonly inState = new Int32Array(ConnectivityState.SHUTDOWN + 1);
-  private connectedCount = 0;
+  private readonly connectivity: EndpointConnectivity;
   private currentState = ConnectivityState.IDLE;
-  private lastError: string | null = null;
   /** The resolver's error, while it has given no endpoints. */
   private resolutionError: StatusObject | undefined;
   private resolutionNote = '';
@@ -114,17 +69,11 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private strategyKey = '';
   private tiers: TierSet | undefined;
   private publishPending: NodeJS.Immediate | undefined;
-  /** Set while the config asks for health checking. */
-  private health: EndpointHealthChecks | undefined;
   private readonly callLoadOptions: ReturnType<typeof resolveCallLoadOptions>;
   private readonly random: () => number;
-  private readonly warned = new WarnOnce();
+  private readonly attributeReader: EndpointAttributeReader;
   private readonly diagnosticsRef;
-  private readonly startupSettleMs: number;
-  /** Until the first READY picker is published: when the settle window ends (set on first READY). */
-  private startupSettleUntilMs: number | undefined;
-  private startupDone = false;
-  private startupTimer: NodeJS.Timeout | undefined;
+  private readonly startup: StartupSettle;
   private readonly locate = (address: string): EndpointState | undefined => this.endpoints.locate(address);
   /** Set when a MeterProvider was installed before this balancer (the channel) was created. */
   private readonly metrics: BalancerMetrics | undefined;
@@ -143,7 +92,11 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   ) {
     this.callLoadOptions = resolveCallLoadOptions(options);
     this.random = options.random ?? Math.random;
-    this.startupSettleMs = options.startupSettleMs ?? DEFAULT_STARTUP_SETTLE_MS;
+    this.attributeReader = new EndpointAttributeReader(policy.typeName);
+    const settleMs = options.startupSettleMs ?? DEFAULT_STARTUP_SETTLE_MS;
+    this.startup = new StartupSettle(settleMs, this.callLoadOptions.nowMs, () => this.schedulePublish(), () => {
+      this.policy.trace(`first endpoint READY; waiting up to ${settleMs} ms for the others to connect`);
+    });
     this.slowStart = new SlowStartTracker(this.callLoadOptions.nowMs, state => {
       if (state.usable && !state.forgotten) this.tiers?.place(state, true);
     });
@@ -153,6 +106,20 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       forEachEndpoint: visit => {
         for (const e of this.endpoints.values()) visit(e.addresses[0], e.load.active, this.strategy?.latencyEstimateMs?.(e));
       },
+    });
+    const metrics = this.metrics;
+    this.connectivity = new EndpointConnectivity({
+      trace: this.policy.trace,
+      holds: state => !this.destroyed && this.endpoints.holds(state),
+      usableChanged: (state, usable) => {
+        state.usable = usable;
+        if (usable) this.slowStart.becameUsable(state);
+        else this.slowStart.becameUnusable(state);
+        this.tiers?.place(state, usable);
+      },
+      connectionLost: () => this.helper.requestReresolution(),
+      changed: () => this.schedulePublish(),
+      healthFlipped: metrics === undefined ? undefined : healthy => metrics.healthChanged(healthy),
     });
   }
 
@@ -174,7 +141,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.resolutionError = undefined;
     this.resolutionNote = resolutionNote;
     this.childOptions = options;
-    const replaceChildren = this.applyHealthCheck(config.healthCheck);
+    const replaceChildren = this.connectivity.applyHealthCheck(config.healthCheck);
     const { created, dropped } = this.endpoints.reconcile(endpointList.value, endpointAttributesFrom(options), replaceChildren);
     if (this.endpoints.size > 0) this.resolvedOnce = true;
     // New children first: a subchannel an old child shares keeps its connection (subchannels are refcounted).
@@ -189,7 +156,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   }
 
   exitIdle(): void {
-    if (this.inState[ConnectivityState.IDLE] === 0) return;
+    if (this.connectivity.count(ConnectivityState.IDLE) === 0) return;
     for (const state of this.endpoints.values()) if (state.state === ConnectivityState.IDLE) state.child.exitIdle();
   }
 
@@ -199,7 +166,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
 
   destroy(): void {
     this.destroyed = true;
-    clearTimeout(this.startupTimer);
+    this.startup.destroy();
     this.slowStart.destroy();
     this.zoning?.destroy();
     if (this.publishPending !== undefined) clearImmediate(this.publishPending);
@@ -220,34 +187,14 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     return {
       policy: this.policy.typeName,
       state: ConnectivityState[this.currentState],
-      endpoints: [...this.endpoints.values()].map(e => ({
-        ...snapshotHealthAndTier(e, this.health, this.strategy),
-        address: e.addresses[0],
-        endpointId: e.id,
-        zone: e.zone,
-        weight: e.weight,
-        effectiveWeight: e.weight === 0 ? 0 : e.effectiveWeight,
-        warming: e.warmStartMs !== undefined,
-        priority: e.priority,
-        state: ConnectivityState[e.state],
-        timesReady: e.timesReady,
-        activeCalls: e.load.active,
-        pendingPicks: e.load.pending(nowMs),
-        failurePenalty: e.load.failurePenalty(nowMs),
-      })),
-      ...(this.zoning === undefined ? {} : { zoneRouting: this.zoning.snapshot(this.tiers?.active[0]?.zones) }),
+      endpoints: [...this.endpoints.values()].map(e => snapshotEndpoint(e, this.connectivity.health, this.strategy, nowMs)),
+      ...(this.zoning === undefined ? {} : { zoneRouting: this.zoning.snapshot(this.tiers?.active[0]?.zones?.shares()) }),
     };
   }
 
-  /** Whether the endpoint may be picked: READY, which with health checking on means READY and healthy. */
-  protected isUsable(endpoint: EndpointState): boolean {
-    return endpoint.state === ConnectivityState.READY;
-  }
-
   /** Creates the subchannel of one of `endpoint`'s addresses, wrapped for health checking when on. */
-  protected createSubchannel(endpoint: EndpointState, address: SubchannelAddress, args: ChannelOptions): SubchannelInterface {
-    const subchannel = this.helper.createSubchannel(address, args);
-    return this.health?.wrapSubchannel(endpoint, subchannel) ?? subchannel;
+  private createSubchannel(endpoint: EndpointState, address: SubchannelAddress, args: ChannelOptions): SubchannelInterface {
+    return this.connectivity.wrapSubchannel(endpoint, this.helper.createSubchannel(address, args));
   }
 
   /** Publishes once for everything that changes in this tick (a burst of events is one picker). */
@@ -281,20 +228,20 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       return;
     }
     const usable = this.tiers.active.length > 0;
-    if (usable && this.holdForStartup()) {
+    if (usable && this.startup.hold(this.connectivity.count(ConnectivityState.CONNECTING))) {
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
     } else if (usable) {
-      this.startupDone = true;
+      this.startup.finish();
       this.countFailover(this.tiers.active[0].priority);
       const counting = this.metrics !== undefined;
       const picker = new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting, this.random);
       this.updateState(ConnectivityState.READY, picker, null);
-    } else if (this.inState[ConnectivityState.CONNECTING] > 0) {
+    } else if (this.connectivity.count(ConnectivityState.CONNECTING) > 0) {
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
-    } else if (this.inState[ConnectivityState.TRANSIENT_FAILURE] > 0 || this.inState[ConnectivityState.READY] > 0) {
+    } else if (this.connectivity.count(ConnectivityState.TRANSIENT_FAILURE) > 0 || this.connectivity.count(ConnectivityState.READY) > 0) {
       // READY but unusable (ejected by outlier_detection) counts as a failure too.
-      const problem = this.health !== undefined && this.connectedCount > 0 ? 'no healthy endpoint' : 'no connection established';
-      const message = `${this.policy.typeName}: ${problem}. Last error: ${this.lastError}`;
+      const problem = this.connectivity.health !== undefined && this.connectivity.connected > 0 ? 'no healthy endpoint' : 'no connection established';
+      const message = `${this.policy.typeName}: ${problem}. Last error: ${this.connectivity.lastError}`;
       this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message }), message);
     } else {
       this.updateState(ConnectivityState.IDLE, new QueuePicker(this), null);
@@ -306,22 +253,6 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     const previous = this.servingPriority;
     this.servingPriority = priority;
     if (this.metrics !== undefined && previous !== undefined && priority !== previous) this.metrics.tierChanged(priority > previous);
-  }
-
-  /** True while the first READY picker should wait for endpoints still connecting. */
-  private holdForStartup(): boolean {
-    if (this.startupDone || this.startupSettleMs <= 0 || this.inState[ConnectivityState.CONNECTING] === 0) return false;
-    const nowMs = this.callLoadOptions.nowMs();
-    if (this.startupSettleUntilMs === undefined) {
-      this.startupSettleUntilMs = nowMs + this.startupSettleMs;
-      this.startupTimer = setTimeout(() => {
-        this.startupDone = true;
-        this.schedulePublish();
-      }, this.startupSettleMs);
-      this.startupTimer.unref();
-      this.policy.trace(`first endpoint READY; waiting up to ${this.startupSettleMs} ms for the others to connect`);
-    }
-    return nowMs < this.startupSettleUntilMs;
   }
 
   /** Applies the config; a new strategy (another config) gets new tiers, every usable endpoint placed again. */
@@ -337,8 +268,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     const tiers = new TierSet(() => strategy.createScheduler([], []), this.zoning);
     this.tiers = tiers;
     for (const state of this.endpoints.values()) {
-      state.tier = undefined;
-      state.slot = -1;
+      state.placeIn(undefined, -1, state.placedWeight);
       if (state.usable) tiers.place(state, true);
     }
   }
@@ -353,20 +283,8 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     if (zone === undefined || zone === this.zoning?.localZone) return false;
     this.policy.trace(`zone-aware routing on, local zone '${zone}'`);
     const zoning = new ZoneRouting(zone, this.policy.trace);
-    for (const state of this.endpoints.values()) {
-      state.countedPriority = undefined;
-      zoning.track(state);
-    }
+    for (const state of this.endpoints.values()) zoning.track(state);
     this.zoning = zoning;
-    return true;
-  }
-
-  /** Applies `healthCheck`; true when it changed (on/off or service name), so every child must be replaced. */
-  private applyHealthCheck(healthCheck: HealthCheckConfig | undefined): boolean {
-    const serviceName = healthCheck?.serviceName;
-    if (serviceName === this.health?.serviceName) return false;
-    this.policy.trace(serviceName === undefined ? 'health checking off' : `health checking on, service '${serviceName}'`);
-    this.health = serviceName === undefined ? undefined : new EndpointHealthChecks(serviceName, endpoint => this.onHealthChange(endpoint));
     return true;
   }
 
@@ -374,10 +292,10 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private createEndpoint(key: string, addresses: string[], endpoint: Endpoint): EndpointState {
     const state = new EndpointState(key, addresses, new CallLoad(this.callLoadOptions));
     if (this.metrics !== undefined) state.load.pickTally = this.metrics.tallyFor(addresses[0]);
-    this.inState[state.state]++;
+    this.connectivity.add(state);
     this.slowStart.admit(state, !this.resolvedOnce);
     const leaf = new LeafLoadBalancer(endpoint, this.childHelper(state), this.childOptions, this.resolutionNote);
-    state.child = this.health?.wrapChild(leaf) ?? leaf;
+    state.child = this.connectivity.wrapChild(leaf);
     return state;
   }
 
@@ -387,114 +305,22 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.zoning?.untrack(state);
     this.tiers?.place(state, false);
     state.usable = false;
-    this.inState[state.state]--;
-    if (state.connected) {
-      state.connected = false;
-      this.connectedCount--;
-    }
+    this.connectivity.remove(state);
   }
 
   private childHelper(state: EndpointState): ChannelControlHelper {
     return createChildChannelControlHelper(this.helper, {
-      updateState: (connectivity, _picker: Picker, errorMessage) => this.onChildState(state, connectivity, errorMessage),
+      updateState: (connectivity, _picker: Picker, errorMessage) => this.connectivity.childReported(state, connectivity, errorMessage),
       requestReresolution: () => {},
       createSubchannel: (address, args) => this.createSubchannel(state, address, args),
     });
   }
 
-  private onChildState(state: EndpointState, connectivity: ConnectivityState, errorMessage: string | null): void {
-    if (this.destroyed || !this.endpoints.holds(state)) return;
-    if (this.health === undefined) {
-      if (errorMessage) this.lastError = errorMessage;
-      this.setEndpointState(state, connectivity, connectivity === ConnectivityState.READY);
-      return;
-    }
-    this.health.setReported(state, connectivity);
-    // While connected, the child's error is only "picked subchannel is unhealthy": the view says why.
-    if (errorMessage && !this.health.view(state).connected) this.lastError = errorMessage;
-    this.onHealthChange(state);
-  }
-
-  private onHealthChange(state: EndpointState): void {
-    if (this.destroyed || this.health === undefined || !this.endpoints.holds(state)) return;
-    const view = this.health.view(state);
-    if (view.error !== undefined) this.lastError = view.error;
-    if (this.metrics !== undefined) this.countHealthFlip(state, this.health.verdict(state));
-    this.setEndpointState(state, view.connectivity, view.connected);
-  }
-
-  /** Counts a healthy ↔ unhealthy flip of a connected endpoint (the first verdict counts only when unhealthy). */
-  private countHealthFlip(state: EndpointState, verdict: 'pending' | 'healthy' | 'unhealthy' | undefined): void {
-    if (verdict !== 'healthy' && verdict !== 'unhealthy') return;
-    const previous = state.healthVerdict;
-    state.healthVerdict = verdict;
-    if (verdict !== previous && (previous !== undefined || verdict === 'unhealthy')) this.metrics!.healthChanged(verdict === 'healthy');
-  }
-
-  /** O(1) bookkeeping plus the endpoint's tier move: what a connectivity or health change costs. */
-  private setEndpointState(state: EndpointState, connectivity: ConnectivityState, connected: boolean): void {
-    const previous = state.state;
-    if (previous !== connectivity) {
-      this.inState[previous]--;
-      this.inState[connectivity]++;
-      state.state = connectivity;
-      if (this.policy.trace.enabled) this.policy.trace(`${state.key} ${ConnectivityState[previous]} -> ${ConnectivityState[connectivity]}`);
-    }
-    if (connected && !state.connected) {
-      state.connected = true;
-      this.connectedCount++;
-      state.timesReady++;
-    } else if (!connected && state.connected) {
-      state.connected = false;
-      this.connectedCount--;
-      this.helper.requestReresolution();
-    }
-    const usable = this.isUsable(state);
-    if (usable !== state.usable) {
-      state.usable = usable;
-      if (usable) this.slowStart.becameUsable(state);
-      else this.slowStart.becameUnusable(state);
-      this.tiers?.place(state, usable);
-    }
-    // Keep every endpoint connected, as round_robin does.
-    if (connectivity === ConnectivityState.IDLE) state.child.exitIdle();
-    this.schedulePublish();
-  }
-
   /** The endpoint's attributes from the resolver; on a change, its tier placement follows. */
   private applyAttributes(state: EndpointState, attributes: ReadonlyMap<string, EndpointAttributes> | undefined): void {
-    let found: EndpointAttributes | undefined;
-    if (attributes !== undefined) {
-      for (const address of state.addresses) {
-        found = attributes.get(address);
-        if (found !== undefined) break;
-      }
-    }
-    if (found === state.received && state.received !== undefined) return;
-    state.received = found;
-    const next = found === undefined ? DEFAULT_ENDPOINT_ATTRIBUTES : this.validAttributes(state, found);
-    const zone = state.zone;
-    const moved = next.weight !== state.weight || next.priority !== state.priority;
-    state.attributes = next;
+    const moved = this.attributeReader.apply(state, attributes);
     if (this.zoning !== undefined) this.zoning.track(state);
-    if ((moved || state.zone !== zone) && state.usable) this.tiers?.place(state, true);
-  }
-
-  private validAttributes(state: EndpointState, found: EndpointAttributes): EndpointAttributes {
-    const weightError = checkWeight(found.weight);
-    const priorityError = checkPriority(found.priority);
-    if (weightError === undefined && priorityError === undefined) return found;
-    // A resolver bug must not take an endpoint out: keep it with the default for the bad field.
-    for (const error of [weightError, priorityError]) if (error !== undefined) this.warnOnce(`${this.policy.typeName}: endpoint ${state.key}: ${error}; using the default`);
-    return {
-      weight: weightError === undefined ? found.weight : DEFAULT_ENDPOINT_ATTRIBUTES.weight,
-      priority: priorityError === undefined ? found.priority : DEFAULT_ENDPOINT_ATTRIBUTES.priority,
-      metadata: found.metadata ?? DEFAULT_ENDPOINT_ATTRIBUTES.metadata,
-    };
-  }
-
-  private warnOnce(message: string): void {
-    this.warned.warn(message);
+    if (moved && state.usable) this.tiers?.place(state, true);
   }
 
   private updateState(connectivity: ConnectivityState, picker: Picker, errorMessage: string | null): void {

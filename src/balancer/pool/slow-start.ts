@@ -25,10 +25,9 @@
  *   continues where it was (a blip does not reset a warm replica).
  *
  * Cost: one timer per balancer, only while some endpoint warms, every
- * max(100 ms, windowMs / 10) (finer steps would change weights by less than
- * 10 % of the window's range and cost setWeight calls for nothing); each tick
- * recomputes only the k warming endpoints, each a `setWeight` (O(log n)), so
- * O(k log n) per tick and nothing for the others.
+ * `slowStartTickMs` (finer steps would cost setWeight calls for weight changes
+ * too small to matter); each tick recomputes only the k warming endpoints, a
+ * `setWeight` each: O(k log n) per tick, nothing for the others.
  */
 import { type EndpointState } from './endpoint-state';
 
@@ -135,8 +134,7 @@ export class SlowStartTracker {
     if (config === undefined) {
       this.departures.clear();
       for (const endpoint of this.warming) {
-        endpoint.warmStartMs = undefined;
-        endpoint.slowStartFactor = 1;
+        endpoint.setWarmUp(1, undefined);
         this.reweigh(endpoint);
       }
       this.warming.clear();
@@ -149,18 +147,17 @@ export class SlowStartTracker {
   /** A new endpoint state. `initial`: created by the balancer's first resolution. */
   admit(endpoint: EndpointState, initial: boolean): void {
     const nowMs = this.nowMs();
-    endpoint.slowStartFactor = 1;
-    endpoint.warmStartMs = undefined;
+    endpoint.setWarmUp(1, undefined);
     if (initial) {
-      endpoint.unusableSinceMs = nowMs;
+      endpoint.setUnusableSince(nowMs);
       return;
     }
     const departure = this.config === undefined ? undefined : this.departures.get(endpoint.key);
     if (departure !== undefined && nowMs - departure.goneAtMs <= this.config!.windowMs) {
-      endpoint.unusableSinceMs = departure.unusableSinceMs;
-      endpoint.warmStartMs = departure.warmStartMs;
+      endpoint.setUnusableSince(departure.unusableSinceMs);
+      endpoint.setWarmUp(1, departure.warmStartMs);
     } else {
-      endpoint.unusableSinceMs = -Infinity;
+      endpoint.setUnusableSince(-Infinity);
     }
   }
 
@@ -169,20 +166,18 @@ export class SlowStartTracker {
     const config = this.config;
     if (config === undefined) return;
     const nowMs = this.nowMs();
-    if (nowMs - endpoint.unusableSinceMs > config.windowMs) endpoint.warmStartMs = nowMs;
-    if (endpoint.warmStartMs === undefined) return;
-    const factor = slowStartFactor(config, nowMs - endpoint.warmStartMs);
-    endpoint.slowStartFactor = factor;
-    if (factor >= 1) {
-      endpoint.warmStartMs = undefined;
-      return;
-    }
+    const startMs = nowMs - endpoint.unusableSinceMs > config.windowMs ? nowMs : endpoint.warmStartMs;
+    if (startMs === undefined) return;
+    const factor = slowStartFactor(config, nowMs - startMs);
+    endpoint.setWarmUp(factor, factor >= 1 ? undefined : startMs);
+    if (factor >= 1) return;
     this.warming.add(endpoint);
     this.startTimer(config);
   }
 
+  /** The endpoint stopped being usable: its absence clock starts. */
   becameUnusable(endpoint: EndpointState): void {
-    endpoint.unusableSinceMs = this.nowMs();
+    endpoint.setUnusableSince(this.nowMs());
     this.warming.delete(endpoint);
   }
 
@@ -215,14 +210,14 @@ export class SlowStartTracker {
     this.pruneDepartures(nowMs, config);
     for (const endpoint of this.warming) {
       const factor = slowStartFactor(config, nowMs - endpoint.warmStartMs!);
+      const changed = factor !== endpoint.slowStartFactor;
       if (factor >= 1) {
         this.warming.delete(endpoint);
-        endpoint.warmStartMs = undefined;
+        endpoint.setWarmUp(factor, undefined);
+      } else {
+        endpoint.setWarmUp(factor, endpoint.warmStartMs);
       }
-      if (factor !== endpoint.slowStartFactor) {
-        endpoint.slowStartFactor = factor;
-        this.reweigh(endpoint);
-      }
+      if (changed) this.reweigh(endpoint);
     }
     if (this.warming.size === 0) this.stopTimer();
     else this.startTimer(config);

@@ -10,13 +10,11 @@
  * - A sample above it pushes it up the same way with the shorter time constant
  *   `decayMs / RISE_RATIO` (a quarter of it).
  *
- * Why not replace the estimate with any slower sample (the textbook peak-EWMA,
- * and this class until issue 17): the healthy replicas' own samples are noisy,
- * mostly by causes common to every endpoint at once (the client's event loop
- * or CPU stalled for 10–40 ms on a shared machine, a GC). Replaced by such a
- * sample and decaying over 10 s, a healthy replica's estimate sat at 5–13 ms
- * while a replica +20 ms read 21 ms, so the slow one won the pairings it should
- * lose (2.2–2.6 % of calls at 30 % load). Time weighting makes those samples
+ * Why not replace the estimate with any slower sample (the textbook
+ * peak-EWMA): the healthy replicas' own samples are noisy, mostly by causes
+ * common to every endpoint at once (the client's event loop stalled, a GC);
+ * replaced by such samples, healthy estimates rise toward a slow replica's,
+ * which then wins pairings it should lose. Time weighting makes those samples
  * nearly harmless in exactly the way they are common: replies delayed together
  * are handled in one burst, Δt between them is ≈ 0, so the burst weighs what
  * one sample after the gap weighs; and one sample among hundreds per second

@@ -8,16 +8,13 @@
  *
  * The common load is the tier's typical outstanding calls now (a moving
  * average of the candidates' over the last ~8 picks: they are a uniform
- * sample of the tier). It makes the trade-off relative to the tier at the same
- * time: when a burst loads every endpoint together (an open-loop client
- * catching up after a stall sends dozens of calls at once), a healthy replica
- * with 9 calls outstanding is no longer costed 10× its latency against an idle
- * replica 20 ms slower, while one loaded past its peers (a queueing or stalled
- * replica) still is. With the tier idle it is ≈ 0 and the cost is Finagle's.
+ * sample of the tier). It makes the trade-off relative to the tier: when a
+ * burst loads every endpoint together, a healthy replica is not costed as if
+ * it alone were loaded, while one loaded past its peers (queueing, stalled)
+ * still is. With the tier idle it is ≈ 0 and the cost is Finagle's.
  * The failure penalty multiplies (rather than adds to outstanding, as in
  * least-request): added, a burst that raises every endpoint's load at once
- * would dilute it, and a replica failing fast took 1.9 % of a burst-prone open
- * loop instead of < 1 %.
+ * would dilute it.
  *
  * Latency is the estimate, or, if larger, how much longer the endpoint's
  * oldest call in flight has been waiting than the youngest such among the
@@ -25,11 +22,10 @@
  * the calls that are not coming back, before any reply; an age every
  * candidate's calls share (the client itself stalled) cancels out.
  *
- * Latencies within `SIMILAR_LATENCY_RATIO` (1.25×) of the best candidate's are
- * costed as the best one's: between replicas that are about as fast,
- * outstanding calls decide. Otherwise, at low load (nothing outstanding),
- * the replica whose noise happens to be lowest took up to 43 % of the calls
- * of 4 healthy ones, and queued there; a replica +20 ms is still 10× costlier.
+ * Latencies within `SIMILAR_LATENCY_RATIO` of the best candidate's are costed
+ * as the best one's: between replicas that are about as fast, outstanding
+ * calls decide; otherwise, at low load, the replica whose noise happens to be
+ * lowest would take most calls and queue them.
  *
  * An endpoint whose estimate is still unknown (nothing measured anywhere yet)
  * is costed with the lowest estimate among the drawn candidates, i.e. on
@@ -42,8 +38,8 @@
  * cost, and its answer, if faster, replaces its estimate. So a replica that
  * was slow is measured again about once per `probeIntervalMs` and is back as
  * soon as one probe finds it recovered, while at low traffic the probes still
- * take at most about 1 pick in `PROBE_MIN_PICKS` (0.5 %: below the 1 % that
- * would put a slow replica's probes into the p99).
+ * take at most about 1 pick in `PROBE_MIN_PICKS` (kept below 1 %, so a slow
+ * replica's probes stay out of the p99).
  *
  * `choiceCount` 0 (or ≥ n) scans every endpoint (O(n)); 1 is uniform random.
  * Ties go to a uniformly random one of the tied. Excluded endpoints (retry

@@ -1,39 +1,43 @@
 /**
- * Priority tiers, kept up to date one endpoint at a time.
+ * A tier: one group of usable endpoints (a priority's serving or draining
+ * endpoints, or one zone's share of them) as a dense list with swap-remove and
+ * its own scheduler, so moving an endpoint costs the scheduler's add/remove.
+ * `TierSet` (tier-set.ts) keeps the tiers of a balancer.
  *
- * Per priority two groups: serving (usable, weight > 0) and draining (usable,
- * weight 0), each a dense list with swap-remove and its own scheduler. The
- * active tiers (what the picker uses, in priority order) are the non-empty
- * serving groups, or, when there are none, the non-empty draining groups with
- * equal weights (draining beats failing). Moving an endpoint costs its
- * scheduler's add/remove (O(1) or O(log n)); the active list is rebuilt only
- * when a group becomes empty or non-empty (O(p log p) for p priorities).
- *
- * Time-varying weights (slow start, slow-start.ts): a new effective weight
- * is one `place()` (a `setWeight`, O(log n)). Only the endpoints inside their
- * warm-up window are recomputed, on one timer per balancer, every
- * max(100 ms, windowMs / 10): O(k log n) per tick for k warming endpoints,
- * nothing for the others; WRR stays on its EDF heap while weights move and
- * rebuilds its exact period once they settle.
- *
- * Zone-aware routing (zone-split.ts): with a `ZoneRouting`, each group is a
- * priority tier split by zone: it holds no endpoints itself, its `zones` hold
- * one tier per zone (own endpoints, own scheduler, `parent` = the group), and
- * an endpoint lives in its zone's tier. Moving an endpoint costs the same as
- * without zones; the split's shares are recomputed lazily (O(zones)).
+ * Tiers hold `TierMember`s, not the pool's `EndpointState`: the pool depends on
+ * the tiers, never the other way round.
  */
+import { type Picker } from '../../common/grpc-experimental';
 import { ensureUint8 } from '../schedulers/growable';
-import { type EndpointState } from '../pool/endpoint-state';
-import { type TierScheduler } from '../schedulers/pick-strategy';
-import { type ZoneRouting } from './zone-routing';
-import { ZoneSplit } from './zone-split';
+import { type SchedulableEndpoint, type TierScheduler } from '../schedulers/pick-strategy';
+import { type ZoneSplit } from './zone-split';
 
-/** The scheduler slot of a zone-split group, which picks through its zones' tiers and never through this. */
-const PICKS_THROUGH_ZONES: TierScheduler = Object.freeze({ pick: () => 0, add: () => {}, remove: () => {}, setWeight: () => {} });
+/** An endpoint as the tiers hold it and the picker picks it (the pool's `EndpointState` is one). */
+export interface TierMember extends SchedulableEndpoint {
+  /** `host:port` / `[v6]:port` of each address. */
+  readonly addresses: readonly string[];
+  /** Does the connection-level pick once the tier's scheduler chose this endpoint. */
+  readonly child: { getPicker(): Picker };
+  readonly priority: number;
+  /** Configured weight; 0 = draining. */
+  readonly weight: number;
+  /** The weight its scheduler should get now (slow start scales it). */
+  readonly effectiveWeight: number;
+  /** '' when it has none. */
+  readonly zone: string;
+  /** The tier holding it, undefined while in none. */
+  readonly tier: Tier | undefined;
+  /** Its index in `tier`. */
+  readonly slot: number;
+  /** The weight `tier`'s scheduler has for it. */
+  readonly placedWeight: number;
+  /** Records where a tier put it; called by `Tier` only. */
+  placeIn(tier: Tier | undefined, slot: number, weight: number): void;
+}
 
 /** One group's endpoints, its scheduler, and scratch flags for picks that avoid endpoints. */
 export class Tier {
-  readonly endpoints: EndpointState[] = [];
+  readonly endpoints: TierMember[] = [];
   /** Flags of endpoints a pick must avoid (see TieredPicker); all 0 between picks. */
   excluded = new Uint8Array(0);
   excludedCount = 0;
@@ -42,7 +46,7 @@ export class Tier {
   /** A zone's tier: the zone-split group it belongs to. */
   parent: Tier | undefined;
   /** A zone-split group: its zones' tiers (it then holds no endpoints itself). */
-  zones: ZoneSplit | undefined;
+  zones: ZoneSplit<Tier> | undefined;
 
   /** `zone`: of a zone's tier ('' otherwise, or for endpoints without one). */
   constructor(readonly priority: number, readonly draining: boolean, readonly scheduler: TierScheduler, readonly zone = '') {}
@@ -52,38 +56,37 @@ export class Tier {
     return this.zones === undefined ? this.endpoints.length : this.zones.size;
   }
 
-  add(endpoint: EndpointState, weight: number): void {
-    endpoint.tier = this;
-    endpoint.slot = this.endpoints.length;
-    endpoint.placedWeight = weight;
+  /** Appends `endpoint` with `weight` (> 0). */
+  add(endpoint: TierMember, weight: number): void {
+    endpoint.placeIn(this, this.endpoints.length, weight);
     this.endpoints.push(endpoint);
     this.excluded = ensureUint8(this.excluded, this.endpoints.length);
     this.scheduler.add(endpoint, weight);
   }
 
-  remove(endpoint: EndpointState): void {
+  /** Removes `endpoint`; the last one takes its slot. */
+  remove(endpoint: TierMember): void {
     const slot = endpoint.slot;
     const last = this.endpoints.pop()!;
     if (last !== endpoint) {
       this.endpoints[slot] = last;
-      last.slot = slot;
+      last.placeIn(this, slot, last.placedWeight);
     }
     this.scheduler.remove(slot);
-    endpoint.tier = undefined;
-    endpoint.slot = -1;
+    endpoint.placeIn(undefined, -1, endpoint.placedWeight);
   }
 
-  setWeight(endpoint: EndpointState, weight: number): void {
-    endpoint.placedWeight = weight;
+  /** Sets the weight (> 0) of `endpoint`, a member. */
+  setWeight(endpoint: TierMember, weight: number): void {
+    endpoint.placeIn(this, endpoint.slot, weight);
     this.scheduler.setWeight(endpoint.slot, weight);
   }
 
   /** A tier of fixed members whose scheduler already holds them (tests, benches). */
-  static of(priority: number, endpoints: readonly EndpointState[], scheduler: TierScheduler): Tier {
+  static of(priority: number, endpoints: readonly TierMember[], scheduler: TierScheduler): Tier {
     const tier = new Tier(priority, false, scheduler);
     for (const endpoint of endpoints) {
-      endpoint.tier = tier;
-      endpoint.slot = tier.endpoints.length;
+      endpoint.placeIn(tier, tier.endpoints.length, endpoint.placedWeight);
       tier.endpoints.push(endpoint);
     }
     tier.excluded = ensureUint8(tier.excluded, endpoints.length);
@@ -103,94 +106,3 @@ export function fixedTierView(tiers: readonly Tier[]): TierView {
   return { active: tiers };
 }
 
-interface Groups {
-  readonly serving: Tier;
-  readonly draining: Tier;
-}
-
-export class TierSet implements TierView {
-  private readonly groups = new Map<number, Groups>();
-  private activeTiers: Tier[] = [];
-  private stale = false;
-
-  /**
-   * `createScheduler` makes an empty scheduler for a new group (or zone's tier);
-   * with `zoning`, groups are split by zone.
-   */
-  constructor(private readonly createScheduler: () => TierScheduler, private readonly zoning?: ZoneRouting) {}
-
-  get active(): readonly Tier[] {
-    if (this.stale) this.rebuildActive();
-    return this.activeTiers;
-  }
-
-  /** Puts `endpoint` where it belongs now: by priority and weight when usable, nowhere otherwise. */
-  place(endpoint: EndpointState, usable: boolean): void {
-    let target = usable ? this.groupsOf(endpoint.priority)[endpoint.weight > 0 ? 'serving' : 'draining'] : undefined;
-    if (target?.zones !== undefined) target = target.zones.leafFor(endpoint.zone);
-    const current = endpoint.tier;
-    if (current === target) {
-      if (target !== undefined && !target.draining && endpoint.placedWeight !== endpoint.effectiveWeight) target.setWeight(endpoint, endpoint.effectiveWeight);
-      return;
-    }
-    if (current !== undefined) {
-      current.remove(endpoint);
-      const group = current.parent ?? current;
-      group.zones?.changed(-1);
-      if (group.size === 0) this.stale = true;
-    }
-    if (target !== undefined) {
-      const group = target.parent ?? target;
-      if (group.size === 0) this.stale = true;
-      target.add(endpoint, target.draining ? 1 : endpoint.effectiveWeight);
-      group.zones?.changed(1);
-    }
-  }
-
-  /** Visits every group that has usable endpoints, serving and draining apart (metrics). */
-  forEachGroup(visit: (priority: number, draining: boolean, size: number) => void): void {
-    for (const [priority, groups] of this.groups) {
-      if (groups.serving.size > 0) visit(priority, false, groups.serving.size);
-      if (groups.draining.size > 0) visit(priority, true, groups.draining.size);
-    }
-  }
-
-  private groupsOf(priority: number): Groups {
-    let groups = this.groups.get(priority);
-    if (groups === undefined) {
-      groups = { serving: this.createGroup(priority, false), draining: this.createGroup(priority, true) };
-      this.groups.set(priority, groups);
-    }
-    return groups;
-  }
-
-  private createGroup(priority: number, draining: boolean): Tier {
-    const zoning = this.zoning;
-    if (zoning === undefined) return new Tier(priority, draining, this.createScheduler());
-    const group = new Tier(priority, draining, PICKS_THROUGH_ZONES);
-    group.zones = new ZoneSplit(zoning, group, zone => new Tier(priority, draining, this.createScheduler(), zone));
-    return group;
-  }
-
-  private rebuildActive(): void {
-    this.stale = false;
-    for (const tier of this.activeTiers) {
-      tier.rank = -1;
-      tier.zones?.setRank(-1);
-    }
-    const priorities: number[] = [];
-    for (const [priority, groups] of this.groups) {
-      // Empty groups go (their schedulers with them); a priority that comes back starts fresh.
-      if (groups.serving.size === 0 && groups.draining.size === 0) this.groups.delete(priority);
-      else priorities.push(priority);
-    }
-    priorities.sort((a, b) => a - b);
-    let active = priorities.map(p => this.groups.get(p)!.serving).filter(t => t.size > 0);
-    if (active.length === 0) active = priorities.map(p => this.groups.get(p)!.draining).filter(t => t.size > 0);
-    active.forEach((tier, rank) => {
-      tier.rank = rank;
-      tier.zones?.setRank(rank);
-    });
-    this.activeTiers = active;
-  }
-}

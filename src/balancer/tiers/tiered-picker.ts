@@ -25,8 +25,7 @@
  */
 import { PickResultType, type PickArgs, type Picker, type PickResult } from '../../common/grpc-experimental';
 import { steeringOf } from '../call-steering';
-import { type EndpointState } from '../pool/endpoint-state';
-import { type Tier, type TierView } from './tier';
+import { type Tier, type TierMember, type TierView } from './tier';
 
 const QUEUE: PickResult = Object.freeze({ pickResultType: PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null });
 
@@ -46,7 +45,7 @@ export class TieredPicker implements Picker {
    */
   constructor(
     private readonly view: TierView,
-    private readonly locate: (address: string) => EndpointState | undefined,
+    private readonly locate: (address: string) => TierMember | undefined,
     private readonly tracksCalls: boolean,
     private readonly nowMs: () => number,
     private readonly countsPicks = false,
@@ -68,19 +67,19 @@ export class TieredPicker implements Picker {
     return result;
   }
 
-  private pickInTier(tier: Tier, excluded: Uint8Array | undefined, nowMs: number): EndpointState {
+  private pickInTier(tier: Tier, excluded: Uint8Array | undefined, nowMs: number): TierMember {
     return this.pickInLeaf(tier.zones === undefined ? tier : tier.zones.choose(this.random), excluded, nowMs);
   }
 
   /** A pick in a tier that is not zone-split (or in one zone's tier of one that is). */
-  private pickInLeaf(leaf: Tier, excluded: Uint8Array | undefined, nowMs: number): EndpointState {
+  private pickInLeaf(leaf: Tier, excluded: Uint8Array | undefined, nowMs: number): TierMember {
     const index = leaf.scheduler.pick(excluded, nowMs);
     this.pickedTier = leaf;
     this.pickedIndex = index;
     return leaf.endpoints[index];
   }
 
-  private pickAvoiding(tiers: readonly Tier[], tried: ReadonlySet<string>, nowMs: number): EndpointState {
+  private pickAvoiding(tiers: readonly Tier[], tried: ReadonlySet<string>, nowMs: number): TierMember {
     for (const address of tried) {
       const endpoint = this.locate(address);
       const tier = endpoint?.tier;
@@ -90,7 +89,7 @@ export class TieredPicker implements Picker {
         if (tier.parent !== undefined) tier.parent.excludedCount++;
       }
     }
-    let chosen: EndpointState | undefined;
+    let chosen: TierMember | undefined;
     for (let t = 0; t < tiers.length && chosen === undefined; t++) {
       const tier = tiers[t];
       if (tier.excludedCount >= tier.size) continue;
@@ -109,7 +108,7 @@ export class TieredPicker implements Picker {
     return chosen ?? this.pickInTier(tiers[0], undefined, nowMs);
   }
 
-  private attachHooks(result: PickResult, endpoint: EndpointState, nowMs: number): void {
+  private attachHooks(result: PickResult, endpoint: TierMember, nowMs: number): void {
     let onCallStarted = this.countsPicks ? endpoint.load.recordCountedPick(nowMs) : endpoint.load.recordPick(nowMs);
     let onCallEnded = endpoint.load.onCallEnded;
     const scheduler = this.pickedTier!.scheduler;

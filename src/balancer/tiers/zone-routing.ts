@@ -1,32 +1,38 @@
 /**
  * One balancer's zone-routing inputs (see zone-split.ts for the rule): the
- * local zone, the calling fleet's view from the resolver's `ClientRegistrySource`
- * (subscribed only while zone routing is on), and the census of endpoints per
- * priority and zone, in any state (the fallback while there is no fleet view).
+ * local zone, the callers' view from the resolver's client registry
+ * (`ClientRegistrySource`, subscribed only while zone routing is on), and the
+ * census of endpoints per priority and zone, in any state (the fallback while
+ * the client registry has not answered).
  */
 import { type ClientRegistrySource, type ClientRegistrySubscription, type ClientRegistryView } from '../../discovery/client-registry-source';
 import { type Tracer } from '../../common/grpc-experimental';
-import { type ZoneRoutingSnapshot } from '../pool/balancer-diagnostics';
-import { type EndpointState } from '../pool/endpoint-state';
-import { type ZoneSplit } from './zone-split';
+import { type ZoneRoutingSnapshot } from '../pool/balancer-snapshot';
+
+/** What the census counts an endpoint by. */
+export interface ZoneCensusMember {
+  readonly priority: number;
+  readonly zone: string;
+}
 
 /**
- * One balancer's zone-routing inputs: the local zone, the fleet view, and the
- * census of endpoints per priority and zone (any state; the no-fleet fallback).
- * `version` moves on each change, so every split knows to recompute.
+ * One balancer's zone-routing inputs. `version` moves on each change, so every
+ * split knows to recompute.
  */
 export class ZoneRouting {
   version = 0;
-  private fleet: ClientRegistryView | undefined;
+  private registryView: ClientRegistryView | undefined;
   private readonly census = new Map<number, Map<string, number>>();
   private readonly censusTotal = new Map<number, number>();
+  /** Where each tracked endpoint is counted. */
+  private readonly counted = new Map<ZoneCensusMember, ZoneCensusMember>();
   private source: ClientRegistrySource | undefined;
   private subscription: ClientRegistrySubscription | undefined;
 
   constructor(readonly localZone: string, private readonly trace: Tracer) {}
 
   /**
-   * Follows the resolver's fleet source (undefined: none): one subscription at a
+   * Follows the resolver's client registry (undefined: none): one subscription at a
    * time, released when the source goes or changes, and by `destroy()`.
    */
   follow(source: ClientRegistrySource | undefined): void {
@@ -38,7 +44,7 @@ export class ZoneRouting {
       this.setFleet(undefined);
       return;
     }
-    this.trace('subscribing to the calling fleet (zone shares)');
+    this.trace('subscribing to the client registry (zone shares)');
     const subscription = source.subscribe(view => {
       if (this.subscription === subscription) this.setFleet(view);
     });
@@ -50,46 +56,49 @@ export class ZoneRouting {
     this.follow(undefined);
   }
 
-  snapshot(split: ZoneSplit | undefined): ZoneRoutingSnapshot {
+  /** `shares`: of the split tier taking the traffic, undefined when none. */
+  snapshot(shares: ReadonlyMap<string, number> | undefined): ZoneRoutingSnapshot {
     return {
       localZone: this.localZone,
       callersFrom: this.fleetKnown ? 'fleet' : 'endpoints',
-      shares: split === undefined ? {} : Object.fromEntries([...split.shares()].filter(([, share]) => share > 0)),
+      shares: shares === undefined ? {} : Object.fromEntries([...shares].filter(([, share]) => share > 0)),
     };
   }
 
   /** Whether shares of callers come from the client registry (else from the endpoint census). */
   get fleetKnown(): boolean {
-    return this.fleet !== undefined && this.fleet.clientCount > 0;
+    return this.registryView !== undefined && this.registryView.clientCount > 0;
   }
 
+  /** The client registry's latest view (undefined: none). */
   setFleet(view: ClientRegistryView | undefined): void {
-    this.fleet = view;
+    this.registryView = view;
     this.version++;
   }
 
   /** Counts `endpoint` under its current priority and zone (moving it if they changed). */
-  track(endpoint: EndpointState): void {
+  track(endpoint: ZoneCensusMember): void {
     const priority = endpoint.priority;
     const zone = endpoint.zone;
-    if (endpoint.countedPriority === priority && endpoint.countedZone === zone) return;
+    const counted = this.counted.get(endpoint);
+    if (counted?.priority === priority && counted.zone === zone) return;
     this.untrack(endpoint);
     this.add(priority, zone, 1);
-    endpoint.countedPriority = priority;
-    endpoint.countedZone = zone;
+    this.counted.set(endpoint, { priority, zone });
   }
 
-  untrack(endpoint: EndpointState): void {
-    if (endpoint.countedPriority === undefined) return;
-    this.add(endpoint.countedPriority, endpoint.countedZone!, -1);
-    endpoint.countedPriority = undefined;
-    endpoint.countedZone = undefined;
+  /** Stops counting `endpoint` (it left the balancer). */
+  untrack(endpoint: ZoneCensusMember): void {
+    const counted = this.counted.get(endpoint);
+    if (counted === undefined) return;
+    this.add(counted.priority, counted.zone, -1);
+    this.counted.delete(endpoint);
   }
 
-  /** Share of the calling fleet in `zone`, for the tier of `priority`. */
+  /** Share of the callers in `zone`, for the tier of `priority`. */
   callerShare(priority: number, zone: string): number {
-    const fleet = this.fleet;
-    if (fleet !== undefined && fleet.clientCount > 0) return (fleet.zoneCounts.get(zone) ?? 0) / fleet.clientCount;
+    const view = this.registryView;
+    if (view !== undefined && view.clientCount > 0) return (view.zoneCounts.get(zone) ?? 0) / view.clientCount;
     const total = this.censusTotal.get(priority) ?? 0;
     return total === 0 ? 0 : (this.census.get(priority)?.get(zone) ?? 0) / total;
   }

@@ -25,8 +25,18 @@
  * endpoint census or of the fleet: never per pick, never per endpoint.
  */
 import { ensureFloat64 } from '../schedulers/growable';
-import { type Tier } from './tier';
 import { type ZoneRouting } from './zone-routing';
+
+/** What a split needs of a zone's tier (`Tier` is one). */
+export interface ZoneLeaf {
+  readonly zone: string;
+  /** Usable endpoints in it. */
+  readonly size: number;
+  /** Endpoints the current pick avoids (see TieredPicker). */
+  readonly excludedCount: number;
+  /** Index of the split's tier in the active list, or -1; kept equal to the split's. */
+  rank: number;
+}
 
 /**
  * Envoy's rule. Index 0 is the local zone. `healthy[i]`: usable endpoints of
@@ -59,35 +69,35 @@ export function zoneShares(healthy: ArrayLike<number>, callers: ArrayLike<number
 }
 
 /** A priority tier split by zone: its zones' tiers and the shares between them. */
-export class ZoneSplit {
+export class ZoneSplit<L extends ZoneLeaf> {
   /** Usable endpoints over all zones. */
   size = 0;
   /** Zone tiers, the local zone's first (always there, possibly empty); others dropped when empty. */
-  readonly leaves: Tier[] = [];
-  private readonly byZone = new Map<string, Tier>();
+  readonly leaves: L[] = [];
+  private readonly byZone = new Map<string, L>();
   private cumulative = new Float64Array(4);
   private healthy = new Float64Array(4);
   private callers = new Float64Array(4);
   private seenVersion = -1;
   private dirty = true;
   private allLocal = false;
+  private rank = -1;
 
-  /** `createLeaf(zone)` makes an empty tier for a zone of this priority tier. */
+  /** `createLeaf(zone)` makes an empty tier for a zone of the priority tier `priority`. */
   constructor(
     private readonly routing: ZoneRouting,
-    private readonly owner: Tier,
-    private readonly createLeaf: (zone: string) => Tier,
+    private readonly priority: number,
+    private readonly createLeaf: (zone: string) => L,
   ) {
     this.leafFor(routing.localZone);
   }
 
   /** The zone's tier (made on first use). */
-  leafFor(zone: string): Tier {
+  leafFor(zone: string): L {
     let leaf = this.byZone.get(zone);
     if (leaf === undefined) {
       leaf = this.createLeaf(zone);
-      leaf.parent = this.owner;
-      leaf.rank = this.owner.rank;
+      leaf.rank = this.rank;
       this.byZone.set(zone, leaf);
       this.leaves.push(leaf);
       this.dirty = true;
@@ -101,12 +111,14 @@ export class ZoneSplit {
     this.dirty = true;
   }
 
+  /** The split's tier got index `rank` in the active list (-1: none); its zones' tiers follow. */
   setRank(rank: number): void {
+    this.rank = rank;
     for (const leaf of this.leaves) leaf.rank = rank;
   }
 
   /** The zone tier for the next pick (non-empty while `size > 0`): one draw, none while all is local. */
-  choose(random: () => number): Tier {
+  choose(random: () => number): L {
     if (this.dirty || this.seenVersion !== this.routing.version) this.recompute();
     if (this.allLocal) return this.leaves[0];
     const r = random();
@@ -122,7 +134,7 @@ export class ZoneSplit {
   }
 
   /** As `choose`, but a zone tier with an endpoint not flagged in its `excluded` (a retry); the parent has one. */
-  chooseWithRoom(random: () => number): Tier {
+  chooseWithRoom(random: () => number): L {
     const chosen = this.choose(random);
     if (chosen.excludedCount < chosen.size) return chosen;
     for (const leaf of this.leaves) if (leaf.excludedCount < leaf.size) return leaf;
@@ -158,7 +170,7 @@ export class ZoneSplit {
     this.cumulative = ensureFloat64(this.cumulative, kept);
     for (let i = 0; i < kept; i++) {
       this.healthy[i] = this.leaves[i].size;
-      this.callers[i] = this.routing.callerShare(this.owner.priority, this.leaves[i].zone);
+      this.callers[i] = this.routing.callerShare(this.priority, this.leaves[i].zone);
     }
     const shares = this.cumulative;
     zoneShares(this.healthy, this.callers, kept, shares);

@@ -11,7 +11,7 @@ import { EtcdPeakEwmaConfig } from '../../../src/balancer/policies/peak-ewma';
 import {
   parseSlowStart, slowStartFactor, slowStartTickMs, SlowStartTracker, type SlowStartConfig,
 } from '../../../src/balancer/pool/slow-start';
-import { TierSet } from '../../../src/balancer/tiers/tier';
+import { TierSet } from '../../../src/balancer/tiers/tier-set';
 import { WeightedRoundRobinScheduler } from '../../../src/balancer/schedulers/weighted-round-robin-scheduler';
 import { EtcdWeightedRoundRobinConfig } from '../../../src/balancer/policies/weighted-round-robin';
 import { quietly } from '../../support/grpc-log';

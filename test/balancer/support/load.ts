@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { inspectBalancers, type BalancerSnapshot } from '../../../src/balancer/pool/balancer-diagnostics';
-import { type EndpointPoolOptions } from '../../../src/balancer/pool/endpoint-pool-balancer';
+import { type EndpointPoolOptions } from '../../../src/balancer/pool/pool-policy';
 import { registerLoadBalancerType, type ChannelControlHelper, type LoadBalancer, type TypedLoadBalancingConfig } from '../../../src/common/grpc-experimental';
 import { loadEcho, type EchoClient } from '../../support/echo-proto';
 import { waitFor } from '../../support/wait';

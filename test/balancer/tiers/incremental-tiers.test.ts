@@ -10,7 +10,8 @@ import { CallLoad, resolveCallLoadOptions } from '../../../src/balancer/pool/cal
 import { EndpointState } from '../../../src/balancer/pool/endpoint-state';
 import { LeastRequestScheduler } from '../../../src/balancer/schedulers/least-request-scheduler';
 import { PeakEwmaStrategy, EtcdPeakEwmaConfig } from '../../../src/balancer/policies/peak-ewma';
-import { type Tier, TierSet } from '../../../src/balancer/tiers/tier';
+import { type Tier } from '../../../src/balancer/tiers/tier';
+import { TierSet } from '../../../src/balancer/tiers/tier-set';
 import { type TierScheduler } from '../../../src/balancer/schedulers/pick-strategy';
 import { WeightedRandomScheduler } from '../../../src/balancer/schedulers/weighted-random-scheduler';
 import { WeightedRoundRobinScheduler } from '../../../src/balancer/schedulers/weighted-round-robin-scheduler';

@@ -8,7 +8,7 @@ import { Metadata } from '@grpc/grpc-js';
 import { CallLoad, resolveCallLoadOptions } from '../../../src/balancer/pool/call-load';
 import { attachSteering } from '../../../src/balancer/call-steering';
 import { EndpointState } from '../../../src/balancer/pool/endpoint-state';
-import { TierSet } from '../../../src/balancer/tiers/tier';
+import { TierSet } from '../../../src/balancer/tiers/tier-set';
 import { TieredPicker } from '../../../src/balancer/tiers/tiered-picker';
 import { WeightedRoundRobinScheduler } from '../../../src/balancer/schedulers/weighted-round-robin-scheduler';
 import { ZoneRouting } from '../../../src/balancer/tiers/zone-routing';
