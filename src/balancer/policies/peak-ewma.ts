@@ -49,8 +49,8 @@ export interface PeakEwmaOptions {
   choiceCount?: number;
   /**
    * Time constant with which faster samples pull the estimate down (slower ones push it up with a quarter of it).
-   * Defaults to 500: Finagle's and Linkerd's 10 s kept a healthy replica's estimate inflated by one noisy
-   * reply for tens of seconds; 500 ms averages hundreds of replies at a few hundred calls/s per endpoint.
+   * Defaults to 500 (Finagle's and Linkerd's 10 s keep a healthy replica's estimate inflated by one noisy
+   * reply for long; 500 ms still averages many replies).
    */
   decayMs?: number;
   /** Estimate of an endpoint before its first answer. Defaults to the median estimate of its tier (none while nothing is measured). */
@@ -61,9 +61,13 @@ export interface PeakEwmaOptions {
   healthCheck?: HealthCheckConfig;
 }
 
+/** The defaults of `PeakEwmaOptions`. */
 export const DEFAULT_PEAK_EWMA_OPTIONS = Object.freeze({
+  /** Power of two choices. */
   choiceCount: 2,
+  /** Time constant of the estimate's fall. */
   decayMs: 500,
+  /** An endpoint not picked this long is probed. */
   probeIntervalMs: 500,
 });
 

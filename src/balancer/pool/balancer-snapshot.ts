@@ -18,14 +18,17 @@ export interface EndpointSnapshot {
   readonly endpointId: number;
   /** Its registration `metadata.zone` ('' when none), what zone-aware routing groups by. */
   readonly zone: string;
+  /** Its registered weight (0 = draining). */
   readonly weight: number;
   /** The weight its scheduler uses now: `weight` scaled by slow start while warming (0 when draining). */
   readonly effectiveWeight: number;
   /** Inside its slow-start window (`slowStart` configured, joined or came back recently). */
   readonly warming: boolean;
+  /** Its tier: 0 = primary. */
   readonly priority: number;
   /** `READY`, `CONNECTING`, `TRANSIENT_FAILURE`, `IDLE` or `SHUTDOWN`. */
   readonly state: string;
+  /** Its grpc.health.v1 status as the balancer sees it. */
   readonly health: EndpointHealth;
   /** May be picked now: READY (and healthy, with health checking). */
   readonly usable: boolean;
@@ -54,6 +57,7 @@ export interface BalancerSnapshot {
   readonly policy: string;
   /** The balancer's aggregate connectivity state. */
   readonly state: string;
+  /** Every endpoint of the latest resolution. */
   readonly endpoints: readonly EndpointSnapshot[];
   /** Zone-aware routing, when the process declared a zone. */
   readonly zoneRouting?: ZoneRoutingSnapshot;
@@ -61,6 +65,7 @@ export interface BalancerSnapshot {
 
 /** Zone-aware routing of one balancer. */
 export interface ZoneRoutingSnapshot {
+  /** This process's zone (`register({ locality })`). */
   readonly localZone: string;
   /** Where the callers' spread over zones comes from: `fleet` = the client registry, `endpoints` = the endpoint census (no client registry, or not answered yet). */
   readonly callersFrom: 'fleet' | 'endpoints';

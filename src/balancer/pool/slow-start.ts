@@ -31,6 +31,7 @@
  */
 import { type EndpointState } from './endpoint-state';
 
+/** The `slowStart` field of every `etcd_*` policy config, after validation. */
 export interface SlowStartConfig {
   /** Warm-up duration in ms (> 0). */
   readonly windowMs: number;
@@ -40,7 +41,9 @@ export interface SlowStartConfig {
   readonly minWeightPercent: number;
 }
 
+/** `slowStart.aggression` when not given (a linear ramp). */
 export const DEFAULT_SLOW_START_AGGRESSION = 1;
+/** `slowStart.minWeightPercent` when not given. */
 export const DEFAULT_SLOW_START_MIN_WEIGHT_PERCENT = 10;
 /** The finest weight-recompute period; the period is max(this, windowMs / 10). */
 export const MIN_SLOW_START_TICK_MS = 100;
