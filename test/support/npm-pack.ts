@@ -1,6 +1,6 @@
 /**
  * This repository's `npm pack` tarball, made once per test process and shared by the
- * package and install tests (packing runs `prepare`, i.e. the build, which is
+ * package and install tests (packing runs `prepack`, i.e. the build, which is
  * the slow part). Removed when the process exits.
  */
 import { execFileSync } from 'node:child_process';
@@ -52,7 +52,7 @@ function pack(): PackedTarball | Error {
     const [{ filename, files }] = JSON.parse(out.slice(out.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
     return { tarball: join(packDir, filename), files: files.map(f => f.path) };
   } catch (err) {
-    // tsc reports on stdout: without it, a failed prepare says only "code 2".
+    // tsc reports on stdout: without it, a failed prepack says only "code 2".
     const { stdout, stderr } = err as { stdout?: string; stderr?: string };
     return new Error(`npm pack failed: ${(err as Error).message}\n${stdout ?? ''}${stderr ?? ''}`);
   }
