@@ -50,11 +50,7 @@ export abstract class DiscoveryWatch {
   private lastFlushMs = Number.NEGATIVE_INFINITY;
   private dirty = false;
 
-  /**
-   * @param label names the connection in traces and errors (e.g. its hosts).
-   * @param warn receives bad-value warnings (rate-limit it there).
-   * @param traceName the grpc-js tracer (`GRPC_TRACE=<name>`).
-   */
+  /** `label` names the connection in messages; `warn` gets bad-value warnings (rate-limit it there). */
   constructor(
     readonly service: string,
     protected readonly label: string,
@@ -134,11 +130,7 @@ export abstract class DiscoveryWatch {
     this.backoff.reset();
   }
 
-  /**
-   * Publishes the table after `delayMs`, batching what changes meanwhile; the first change
-   * after a quiet period goes at once, so a lone join is seen without delay and a burst
-   * still costs few updates.
-   */
+  /** Publishes after `delayMs`, batching; the first change after a quiet period goes at once, so a lone join is not delayed. */
   protected markChanged(delayMs: number): void {
     this.dirty = true;
     const nowMs = Date.now();

@@ -24,10 +24,7 @@ export type EtcdKeyValue = DiscoveryKeyValue;
 export interface ResolvedEndpoints {
   /** In key order, one per distinct address. A snapshot: later changes do not touch it. */
   readonly endpoints: readonly Endpoint[];
-  /**
-   * Keyed by `host:port` / `[v6]:port`. The table's own map, patched in place by the next
-   * `resolve()` (a copy per update would cost more than the update): read it, do not keep it.
-   */
+  /** By `host:port`. The table's own map, patched in place by the next `resolve()` (cheaper than a copy): do not keep it. */
   readonly attributes: ReadonlyMap<string, EndpointAttributes>;
 }
 
