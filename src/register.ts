@@ -16,38 +16,22 @@ import { resolveMetricsOptions, setMetricsOptions, type MetricsOptions } from '.
 export interface RegisterOptions extends BackendConnectionOptions {
   /** Resolver tuning (coalescing, retry backoff, page size), for etcd and ZooKeeper. Defaults to `DEFAULT_RESOLVER_OPTIONS`. */
   resolver?: ResolverOptions;
-  /**
-   * What the OpenTelemetry metrics record (`{ perEndpoint: true }` adds per-endpoint
-   * series). Metrics themselves need `@opentelemetry/api` and a global MeterProvider
-   * set before channels are created. Defaults to `DEFAULT_METRICS_OPTIONS`.
-   */
+  /** What the metrics record; they need a global MeterProvider set before channels. Defaults to `DEFAULT_METRICS_OPTIONS`. */
   metrics?: MetricsOptions;
-  /**
-   * Where this process runs (`{ zone: 'eu-west-1a' }`). Turns on zone-aware routing
-   * for every `etcd_*` policy (endpoints' zone is their registration `metadata.zone`)
-   * and is announced by the client registry. Unset: zone-aware routing is off.
-   */
+  /** Where this process runs (`{ zone }`): turns on zone-aware routing against endpoints' `metadata.zone`. Defaults to none (off). */
   locality?: Locality;
 }
 
-/**
- * Every key `register()` knows. An unknown key is a mistake (a misspelling, or an
- * option of a newer version) that would otherwise do nothing without a word.
- */
+/** An unknown key (a misspelling, a newer version's option) would otherwise do nothing silently. */
 const KNOWN_KEYS: ReadonlySet<string> = new Set<string>([...BACKENDS.map(b => b.name), 'resolver', 'metrics', 'locality']);
 
 let registeredResolverKey: string | undefined;
 let registeredMetricsKey: string | undefined;
 
 /**
- * Registers the resolver scheme of every discovery backend (`etcd`, `zk`) and every `etcd_*` LB policy with grpc-js.
- * Call it before creating channels: grpc-js silently falls back to pick_first
- * for an LB policy name it does not know.
- *
- * Idempotent: later calls may repeat the same options or omit them; a call with
- * a different backend connection (`etcd`, `zookeeper`), different `resolver`, `metrics` or `locality` options
- * than an earlier one throws (these settings are process-wide). An unknown option key throws a
- * `TypeError` naming the known ones.
+ * Registers every backend's resolver scheme and every `etcd_*` policy with grpc-js. Call it
+ * before creating channels: grpc-js silently falls back to pick_first for an unknown policy.
+ * Idempotent; different process-wide settings than an earlier call, or an unknown key, throw.
  */
 export function register(options: RegisterOptions = {}): void {
   if (options === null || typeof options !== 'object') {
@@ -94,21 +78,13 @@ export function register(options: RegisterOptions = {}): void {
 export interface RegistrationOptions extends EndpointRegistrationOptions, BackendConnectionOptions {}
 
 /**
- * Announces `address` for `service` in a registry and keeps it there until `close()`:
- * in etcd under `<service>/<address>` in Go's `naming/endpoints` format, under a lease of
- * `ttlSeconds` that is kept alive; in ZooKeeper as an ephemeral Curator `ServiceInstance`
- * at `<basePath>/<service>/<id>` in a session of `ttlSeconds`.
+ * Announces `address` for `service` in a registry (etcd: `<service>/<address>` under a
+ * lease; ZooKeeper: an ephemeral Curator instance) until `close()`. The registry is the
+ * connection given, else the one default set; none, or two defaults, is an error.
  *
- * The registry is the one connection given (`etcd` or `zookeeper`), else the one default
- * set (`register()`, `ETCD_ENDPOINTS`); none, or two defaults, is an error.
- *
- * Resolves after the first successful write (and sets `health`, if given, to SERVING).
- * Rejects with a clear error on invalid options, without a connection, or when the registry
- * has not accepted the write within `registerTimeoutMs` (nothing is left behind then).
- *
- * From then on the registration heals itself: if the lease, session or key is lost it writes
- * the key again, with backoff capped at min(1 s, TTL/2), until `close()`. Watch it with
- * `onLost` / `onRegistered` / `onError`.
+ * Resolves after the first write (setting `health` SERVING); rejects on bad options or
+ * after `registerTimeoutMs`, leaving nothing behind. Then it heals itself: a lost lease,
+ * session or key is written again with backoff until `close()`.
  *
  * @example
  * const health = new HealthImplementation();

@@ -1,8 +1,4 @@
-/**
- * The package's one backoff: exponential growth to a cap, with a jitter strategy.
- * Registration retries, resolver resyncs and call retries differ only in their
- * numbers and in how much of each delay is random, so they share this iterator.
- */
+/** The package's one backoff: exponential to a cap, with a jitter strategy. */
 
 /** Turns the current exponential step `baseMs` into a delay, drawing from `random` ([0, 1)). */
 export type Jitter = (baseMs: number, random: () => number) => number;

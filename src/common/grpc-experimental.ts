@@ -62,11 +62,7 @@ export interface Tracer {
   readonly enabled: boolean;
 }
 
-/**
- * Whether grpc-js traces `component`: its own `isTracerEnabled` rule (not exported),
- * read from the same variables (`GRPC_NODE_TRACE` or `GRPC_TRACE`: names, `all`,
- * `-name` to exclude), which grpc-js reads once at load too.
- */
+/** Whether grpc-js traces `component`: its `isTracerEnabled` rule (not exported), on the same variables. */
 function traceEnabled(component: string): boolean {
   const names = (process.env.GRPC_NODE_TRACE ?? process.env.GRPC_TRACE ?? '').split(',').map(n => n.trim());
   if (names.includes(`-${component}`)) return false;

@@ -1,8 +1,4 @@
-/**
- * Detects the "two copies of @grpc/grpc-js" install (`npm install ../grpc-etcd-lb`
- * makes a symlink, and the linked clone brings its own grpc-js): `register()` then
- * plugs the resolver and policies into a copy the app's channels never use.
- */
+/** Detects two copies of @grpc/grpc-js (e.g. a linked clone): `register()` would plug into the wrong one. */
 import { realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { log, logVerbosity } from './grpc-experimental';
@@ -12,16 +8,9 @@ const GRPC_JS = '@grpc/grpc-js';
 let checked = false;
 
 /**
- * Warns once per process (grpc-js logging at ERROR, which prints by default) when the
- * app's `@grpc/grpc-js` is not the copy this package registers into. The app's copy is
- * what resolves from the main module's directory and from the working directory (the
- * latter covers `node -e`, the REPL and test runners, whose main module is the runner).
- *
- * A warning, not a throw: ESM loaders, bundlers, test runners and monorepo tools have
- * legitimate layouts where these resolutions differ from what the app really loads,
- * and a startup check must never break an app that works. Anything that cannot be
- * resolved means "cannot tell", and nothing is printed. Idempotent and cheap: a few
- * `require.resolve` and `realpath` calls, the first time only.
+ * Warns once when the grpc-js resolved from the main module's or working directory is
+ * not ours. A warning, not a throw: bundlers and monorepos have legitimate layouts where
+ * these differ, and a startup check must never break a working app. Idempotent.
  */
 export function warnIfSeparateGrpcJs(): void {
   if (checked) return;

@@ -1,8 +1,4 @@
-/**
- * Messages printed once per key: a mistake in the app's own config or a replica
- * without a health service is worth one line, not one per update. The remembered
- * keys are bounded so a generated flood cannot grow memory without limit.
- */
+/** Messages printed once per key, not once per update; the remembered keys are bounded. */
 import { log, logVerbosity } from './grpc-experimental';
 
 /** Keys remembered before the set starts over. */

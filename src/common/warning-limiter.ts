@@ -1,8 +1,4 @@
-/**
- * Rate-limited warnings: a bad registration repeated 10,000 times must not print
- * 10,000 lines. At most `burst` lines per `intervalMs`; what was held back is
- * counted and reported in one line when the interval ends.
- */
+/** At most `burst` lines per `intervalMs`; what was held back is counted in one line at its end. */
 import { log, logVerbosity } from './grpc-experimental';
 
 export interface WarningLimiterOptions {

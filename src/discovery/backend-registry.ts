@@ -1,8 +1,4 @@
-/**
- * The one registry of discovery backends: `register()` installs the list of
- * src/backends/index.ts here (resolver schemes with grpc-js, default connections),
- * and `registerEndpoint()` chooses among the installed ones.
- */
+/** The installed discovery backends: `register()` installs them, `registerEndpoint()` chooses among them. */
 import { registerResolver } from '../common/grpc-experimental';
 import { type AnyBackend } from './backend';
 import { resolverClassFor } from './discovery-resolver';
@@ -23,16 +19,11 @@ export function installBackends(backends: readonly AnyBackend[]): void {
   }
 }
 
-/** The installed backends, in installation order. */
 export function installedBackends(): readonly AnyBackend[] {
   return [...installed.values()];
 }
 
-/**
- * Validates the connection options `register()` got for each backend and returns
- * a commit function that sets them as defaults. Nothing is set when any is invalid
- * or differs from a default set earlier (the defaults are process-wide).
- */
+/** Validates `register()`'s connections; returns a commit that sets them as defaults. Throws before setting anything. */
 export function prepareDefaultConnections(options: Readonly<Record<string, unknown>>, backends: readonly AnyBackend[], component: string): () => void {
   const commits: Array<() => void> = [];
   for (const backend of backends) {

@@ -1,14 +1,7 @@
 /**
- * The contract between discovery and the policies that need to know the calling
- * fleet (deterministic subsetting, zone-aware routing): grpc-js gives an LB policy
- * no target and no etcd handle, so the resolver passes a `ClientRegistrySource` as a
- * channel attribute (no-subchannel key: it never reaches a subchannel's pool key),
- * the way endpoint attributes travel (endpoint-attributes.ts).
- *
- * A source is lazy: nothing is announced or watched until a policy subscribes,
- * so channels whose policy needs no fleet cost nothing. The source's owner keeps
- * one announcement and one watch per (process, service) however many
- * subscriptions, and ends them when the last subscription is released.
+ * How policies that need the calling fleet (subsetting, zone-aware routing) reach it:
+ * grpc-js gives a policy no target, so the resolver passes a source as a channel
+ * attribute. Lazy: nothing is announced or watched until a policy subscribes.
  */
 import { type ChannelOptions } from '@grpc/grpc-js';
 import { SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX } from '../common/grpc-experimental';
@@ -31,10 +24,7 @@ export interface ClientRegistrySubscription {
 }
 
 export interface ClientRegistrySource {
-  /**
-   * Subscribes to the fleet's view. `onChange` runs asynchronously (never inside
-   * `subscribe`) after each change of the view; it is not called again after `release()`.
-   */
+  /** `onChange` runs asynchronously (never inside `subscribe`) after each change, never after `release()`. */
   subscribe(onChange: (view: ClientRegistryView) => void): ClientRegistrySubscription;
 }
 

@@ -1,19 +1,9 @@
 /**
- * The grpc-js `Resolver` every discovery backend shares: one per channel, over a
- * shared watch (`DiscoveryWatch`) that the backend acquires for the channel's target.
- *
- * What the LB policy receives, per update:
- * - the endpoint list (one endpoint per registered address, in key order);
- * - the channel attributes of `channelAttributes()`: `ENDPOINT_ATTRIBUTES_KEY`
- *   (endpoint-attributes.ts), a `ReadonlyMap<"host:port", { weight, priority,
- *   metadata }>`, merged by grpc-js into the options passed to `updateAddressList`
- *   (grpc-js's own policies ignore it) — every channel attribute a policy needs is added there;
- * - when everything is deregistered: an empty list, then an UNAVAILABLE error
- *   `no endpoints registered for service '<svc>'` (also the resolution note), so a
- *   policy drops its endpoints and then fails calls fast with that message;
- * - an UNAVAILABLE error only when no list was ever obtained (registry unreachable
- *   from the start); afterwards the last good list keeps serving.
- * No service config (`null`): the channel's `grpc.service_config` chooses the policy.
+ * The grpc-js `Resolver` every discovery backend shares: one per channel, over the
+ * backend's shared watch for the channel's target. The policy gets the list in key
+ * order plus `ENDPOINT_ATTRIBUTES_KEY` in the channel attributes; an empty list is
+ * followed by an UNAVAILABLE error so calls fail fast; an error before any list was
+ * obtained, never after. No service config: `grpc.service_config` picks the policy.
  */
 import { Metadata, status, type ChannelOptions } from '@grpc/grpc-js';
 import {
@@ -38,7 +28,6 @@ export class DiscoveryResolver<Connection, Target extends BackendTarget> impleme
   private readonly targetError: string | undefined;
   /** The backend's extra channel attributes, computed on first use and kept for the channel's life. */
   private extraAttributes: ChannelOptions | undefined;
-  /** Names the resolver in messages (`etcd resolver`). */
   private readonly component: string;
   private readonly trace: (text: string) => void;
 
@@ -58,7 +47,6 @@ export class DiscoveryResolver<Connection, Target extends BackendTarget> impleme
     }
   }
 
-  /** The service this channel follows, '' when the target is bad. */
   private get service(): string {
     return this.target?.service ?? '';
   }
@@ -77,11 +65,7 @@ export class DiscoveryResolver<Connection, Target extends BackendTarget> impleme
     return { ...this.extraAttributes, [ENDPOINT_ATTRIBUTES_KEY]: attributes };
   }
 
-  /**
-   * Starts following the service (first call, and after `destroy()` on channel
-   * idle). While following, changes are pushed as they happen, so there is
-   * nothing more to ask the registry for.
-   */
+  /** Starts following the service; while following, changes are pushed, so further calls do nothing. */
   updateResolution(): void {
     if (this.lease) return;
     let lease: WatchLease<DiscoveryWatch> | string;
@@ -146,10 +130,8 @@ export class DiscoveryResolver<Connection, Target extends BackendTarget> impleme
     // A copy per channel: a policy may reorder its list.
     this.listener(statusOrFromValue(endpoints.slice()), channelAttributes, null, note);
     if (endpoints.length === 0) {
-      // The empty list made the policy drop its endpoints; grpc-js's round_robin then sits
-      // in IDLE and queues calls until their deadline. An error on top of an empty policy
-      // makes every policy fail calls fast with this note (policies ignore errors while
-      // they still have endpoints, which is why the empty list goes first).
+      // Policies ignore errors while they have endpoints, so the empty list goes first;
+      // without the error, round_robin would queue calls in IDLE until their deadline.
       this.listener(statusOrFromError({ code: status.UNAVAILABLE, details: note, metadata: new Metadata() }), channelAttributes, null, note);
     }
   }

@@ -1,11 +1,7 @@
 /**
- * The backend-independent half of following one service: the endpoint table, the
- * subscribers (every channel resolving the service), coalescing of changes into
- * few LB updates, the last good list, and the retry backoff. A backend (etcd's
- * `ServiceWatch`, ZooKeeper's `ZkServiceWatch`) extends it with its list + watch:
- * it feeds the table (`table.replaceAll / put / delete`), calls `markChanged`, and
- * reports failures through `failedBeforeFirstList`, which only reaches channels
- * while no list was ever obtained — afterwards the last good list keeps serving.
+ * The backend-independent half of following one service: table, subscribers,
+ * coalescing, last good list, retry backoff. A backend adds its list + watch, feeds
+ * the table, calls `markChanged`, and reports failures via `failedBeforeFirstList`.
  */
 import { Backoff, proportionalJitter } from '../common/backoff';
 import { tracer } from '../common/grpc-experimental';
@@ -34,14 +30,13 @@ export function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
-/** The backoff of a resync (list again, re-watch): exponential to the cap, up to 20 % less. */
+/** The backoff of a resync (list again, re-watch), jittered. */
 export function resyncBackoff(options: ResolvedResolverOptions, random?: () => number): Backoff {
   return new Backoff({ initialMs: options.initialBackoffMs, maxMs: options.maxBackoffMs, jitter: resyncJitter, random });
 }
 
 export abstract class DiscoveryWatch {
   protected readonly table: EndpointTable;
-  /** Set when a MeterProvider was installed before this watch started. */
   protected readonly metrics: ServiceWatchMetrics | undefined;
   protected revision = 0;
   protected closed = false;
@@ -52,15 +47,10 @@ export abstract class DiscoveryWatch {
   private readonly backoff: Backoff;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushDueAtMs = 0;
-  /** When the table was last published (coalescing starts from there). */
   private lastFlushMs = Number.NEGATIVE_INFINITY;
   private dirty = false;
 
-  /**
-   * @param label names the connection in traces and errors (e.g. its hosts).
-   * @param warn receives bad-value warnings (rate-limit it there).
-   * @param traceName the grpc-js tracer (`GRPC_TRACE=<name>`).
-   */
+  /** `label` names the connection in messages; `warn` gets bad-value warnings (rate-limit it there). */
   constructor(
     readonly service: string,
     protected readonly label: string,
@@ -93,7 +83,6 @@ export abstract class DiscoveryWatch {
     return this.state !== undefined && this.state.ok;
   }
 
-  /** Adds a subscriber; returns its disposer. */
   subscribe(subscriber: ResolutionSubscriber): () => void {
     this.subscribers.add(subscriber);
     return () => this.subscribers.delete(subscriber);
@@ -141,12 +130,7 @@ export abstract class DiscoveryWatch {
     this.backoff.reset();
   }
 
-  /**
-   * Publishes the table after `delayMs`, batching whatever else changes meanwhile; but
-   * the first change after a quiet period (nothing published within `delayMs`) goes at
-   * once: only changes that follow a publication closely wait, so a lone join or leave
-   * is seen without delay and a burst still costs a handful of updates.
-   */
+  /** Publishes after `delayMs`, batching; the first change after a quiet period goes at once, so a lone join is not delayed. */
   protected markChanged(delayMs: number): void {
     this.dirty = true;
     const nowMs = Date.now();

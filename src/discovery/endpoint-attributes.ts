@@ -1,9 +1,6 @@
 /**
- * How per-endpoint data (weight, priority, metadata) travels from the resolver to
- * the LB policy: grpc-js's `Endpoint` is only `{ addresses }`, but the resolver's
- * `attributes` are merged into the options the LB policy receives. The key uses
- * grpc-js's no-subchannel prefix so it never becomes part of a subchannel's
- * pool key (a weight change must not reconnect anything).
+ * Per-endpoint data travels to the policy as a channel attribute (grpc-js's `Endpoint`
+ * is only `{ addresses }`), under a no-subchannel key so a weight change reconnects nothing.
  */
 import { type ChannelOptions } from '@grpc/grpc-js';
 import { SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX } from '../common/grpc-experimental';
@@ -19,10 +16,8 @@ export interface EndpointAttributes {
 }
 
 /**
- * Channel-option key; value is a `ReadonlyMap<address, EndpointAttributes>` keyed by `host:port` / `[v6]:port`.
- * Contract with the policies (what makes an update O(changed)): a resolver that passes the
- * same map object again, patched in place, gives every endpoint whose attributes changed a
- * new `Endpoint` object; an endpoint passed as the same object keeps its attributes.
+ * Channel-option key of a `ReadonlyMap<host:port, EndpointAttributes>`. Contract: the map
+ * may be patched in place, but an endpoint whose attributes changed is a new `Endpoint` object.
  */
 export const ENDPOINT_ATTRIBUTES_KEY = `${SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX}etcd_lb.endpoint_attributes`;
 

@@ -1,8 +1,4 @@
-/**
- * An endpoint as every discovery backend hands it to the core: address, weight,
- * priority, user metadata; the checks of those fields, and the error a backend
- * returns for a value it cannot read (skipped with a warning, never a throw).
- */
+/** An endpoint as every backend hands it to the core, its checks, and the error for an unreadable value. */
 import { type HostPort } from './address';
 
 export const DEFAULT_WEIGHT = 1;
@@ -41,10 +37,7 @@ export class EndpointDecodeError extends Error {
   }
 }
 
-/**
- * What a backend's decoder returns. `quiet` marks a value that is valid but not to be
- * used (a Curator instance with `enabled: false`): left out of the list without a warning.
- */
+/** What a backend's decoder returns; `quiet`: valid but not to be used (Curator `enabled: false`). */
 export type DecodeResult =
   | {
     /** Read. */
@@ -74,7 +67,7 @@ export function checkServiceName(service: unknown): string | undefined {
   return undefined;
 }
 
-/** JSON for most values, but `NaN`/`Infinity` as themselves (JSON.stringify would say null). */
+/** JSON, but `NaN`/`Infinity` as themselves (JSON.stringify would say null). */
 function describeValue(value: unknown): string {
   return typeof value === 'number' && !Number.isFinite(value) ? String(value) : JSON.stringify(value) ?? String(value);
 }
@@ -102,10 +95,7 @@ export function numberField(value: unknown, fallback: number): unknown {
   return value;
 }
 
-/**
- * Parses a registry value as a JSON object, bounded by `MAX_VALUE_BYTES`; returns the
- * object, or why it is not one (`noun` names the value: `value`, `node data`).
- */
+/** A registry value as a JSON object (at most `MAX_VALUE_BYTES`), or why it is not one. */
 export function parseJsonObject(value: Buffer | string, noun: string): Record<string, unknown> | string {
   const size = typeof value === 'string' ? Buffer.byteLength(value) : value.length;
   if (size === 0) return `empty ${noun}`;
@@ -120,10 +110,7 @@ export function parseJsonObject(value: Buffer | string, noun: string): Record<st
   return parsed as Record<string, unknown>;
 }
 
-/**
- * Takes `weight` and `priority` out of `metadata` (numbers or numeric strings; defaults
- * when absent), checked; returns them, or why they are bad (prefixed with `where`).
- */
+/** Takes `weight` and `priority` out of `metadata`, checked; returns them or why they are bad. */
 export function takeWeightAndPriority(metadata: Record<string, unknown>, where = ''): { weight: number; priority: number } | string {
   const weight = numberField(metadata.weight, DEFAULT_WEIGHT);
   const weightError = checkWeight(weight);

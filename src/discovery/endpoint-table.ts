@@ -1,18 +1,9 @@
 /**
- * The endpoints of one service as last seen in its registry (etcd keys under the
- * service prefix, ZooKeeper children of the service node): every key decoded once
- * per change by the backend's decoder, and the list the LB policy gets.
- * Bad values are kept out of the list (one warning per bad put), two keys
- * with the same address resolve to the first key in key order (one warning),
- * and the order is key order, so the same set always gives the same list.
- *
- * Resolving is incremental: a watch event marks its addresses dirty, and the
- * next `resolve()` patches the resolved list and attribute map for those
- * addresses only (a binary search and an array splice each), so an update
- * that changes k of n endpoints costs O(k log n) plus one O(n) copy of the
- * list. Unchanged endpoints keep their `Endpoint` and attribute objects, which
- * is how the LB policy skips them. A full listing (or many changes at once)
- * rebuilds in O(n log n).
+ * One service's endpoints as last seen in its registry, and the list the LB policy
+ * gets. Bad values are left out and a duplicate address goes to the first key (one
+ * warning each); the list is in key order, so one set always gives one list.
+ * `resolve()` patches only the addresses that changed: unchanged endpoints keep
+ * their objects, which is how the LB policy skips them.
  */
 import { type EndpointDecoder, type EndpointRecord } from './endpoint-record';
 import { type EndpointAttributes } from './endpoint-attributes';
@@ -22,10 +13,7 @@ import { type Endpoint } from '../common/grpc-experimental';
 export interface DiscoveryKeyValue {
   readonly key: string;
   readonly value: Buffer | string;
-  /**
-   * A version: the same key at the same version is the same value, not decoded again
-   * (etcd's mod_revision, ZooKeeper's mzxid).
-   */
+  /** Same key, same version: same value, not decoded again (etcd mod_revision, ZooKeeper mzxid). */
   readonly modRevision: string;
 }
 
@@ -36,11 +24,7 @@ export type EtcdKeyValue = DiscoveryKeyValue;
 export interface ResolvedEndpoints {
   /** In key order, one per distinct address. A snapshot: later changes do not touch it. */
   readonly endpoints: readonly Endpoint[];
-  /**
-   * Keyed by `host:port` / `[v6]:port`. The table's own map, patched in place by the next
-   * `resolve()` (copying 10,000 entries per update would cost more than the update):
-   * read it when it is delivered, do not keep it.
-   */
+  /** By `host:port`. The table's own map, patched in place by the next `resolve()` (cheaper than a copy): do not keep it. */
   readonly attributes: ReadonlyMap<string, EndpointAttributes>;
 }
 
@@ -68,19 +52,14 @@ export class EndpointTable {
   private readonly keysByAddress = new Map<string, Set<string>>();
   /** Keys that lost an address to an earlier key and were warned about. */
   private readonly warnedDuplicates = new Set<string>();
-  /** The resolved state: winning keys in key order, their endpoints, attributes by address. */
   private resolvedKeys: string[] = [];
   private resolvedEndpoints: Endpoint[] = [];
   private readonly attributes = new Map<string, EndpointAttributes>();
   private readonly winners = new Map<string, string>();
-  /** Addresses whose keys changed since the last `resolve()`. */
   private readonly dirty = new Set<string>();
   private rebuildAll = true;
 
-  /**
-   * `warn` receives one line per problem; rate-limit it there. `onSkipped` is told of
-   * each bad value put (metrics), once per put, as `warn` is.
-   */
+  /** `warn` gets one line per problem (rate-limit it there); `onSkipped` is told once per bad put. */
   constructor(
     private readonly service: string,
     private readonly warn: (text: string) => void,
@@ -88,12 +67,10 @@ export class EndpointTable {
     private readonly decodeValue: EndpointDecoder,
   ) {}
 
-  /** Number of keys under the prefix (good and bad). */
   get keyCount(): number {
     return this.entries.size;
   }
 
-  /** Whether `key` is in the table (good or bad). */
   has(key: string): boolean {
     return this.entries.has(key);
   }
@@ -103,11 +80,7 @@ export class EndpointTable {
     return [...this.entries.keys()];
   }
 
-  /**
-   * Replaces everything with a full listing; returns whether anything changed.
-   * Keys unchanged since the last listing (same mod_revision) are neither
-   * decoded nor warned about again.
-   */
+  /** Replaces everything with a full listing; returns whether anything changed. Unchanged keys are not decoded again. */
   replaceAll(kvs: Iterable<DiscoveryKeyValue>): boolean {
     const previous = this.entries;
     this.entries = new Map();
@@ -163,8 +136,7 @@ export class EndpointTable {
     // Many changes at once: one rebuild is cheaper than many splices.
     if (this.rebuildAll || this.dirty.size > 16 + (this.resolvedKeys.length >> 3)) this.rebuild();
     else {
-      // Removals first: a key that moved to another address must leave its old place
-      // before it is inserted at the same place for the new one.
+      // Removals first: a key that moved address must leave its old place before it is re-inserted.
       const winners = new Map<string, string | undefined>();
       for (const address of this.dirty) {
         const keys = this.keysByAddress.get(address);
@@ -206,7 +178,7 @@ export class EndpointTable {
     return winner!;
   }
 
-  /** Takes the address's previous winner out of the resolved list unless it stays the winner: O(log n) + a splice. */
+  /** Takes the address's previous winner out of the resolved list unless it stays the winner. */
   private removeWinner(address: string, winner: string | undefined): void {
     const previous = this.winners.get(address);
     if (previous === undefined || previous === winner) return;
@@ -217,7 +189,6 @@ export class EndpointTable {
     this.attributes.delete(address);
   }
 
-  /** Puts the address's winner in its place (or updates it there): O(log n) + a splice. */
   private placeWinner(address: string, winner: string | undefined): void {
     if (winner === undefined) return;
     const entry = this.entries.get(winner) as Extract<Entry, { ok: true }>;
@@ -232,7 +203,6 @@ export class EndpointTable {
     this.attributes.set(address, entry.attributes);
   }
 
-  /** The whole resolved state from the entries, in key order. */
   private rebuild(): void {
     this.rebuildAll = false;
     if (!this.sortedKeys) this.sortedKeys = [...this.entries.keys()].sort();
@@ -253,7 +223,7 @@ export class EndpointTable {
     }
   }
 
-  /** A watch event adds one key: O(log n) to find its place (and a memmove), not a re-sort. */
+  /** A watch event adds one key in place, not a re-sort. */
   private insertSorted(key: string): void {
     if (!this.sortedKeys) return;
     this.sortedKeys.splice(sortedIndex(this.sortedKeys, key), 0, key);

@@ -1,8 +1,4 @@
-/**
- * The calling process's locality (`register({ locality: { zone } })`), read by
- * zone-aware routing and announced by the client registry. Process-wide, like the
- * default etcd connection: set once, a different value later throws.
- */
+/** The process's locality, for zone-aware routing. Process-wide: set once, a different value later throws. */
 
 export interface Locality {
   /** The zone this process runs in (e.g. `eu-west-1a`). Compared as an exact string with endpoints' `metadata.zone`. */
@@ -27,7 +23,7 @@ export function validateLocality(value: unknown, where: string): Locality {
   return Object.freeze({ zone });
 }
 
-/** Sets the process's locality (called by `register()` after validation). */
+/** Called by `register()` after validation. */
 export function setLocality(locality: Locality): void {
   current = locality;
 }

@@ -33,19 +33,13 @@ export function chooseRegistry(
   return { backend, connection: backend.validateConnection(backend.defaultConnection(), COMPONENT) };
 }
 
-/**
- * Validates `options`, starts the registration on the chosen backend and resolves
- * after its first write; rejects (leaving nothing behind) on invalid options or
- * when the registry has not accepted it within `registerTimeoutMs`.
- */
+/** Resolves after the first write; rejects, leaving nothing behind, on bad options or after `registerTimeoutMs`. */
 export async function registerEndpointOn(options: EndpointRegistrationOptions, backends: readonly AnyBackend[]): Promise<Registration> {
   const resolved = resolveRegistrationOptions(options);
   const { backend, connection } = chooseRegistry(options, backends);
   const registration = backend.createRegistration(resolved, connection);
-  // Every timer and socket of a registration is unref'd (a registration must not keep a
-  // server's process alive by itself), so with the registry unreachable and nothing else
-  // alive Node would exit, silently and with code 0, before the promise settles. Hold the
-  // event loop until it does: the caller is awaiting an answer, and gets one.
+  // A registration's timers are unref'd, so with the registry unreachable Node could exit
+  // silently before the promise settles; hold the event loop until it does.
   const holdOpen = setInterval(() => undefined, 60_000);
   try {
     await registration.waitRegistered(resolved.registerTimeoutMs);

@@ -1,11 +1,7 @@
 /**
- * The backend-independent half of a registration: the one self-healing loop
- * (one operation at a time, each bounded; failures reported and retried with
- * backoff until `close()`), the wanted value and `update()` waiters, health
- * (SERVING after the first write, NOT_SERVING on close), the `onLost` /
- * `onRegistered` / `onError` events, and the close sequence. A backend
- * (`EtcdRegistration`, `ZkRegistration`) supplies `step()` — establish, keep
- * alive, rewrite, react to deletes — and `deregister()`.
+ * The backend-independent half of a registration: one self-healing loop (one bounded
+ * operation at a time, retried with backoff until `close()`), `update()`, health,
+ * events and close. A backend supplies `step()` and `deregister()`.
  */
 import { currentMetrics } from '../metrics/metrics-binding';
 import { type RegistrationMetrics } from '../metrics/registry-metrics';
@@ -56,7 +52,6 @@ export abstract class RegistrationCore implements Registration {
 
   protected readonly ttlMs: number;
   protected readonly backoff: Backoff;
-  /** Set when a MeterProvider was installed before this registration. */
   protected readonly metrics: RegistrationMetrics | undefined;
   protected currentState: RegistrationState = 'registering';
   protected value: EndpointValue;
@@ -66,7 +61,7 @@ export abstract class RegistrationCore implements Registration {
   /** What the loop is doing, for `onError` (`put`, `keepalive`, …). */
   protected operation = 'put';
   protected lossNoticedAt = 0;
-  /** The last error that explains a failure (kept for `registerEndpoint`'s rejection). */
+  /** Kept for `registerEndpoint`'s rejection. */
   protected lastError: unknown;
   private readonly lost = new TypedEvent<LostEvent>(err => this.listenerFailed(err));
   private readonly registered = new TypedEvent<RegisteredEvent>(err => this.listenerFailed(err));
@@ -147,7 +142,6 @@ export abstract class RegistrationCore implements Registration {
     }
   }
 
-  /** `etcd` / `ZooKeeper`, in messages. */
   protected get registryName(): string {
     return 'etcd';
   }

@@ -1,8 +1,4 @@
-/**
- * Typed events of a Registration: `onLost`, `onRegistered`, `onError`, each
- * returning a disposer (cockatiel-style), instead of string events on an
- * EventEmitter, whose unhandled `error` would crash the process.
- */
+/** Typed events returning disposers, not an EventEmitter, whose unhandled `error` would crash the process. */
 
 /** Why the registration stopped being (known to be) in etcd. */
 export type LostReason =
@@ -27,10 +23,7 @@ export interface LostEvent {
 export interface RegisteredEvent {
   /** The lease the key is now written under (decimal string, as etcd3 reports it). */
   leaseId: string;
-  /**
-   * True when the key was written again under the lease it had before the loss
-   * (etcd renewed it, e.g. after a restart); false when a new lease was granted.
-   */
+  /** True when written again under the lease it had before the loss; false for a new lease. */
   leaseKept: boolean;
   /** Milliseconds between the loss being noticed and this put. */
   downtimeMs: number;
@@ -55,17 +48,12 @@ export class RegistrationError extends Error {
 /** Removes a listener. Idempotent. */
 export type Disposer = () => void;
 
-/**
- * A typed event channel. Listeners run synchronously in registration order; a
- * listener that throws is reported through `onListenerError` and never stops
- * the others or the emitter.
- */
+/** Listeners run synchronously in order; one that throws is reported and stops nothing. */
 export class TypedEvent<T> {
   private readonly listeners = new Set<(value: T) => void>();
 
   constructor(private readonly onListenerError: (err: unknown) => void) {}
 
-  /** Adds `listener`; the returned function removes it. */
   on(listener: (value: T) => void): Disposer {
     // A wrapper makes the same function registered twice count twice, as EventEmitter does.
     const entry = (value: T): void => listener(value);

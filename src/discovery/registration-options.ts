@@ -1,26 +1,17 @@
-/**
- * Options of `registerEndpoint`, their defaults, and the one place they are
- * validated (at the edge, with errors naming the component and the bad value).
- */
+/** Options of `registerEndpoint`, their defaults, and the one place they are validated. */
 import { formatAddress, parseIpAddress } from './address';
 import { checkPriority, checkServiceName, checkWeight, DEFAULT_PRIORITY, DEFAULT_WEIGHT } from './endpoint-record';
 
 /** grpc.health.v1 serving status, as `grpc-health-check` names it. */
 export type ServingStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING';
 
-/**
- * What the registration needs from a health service: `grpc-health-check`'s
- * `HealthImplementation` fits (add it to your server with `addToServer`).
- */
+/** What the registration needs from a health service; `grpc-health-check`'s `HealthImplementation` fits. */
 export interface HealthStatusSetter {
   /** Sets the status reported for `service` ('' = the whole server). */
   setStatus(service: string, status: ServingStatus): void;
 }
 
-/**
- * What `registerEndpoint` takes besides the registry connection (the public
- * `RegistrationOptions` adds one connection option per backend: `etcd`, `zookeeper`, …).
- */
+/** What `registerEndpoint` takes besides the registry connection. */
 export interface EndpointRegistrationOptions {
   /** Service name: the key prefix. Non-empty, may contain `/`, no leading or trailing `/`. Required. */
   service: string;
@@ -38,11 +29,7 @@ export interface EndpointRegistrationOptions {
   registerTimeoutMs?: number;
   /** Upper bound on `close()` when the registry does not answer; the lease or session is then left to expire. Defaults to 2,000. */
   closeTimeoutMs?: number;
-  /**
-   * Health service whose status the registration drives for `''` (the whole
-   * server) and for `service`: SERVING after the first put, NOT_SERVING on
-   * `close()` / at the start of `gracefulShutdown`. Defaults to none.
-   */
+  /** Health service set SERVING after the first put, NOT_SERVING on `close()` (`''` and `service`). Defaults to none. */
   health?: HealthStatusSetter;
 }
 
@@ -63,7 +50,6 @@ export const REREGISTER_INITIAL_BACKOFF_MS = 100;
 /** Options after validation, defaults applied. */
 export interface ResolvedRegistrationOptions {
   service: string;
-  /** Canonical `host:port` / `[v6]:port`. */
   address: string;
   weight: number;
   priority: number;

@@ -1,8 +1,4 @@
-/**
- * The public contract of a server's registration (implemented by `EtcdRegistration`
- * and `ZkRegistration` on the discovery core's `RegistrationCore`, obtained from
- * `registerEndpoint`).
- */
+/** The public contract of a server's registration, whatever the backend. */
 import { type Disposer, type LostEvent, type RegisteredEvent, type RegistrationError } from './registration-events';
 import { type EndpointUpdate } from './registration-options';
 
@@ -24,40 +20,29 @@ export interface Registration {
   readonly address: string;
   /** The etcd key, `<service>/<address>`; in ZooKeeper the node's path, `<basePath>/<service>/<id>`. */
   readonly key: string;
-  /**
-   * The lease the key is (or was last) written under, decimal; undefined when none is held.
-   * ZooKeeper: the session holding the node (`0x…`).
-   */
+  /** The lease the key is (or was last) written under, decimal; ZooKeeper: the session (`0x…`). Undefined when none is held. */
   readonly leaseId: string | undefined;
-  /** Where the registration is in its life. */
+  /** Where the registration stands. */
   readonly state: RegistrationState;
   /**
-   * ZooKeeper registrations: the session timeout the server granted for `ttlSeconds`
-   * (clamped to its minSessionTimeout/maxSessionTimeout), i.e. how long the node outlives a
-   * dead process. Undefined for etcd (its TTL is exactly `ttlSeconds`).
+   * ZooKeeper: the session timeout the server granted for `ttlSeconds` (it may clamp it),
+   * i.e. how long the node outlives a dead process. Undefined for etcd.
    */
   readonly sessionTimeoutMs?: number;
   /** True when the registration reports grpc.health.v1 status (`health` was given). */
   readonly reportsHealth: boolean;
   /**
-   * Changes weight, priority and/or metadata in place, under the same lease
-   * (draining: `{ weight: 0 }`; slow start: raise the weight in steps).
-   * Resolves once etcd holds the new value; rejects on bad input, on `close()`,
-   * or when etcd has not taken it within `registerTimeoutMs` (the new value
-   * stays wanted and is written when etcd answers again).
+   * Changes weight, priority and/or metadata in place, under the same lease. Resolves once
+   * the registry holds it; rejects on bad input, on `close()`, or after `registerTimeoutMs`
+   * (the value stays wanted and is written when the registry answers again).
    */
   update(update: EndpointUpdate): Promise<void>;
-  /**
-   * Sets the health status (for `''` and `service`) to SERVING or NOT_SERVING,
-   * e.g. during warm-up or when a dependency is lost. Does not touch etcd. A
-   * valid no-op without `health`, and after `close()`.
-   */
+  /** Sets the health status (`''` and `service`); does not touch the registry. A no-op without `health` or after `close()`. */
   setServing(serving: boolean): void;
   /**
-   * Revokes the lease, which deletes the key in the same etcd operation, sets
-   * health NOT_SERVING and releases the etcd client. Idempotent. Never rejects:
-   * when etcd does not answer within `closeTimeoutMs` it resolves anyway,
-   * reports through `onError`, and leaves the lease to expire after its TTL.
+   * Removes the key (etcd: revokes the lease), sets health NOT_SERVING, releases the client.
+   * Idempotent. Never rejects: past `closeTimeoutMs` it resolves, reports through `onError`,
+   * and leaves the lease to expire after its TTL.
    */
   close(): Promise<void>;
   /** Called when the registration is lost (once per loss, before it is written again). */

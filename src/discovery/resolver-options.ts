@@ -2,30 +2,23 @@
 
 export interface ResolverOptions {
   /**
-   * The first change after a quiet period (no update delivered within this window)
-   * reaches the LB policy at once; changes that follow an update within the window
-   * are delivered together at its end (a burst of 1,000 changes is a handful of
-   * updates; each update also resets the channel's re-resolution backoff).
-   * 0 delivers every change at once. Defaults to 50 ms.
+   * The first change after a quiet window reaches the LB policy at once; changes that
+   * follow within the window are delivered together at its end, so a burst is a few
+   * updates. 0 delivers every change at once. Defaults to 50 ms.
    */
   coalesceWindowMs?: number;
   /** Delay before listing again after a failed list or a lost watch. Defaults to 100 ms. */
   initialBackoffMs?: number;
-  /**
-   * Cap of that delay while etcd stays unreachable (with etcd3's circuit breaker
-   * half-opening after 500 ms, changes are seen within about 1 s of etcd being back).
-   * Defaults to 500 ms.
-   */
+  /** Cap of that delay while the registry stays unreachable; kept short so a returning etcd is seen quickly. Defaults to 500 ms. */
   maxBackoffMs?: number;
   /** Keys per list page (halved while a page exceeds grpc-js's 4 MiB receive limit). Defaults to 1,000. */
   pageSize?: number;
   /** Deadline of each list page: a connection that accepts but never answers must not hang the resolver. Defaults to 5,000 ms. */
   listTimeoutMs?: number;
   /**
-   * HTTP/2 keepalive ping interval on the resolver's etcd connection, so a silently
-   * dead connection (no RST) is noticed and the watch re-established; 0 disables it.
-   * Ignored when the connection's `grpcOptions` set `grpc.keepalive_time_ms`. Defaults to 10,000 ms
-   * (etcd refuses pings more often than every 5 s).
+   * HTTP/2 keepalive ping interval on the resolver's etcd connection, so a silently dead
+   * connection is noticed; 0 disables it. Ignored when `grpcOptions` set
+   * `grpc.keepalive_time_ms`. Defaults to 10,000 ms (etcd refuses pings more often than every 5 s).
    */
   keepaliveTimeMs?: number;
   /** How long a keepalive ping may go unanswered. Defaults to 5,000 ms. */

@@ -1,9 +1,4 @@
-/**
- * Sharing: channels resolving the same service on the same connection share one
- * watch (one list, one watch), reference-counted; the last release closes it and
- * whatever connection it held. Anything with start()/close() can be shared this way
- * (ZooKeeper's resolver shares its sessions by connection too).
- */
+/** Channels on the same service and connection share one watch, reference-counted; the last release closes it. */
 
 /** A reference on a shared watch. `release()` is idempotent; the last one closes the watch. */
 export interface WatchLease<W> {
@@ -47,7 +42,7 @@ export class SharedWatches<W extends { start(): void; close(): void }> {
     };
   }
 
-  /** Number of live shared watches (for leak tests and diagnostics). */
+  /** Live shared watches (leak tests). */
   get size(): number {
     return this.entries.size;
   }

@@ -7,11 +7,7 @@ export interface TargetUri {
   path: string;
 }
 
-/**
- * The default `:authority` for a service: `/` becomes `.`, and each segment is
- * percent-encoded, so `foo/bar/svc` → `foo.bar.svc`. grpc-js sends the resolver's
- * default authority as `:authority`, and a `/` in it makes every call fail.
- */
+/** `foo/bar/svc` → `foo.bar.svc`, segments percent-encoded: a `/` in `:authority` makes every call fail. */
 export function authorityForService(service: string): string {
   return service.split('/').map(segment => encodeURIComponent(segment)).join('.');
 }

@@ -1,12 +1,7 @@
 /**
- * `grpc_etcd_lb.lb.*`: what the `etcd_*` balancers do. Attribute `policy`; with
- * `perEndpoint` also `endpoint` (`host:port`) on picks, and the per-endpoint
- * in-flight and latency gauges. Channels with the same attributes add up.
- *
- * Picks cost one integer increment each (in the call accounting's `onCallStarted`,
- * see call-load.ts): the counter is observable and reads shared tallies at
- * collection time. Tallies are kept per attribute set for the life of the
- * instruments, so the counter stays monotonic while endpoints and channels come and go.
+ * `grpc_etcd_lb.lb.*`: attribute `policy`, plus `endpoint` with `perEndpoint`. A pick is one
+ * integer increment; the observable counter reads tallies kept for the instruments' life,
+ * so it stays monotonic while endpoints and channels come and go.
  */
 import type { Attributes, Counter, Meter, ObservableResult } from '@opentelemetry/api';
 import { type ResolvedMetricsOptions } from './metrics-options';

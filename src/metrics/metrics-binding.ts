@@ -1,15 +1,7 @@
 /**
- * Where instruments come from: the global `MeterProvider` of `@opentelemetry/api`,
- * looked up when a component is created (a channel's resolver or balancer, a retry
- * interceptor, a registration), never per call or per pick.
- *
- * The metrics API has no proxy provider: a meter taken from the no-op provider stays
- * a no-op after the application installs its own. So nothing is taken before it is
- * needed, and a component created while no provider is set (or without the API
- * installed) gets `null` and records nothing, at no cost on its hot paths. A
- * component keeps the instruments it was created with; a provider set (or replaced)
- * later applies to components created after it. Hence: set your MeterProvider
- * before creating channels.
+ * Instruments come from the global `MeterProvider`, looked up when a component is created,
+ * never per call. The API has no proxy provider (a no-op meter stays no-op), so a component
+ * created with no provider gets `null` and records nothing: set yours before creating channels.
  */
 import type { Meter } from '@opentelemetry/api';
 import { BalancerInstruments } from './balancer-metrics';
@@ -50,10 +42,7 @@ export class MetricsBinding {
 
 let cached: { provider: unknown; options: ResolvedMetricsOptions; binding: MetricsBinding | null } | undefined;
 
-/**
- * The instruments of the current global MeterProvider, or null when there are none to
- * record to: `@opentelemetry/api` not installed, or no provider set (the API's no-op).
- */
+/** The current global MeterProvider's instruments, or null without the API or a provider. */
 export function currentMetrics(): MetricsBinding | null {
   const api = otelApi();
   if (api === null) return null;

@@ -1,17 +1,8 @@
-/**
- * `register({ metrics })`: what the OpenTelemetry instruments record. The
- * instruments themselves exist only when `@opentelemetry/api` is installed and
- * the application has set a global `MeterProvider` before creating channels,
- * interceptors and registrations (see metrics-binding.ts).
- */
+/** `register({ metrics })`: what the OpenTelemetry instruments record (see metrics-binding.ts). */
 
 /** Options of `register({ metrics })`; every field is optional. */
 export interface MetricsOptions {
-  /**
-   * Adds the `endpoint` attribute (`host:port`) to `grpc_etcd_lb.lb.picks` and to the
-   * registry's metrics, and records per-endpoint in-flight calls and latency
-   * estimates. One series per endpoint: leave it off for large fleets. Defaults to false.
-   */
+  /** Adds per-endpoint series (`endpoint` attribute, in-flight, latency); leave off for large fleets. Defaults to false. */
   perEndpoint?: boolean;
 }
 

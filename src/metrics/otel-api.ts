@@ -1,9 +1,4 @@
-/**
- * `@opentelemetry/api`, if the application has it. It is an optional peer
- * dependency: absent, there are no metrics and no error. Loaded once, on first
- * use (never at import, so importing this package costs nothing either way).
- * Only types are imported statically; TypeScript erases them.
- */
+/** `@opentelemetry/api`, an optional peer: loaded on first use, never at import; absent means no metrics. */
 import type * as OtelApi from '@opentelemetry/api';
 
 export type OtelApiModule = typeof OtelApi;

@@ -1,8 +1,4 @@
-/**
- * `grpc_etcd_lb.resolver.*`: what each shared service watch serves and how its
- * conversation with etcd goes. Attribute `service` only (bounded by the services
- * a process resolves); watches of the same service on different etcd clusters add up.
- */
+/** `grpc_etcd_lb.resolver.*`: what each service watch serves. Attribute `service` only (bounded). */
 import type { Attributes, Counter, Meter, ObservableResult } from '@opentelemetry/api';
 
 export const RESOLVER_ENDPOINTS = 'grpc_etcd_lb.resolver.endpoints';

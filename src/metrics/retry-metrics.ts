@@ -1,10 +1,6 @@
 /**
- * `grpc_etcd_lb.retry.*`: what the retry interceptor does. Attributes
- * `grpc.method` (full path, `/pkg.Service/Method`: bounded by the application's
- * methods), `grpc.status` (code name, e.g. `UNAVAILABLE`), `attempt` = `first` |
- * `retry` | `hedge`, `grpc.target` on budget tokens. The interceptor holds one
- * `RetryMetrics` (or null with metrics off) and calls it at attempt ends, budget
- * denials, pushbacks and call ends: nothing per attempt start.
+ * `grpc_etcd_lb.retry.*`: attributes `grpc.method`, `grpc.status`, `attempt`, and `grpc.target`
+ * on budget tokens. Recorded at attempt and call ends, nothing per attempt start.
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { Attributes, Counter, Histogram, Meter, ObservableResult } from '@opentelemetry/api';

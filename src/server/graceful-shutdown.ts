@@ -1,8 +1,4 @@
-/**
- * Graceful shutdown of a registered server, in the order that loses no call:
- * health NOT_SERVING → deregister → wait for clients to see it → stop
- * accepting and drain in-flight calls → force what is left.
- */
+/** Graceful shutdown in the order that loses no call: NOT_SERVING, deregister, wait, drain, force. */
 import { type Registration } from '../discovery/registration';
 
 /** The part of a grpc-js `Server` that shutting down needs. */
@@ -29,11 +25,8 @@ export type ShutdownPhase =
 /** Options of `gracefulShutdown` (and `shutdownOnSignals`). */
 export interface GracefulShutdownOptions {
   /**
-   * Time between health NOT_SERVING and deregistration, for clients that health-check
-   * (`healthCheck` in their etcd_* policy config) to stop picking this server before the key
-   * goes; they see the flip within a few ms (and the key's deletion within tens of ms).
-   * Defaults to 200 when the registration reports health (`health` given to
-   * `registerEndpoint`), else 0.
+   * Time between NOT_SERVING and deregistration, for health-checking clients to stop picking
+   * this server first. Defaults to 200 when the registration reports health, else 0.
    */
   notServingGraceMs?: number;
   /** Time between deregistration and `tryShutdown`, for discovery clients to see the key go. Defaults to 1,000. */
@@ -62,10 +55,8 @@ export interface ShutdownResult {
 const inProgress = new WeakMap<ShutdownableServer, Promise<ShutdownResult>>();
 
 /**
- * Shuts `server` down gracefully (see the module comment for the order).
- * Calling it again for the same server returns the same promise. Rejects
- * only on invalid options; never for etcd trouble: `registration.close()` is bounded and reports
- * through the registration's `onError`.
+ * Shuts `server` down gracefully; again for the same server returns the same promise.
+ * Rejects only on invalid options, never for registry trouble (reported through `onError`).
  */
 export function gracefulShutdown(
   server: ShutdownableServer,

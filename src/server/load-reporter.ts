@@ -1,24 +1,8 @@
 /**
- * Server side of load reporting: a grpc-js server interceptor that puts an
- * ORCA load report in every call's trailers (`endpoint-load-metrics-bin`), and
- * optionally the same figures out of band (grpc-js's `ServerMetricRecorder`,
- * the `OpenRcaService` stream). grpc-js's own `weighted_round_robin` reads
- * either: weight = `rps_fractional / application_utilization`, so both are
- * reported.
- *
- * What is reported, over a sliding window of `windowMs`:
- * - `rps_fractional`: calls finished per second (any status);
- * - `eps`: calls finished with a non-OK status per second;
- * - `application_utilization`: `options.utilization()` if given (an app that
- *   knows its capacity, e.g. busy workers / workers), else the event loop's
- *   utilization (`performance.eventLoopUtilization`), which is what limits a
- *   Node server that does its work on the event loop.
- *
- * Per call the interceptor counts the call and attaches a report encoded at
- * most every `refreshMs` (cached Buffer; `orca-load-report.ts` says why the
- * encoding is ours and not grpc-js's). Do not also set
- * `grpc.server_call_metric_recording`: grpc-js would then replace our trailer
- * with its own (re-parsing orca.proto on every call to do it).
+ * A server interceptor that puts an ORCA load report in every call's trailers (and
+ * optionally out of band) for grpc-js's `weighted_round_robin`, whose weight is
+ * `rps_fractional / application_utilization`. Utilization defaults to the event loop's,
+ * which is what limits a Node server. `grpc.server_call_metric_recording` would replace it.
  */
 import * as grpc from '@grpc/grpc-js';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
@@ -36,10 +20,7 @@ export interface LoadReportOptions {
   windowMs?: number;
   /** The report attached to calls is re-encoded at most this often. Defaults to 100. */
   refreshMs?: number;
-  /**
-   * `application_utilization` (≥ 0; 1 = at capacity), asked at most every `refreshMs`; `undefined` from it
-   * means the default. Defaults to the event loop's utilization over the window.
-   */
+  /** `application_utilization` (1 = at capacity); `undefined` from it means the default. Defaults to the event loop's. */
   utilization?: () => number | undefined;
   /** Monotonic clock in ms. Defaults to `performance.now`. */
   nowMs?: () => number;
@@ -118,11 +99,7 @@ export class LoadReporter {
     return { ...base, interceptors: [...(base.interceptors ?? []), this.interceptor] };
   }
 
-  /**
-   * Also serves the figures out of band (ORCA `OpenRcaService`, for clients with
-   * `weighted_round_robin`'s `enable_oob_load_report`), updated every `refreshMs`.
-   * Call before `bindAsync`. Returns a disposer that stops the updates.
-   */
+  /** Also serves the figures out of band (`OpenRcaService`). Call before `bindAsync`; returns a disposer. */
   serveOutOfBand(server: grpc.Server): () => void {
     const recorder = new grpc.ServerMetricRecorder();
     recorder.addToServer(server);
@@ -198,11 +175,8 @@ export function createLoadReporter(options: LoadReportOptions = {}): LoadReporte
 }
 
 /**
- * `grpc.Server` options (`base` merged) that make the server report its load in
- * every call's trailers (ORCA `endpoint-load-metrics-bin`: `rps_fractional`,
- * `eps`, `application_utilization`), readable by grpc-js's `weighted_round_robin`:
- * `new grpc.Server(loadReportServerOptions())`. For out-of-band reports too, use
- * `createLoadReporter()` and its `serveOutOfBand(server)`.
+ * `grpc.Server` options (`base` merged) that report the server's load in every call's
+ * trailers. For out-of-band reports, use `createLoadReporter().serveOutOfBand(server)`.
  */
 export function loadReportServerOptions(options: LoadReportOptions = {}, base: grpc.ServerOptions = {}): grpc.ServerOptions {
   return createLoadReporter(options).serverOptions(base);

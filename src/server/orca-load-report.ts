@@ -1,17 +1,7 @@
 /**
- * ORCA's `OrcaLoadReport` (xds.data.orca.v3) on the wire, by hand: what a
- * server puts in the `endpoint-load-metrics-bin` trailer and what grpc-js's
- * `weighted_round_robin` reads from it.
- *
- * Why not protobufjs through grpc-js: grpc-js 1.14's `loadOrcaProto()` keeps
- * no cache (its `loadedOrcaProto` is a `const null`), so every per-call
- * `serialize()` (server, `grpc.server_call_metric_recording`) and every
- * per-call `deserialize()` (client, weighted_round_robin without out-of-band
- * reports) parses `orca.proto` and its imports again with @grpc/proto-loader —
- * milliseconds of CPU per call (the bench's `overload` scenario prints the
- * figure). The message is flat (doubles and string→double maps), so a few
- * dozen lines encode and decode it without any schema at run time.
- *
+ * ORCA's `OrcaLoadReport` on the wire, by hand. Not through grpc-js: 1.14's
+ * `loadOrcaProto()` caches nothing, so it re-parses orca.proto on every call; the
+ * message is flat, so a few lines encode it without a schema.
  * Field numbers (orca_load_report.proto): cpu_utilization 1, mem_utilization 2,
  * rps 3 (deprecated, not written), request_cost 4, utilization 5,
  * rps_fractional 6, eps 7, named_metrics 8, application_utilization 9.

@@ -1,7 +1,4 @@
-/**
- * `shutdownOnSignals`: SIGTERM/SIGINT → `gracefulShutdown`, for Kubernetes-style
- * rolling updates (the pod gets SIGTERM, then SIGKILL after its grace period).
- */
+/** SIGTERM/SIGINT → `gracefulShutdown`, for Kubernetes-style rolling updates. */
 import { gracefulShutdown, type GracefulShutdownOptions, type ShutdownableServer, type ShutdownResult } from './graceful-shutdown';
 import { type Registration } from '../discovery/registration';
 import { type Disposer } from '../discovery/registration-events';
@@ -11,12 +8,9 @@ export interface ShutdownOnSignalsOptions extends GracefulShutdownOptions {
   /** Signals that start the shutdown. Defaults to `['SIGTERM', 'SIGINT']`. */
   signals?: NodeJS.Signals[];
   /**
-   * Call `process.exit()` once the shutdown is done (code 0, or 1 if it threw).
-   * Defaults to false: a library should not end your process. The server,
-   * the etcd client and our timers no longer hold the event loop then, so Node
-   * exits by itself unless something else of yours does (a database pool, an
-   * interval): close those in `onShutdown`, or set this to true. Note that
-   * listening for a signal replaces Node's default "terminate" reaction to it.
+   * Call `process.exit()` once the shutdown is done (0, or 1 if it threw). Defaults to false:
+   * a library should not end your process; Node exits by itself unless something of yours
+   * still holds the event loop (close it in `onShutdown`, or set this).
    */
   exitProcess?: boolean;
   /** Called when the shutdown finished, with its result or error. Defaults to none. */
@@ -27,11 +21,8 @@ export interface ShutdownOnSignalsOptions extends GracefulShutdownOptions {
 export const DEFAULT_SHUTDOWN_SIGNALS: readonly NodeJS.Signals[] = Object.freeze(['SIGTERM', 'SIGINT'] as NodeJS.Signals[]);
 
 /**
- * On the first of `signals`, runs `gracefulShutdown(server, registration, options)`.
- * A second signal during the shutdown forces the server down at once
- * (`forceShutdown`), as a second Ctrl-C should. When the shutdown is done the
- * listeners are removed, so a later signal has Node's default effect.
- * Returns a disposer that removes the listeners without shutting down.
+ * On the first of `signals`, runs `gracefulShutdown`; a second one forces the server down.
+ * Listeners are removed when done. Returns a disposer that removes them without shutting down.
  */
 export function shutdownOnSignals(
   server: ShutdownableServer,

@@ -1,15 +1,7 @@
 /**
- * Where and how the client registry writes in etcd.
- *
- *   key   `_grpc_etcd_lb/clients/<service, URI-encoded>/<client id>`
- *   value `{"id":"<client id>","zone":"eu-west-1a","hostname":"web-7","pid":4242}` (`zone` only when declared)
- *
- * The prefix is reserved: our resolver refuses it as a service name (target.ts), so
- * no channel resolves clients as endpoints; Go's `naming/endpoints` resolver reads
- * `<service>/` only, and no service's prefix holds these keys (the service part is
- * encoded, so `a` and `a/b` never share a prefix either).
- * The client id is `<hostname>-<pid>-<8 random hex>`: unique across hosts and across
- * the announcements one process makes over time.
+ * The client registry's etcd layout: key `_grpc_etcd_lb/clients/<service, URI-encoded>/<client id>`,
+ * value `{"id","zone"?,"hostname","pid"}`. The prefix is reserved as a service name, so no
+ * channel resolves clients as endpoints; the encoded service keeps `a` and `a/b` apart.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -41,10 +33,7 @@ export function encodeClientValue(id: string, zone: string | undefined): string 
   return JSON.stringify({ id, ...(zone === undefined ? {} : { zone }), hostname: hostname(), pid: process.pid });
 }
 
-/**
- * The zone in an announcement, '' when none or unreadable: the key alone makes a
- * client count (a value written by a later version must not hide it).
- */
+/** The zone in an announcement, '' when none or unreadable: a value of a later version must not hide the client. */
 export function decodeClientZone(value: Buffer): string {
   try {
     const parsed = JSON.parse(value.toString('utf8')) as { zone?: unknown };

@@ -1,9 +1,6 @@
 /**
- * The live clients of one service: the registry's prefix listed at one revision,
- * then watched from `revision + 1`; on any watch trouble it lists again (the
- * resolver's rule, service-watch.ts, and for the same reason: a list is a state
- * without gaps). Clients are kept sorted by id, so this process's index (its rank)
- * and the zone counts are O(log n) per join or leave, never a re-sort.
+ * The live clients of one service: list, then watch; on watch trouble list again (as
+ * service-watch.ts). Kept sorted by id, so a join or leave never re-sorts.
  */
 import { EtcdPermissionDeniedError, type Etcd3, type IWatchResponse, type Watcher } from 'etcd3';
 import { tracer } from '../../common/grpc-experimental';

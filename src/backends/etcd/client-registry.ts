@@ -1,21 +1,8 @@
 /**
- * The client registry: the `ClientRegistrySource` our etcd resolver hands to policies.
- *
- * Lazy: the resolver's source object costs nothing until a policy subscribes. The
- * first subscription for (etcd connection, service) starts, once per process:
- * - an announcement of this process under a lease (`EtcdRegistration` with the
- *   registry's key and value, client-registry-keys.ts), so it has the registrations'
- *   keep-alive and self-healing: lease lost or key deleted → written again;
- *   gone with the lease when the process dies (`DEFAULT_CLIENT_TTL_SECONDS`);
- * - a list + watch of the service's live clients (client-registry-watch.ts) on the
- *   resolver's pooled etcd client (the lease stays on the registry's pool, so a
- *   failing watch never trips the breaker its keep-alives go through).
- * Further subscriptions share both; the last `release()` revokes the lease and
- * stops the watch.
- *
- * Without the rights to write (or read) the registry's prefix — etcd auth with a
- * least-privilege user — it logs one ERROR line and answers no view: policies keep
- * their fallback (random subsetting, no client counts).
+ * The etcd `ClientRegistrySource`. The first subscription per (connection, service)
+ * announces this process under a self-healing lease and watches the live clients;
+ * the last `release()` ends both. Without rights on the prefix it logs one ERROR and
+ * answers no view, so policies keep their fallback.
  */
 import { EtcdPermissionDeniedError } from 'etcd3';
 import { acquireEtcdClient, connectionKey, normalizeHosts, type EtcdClientLease, type EtcdOptions } from './connection';
@@ -82,7 +69,6 @@ class ClientRegistryEntry {
     this.subscribers.add(subscriber);
   }
 
-  /** Drops a subscriber; true when it was the last. */
   remove(subscriber: Subscriber): boolean {
     this.subscribers.delete(subscriber);
     return this.subscribers.size === 0;
@@ -135,10 +121,7 @@ class ClientRegistryEntry {
 
 const entries = new Map<string, ClientRegistryEntry>();
 
-/**
- * The `ClientRegistrySource` of `service` on `connection`, for the resolver's channel attributes.
- * Creating it does nothing; subscriptions share one announcement and watch per process.
- */
+/** The source of `service` on `connection`; creating it does nothing until a subscription. */
 export function clientRegistrySource(connection: EtcdOptions, service: string, options: () => ResolvedResolverOptions): ClientRegistrySource {
   return {
     subscribe(onChange: (view: ClientRegistryView) => void): ClientRegistrySubscription {

@@ -1,8 +1,4 @@
-/**
- * etcd connections: option validation, the default connection, and a pool of
- * shared etcd3 clients (one per distinct connection config and pool name,
- * reference-counted, closed when the last user releases it).
- */
+/** etcd connections: validation, the default, and a reference-counted pool of etcd3 clients. */
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen } from 'cockatiel';
 
@@ -10,9 +6,8 @@ import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen } fr
 export type EtcdOptions = IOptions;
 
 /**
- * Fault handling we install unless the caller passes its own `faultHandling`:
- * etcd3's defaults keep a host's circuit open 5 s and back watches off up to 30 s,
- * so a watch took ~9 s to come back after an etcd restart. With these, ~10 ms.
+ * Fault handling installed unless the caller passes `faultHandling`: etcd3's defaults
+ * kept a watch down for seconds after an etcd restart.
  */
 export const DEFAULT_CIRCUIT_HALF_OPEN_AFTER_MS = 500;
 export const DEFAULT_WATCH_BACKOFF_INITIAL_MS = 100;
@@ -76,10 +71,7 @@ export function setDefaultEtcdOptions(options: EtcdOptions | undefined): void {
   defaultConnection = options;
 }
 
-/**
- * The default connection: what `register({ etcd })` set, else `ETCD_ENDPOINTS`
- * (comma-separated `host:port`), else undefined.
- */
+/** What `register({ etcd })` set, else `ETCD_ENDPOINTS` (comma-separated `host:port`), else undefined. */
 export function getDefaultEtcdOptions(): EtcdOptions | undefined {
   if (defaultConnection) return defaultConnection;
   const env = normalizeHosts(process.env.ETCD_ENDPOINTS);
@@ -108,11 +100,7 @@ export function connectionKey(options: EtcdOptions, poolName = 'default'): strin
   });
 }
 
-/**
- * Takes a reference on the shared client for `options`. `poolName` keeps users
- * apart whose failures must not trip each other's circuit breakers (e.g. resolver
- * lists vs. registration keep-alives).
- */
+/** A reference on the shared client; `poolName` keeps apart users that must not trip each other's breakers. */
 export function acquireEtcdClient(options: EtcdOptions, poolName = 'default'): EtcdClientLease {
   const key = connectionKey(options, poolName);
   let entry = pool.get(key);

@@ -1,10 +1,6 @@
 /**
- * The etcd key/value format of an endpoint, interoperable with etcd's Go
- * `naming/endpoints` Manager and the 3.4 `GRPCResolver`:
- *   key   `<service>/<host:port>`
- *   value `{"Op":0,"Addr":"<host:port>","Metadata":{"priority":0,"weight":1,...}}` (Go's bytes: keys sorted)
- * Reading is tolerant (Addr in any case, Metadata null/absent, numeric strings);
- * a bad value yields an `EndpointDecodeError`, never a throw.
+ * An endpoint's etcd key/value in Go's `naming/endpoints` format: key `<service>/<host:port>`,
+ * value `{"Op":0,"Addr":…,"Metadata":{…}}`. Reading is tolerant and never throws.
  */
 import { formatAddress, parseIpAddress } from '../../discovery/address';
 import {
@@ -27,11 +23,7 @@ export function endpointKey(service: string, address: string): string {
   return `${servicePrefix(service)}${address}`;
 }
 
-/**
- * Encodes the value bytes exactly as Go's Manager writes them (`json.Marshal` of
- * `Update{Op, Addr, Metadata map[string]any}`): `weight` and `priority` always
- * present, map keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped.
- */
+/** The value bytes exactly as Go's Manager writes them (`json.Marshal`: keys sorted, HTML-safe escapes). */
 export function encodeEndpointValue(e: { address: string; weight?: number; priority?: number; metadata?: Record<string, unknown> }): string {
   const userMetadata = JSON.parse(JSON.stringify(withoutOwnKeys(e.metadata))) as Record<string, unknown>;
   const metadata = { ...userMetadata, weight: e.weight ?? DEFAULT_WEIGHT, priority: e.priority ?? DEFAULT_PRIORITY };

@@ -1,9 +1,4 @@
-/**
- * The etcd backend: `etcd:///<service>` and `etcd://host:2379,…/<service>` targets,
- * a shared list + watch per (connection, service) (service-watch*.ts), leased
- * registrations in Go's `naming/endpoints` format (etcd-registration.ts), and the
- * client registry passed to policies as a channel attribute (client-registry.ts).
- */
+/** The etcd backend: targets, shared watches, leased registrations, and the client registry. */
 import { type DiscoveryBackend } from '../../discovery/backend';
 import { CLIENT_REGISTRY_SOURCE_KEY } from '../../discovery/client-registry-source';
 import { currentResolverOptions } from '../../discovery/resolver-options';

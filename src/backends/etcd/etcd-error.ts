@@ -1,10 +1,6 @@
 /**
- * Errors from etcd calls, said in user terms. What etcd3 hands back is layered:
- * its own grpc-js channel's pick_first text (`14 UNAVAILABLE: No connection
- * established. Last error: Error: connect ECONNREFUSED …. Resolution note: `, the
- * note empty) and, once a host failed a few times, cockatiel's `Execution
- * prevented because the circuit breaker is open`, which says nothing new: the
- * cause is still the earlier failure.
+ * Errors from etcd calls in user terms: etcd3 wraps the cause in grpc-js's pick_first text
+ * and later in cockatiel's "circuit breaker is open", which only repeats an earlier failure.
  */
 import { BrokenCircuitError } from 'cockatiel';
 import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
@@ -19,11 +15,7 @@ export interface EtcdFailure {
 const CIRCUIT_OPEN = 'Execution prevented because the circuit breaker is open';
 const NO_CONNECTION = /No connection established\. Last error: (?:Error: )?([\s\S]*?)(?:\. Resolution note: [\s\S]*)?$/;
 
-/**
- * The cause of a failed etcd call, or undefined when the error only says that
- * etcd3's circuit breaker is holding calls back after earlier failures (keep
- * reporting the earlier cause then).
- */
+/** The cause of a failed call, or undefined for etcd3's open-breaker error (keep the earlier cause). */
 export function describeEtcdFailure(err: unknown): EtcdFailure | undefined {
   const message = err instanceof Error ? err.message : String(err);
   if (err instanceof BrokenCircuitError || message === CIRCUIT_OPEN) return undefined;

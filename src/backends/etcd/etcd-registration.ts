@@ -1,12 +1,7 @@
 /**
- * `EtcdRegistration`, etcd's `Registration`: key `<service>/<address>` under a
- * lease, kept alive, and written again by itself whenever it is lost (etcd outage
- * longer than the TTL, lease revoked, key deleted by someone else), until `close()`.
- *
- * The loop, events, health and close sequence are the discovery core's
- * (src/discovery/registration-core.ts): one operation at a time, each bounded in
- * time (shared/notes/etcd.md: a server that started a new re-grant loop on every
- * `lost` stalled its own calls). This file is the etcd half: leases and keys.
+ * etcd's `Registration`: key `<service>/<address>` under a lease, kept alive, and
+ * written again whenever lost, until `close()`. The loop is the discovery core's;
+ * this is the etcd half: leases and keys.
  */
 import { EtcdLeaseInvalidError, type Etcd3, type IKeyValue, type Watcher } from 'etcd3';
 import { acquireEtcdClient, connectionKey, type EtcdClientLease, type EtcdOptions } from './connection';
@@ -27,11 +22,7 @@ export const REGISTRY_POOL_NAME = 'registry';
 const MIN_OP_TIMEOUT_MS = 500;
 const MAX_OP_TIMEOUT_MS = 5_000;
 
-/**
- * A key and value written instead of the endpoint's `<service>/<address>` (the client
- * registry announces processes this way): same lease, keep-alive and self-healing,
- * no endpoint metrics.
- */
+/** A key and value written instead of `<service>/<address>` (the client registry's announcements); no endpoint metrics. */
 export interface LeasedAnnouncement {
   readonly key: string;
   readonly value: string;
@@ -93,9 +84,8 @@ export class EtcdRegistration extends RegistrationCore {
     watcher?.on('error', () => undefined);
     const leaseId = this.currentLeaseId;
     if (leaseId !== undefined) {
-      // The key goes first, by the transaction method the puts keep warm, so clients see it go
-      // at once; the revoke then ends the lease, and the watch is cancelled last (a cancel waits
-      // for etcd's answer: 70-150 ms before the key went, when it came first).
+      // The key goes first (by the warm transaction method) so clients see it go at once; the
+      // watch is cancelled last, since a cancel waits for etcd's answer.
       try {
         await deleteKeyOfLease(this.client, this.key, leaseId, Math.max(1, deadline - Date.now()));
       } catch (err) {
@@ -115,7 +105,6 @@ export class EtcdRegistration extends RegistrationCore {
     this.clientLease.release();
   }
 
-  /** Establish, keep alive, react to deletes and updates. */
   protected async step(): Promise<void> {
     if (this.currentState !== 'registered') {
       this.operation = 'register';

@@ -1,12 +1,7 @@
 /**
- * The few etcd operations a registration makes, each bounded in time: a gRPC
- * deadline for the call, and a timer for the steps etcd3 runs before the call
- * (auth token, circuit breaker) that a deadline does not cover.
- *
- * We drive the lease ourselves instead of using etcd3's `Lease`: that object is
- * single-use, fires `lost` from several places, and re-granting on each `lost`
- * is how a server ended up with several re-registration loops (see
- * shared/notes/etcd.md). Here one loop calls these functions, one at a time.
+ * A registration's etcd operations, each bounded (a deadline, plus a timer for etcd3's
+ * pre-call steps). Not etcd3's `Lease`: it fires `lost` from several places, and
+ * re-granting on each led to several re-registration loops.
  */
 import { EtcdLeaseInvalidError, type Etcd3 } from 'etcd3';
 import { withTimeout } from '../../discovery/registration-core';
@@ -24,10 +19,7 @@ export async function grantLease(client: Etcd3, ttlSeconds: number, timeoutMs: n
   return res.ID;
 }
 
-/**
- * One keep-alive round trip on a short-lived stream. Resolves to the TTL etcd
- * reports: > 0 the lease lives (and was just renewed), 0 it is gone.
- */
+/** One keep-alive round trip; resolves to etcd's TTL: > 0 renewed, 0 gone. */
 export async function keepAliveOnce(client: Etcd3, leaseId: string, timeoutMs: number): Promise<number> {
   const run = async (): Promise<number> => {
     const stream = await client.leaseClient.leaseKeepAlive(callOptions(timeoutMs));
@@ -53,8 +45,7 @@ export async function keepAliveOnce(client: Etcd3, leaseId: string, timeoutMs: n
 
 /** Writes `key` = `value` under `leaseId`; resolves to the revision of the put. */
 export async function putWithLease(client: Etcd3, key: string, value: string, leaseId: string, timeoutMs: number): Promise<number> {
-  // A transaction of one put, not a plain put: the closing delete is a transaction too, and a
-  // method already used once is warm (its first call in a process costs tens of ms under load).
+  // A transaction, not a plain put: the closing delete is one too, and a method already used is warm.
   const res = await withTimeout(
     client.kv.txn({ success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: leaseId } }] }, callOptions(timeoutMs)),
     timeoutMs,
@@ -63,10 +54,7 @@ export async function putWithLease(client: Etcd3, key: string, value: string, le
   return Number(res.header.revision);
 }
 
-/**
- * Deletes `key` if it is still under `leaseId` (not rewritten by someone else since): one
- * transaction on the KV client, which the registration's puts keep warm.
- */
+/** Deletes `key` if it is still under `leaseId`, in one transaction. */
 export async function deleteKeyOfLease(client: Etcd3, key: string, leaseId: string, timeoutMs: number): Promise<void> {
   await withTimeout(client.kv.txn({
     compare: [{ key: Buffer.from(key), target: 'Lease', result: 'Equal', lease: leaseId }],

@@ -1,9 +1,4 @@
-/**
- * Lists every key under a prefix at one revision, in pages: a single range
- * response over 4 MiB (grpc-js's default receive limit) fails with
- * RESOURCE_EXHAUSTED, so a large service is read in pages pinned to the
- * revision of the first page (no page sees a newer state than another).
- */
+/** Lists a prefix at one revision, in pages pinned to the first page's revision (a response over grpc-js's receive limit fails). */
 import { GRPCOutOfRangeError, GRPCResourceExhastedError, Range, type Etcd3 } from 'etcd3';
 import { type EtcdKeyValue } from '../../discovery/endpoint-table';
 
@@ -21,11 +16,7 @@ export interface Pager {
   pageSize: number;
 }
 
-/**
- * Lists `prefix` in pages of at most `pager.pageSize` keys, halving it while a
- * page exceeds the receive limit. Each page has `pageTimeoutMs` to answer: a
- * connection that accepts but never answers must not hang the resolver.
- */
+/** Pages of at most `pager.pageSize` keys, halved while too large; each page has `pageTimeoutMs`. */
 export async function listPrefix(client: Etcd3, prefix: string, pager: Pager, pageTimeoutMs: number): Promise<PrefixListing> {
   for (let restart = 0; ; restart++) {
     try {

@@ -1,10 +1,6 @@
 /**
- * Sharing: channels resolving the same service on the same etcd connection
- * share one `ServiceWatch` (one list, one watch) on one pooled etcd client
- * (the core's `SharedWatches`).
- * The resolver's client lives in its own pool, apart from registrations: a
- * failing list or watch must not open the circuit breaker that lease
- * keep-alives go through.
+ * Channels on one service and connection share one `ServiceWatch`. The resolver's client
+ * has its own pool: a failing watch must not open the breaker lease keep-alives use.
  */
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { GRPCResourceExhastedError, isRecoverableError } from 'etcd3';
@@ -20,7 +16,7 @@ import { WarningLimiter } from '../../common/warning-limiter';
 /** Pool name of the resolver's etcd clients (see `acquireEtcdClient`). */
 export const RESOLVER_POOL_NAME = 'resolver';
 
-/** One warning budget for all services: 10,000 bad keys anywhere print a few lines. */
+/** One warning budget for all services, so many bad keys print a few lines. */
 const warnings = new WarningLimiter('etcd resolver');
 
 const watches = new SharedWatches<ServiceWatch>();
@@ -39,18 +35,14 @@ export function acquireServiceWatch(connection: EtcdOptions, service: string, op
   });
 }
 
-/** Number of live shared service watches (for leak tests and diagnostics). */
+/** Live shared service watches (leak tests). */
 export function activeServiceWatchCount(): number {
   return watches.size;
 }
 
 /**
- * The resolver's connection: the caller's options plus
- * - HTTP/2 keepalive (unless configured), so a silently dead connection ends the watch;
- * - the pool's fast fault handling (unless configured), except that a list page over
- *   the receive limit is neither retried as is (etcd3 retries it 3 times, moving the
- *   same megabytes) nor counted by the circuit breaker (3 of them open it): the
- *   lister shrinks the page and asks again at once.
+ * The caller's options plus keepalive and fast fault handling (unless configured). A page
+ * over the receive limit is neither retried nor counted by the breaker: the lister shrinks it.
  */
 export function resolverClientOptions(connection: EtcdOptions, options: ResolvedResolverOptions): EtcdOptions {
   const grpcOptions = connection.grpcOptions ?? {};

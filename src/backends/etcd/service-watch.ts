@@ -1,12 +1,7 @@
 /**
- * One service on one etcd connection, shared by every channel resolving it:
- * list the prefix at one revision, watch from `revision + 1`, and on any watch
- * trouble (cancel, compaction, lost stream, etcd restart) list and watch again.
- *
- * We re-list instead of letting etcd3 resume a lost watch by itself: etcd3
- * resumes from `header.revision + 1` of the last response, and a catch-up
- * response's header can be ahead of the events it carries, so a resumed watch
- * can skip events. A list is the state at one revision: no gap, no duplicate.
+ * One service on one etcd connection: list at one revision, watch from the next, and on
+ * any watch trouble list again. Not etcd3's own resume: it restarts from the last
+ * response's header revision, which can be ahead of its events, so events get skipped.
  */
 import { type Etcd3, type IWatchResponse, type Watcher } from 'etcd3';
 import { decodeEndpoint, servicePrefix } from './endpoint-codec';
@@ -16,10 +11,7 @@ import { type ResolvedResolverOptions } from '../../discovery/resolver-options';
 import { abandonWatcher } from './watch-resync';
 import { listPrefix, type Pager } from './list-prefix';
 
-/**
- * etcd's list + watch, plugged into the discovery core. One per (connection, service),
- * shared by channels (service-watch-registry.ts).
- */
+/** etcd's list + watch, plugged into the discovery core; shared by channels. */
 export class ServiceWatch extends DiscoveryWatch {
   private readonly prefix: string;
   private readonly pager: Pager;
@@ -32,10 +24,7 @@ export class ServiceWatch extends DiscoveryWatch {
   private lastFailure: EtcdFailure | undefined;
   private lists = 0;
 
-  /**
-   * @param label names the connection in traces and errors (e.g. its hosts).
-   * @param warn receives bad-value warnings (rate-limit it there).
-   */
+  /** `label` names the connection in messages; `warn` gets bad-value warnings (rate-limit it there). */
   constructor(
     service: string,
     private readonly client: Etcd3,
@@ -88,10 +77,7 @@ export class ServiceWatch extends DiscoveryWatch {
     );
   }
 
-  /**
-   * Why calls fail while no list was ever obtained, in user terms: how long etcd has been
-   * failing and the cause, never etcd3's internal texts (see etcd-error.ts).
-   */
+  /** Why calls fail before any list, in user terms, never etcd3's internal texts. */
   private noListDetails(nowMs: number): string {
     const sinceMs = this.failingSinceMs ?? nowMs;
     const failure = this.lastFailure;

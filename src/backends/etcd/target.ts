@@ -1,9 +1,4 @@
-/**
- * `etcd` target parsing:
- *   `etcd:///<service>`                     the default connection (register({ etcd }) or ETCD_ENDPOINTS)
- *   `etcd://host1:2379,host2:2379/<service>` those hosts, with the auth/TLS options of the default connection
- * Service names may contain `/` (etcd's Go naming uses `foo/bar/svc`).
- */
+/** `etcd:///<service>` (default connection) and `etcd://h1:2379,h2:2379/<service>` (those hosts, default's auth/TLS). */
 import { checkServiceName } from './endpoint-codec';
 import { checkNotReserved } from './client-registry-keys';
 import { getDefaultEtcdOptions, normalizeHosts, type EtcdOptions } from './connection';
@@ -53,11 +48,7 @@ export function parseEtcdTarget(target: TargetUri): EtcdTarget {
   return { service: target.path, hosts, authority: authorityForService(target.path) };
 }
 
-/**
- * The etcd connection for a target: its own hosts with the other options (auth,
- * TLS, grpcOptions…) of the default connection, or the default connection.
- * Returns an error message when there is none.
- */
+/** A target's own hosts with the default's other options, or the default; an error message when none. */
 export function connectionForTarget(target: EtcdTarget, defaults: EtcdOptions | undefined = getDefaultEtcdOptions()): EtcdOptions | string {
   if (target.hosts) {
     // etcd3 turns TLS on for `https://` hosts even without `credentials`: keep that too.

@@ -1,8 +1,4 @@
-/**
- * Pieces of the list-then-watch loops (the resolver's service watch, the client
- * registry's fleet watch): dropping a watcher safely, and the backoff timer that
- * schedules the next list after a failure.
- */
+/** Shared by the list-then-watch loops: dropping a watcher safely, and the retry timer. */
 import { type Watcher } from 'etcd3';
 import { type Backoff } from '../../common/backoff';
 import { resyncBackoff } from '../../discovery/discovery-watch';

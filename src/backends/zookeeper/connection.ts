@@ -1,15 +1,9 @@
-/**
- * ZooKeeper connections: `{ hosts: 'h1:2181,h2:2181', basePath?: '/services' }`,
- * validation, and the default connection (`register({ zookeeper })`).
- */
+/** ZooKeeper connections: validation and the default connection (`register({ zookeeper })`). */
 
 export interface ZookeeperOptions {
   /** `host:port` list: a comma-separated string or an array (`'10.0.0.1:2181,10.0.0.2:2181'`). */
   hosts: string | string[];
-  /**
-   * The Curator x-discovery base path: instances are the children of `<basePath>/<service>`.
-   * Defaults to `/services` (Spring Cloud Zookeeper's default).
-   */
+  /** Curator base path: instances are the children of `<basePath>/<service>`. Defaults to `/services` (Spring's). */
   basePath?: string;
 }
 

@@ -1,13 +1,7 @@
 /**
- * Apache Curator x-discovery `ServiceInstance` JSON, as Spring Cloud Zookeeper and
- * Dubbo 3 write it (one ephemeral znode per instance, `<basePath>/<service>/<id>`):
- *   {"name":"echo","id":"…","address":"10.0.0.5","port":50051,"sslPort":null,
- *    "payload":{"@class":"org.springframework.cloud.zookeeper.discovery.ZookeeperInstance",
- *               "id":"echo","name":"echo","metadata":{"weight":"2","zone":"eu-1a"}},
- *    "registrationTimeUTC":1700000000000,"serviceType":"DYNAMIC","uriSpec":{…},"enabled":true}
- * Curator has no weight: weight, priority and zone come from `payload.metadata`, as
- * strings (Spring's map is string → string) or numbers. Reading never throws: a bad
- * instance is an `EndpointDecodeError`, skipped with a warning by the endpoint table.
+ * Curator x-discovery `ServiceInstance` JSON, as Spring Cloud Zookeeper and Dubbo write it.
+ * Curator has no weight: weight, priority and zone come from `payload.metadata` (strings
+ * in Spring, or numbers). Reading never throws.
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -28,10 +22,7 @@ const URI_SPEC = Object.freeze({
   ],
 });
 
-/**
- * The instance id we register under: UUID-shaped (as Curator's are) and derived from
- * service and address, so a restarted process finds and replaces its own stale node.
- */
+/** UUID-shaped, derived from service and address, so a restarted process replaces its own stale node. */
 export function instanceId(service: string, address: string): string {
   const h = createHash('sha1').update(`${service}\n${address}`).digest('hex');
   // RFC 4122 name-based layout (version 5, variant 10xx).

@@ -1,9 +1,4 @@
-/**
- * `zk` target parsing:
- *   `zk:///<service>`                   the default connection (register({ zookeeper }))
- *   `zk://h1:2181,h2:2181/<service>`    those hosts, with the default connection's base path (else `/services`)
- * Instances are the children of `<basePath>/<service>` (Curator x-discovery).
- */
+/** `zk:///<service>` (default connection) and `zk://h1:2181,h2:2181/<service>` (those hosts, default's base path). */
 import { checkServiceName } from '../../discovery/endpoint-record';
 import { authorityForService, targetToString, type TargetUri } from '../../discovery/target-uri';
 import {

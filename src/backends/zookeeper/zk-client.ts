@@ -1,12 +1,6 @@
 /**
- * The ZooKeeper client library, loaded only when a `zk://` target or a ZooKeeper
- * registration is used: `node-zookeeper-client`, an optional dependency (pure
- * JavaScript: no compiler, no install script). An etcd-only install
- * (`npm ci --omit=optional`) never loads it; using ZooKeeper without it is a clear
- * error naming the package. Why this client and not the native `zookeeper`: README
- * "ZooKeeper". Its traps (shared/notes/zookeeper.md) are handled in zk-session.ts.
- *
- * Only the part of its API we use is typed here (it ships no types).
+ * `node-zookeeper-client`, an optional pure-JS dependency loaded only when ZooKeeper is
+ * used, so etcd-only installs never need it. Only the API we use is typed (it ships none).
  */
 
 /** ZooKeeper's `Stat` as the client decodes it (zxids and the owner are 8-byte big-endian Buffers). */
@@ -63,10 +57,7 @@ export const ZOOKEEPER_CLIENT_PACKAGE = 'node-zookeeper-client';
 
 let library: ZkLibrary | undefined;
 
-/**
- * Loads the client on first use; throws an error naming the package and how to install
- * it when it is missing. `load` is replaceable for the missing-package test.
- */
+/** Loads the client on first use; when missing, throws naming the package. `load` is replaceable for tests. */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export function zookeeperLibrary(load: (name: string) => unknown = name => require(name)): ZkLibrary {
   if (library) return library;

@@ -1,16 +1,7 @@
 /**
- * `ZkRegistration`, ZooKeeper's `Registration`: an ephemeral Curator
- * `ServiceInstance` node at `<basePath>/<service>/<id>` (id derived from service
- * and address, see curator-codec.ts), in its own session whose timeout is
- * `ttlSeconds` (the server clamps it to its min/max; `sessionTimeoutMs` is what it
- * granted). One session per registration, not shared: its timeout is the
- * registration's TTL, and `close()` ending the session removes the node at once.
- *
- * The loop, events, health and close sequence are the discovery core's
- * (src/discovery/registration-core.ts). This file: create (replacing a stale node
- * of another session, as Curator does on NodeExists, so watchers see the dead
- * owner's node go now and not when its session expires), watch our node, re-create
- * it after session expiry or a delete by someone else, setData on `update()`.
+ * ZooKeeper's `Registration`: an ephemeral Curator node in its own session (its timeout
+ * is the TTL; ending it removes the node at once). Replaces a stale node of another
+ * session, as Curator does, so watchers see a dead owner's node go now.
  */
 import { tracer } from '../../common/grpc-experimental';
 import { RegistrationCore } from '../../discovery/registration-core';

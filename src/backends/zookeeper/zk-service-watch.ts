@@ -1,16 +1,7 @@
 /**
- * One service on one ZooKeeper connection, shared by every channel resolving it
- * (the discovery core's `DiscoveryWatch`: table, coalescing, last good list):
- * the children of `<basePath>/<service>` are the instances, each node's data a
- * Curator `ServiceInstance`.
- *
- * ZooKeeper watches are one-shot: the child watch is re-armed by the read that
- * answers it (`getChildren(path, watcher)`: no change between the two is lost),
- * and each instance's data watch by the `getData` that re-reads it. A watch
- * function is registered once per path (the client de-duplicates by identity).
- * On a new session (after expiry) every watch is gone: we list again, in full.
- * Through a connection loss within the session the last list keeps serving and
- * the client re-sends our watches; we re-read the children when it is back.
+ * One service on one ZooKeeper connection, shared by channels. Watches are one-shot, so
+ * each is re-armed by the read that answers it (no change between is lost). A new
+ * session lists again in full; within a session the client re-sends our watches.
  */
 import { DiscoveryWatch, plural } from '../../discovery/discovery-watch';
 import { type DiscoveryKeyValue } from '../../discovery/endpoint-table';
@@ -209,10 +200,7 @@ export class ZkServiceWatch extends DiscoveryWatch {
     }
   }
 
-  /**
-   * Connection loss / expiry: the session's 'connected' will read again. Anything else
-   * (a timeout): retry after a backoff.
-   */
+  /** Connection loss / expiry: 'connected' reads again; anything else retries after a backoff. */
   private readFailed(generation: number, kind: 'list' | 'watch', err: unknown, retry: () => void): void {
     if (generation !== this.generation || this.closed) return;
     const code = zkErrorCode(err);

@@ -1,19 +1,8 @@
 /**
- * One ZooKeeper session that outlives its client objects. node-zookeeper-client's
- * traps (shared/notes/zookeeper.md) are handled here, once, for the resolver and
- * the registry:
- * - after session expiry a client object is unusable: we close it and connect a
- *   new one (a new session), and tell our users (`'session'`), who re-read and
- *   re-create what the old session held;
- * - SESSION_EXPIRED may never be reported during a partition (only DISCONNECTED):
- *   disconnected for longer than the negotiated timeout counts as expired (the
- *   server has expired it by then), so we move to a new session ourselves;
- * - the client has no read timeout (a silent server leaves it waiting forever):
- *   while connected, a probe every timeout/3 must answer within 2/3 of the
- *   timeout, or the connection is dropped and re-established, as ZooKeeper's own
- *   clients do.
- * A connection that drops and comes back within the timeout keeps the session, its
- * ephemeral nodes and its watches (the client re-sends them): users get `'connected'`.
+ * A ZooKeeper session that outlives its client objects, handling node-zookeeper-client's
+ * traps: an expired client is unusable (new client, `'session'` event); expiry may go
+ * unreported in a partition (disconnected past the timeout counts as expired); no read
+ * timeout (a probe must answer in time, as ZooKeeper's own clients do).
  */
 import { hex, zkErrorCode, zookeeperLibrary, type ZkLibrary, type ZkRawClient } from './zk-client';
 import { connectionString, type ResolvedZookeeperOptions } from './connection';
@@ -76,7 +65,6 @@ export class ZkSession {
     return this.current;
   }
 
-  /** Adds a listener; returns its disposer. */
   on(listener: (event: SessionEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

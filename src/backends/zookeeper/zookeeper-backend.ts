@@ -1,10 +1,4 @@
-/**
- * The ZooKeeper backend: `zk:///<service>` and `zk://h1:2181,h2:2181/<service>` targets
- * over shared child/data watches (zk-service-watch.ts) — one session per connection
- * for every resolved service, one watch per (connection, service) shared by channels —
- * and ephemeral Curator `ServiceInstance` registrations (zk-registration.ts).
- * The client library is loaded only when a ZooKeeper target or registration is used.
- */
+/** The ZooKeeper backend: one session per connection, shared watches, ephemeral Curator registrations. */
 import { tracer } from '../../common/grpc-experimental';
 import { type DiscoveryBackend } from '../../discovery/backend';
 import { currentResolverOptions } from '../../discovery/resolver-options';
