@@ -7,6 +7,7 @@ import { warnIfSeparateGrpcJs } from './common/grpc-js-copy';
 import { installBackends, installedBackends, prepareDefaultConnections } from './discovery/backend-registry';
 import { getLocality, setLocality, validateLocality, type Locality } from './discovery/locality';
 import { registerEndpointOn } from './discovery/register-endpoint';
+import { setKnownPolicyNames } from './discovery/service-config-check';
 import { type Registration } from './discovery/registration';
 import { type EndpointRegistrationOptions } from './discovery/registration-options';
 import { resolveResolverOptions, setResolverOptions, type ResolverOptions } from './discovery/resolver-options';
@@ -70,7 +71,7 @@ export function register(options: RegisterOptions = {}): void {
     setMetricsOptions(metrics);
   }
   installBackends(BACKENDS);
-  registerBalancers();
+  setKnownPolicyNames(registerBalancers());
   warnIfSeparateGrpcJs();
 }
 

@@ -13,6 +13,7 @@ import {
 import { type BackendTarget, type DiscoveryBackend } from './backend';
 import { ENDPOINT_ATTRIBUTES_KEY } from './endpoint-attributes';
 import { type ResolvedEndpoints } from './endpoint-table';
+import { checkServiceConfig } from './service-config-check';
 import { currentResolverOptions } from './resolver-options';
 import { type DiscoveryWatch, type ResolutionState } from './discovery-watch';
 import { type WatchLease } from './shared-watches';
@@ -45,6 +46,7 @@ export class DiscoveryResolver<Connection, Target extends BackendTarget> impleme
       // Channels normally never get here: getDefaultAuthority already threw at channel creation.
       this.targetError = (err as Error).message;
     }
+    checkServiceConfig(channelOptions, targetToString(uri));
   }
 
   private get service(): string {

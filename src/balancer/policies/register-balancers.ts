@@ -7,12 +7,15 @@ import { setupWeightedRoundRobin } from './weighted-round-robin';
 /**
  * Registers every `etcd_*` LB policy with grpc-js. Idempotent. Must run before
  * channels are created: grpc-js silently falls back to pick_first for a
- * `loadBalancingConfig` name it does not know yet.
+ * `loadBalancingConfig` name it does not know yet. Returns their names.
  */
-export function registerBalancers(): void {
+export function registerBalancers(): readonly string[] {
   setupWeightedRoundRobin();
   setupWeightedRandom();
   setupLeastRequest();
   setupPeakEwma();
   setupSubset();
+  return POLICY_NAMES;
 }
+
+const POLICY_NAMES = Object.freeze(['etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_least_request', 'etcd_peak_ewma', 'etcd_subset']);
