@@ -71,6 +71,23 @@ registerEndpoint({ service: 'echo', address: '127.0.0.1:50051', zookeeper: { hos
   err => { console.log('error ' + err.message); process.exit(0); });
 `;
 
+/** A TypeScript app that touches every part of the public types (the compiler then checks every .d.ts it reaches). */
+const TYPES_CHECK_TS = `import * as grpc from '@grpc/grpc-js';
+import * as lb from 'grpc-etcd-lb';
+import type { RegisterOptions, RegistrationOptions, RetryOptions, BalancerSnapshot, MetricsOptions, LoadReportOptions } from 'grpc-etcd-lb';
+
+const options: RegisterOptions = { etcd: { hosts: ['127.0.0.1:2379'] }, metrics: { perEndpoint: true } satisfies MetricsOptions };
+const registration: RegistrationOptions = { service: 'svc', address: '127.0.0.1:50051', zookeeper: { hosts: '127.0.0.1:2181' } };
+const retry: RetryOptions = { maxAttempts: 3, hedging: { maxAttempts: 2 } };
+const interceptor: grpc.Interceptor = lb.createRetryInterceptor(retry);
+const snapshots: BalancerSnapshot[] = lb.inspectBalancers();
+const report: LoadReportOptions = {};
+export const used = [options, registration, interceptor, snapshots, report, lb.register, lb.registerEndpoint, lb.gracefulShutdown];
+`;
+
+/** The repository's TypeScript compiler, run in the app. */
+const TSC = require.resolve('typescript/bin/tsc');
+
 interface RunResult { code: number | string | null; stdout: string; stderr: string }
 
 function run(file: string, args: string[], cwd: string, timeoutMs: number, env: NodeJS.ProcessEnv): Promise<RunResult> {
@@ -96,9 +113,10 @@ describe('installing the npm pack tarball into a new app', function () {
     writeFileSync(join(app, 'package.json'), `${JSON.stringify({ name: 'install-check-app', version: '1.0.0', private: true, type: 'commonjs' }, null, 2)}\n`);
     writeFileSync(join(app, 'main.js'), APP_JS);
     writeFileSync(join(app, 'zk.js'), ZK_APP_JS);
+    writeFileSync(join(app, 'types-check.ts'), TYPES_CHECK_TS);
     const install = await run('npm', [
       'install', '--prefix', app, '--omit=optional', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...NPM_FETCH_FLAGS,
-      tarball, '@grpc/grpc-js@~1.14', '@grpc/proto-loader',
+      tarball, '@grpc/grpc-js@~1.14', '@grpc/proto-loader', '@types/node@20',
     ], app, NPM_INSTALL_TIMEOUT_MS, npmChildEnv());
     if (install.code !== 0) {
       // Offline, npm reports a missing package as ERESOLVE ("Found: @grpc/grpc-js@undefined"): ask the registry itself.
@@ -132,6 +150,19 @@ describe('installing the npm pack tarball into a new app', function () {
     expect(JSON.parse((reply as string).slice('reply '.length))).to.include({ message: 'hello', server: 'installed-app' });
     expect(result.stderr).to.not.contain('grpc-etcd-lb:');
   });
+
+  for (const [module, moduleResolution] of [['commonjs', 'node10'], ['nodenext', 'nodenext'], ['esnext', 'bundler']]) {
+    it(`a strict TypeScript app compiles against the published types without @opentelemetry/api (skipLibCheck off, ${module}/${moduleResolution})`, async function () {
+      expect(existsSync(join(app, 'node_modules', '@opentelemetry', 'api')), 'the optional peer is absent').to.equal(false);
+      const tsconfig = join(app, `tsconfig.${module}.json`);
+      writeFileSync(tsconfig, JSON.stringify({
+        compilerOptions: { strict: true, skipLibCheck: false, noEmit: true, module, moduleResolution, target: 'ES2022', types: ['node'] },
+        files: ['types-check.ts'],
+      }));
+      const result = await run(process.execPath, [TSC, '-p', tsconfig], app, APP_TIMEOUT_MS, process.env);
+      expect(result.code, `tsc failed:\n${result.stdout}${result.stderr}`).to.equal(0);
+    });
+  }
 
   it('without the optional ZooKeeper client, registering in ZooKeeper is an error naming the package', async function () {
     expect(existsSync(join(app, 'node_modules', 'node-zookeeper-client'))).to.equal(false);

@@ -3,7 +3,7 @@
  * integer increment; the observable counter reads tallies kept for the instruments' life,
  * so it stays monotonic while endpoints and channels come and go.
  */
-import type { Attributes, Counter, Meter, ObservableResult } from '@opentelemetry/api';
+import type { Attributes, Counter, Meter, ObservableResult } from './otel-types';
 import { type ResolvedMetricsOptions } from './metrics-options';
 
 export const LB_PICKS = 'grpc_etcd_lb.lb.picks';

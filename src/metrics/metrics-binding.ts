@@ -3,7 +3,7 @@
  * never per call. The API has no proxy provider (a no-op meter stays no-op), so a component
  * created with no provider gets `null` and records nothing: set yours before creating channels.
  */
-import type { Meter } from '@opentelemetry/api';
+import type { Meter } from './otel-types';
 import { BalancerInstruments } from './balancer-metrics';
 import { getMetricsOptions, type ResolvedMetricsOptions } from './metrics-options';
 import { otelApi } from './otel-api';

@@ -1,7 +1,5 @@
 /** `@opentelemetry/api`, an optional peer: loaded on first use, never at import; absent means no metrics. */
-import type * as OtelApi from '@opentelemetry/api';
-
-export type OtelApiModule = typeof OtelApi;
+import { type OtelApiModule } from './otel-types';
 
 let loaded: OtelApiModule | null | undefined;
 

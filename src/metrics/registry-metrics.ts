@@ -2,7 +2,7 @@
  * `grpc_etcd_lb.registry.*`: the server side. Attribute `service`, plus `endpoint`
  * (`host:port`) with `perEndpoint`.
  */
-import type { Attributes, Counter, Histogram, Meter, ObservableResult } from '@opentelemetry/api';
+import type { Attributes, Counter, Histogram, Meter, ObservableResult } from './otel-types';
 import { type ResolvedMetricsOptions } from './metrics-options';
 
 export const REGISTRY_REGISTRATIONS = 'grpc_etcd_lb.registry.registrations';

@@ -1,5 +1,5 @@
 /** `grpc_etcd_lb.resolver.*`: what each service watch serves. Attribute `service` only (bounded). */
-import type { Attributes, Counter, Meter, ObservableResult } from '@opentelemetry/api';
+import type { Attributes, Counter, Meter, ObservableResult } from './otel-types';
 
 export const RESOLVER_ENDPOINTS = 'grpc_etcd_lb.resolver.endpoints';
 export const RESOLVER_UPDATES = 'grpc_etcd_lb.resolver.updates';

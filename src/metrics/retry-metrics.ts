@@ -3,7 +3,7 @@
  * on budget tokens. Recorded at attempt and call ends, nothing per attempt start.
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
-import type { Attributes, Counter, Histogram, Meter, ObservableResult } from '@opentelemetry/api';
+import type { Attributes, Counter, Histogram, Meter, ObservableResult } from './otel-types';
 
 export const RETRY_ATTEMPTS = 'grpc_etcd_lb.retry.attempts';
 export const RETRY_BUDGET_TOKENS = 'grpc_etcd_lb.retry.budget_tokens';
