@@ -13,6 +13,8 @@ export interface EtcdFailure {
 }
 
 const CIRCUIT_OPEN = 'Execution prevented because the circuit breaker is open';
+/** A gRPC server that is not etcd answers etcd's methods with UNIMPLEMENTED. */
+const NOT_ETCD = /does not implement the method \/etcdserverpb\.|^12 UNIMPLEMENTED: .*etcdserverpb/;
 const NO_CONNECTION = /No connection established\. Last error: (?:Error: )?([\s\S]*?)(?:\. Resolution note: [\s\S]*)?$/;
 
 /** The cause of a failed call, or undefined for etcd3's open-breaker error (keep the earlier cause). */
@@ -27,6 +29,9 @@ export function describeEtcdFailure(err: unknown): EtcdFailure | undefined {
   }
   // grpc-js status text: "14 UNAVAILABLE: details".
   const withoutCode = message.replace(/^\d+ [A-Z_]+: /, '');
+  if (NOT_ETCD.test(message)) {
+    return { cause: `${withoutCode} (this server answers gRPC but is not etcd: check the etcd hosts, or ETCD_ENDPOINTS)`, unreachable: false };
+  }
   if (err instanceof GRPCUnavailableError || /^14 UNAVAILABLE: /.test(message)) return { cause: withoutCode, unreachable: true };
   return { cause: withoutCode, unreachable: false };
 }

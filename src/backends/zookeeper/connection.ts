@@ -1,4 +1,5 @@
-/** ZooKeeper connections: validation and the default connection (`register({ zookeeper })`). */
+/** ZooKeeper connections: validation and the default connection (`register({ zookeeper })`, else `ZOOKEEPER_ENDPOINTS`). */
+import { WarnOnce } from '../../common/warn-once';
 
 export interface ZookeeperOptions {
   /** `host:port` list: a comma-separated string or an array (`'10.0.0.1:2181,10.0.0.2:2181'`). */
@@ -75,6 +76,22 @@ export function setDefaultZookeeperOptions(options: ResolvedZookeeperOptions | u
   defaultConnection = options;
 }
 
+/** A bad `ZOOKEEPER_ENDPOINTS` is said once, not at every lookup. */
+const badEnvironment = new WarnOnce();
+
+/**
+ * The default connection: what `register({ zookeeper })` set, else `ZOOKEEPER_ENDPOINTS`
+ * (comma-separated `host:port`, base path `/services`), else undefined. A malformed variable
+ * is reported (ERROR, once) and ignored.
+ */
 export function getDefaultZookeeperOptions(): ResolvedZookeeperOptions | undefined {
-  return defaultConnection;
+  if (defaultConnection) return defaultConnection;
+  const env = process.env.ZOOKEEPER_ENDPOINTS;
+  if (env === undefined || env.trim() === '') return undefined;
+  const hosts = parseZookeeperHosts(env);
+  if (typeof hosts === 'string') {
+    badEnvironment.warn(`grpc-etcd-lb: ZOOKEEPER_ENDPOINTS=${JSON.stringify(env)} is ignored: ${hosts}`);
+    return undefined;
+  }
+  return Object.freeze({ hosts: Object.freeze(hosts), basePath: DEFAULT_ZOOKEEPER_BASE_PATH });
 }

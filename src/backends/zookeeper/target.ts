@@ -44,7 +44,7 @@ export function zookeeperConnectionForTarget(
   if (target.hosts) return { hosts: target.hosts, basePath: defaults?.basePath ?? DEFAULT_ZOOKEEPER_BASE_PATH };
   if (defaults) return defaults;
   return `no ZooKeeper connection for service '${target.service}': name hosts in the target ` +
-    `(zk://127.0.0.1:2181/${target.service}) or call register({ zookeeper: { hosts: '127.0.0.1:2181' } })`;
+    `(zk://127.0.0.1:2181/${target.service}), call register({ zookeeper: { hosts: '127.0.0.1:2181' } }), or set ZOOKEEPER_ENDPOINTS`;
 }
 
 /** The ZooKeeper path of a service's instances. */

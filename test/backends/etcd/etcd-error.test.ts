@@ -26,6 +26,14 @@ describe('etcd: failures in user terms', () => {
     expect(describeEtcdFailure(new GRPCUnavailableError('14 UNAVAILABLE: etcdserver: leader changed'))).to.deep.equal({ cause: 'etcdserver: leader changed', unreachable: true });
   });
 
+  it('names a gRPC server that is not etcd', () => {
+    const err = new Error('12 UNIMPLEMENTED: The server does not implement the method /etcdserverpb.KV/Range');
+    expect(describeEtcdFailure(err)).to.deep.equal({
+      cause: 'The server does not implement the method /etcdserverpb.KV/Range (this server answers gRPC but is not etcd: check the etcd hosts, or ETCD_ENDPOINTS)',
+      unreachable: false,
+    });
+  });
+
   it('clockTime is HH:MM:SS UTC', () => {
     expect(clockTime(Date.UTC(2026, 11, 1, 7, 5, 9, 500))).to.equal('07:05:09');
   });

@@ -10,6 +10,7 @@ import { installBackends } from '../../../src/discovery/backend-registry';
 import { etcdBackend } from '../../../src/backends/etcd/etcd-backend';
 import { unary } from '../../support/echo-proto';
 import { freePort } from '../../support/ports';
+import { startEchoServer } from '../../support/echo-server';
 import { echoClient, etcdTarget } from './resolver-fixtures';
 
 describe('resolver: etcd unreachable from the start, as calls report it', function () {
@@ -44,4 +45,21 @@ describe('resolver: etcd unreachable from the start, as calls report it', functi
       console.log(`      ${details[details.length - 1]}`);
     });
   }
+
+  it('a gRPC server that is not etcd (ETCD_ENDPOINTS pointing at the wrong port) is named as such', async function () {
+    const notEtcd = await startEchoServer({ name: 'not-etcd' });
+    const client = echoClient(etcdTarget('wrong-server', [notEtcd.address]), {
+      'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ etcd_least_request: {} }] }),
+    });
+    try {
+      const err = await unary(client, 'x', { deadline: Date.now() + 5000 }).then(() => undefined, (e: grpc.ServiceError) => e);
+      expect(err?.code, err?.details).to.equal(grpc.status.UNAVAILABLE);
+      expect(err?.details).to.include("cannot list service 'wrong-server'")
+        .and.include('this server answers gRPC but is not etcd: check the etcd hosts, or ETCD_ENDPOINTS');
+      console.log(`      ${err?.details}`);
+    } finally {
+      client.close();
+      notEtcd.server.forceShutdown();
+    }
+  });
 });

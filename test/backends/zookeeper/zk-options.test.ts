@@ -4,7 +4,8 @@ import { register, type RegistrationOptions } from '../../../src/register';
 import { chooseRegistry } from '../../../src/discovery/register-endpoint';
 import { BACKENDS } from '../../../src/backends';
 import { setDefaultEtcdOptions } from '../../../src/backends/etcd/connection';
-import { setDefaultZookeeperOptions, validateZookeeperOptions } from '../../../src/backends/zookeeper/connection';
+import { getDefaultZookeeperOptions, setDefaultZookeeperOptions, validateZookeeperOptions } from '../../../src/backends/zookeeper/connection';
+import { captureGrpcLog } from '../../support/grpc-log';
 import { decodeCuratorInstance, encodeCuratorInstance, instanceId } from '../../../src/backends/zookeeper/curator-codec';
 import { parseZookeeperTarget, zookeeperConnectionForTarget } from '../../../src/backends/zookeeper/target';
 import { springInstance } from './zk-fixtures';
@@ -63,6 +64,26 @@ describe('ZooKeeper: targets and options', function () {
   afterEach(function () {
     setDefaultZookeeperOptions(undefined);
     setDefaultEtcdOptions(undefined);
+  });
+
+  it('ZOOKEEPER_ENDPOINTS is the default after register({ zookeeper }); a malformed value is said once and ignored', function () {
+    const saved = process.env.ZOOKEEPER_ENDPOINTS;
+    const log = captureGrpcLog();
+    try {
+      process.env.ZOOKEEPER_ENDPOINTS = ' 127.0.0.1:2181, 127.0.0.2:2181 ';
+      expect(getDefaultZookeeperOptions()).to.deep.equal({ hosts: ['127.0.0.1:2181', '127.0.0.2:2181'], basePath: '/services' });
+      setDefaultZookeeperOptions(validateZookeeperOptions({ hosts: 'h:3', basePath: '/dubbo' }, 't'));
+      expect(getDefaultZookeeperOptions()).to.deep.equal({ hosts: ['h:3'], basePath: '/dubbo' });
+      setDefaultZookeeperOptions(undefined);
+      process.env.ZOOKEEPER_ENDPOINTS = 'zk1';
+      expect(getDefaultZookeeperOptions()).to.equal(undefined);
+      expect(getDefaultZookeeperOptions()).to.equal(undefined);
+      expect(log.lines.filter(l => l.includes('ZOOKEEPER_ENDPOINTS="zk1" is ignored'))).to.have.length(1);
+    } finally {
+      log.restore();
+      if (saved === undefined) delete process.env.ZOOKEEPER_ENDPOINTS;
+      else process.env.ZOOKEEPER_ENDPOINTS = saved;
+    }
   });
 
   it('parses zk:///svc and zk://h1:2181,h2:2181/a/b, and rejects bad ones naming the target', function () {
