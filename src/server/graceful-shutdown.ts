@@ -1,4 +1,5 @@
 /** Graceful shutdown in the order that loses no call: NOT_SERVING, deregister, wait, drain, force. */
+import { log, logVerbosity } from '../common/grpc-experimental';
 import { type Registration } from '../discovery/registration';
 
 /** The part of a grpc-js `Server` that shutting down needs. */
@@ -84,18 +85,27 @@ export function gracefulShutdown(
       // A logging hook must not break the shutdown.
     }
   };
+  const who = `gracefulShutdown: ${registration.service} ${registration.address}`;
   const run = async (): Promise<ShutdownResult> => {
     const start = Date.now();
+    const since = (): string => `${Date.now() - start} ms`;
     phase('not-serving');
     registration.setServing(false);
+    if (registration.reportsHealth) log(logVerbosity.INFO, `${who}: health NOT_SERVING; deregistering in ${notServingGraceMs} ms`);
     if (notServingGraceMs > 0) await new Promise<void>(resolve => setTimeout(resolve, notServingGraceMs).unref());
     phase('deregistering');
     await registration.close();
+    log(logVerbosity.INFO, `${who}: deregistered (${registration.key}) at ${since()}; draining in ${deregisterGraceMs} ms`);
     phase('grace');
     if (deregisterGraceMs > 0) await new Promise<void>(resolve => setTimeout(resolve, deregisterGraceMs).unref());
     phase('draining');
+    const drainStart = Date.now();
     const forced = await drain(server, drainMs);
+    log(logVerbosity.INFO, forced
+      ? `${who}: calls still in flight after drainMs ${drainMs}: cancelled (forceShutdown)`
+      : `${who}: in-flight calls drained in ${Date.now() - drainStart} ms`);
     phase('stopped');
+    log(logVerbosity.INFO, `${who}: stopped after ${since()}`);
     return { forced, elapsedMs: Date.now() - start };
   };
   const promise = run();

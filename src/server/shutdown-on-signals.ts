@@ -1,5 +1,6 @@
 /** SIGTERM/SIGINT → `gracefulShutdown`, for Kubernetes-style rolling updates. */
 import { gracefulShutdown, type GracefulShutdownOptions, type ShutdownableServer, type ShutdownResult } from './graceful-shutdown';
+import { log, logVerbosity } from '../common/grpc-experimental';
 import { type Registration } from '../discovery/registration';
 import { type Disposer } from '../discovery/registration-events';
 
@@ -37,12 +38,14 @@ export function shutdownOnSignals(
   const dispose = (): void => {
     for (const s of signals) process.removeListener(s, onSignal);
   };
-  function onSignal(): void {
+  function onSignal(signal: NodeJS.Signals): void {
     if (shuttingDown) {
+      log(logVerbosity.INFO, `shutdownOnSignals: ${signal} again: forcing the server down`);
       server.forceShutdown();
       return;
     }
     shuttingDown = true;
+    log(logVerbosity.INFO, `shutdownOnSignals: ${signal}: shutting ${registration.service} ${registration.address} down gracefully`);
     const finish = (result: ShutdownResult | Error): void => {
       dispose();
       try {
