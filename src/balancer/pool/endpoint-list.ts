@@ -104,7 +104,9 @@ export class EndpointList {
         }
       }
       if (state.listing.generation === generation) continue; // the same endpoint twice in one list
-      state.listed(generation, kept, endpoint);
+      // A resolver with a new map each time never relies on the object's identity: the equal old
+      // object stays listed and the new one dies young (promoting 10,000 of them per update costs GC).
+      state.listed(generation, kept, unchanged || !sameAttributeSource ? state.listing.endpoint ?? endpoint : endpoint);
       listed[kept++] = state;
       if (!unchanged || !sameAttributeSource) this.owner.applyAttributes(state, attributes);
     }
