@@ -17,7 +17,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { ENDPOINT_ATTRIBUTES_KEY } from '../src/discovery/endpoint-attributes';
+import { ENDPOINT_ATTRIBUTES_KEY, type EndpointAttributes } from '../src/discovery/endpoint-attributes';
 import { type ClientRegistrySource, type ClientRegistrySubscription, type ClientRegistryView } from '../src/discovery/client-registry-source';
 import { decodeEndpoint, encodeEndpointValue, endpointKey } from '../src/backends/etcd/endpoint-codec';
 import { EndpointTable, type EtcdKeyValue, type ResolvedEndpoints } from '../src/discovery/endpoint-table';
@@ -296,6 +296,17 @@ export class FakeService {
   /** The list and attributes, as the resolver builds them for each update. */
   resolve(): ResolvedEndpoints {
     return this.table.resolve();
+  }
+
+  /**
+   * The same list as a generic resolver delivers it (dns, a third-party or a
+   * polling backend): every `Endpoint`, address and attribute object new, in a new Map.
+   */
+  resolveGeneric(): ResolvedEndpoints {
+    const { endpoints, attributes } = this.table.resolve();
+    const copied = new Map<string, EndpointAttributes>();
+    for (const [address, a] of attributes) copied.set(address, { weight: a.weight, priority: a.priority, metadata: { ...a.metadata } });
+    return { endpoints: endpoints.map(e => ({ addresses: e.addresses.map(address => ({ ...address })) })), attributes: copied };
   }
 
   /** The options the LB policy gets: the resolver's attributes merged in (here there is nothing else). */

@@ -87,6 +87,8 @@ export interface ScaleRow {
   readonly floor?: CostStats;
   readonly flip?: CostStats & { readonly downMedianUs: number; readonly upMedianUs: number };
   readonly singleUpdate?: CostStats;
+  /** The same update as a generic resolver delivers it: every Endpoint and attribute object new, in a new Map (built before the event). */
+  readonly genericUpdate?: CostStats;
   readonly percentUpdate?: CostStats & { readonly changedPerUpdate: number };
   /** heapUsed after bring-up minus before, per endpoint: policy, grpc-js leaves, attribute map, fake subchannels. */
   readonly heapBytesPerEndpoint?: number;
@@ -249,12 +251,18 @@ async function measurePolicy(policy: string, size: number, options: MeasureOptio
     const singleUpdate = stats(await repeat(plan.singleUpdates, plan.phaseBudgetMs,
       () => costOf(harness, resolveAndUpdate(pickIndices(size, 1, random)), tally)));
     gc?.();
+    const genericUpdate = stats(await repeat(plan.singleUpdates, plan.phaseBudgetMs, () => {
+      service.changeWeights(pickIndices(size, 1, random));
+      const resolved = service.resolveGeneric();
+      return costOf(harness, () => harness.update(resolved.endpoints, service.options(resolved), 'bench: 1 weight changed, all objects new'), tally);
+    }));
+    gc?.();
     const changedPerUpdate = Math.max(1, Math.round(size / 100));
     const percentUpdate = {
       ...stats(await repeat(plan.percentUpdates, plan.phaseBudgetMs, () => costOf(harness, resolveAndUpdate(pickIndices(size, changedPerUpdate, random)), tally))),
       changedPerUpdate,
     };
-    return { policy, endpoints: size, ...(note === undefined ? {} : { note }), bringUp: up, ...heap, floor, flip, singleUpdate, percentUpdate, ...tally };
+    return { policy, endpoints: size, ...(note === undefined ? {} : { note }), bringUp: up, ...heap, floor, flip, singleUpdate, genericUpdate, percentUpdate, ...tally };
   } finally {
     harness.destroy();
   }
@@ -344,7 +352,7 @@ function ratioCell(m: ScaleMetrics, row: ScaleRow): string {
 function summary(row: ScaleRow): string {
   if (row.flip === undefined) return row.note ?? 'not measured';
   return `bring-up ${bringUpCell(row)}${row.bringUpRatio === undefined ? '' : ` (${ratio(row.bringUpRatio)} round_robin)`}, flip ${us(row.flip.medianUs)} median, `
-    + `1-endpoint update ${us(row.singleUpdate?.medianUs)}, 1 % update ${us(row.percentUpdate?.medianUs)}, heap ${row.heapBytesPerEndpoint ?? 'n/a'} B/endpoint`;
+    + `1-endpoint update ${us(row.singleUpdate?.medianUs)} (generic resolver ${us(row.genericUpdate?.medianUs)}), 1 % update ${us(row.percentUpdate?.medianUs)}, heap ${row.heapBytesPerEndpoint ?? 'n/a'} B/endpoint`;
 }
 
 function heapCell(row: ScaleRow): string {
@@ -353,7 +361,7 @@ function heapCell(row: ScaleRow): string {
   return `${count(row.heapBytesPerEndpoint)}${own}`;
 }
 
-const TABLE_COLUMNS = ['policy', 'bring all up (CPU)', '× round_robin', 'flip median / p90', '1-endpoint update', '1 % update', 'heap B/endpoint (without fakes)', 'floor: turn + pick'];
+const TABLE_COLUMNS = ['policy', 'bring all up (CPU)', '× round_robin', 'flip median / p90', '1-endpoint update', '1-endpoint update, generic resolver', '1 % update', 'heap B/endpoint (without fakes)', 'floor: turn + pick'];
 
 function sizeTable(m: ScaleMetrics, size: number): Table {
   const rows = m.rows.filter(r => r.endpoints === size);
@@ -363,14 +371,15 @@ function sizeTable(m: ScaleMetrics, size: number): Table {
     title: `${count(size)} endpoints: CPU per LB event, each in its own macrotask, up to and including one pick on the picker it led to`,
     columns: TABLE_COLUMNS,
     rows: rows.map(r => r.flip === undefined
-      ? [r.policy, bringUpCell(r), ratioCell(m, r), 'not measured (see note)', '', '', '', '']
-      : [r.policy, bringUpCell(r), ratioCell(m, r), `${us(r.flip.medianUs)} / ${us(r.flip.p90Us)}`, us(r.singleUpdate?.medianUs),
+      ? [r.policy, bringUpCell(r), ratioCell(m, r), 'not measured (see note)', '', '', '', '', '']
+      : [r.policy, bringUpCell(r), ratioCell(m, r), `${us(r.flip.medianUs)} / ${us(r.flip.p90Us)}`, us(r.singleUpdate?.medianUs), us(r.genericUpdate?.medianUs),
         us(r.percentUpdate?.medianUs), heapCell(r), us(r.floor?.medianUs)]),
     note: [
       measured === undefined ? 'no events measured'
         : `updates are medians of ${measured.singleUpdate?.samples} (1 endpoint) and ${measured.percentUpdate?.samples} (1 % = ${measured.percentUpdate?.changedPerUpdate} endpoints) per policy; `
           + `${measured.flip?.samples} flips (READY → TRANSIENT_FAILURE and back)`,
-      `of a 1-endpoint update, the resolver's side alone (put + resolve() + list copy) is ${us(m.resolverSideUpdate[String(size)]?.medianUs)}`,
+      `of a 1-endpoint update, the resolver's side alone (put + resolve() + list copy) is ${us(m.resolverSideUpdate[String(size)]?.medianUs)}; `
+        + `a generic resolver's update gives every endpoint new Endpoint and attribute objects in a new Map, built before the event and not charged`,
       `heap ${m.heapMeasured ? `includes ${m.fakeSubchannelBytes[String(size)] ?? 'n/a'} B per fake subchannel` : 'not measured (no gc())'}`,
       ...notes,
     ].join('; ') + '.',
@@ -399,7 +408,9 @@ export const scaleScenario: Scenario<ScaleMetrics> = {
       + 'publishes (at least one macrotask later; while none comes, up to 4 macrotasks and 5 timers of 1 ms) and one pick on it with '
       + 'the call hooks it returns: work deferred to a later macrotask or to the pick is counted. A **flip** is one random endpoint '
       + 'READY → TRANSIENT_FAILURE or back (median and p90 over both directions). A **1-endpoint update** toggles one key\'s weight '
-      + '1 ↔ 2; a **1 % update** toggles 1 % of the keys in one update. The **floor** is the same with no event: one idle macrotask and one pick.',
+      + '1 ↔ 2; a **generic-resolver update** is the same change delivered as a resolver that builds everything anew delivers it '
+      + '(dns, third-party and polling backends): a new list of new `Endpoint` objects and new attribute objects in a new Map, built before '
+      + 'the event; a **1 % update** toggles 1 % of the keys in one update. The **floor** is the same with no event: one idle macrotask and one pick.',
     '- **Heap**: `heapUsed` after two full GCs (`gc()` exposed at run time through `v8.setFlagsFromString`) after the bring-up, minus '
       + 'before it, per endpoint: the policy, grpc-js\'s pick_first leaves, the attribute map and the fake subchannels; in parentheses, '
       + 'without the fakes (their size measured alone).',
@@ -467,6 +478,7 @@ export const scaleScenario: Scenario<ScaleMetrics> = {
       checks.push(
         event('one flip', row.flip, base?.flip, TARGET_FLIP_US),
         event('one 1-endpoint resolver update', row.singleUpdate, base?.singleUpdate, TARGET_UPDATE_US),
+        event('one 1-endpoint update from a generic resolver (all objects new)', row.genericUpdate, base?.genericUpdate, TARGET_UPDATE_US),
       );
     }
     return checks;

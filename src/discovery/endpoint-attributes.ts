@@ -17,7 +17,8 @@ export interface EndpointAttributes {
 
 /**
  * Channel-option key of a `ReadonlyMap<host:port, EndpointAttributes>`. Contract: the map
- * may be patched in place, but an endpoint whose attributes changed is a new `Endpoint` object.
+ * may be patched in place, but an endpoint whose attributes changed is a new `Endpoint` object
+ * (O(changed) updates); any other resolver (new objects each time) is compared by value.
  */
 export const ENDPOINT_ATTRIBUTES_KEY = `${SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX}etcd_lb.endpoint_attributes`;
 

@@ -83,8 +83,9 @@ export class HealthWatch {
 
   constructor(private readonly subchannel: RealSubchannel, private readonly serviceName: string) {
     this.name = `${subchannel.getAddress()} ${describe(serviceName)}`;
-    // The subchannel's own channel: calls on it go to this connection only. Not closed by us: it is the
-    // subchannel's (cached, shared with ORCA), and a Client over it holds nothing else.
+    // The subchannel's own channel: calls on it go to this connection only. grpc-js registers it in its
+    // process-wide channelz registry, which keeps it (and the subchannel) until `close()`: closed when the
+    // watch ends, as grpc-js's ORCA producer does with the same cached channel.
     this.client = new grpc.Client('unused', grpc.credentials.createInsecure(), { channelOverride: subchannel.getChannel() });
     subchannel.addConnectivityStateListener(this.onConnectivity);
   }
@@ -109,6 +110,7 @@ export class HealthWatch {
     this.subchannel.removeDataProducer(healthWatchKey(this.serviceName));
     this.subchannel.removeConnectivityStateListener(this.onConnectivity);
     this.stop('no watcher left');
+    this.client.close();
     this.current = NOT_CONNECTED;
   }
 

@@ -2,6 +2,10 @@
  * Reads an endpoint's attributes (weight, priority, metadata) from the map the
  * resolver delivers, and validates them: a bad value is a resolver bug, so the
  * endpoint stays, with the default for the bad field and one warning.
+ *
+ * Compared by value, not by object: a resolver that builds every attribute
+ * object anew (dns, third-party backends) costs two checks and a store per
+ * unchanged endpoint, and only a changed weight, priority or zone moves it.
  */
 import { WarnOnce } from '../../common/warn-once';
 import { checkPriority, checkWeight } from '../../discovery/endpoint-record';
@@ -10,8 +14,6 @@ import { type EndpointState } from './endpoint-state';
 
 /** One balancer's attribute reading; warnings name the policy. */
 export class EndpointAttributeReader {
-  /** The attribute object last received per endpoint: the same object again = nothing to do. */
-  private readonly received = new WeakMap<EndpointState, EndpointAttributes>();
   private readonly warned = new WarnOnce();
 
   constructor(private readonly typeName: string) {}
@@ -24,18 +26,16 @@ export class EndpointAttributeReader {
   apply(state: EndpointState, attributes: ReadonlyMap<string, EndpointAttributes> | undefined): boolean {
     let found: EndpointAttributes | undefined;
     if (attributes !== undefined) {
-      for (const address of state.addresses) {
-        found = attributes.get(address);
-        if (found !== undefined) break;
-      }
+      const addresses = state.addresses;
+      for (let i = 0; i < addresses.length && found === undefined; i++) found = attributes.get(addresses[i]);
     }
-    const received = this.received.get(state);
-    if (found === received && received !== undefined) return false;
-    if (found === undefined) this.received.delete(state);
-    else this.received.set(state, found);
+    const current = state.attributes;
+    if (found === current) return false;
+    // Equal by value: the object the state has stays (the resolver's new one can die young).
+    if (found !== undefined && found.weight === current.weight && found.priority === current.priority && sameMetadata(found.metadata, current.metadata)) return false;
     const next = found === undefined ? DEFAULT_ENDPOINT_ATTRIBUTES : this.valid(state, found);
-    const zone = state.zone;
     const moved = next.weight !== state.weight || next.priority !== state.priority;
+    const zone = state.zone;
     state.attributes = next;
     return moved || state.zone !== zone;
   }
@@ -43,7 +43,7 @@ export class EndpointAttributeReader {
   private valid(state: EndpointState, found: EndpointAttributes): EndpointAttributes {
     const weightError = checkWeight(found.weight);
     const priorityError = checkPriority(found.priority);
-    if (weightError === undefined && priorityError === undefined) return found;
+    if (weightError === undefined && priorityError === undefined && found.metadata !== undefined) return found;
     for (const error of [weightError, priorityError]) if (error !== undefined) this.warned.warn(`${this.typeName}: endpoint ${state.key}: ${error}; using the default`);
     return {
       weight: weightError === undefined ? found.weight : DEFAULT_ENDPOINT_ATTRIBUTES.weight,
@@ -51,4 +51,17 @@ export class EndpointAttributeReader {
       metadata: found.metadata ?? DEFAULT_ENDPOINT_ATTRIBUTES.metadata,
     };
   }
+}
+
+/** Shallow equality (registration metadata is a few flat fields); a nested value compares by reference. */
+function sameMetadata(a: Readonly<Record<string, unknown>> | undefined, b: Readonly<Record<string, unknown>>): boolean {
+  if (a === b) return true;
+  if (a === undefined) return false;
+  let count = 0;
+  for (const key in a) {
+    if (a[key] !== b[key]) return false;
+    count++;
+  }
+  for (const key in b) if (--count < 0 || !(key in a)) return false;
+  return count === 0;
 }

@@ -1,16 +1,19 @@
 /**
  * The endpoints of a balancer's latest resolution, and the indexes over them:
- * by identity (addresses), by address (the retry's tried set names addresses)
- * and by the resolver's `Endpoint` object.
+ * by identity (addresses) and by address (the retry's tried set names addresses).
  *
  * `reconcile` diffs a new resolution against the last one in one pass that is
  * cheap for what did not change: unchanged endpoints keep their place in the
  * list (a change shifts the rest by a few), so the previous list is walked
- * alongside and most endpoints cost one comparison, no lookup; an endpoint
- * passed as the same `Endpoint` object, with the same attribute map as last
- * time, keeps its attributes (the contract of `ENDPOINT_ATTRIBUTES_KEY`).
+ * alongside and most endpoints cost one comparison, no lookup. The comparison
+ * is by value (host and port of each address), so a resolver that builds new
+ * `Endpoint` objects each time pays the same; only an endpoint out of step
+ * builds its address strings and looks them up. An endpoint passed as the same
+ * `Endpoint` object, with the same attribute map as last time, keeps its
+ * attributes unread (the contract of `ENDPOINT_ATTRIBUTES_KEY`); otherwise the
+ * owner reads them, by value too.
  */
-import { subchannelAddressToString, type Endpoint } from '../../common/grpc-experimental';
+import { subchannelAddressToString, type Endpoint, type SubchannelAddress } from '../../common/grpc-experimental';
 import { type EndpointAttributes } from '../../discovery/endpoint-attributes';
 import { type EndpointState } from './endpoint-state';
 
@@ -34,7 +37,6 @@ export interface Reconciled {
 export class EndpointList {
   private readonly byKey = new Map<string, EndpointState>();
   private readonly byAddress = new Map<string, EndpointState>();
-  private readonly byEndpointObject = new WeakMap<Endpoint, EndpointState>();
   /** The last resolution's endpoints, in its order (each knows its `listing.index`). */
   private last: EndpointState[] = [];
   private lastAttributes: ReadonlyMap<string, EndpointAttributes> | undefined;
@@ -77,20 +79,12 @@ export class EndpointList {
     for (const endpoint of list) {
       let state: EndpointState | undefined;
       let unchanged = false;
-      if (!replaceAll) {
-        if (cursor < previous.length && previous[cursor].listing.endpoint === endpoint && !previous[cursor].forgotten) {
-          state = previous[cursor++];
-          unchanged = true;
-        } else {
-          state = this.byEndpointObject.get(endpoint);
-          if (state?.forgotten) state = undefined;
-          if (state !== undefined) {
-            unchanged = state.listing.endpoint === endpoint;
-            if (previous[state.listing.index] === state) cursor = state.listing.index + 1;
-          }
-        }
-      }
-      if (state === undefined) {
+      const candidate = cursor < previous.length ? previous[cursor] : undefined;
+      if (!replaceAll && candidate !== undefined && !candidate.forgotten && sameEndpoint(candidate.listing.endpoint!, endpoint)) {
+        state = candidate;
+        cursor++;
+        unchanged = candidate.listing.endpoint === endpoint;
+      } else {
         const addresses = endpoint.addresses.map(subchannelAddressToString);
         if (addresses.length === 0) continue;
         const key = addresses.join(',');
@@ -100,6 +94,8 @@ export class EndpointList {
           this.forget(state);
           state = undefined;
         }
+        // Back in step with the previous list after an insertion or removal.
+        if (state !== undefined && state.listing.generation !== generation && previous[state.listing.index] === state && state.listing.index >= cursor) cursor = state.listing.index + 1;
         if (state === undefined) {
           state = this.owner.create(key, addresses, endpoint);
           this.byKey.set(key, state);
@@ -108,8 +104,9 @@ export class EndpointList {
         }
       }
       if (state.listing.generation === generation) continue; // the same endpoint twice in one list
-      if (state.listing.endpoint !== endpoint) this.byEndpointObject.set(endpoint, state);
-      state.listed(generation, kept, endpoint);
+      // A resolver with a new map each time never relies on the object's identity: the equal old
+      // object stays listed and the new one dies young (promoting 10,000 of them per update costs GC).
+      state.listed(generation, kept, unchanged || !sameAttributeSource ? state.listing.endpoint ?? endpoint : endpoint);
       listed[kept++] = state;
       if (!unchanged || !sameAttributeSource) this.owner.applyAttributes(state, attributes);
     }
@@ -138,4 +135,19 @@ export class EndpointList {
     for (const address of state.addresses) if (this.byAddress.get(address) === state) this.byAddress.delete(address);
     this.owner.forget(state);
   }
+}
+
+/** Whether two endpoints have the same addresses, in order: property reads, no strings built. */
+function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  if (a === b) return true;
+  const x = a.addresses;
+  const y = b.addresses;
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (!sameAddress(x[i], y[i])) return false;
+  return true;
+}
+
+function sameAddress(a: SubchannelAddress, b: SubchannelAddress): boolean {
+  if ('path' in a || 'path' in b) return 'path' in a && 'path' in b && a.path === b.path;
+  return a.host === b.host && a.port === b.port;
 }
