@@ -5,12 +5,14 @@
  * (an optional dependency) is absent, etcd works, and ZooKeeper says what is missing.
  */
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEtcd, type EtcdServer } from './support/etcd';
-import { npmChildEnv, packRepo } from './support/npm-pack';
+import { npmChildEnv, packRepo, REPO_ROOT } from './support/npm-pack';
+import { freePort } from './support/ports';
+import { waitFor } from './support/wait';
 
 const NPM_INSTALL_TIMEOUT_MS = 120_000;
 const APP_TIMEOUT_MS = 30_000;
@@ -163,6 +165,33 @@ describe('installing the npm pack tarball into a new app', function () {
       expect(result.code, `tsc failed:\n${result.stdout}${result.stderr}`).to.equal(0);
     });
   }
+
+  it("the README's server and client, pasted into the app as they are (only etcd's port changed), compile, serve and call", async function () {
+    const blocks = [...readFileSync(join(REPO_ROOT, 'README.md'), 'utf8').matchAll(/^## A (server|client)\n[\s\S]*?^```ts\n([\s\S]*?)^```/gm)];
+    expect(blocks.map(b => b[1])).to.deep.equal(['server', 'client']);
+    const etcdHost = etcd!.endpoint.replace(/^https?:\/\//, '');
+    for (const [, name, code] of blocks) writeFileSync(join(app, `${name}.ts`), code.replaceAll('127.0.0.1:2379', etcdHost));
+    writeFileSync(join(app, 'tsconfig.readme.json'), JSON.stringify({
+      compilerOptions: { strict: true, module: 'commonjs', target: 'ES2022', outDir: 'out', types: ['node'], skipLibCheck: false },
+      files: ['server.ts', 'client.ts'],
+    }));
+    const tsc = await run(process.execPath, [TSC, '-p', 'tsconfig.readme.json'], app, APP_TIMEOUT_MS, process.env);
+    expect(tsc.code, `tsc failed:\n${tsc.stdout}${tsc.stderr}`).to.equal(0);
+    const port = await freePort();
+    const server = spawn(process.execPath, ['out/server.js', `127.0.0.1:${port}`], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+    const client = spawn(process.execPath, ['out/client.js'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+    let clientOut = '';
+    client.stdout.on('data', (chunk: Buffer) => { clientOut += chunk.toString(); });
+    try {
+      await waitFor('the client is answered by the server', () => clientOut.includes(`from 127.0.0.1:${port}`), { timeoutMs: 20_000 });
+      const exited = new Promise<number | null>(resolve => server.once('exit', code => resolve(code)));
+      server.kill('SIGTERM');
+      expect(await exited, 'the server exits 0 after its graceful shutdown').to.equal(0);
+    } finally {
+      client.kill('SIGKILL');
+      server.kill('SIGKILL');
+    }
+  });
 
   it('without the optional ZooKeeper client, registering in ZooKeeper is an error naming the package', async function () {
     expect(existsSync(join(app, 'node_modules', 'node-zookeeper-client'))).to.equal(false);
