@@ -4,6 +4,13 @@
  * (attempt) goes to it any more. The dead replica's key stays in etcd (its lease
  * has not expired yet), as in production: the policy must route around it on
  * connectivity alone. A fresh replica replaces it before the next policy.
+ *
+ * The interceptor rows mark the method idempotent (`isIdempotent`), as the docs'
+ * "0 failed calls" promise requires: a unary call then commits on its OK status, so a
+ * replica killed after sending the response message but before the status is retried.
+ * One more row runs the interceptor without it (commit at headers, gRFC A6): a call
+ * caught in that gap fails, by design (the server did the work); it is reported, not
+ * held to 0.
  */
 import { seededRandom } from '../../test/support/wait';
 import { count, ms } from '../format';
@@ -20,11 +27,15 @@ const REPLICA_LATENCY_MS = 2;
 interface Config {
   readonly policy: string;
   readonly interceptor: boolean;
+  /** With the interceptor: whether the method is marked idempotent (`isIdempotent`). */
+  readonly idempotent: boolean;
 }
 
 export interface KillRow {
   readonly policy: string;
   readonly interceptor: boolean;
+  /** Undefined in results saved before the non-idempotent row existed (they were all non-idempotent). */
+  readonly idempotent?: boolean;
   readonly calls: number;
   readonly failed: number;
   readonly failedByCode: Readonly<Record<string, number>>;
@@ -46,13 +57,16 @@ export interface KillMetrics {
 
 function configs(context: ScenarioContext): Config[] {
   return [
-    { policy: ROUND_ROBIN, interceptor: false },
-    { policy: ROUND_ROBIN, interceptor: true },
-    ...context.policies.map(policy => ({ policy, interceptor: true })),
+    { policy: ROUND_ROBIN, interceptor: false, idempotent: false },
+    { policy: ROUND_ROBIN, interceptor: true, idempotent: true },
+    ...context.policies.map(policy => ({ policy, interceptor: true, idempotent: true })),
+    // The same interceptor without isIdempotent, under the first etcd_* policy.
+    { policy: context.policies[0] ?? ROUND_ROBIN, interceptor: true, idempotent: false },
   ];
 }
 
-const label = (r: { policy: string; interceptor: boolean }): string => (r.interceptor ? `${r.policy} + retry interceptor` : r.policy);
+const label = (r: { policy: string; interceptor: boolean; idempotent?: boolean }): string =>
+  !r.interceptor ? r.policy : `${r.policy} + retry interceptor${r.idempotent === true ? ' (idempotent)' : ' (not idempotent)'}`;
 
 export const killScenario: Scenario<KillMetrics> = {
   name: 'kill',
@@ -90,6 +104,7 @@ export const killScenario: Scenario<KillMetrics> = {
         retryInterceptor: config.interceptor
           ? {
             random: seededRandom(context.seed),
+            isIdempotent: config.idempotent ? () => true : undefined,
             onRetry: event => {
               retries++;
               if (event.peer === victim.address) onVictim(performance.now());
@@ -110,6 +125,7 @@ export const killScenario: Scenario<KillMetrics> = {
         rows.push({
           policy: config.policy,
           interceptor: config.interceptor,
+          idempotent: config.idempotent,
           calls: result.calls,
           failed: result.failed,
           failedByCode: result.failedByCode,
@@ -147,14 +163,25 @@ export const killScenario: Scenario<KillMetrics> = {
   },
 
   targets(m) {
-    const checks: TargetCheck[] = m.rows.filter(r => r.interceptor && r.policy !== ROUND_ROBIN).map(r => ({
+    const checks: TargetCheck[] = m.rows.filter(r => r.interceptor && r.idempotent === true).map(r => ({
       scenario: 'kill',
       what: `failed calls, ${label(r)}`,
       target: '0',
       measured: `${count(r.failed)} of ${count(r.calls)}`,
       met: r.failed === 0,
     }));
-    if (checks.length === 0) checks.push({ scenario: 'kill', what: 'failed calls with the retry interceptor', target: '0', measured: 'n/a', met: undefined, note: 'no etcd_* policy registered' });
+    if (checks.length === 0) checks.push({ scenario: 'kill', what: 'failed calls with the retry interceptor (idempotent)', target: '0', measured: 'n/a', met: undefined });
+    for (const r of m.rows.filter(row => row.interceptor && row.idempotent !== true)) {
+      checks.push({
+        scenario: 'kill',
+        what: `failed calls, ${label(r)}`,
+        target: 'reported',
+        measured: `${count(r.failed)} of ${count(r.calls)}`,
+        met: undefined,
+        note: 'committed at headers (gRFC A6): a replica killed between the response message and the status fails the call, '
+          + 'which the server processed; remedy: isIdempotent, or idempotency keys the server dedupes on',
+      });
+    }
     return checks;
   },
 };
