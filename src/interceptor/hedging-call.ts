@@ -104,7 +104,7 @@ export class HedgingCall extends LogicalCall implements HedgeAttemptOwner {
     if (attempt.peer !== undefined) this.tried.add(attempt.peer);
     const code = attemptStatus.code;
     const timedOut = attempt.timedOut;
-    const retryable = this.recordAttemptEnd(code, timedOut, attempt.kind);
+    const retryable = this.recordAttemptEnd(attemptStatus, timedOut, attempt.kind);
     if (attempt.number === 1 && !(retryable && !timedOut)) this.estimator?.record(performance.now() - attempt.startMs);
     if (trace.enabled) trace(`${this.method}: attempt ${attempt.number} on ${attempt.peer ?? '?'} ended with code ${code}${timedOut ? ' (attempt timeout)' : ''}; ${this.live} in flight`);
     if (code === status.OK || !retryable || this.cancelled) {

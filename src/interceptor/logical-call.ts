@@ -185,8 +185,10 @@ export abstract class LogicalCall implements AttemptCall {
    * (retryable code or timed out). Only the call's first such failure takes a token; other
    * codes (NOT_FOUND, ...) say nothing of the replica and leave the budget alone.
    */
-  protected recordAttemptEnd(code: status, timedOut: boolean, kind: AttemptKind): boolean {
+  protected recordAttemptEnd(attemptStatus: StatusObject, timedOut: boolean, kind: AttemptKind): boolean {
+    const code = attemptStatus.code;
     this.scope.metrics?.attemptEnded(this.method, code, kind);
+    if (code === status.UNAVAILABLE) this.scope.checkResolution(this.target, attemptStatus);
     const retryable = timedOut || isRetryableCode(this.scope.options.retryableCodeMask, code);
     if (code === status.OK) {
       this.budget.recordSuccess();

@@ -121,7 +121,7 @@ export class RetryingCall extends LogicalCall implements InterceptingListener {
     if (this.phase !== ATTEMPTING) return;
     this.clearTimer();
     const timedOut = this.attemptTimedOut;
-    const retryable = this.recordAttemptEnd(attemptStatus.code, timedOut, this.attempts === 1 ? 'first' : 'retry');
+    const retryable = this.recordAttemptEnd(attemptStatus, timedOut, this.attempts === 1 ? 'first' : 'retry');
     if (attemptStatus.code !== status.OK && retryable && !this.committed && !this.cancelled) {
       const delayMs = this.retryDelayMs(attemptStatus);
       if (delayMs >= 0) {
