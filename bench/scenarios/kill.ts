@@ -24,7 +24,8 @@ const CONCURRENCY = 16;
 /** Every replica takes this long per call, so that calls are in flight on the victim when it dies. */
 const REPLICA_LATENCY_MS = 2;
 
-interface Config {
+/** One row of the scenario: a policy, with or without the interceptor. */
+export interface KillConfig {
   readonly policy: string;
   readonly interceptor: boolean;
   /** With the interceptor: whether the method is marked idempotent (`isIdempotent`). */
@@ -55,7 +56,7 @@ export interface KillMetrics {
   readonly rows: readonly KillRow[];
 }
 
-function configs(context: ScenarioContext): Config[] {
+function configs(context: ScenarioContext): KillConfig[] {
   return [
     { policy: ROUND_ROBIN, interceptor: false, idempotent: false },
     { policy: ROUND_ROBIN, interceptor: true, idempotent: true },
@@ -63,6 +64,11 @@ function configs(context: ScenarioContext): Config[] {
     // The same interceptor without isIdempotent, under the first etcd_* policy.
     { policy: context.policies[0] ?? ROUND_ROBIN, interceptor: true, idempotent: false },
   ];
+}
+
+/** The rows held to 0 failed calls: the interceptor with the method marked idempotent, under each policy. */
+export function idempotentKillConfigs(context: ScenarioContext): KillConfig[] {
+  return configs(context).filter(c => c.interceptor && c.idempotent);
 }
 
 const label = (r: { policy: string; interceptor: boolean; idempotent?: boolean }): string =>
@@ -79,67 +85,8 @@ export const killScenario: Scenario<KillMetrics> = {
     return configs(context).length;
   },
 
-  async run(context): Promise<KillMetrics> {
-    const { env } = context;
-    const runMs = context.quick ? 2_000 : 6_000;
-    const warmupMs = 500;
-    const killAtMs = Math.round(runMs / 3);
-    const rows: KillRow[] = [];
-    for (const config of configs(context)) {
-      context.progress.step(label(config));
-      const replicas = await env.replicas();
-      for (const r of replicas) env.setBehaviour(r, { latencyMs: REPLICA_LATENCY_MS });
-      const victim = replicas.find(r => r.name === VICTIM)!;
-      let killedAt = Infinity;
-      let lastOnVictim = -Infinity;
-      let attemptsAfterKill = 0;
-      let retries = 0;
-      const onVictim = (endMs: number): void => {
-        if (endMs < killedAt) return;
-        attemptsAfterKill++;
-        lastOnVictim = Math.max(lastOnVictim, endMs);
-      };
-      const client = env.client(env.etcdTarget, {
-        lbConfig: lbConfigOf(config.policy),
-        retryInterceptor: config.interceptor
-          ? {
-            random: seededRandom(context.seed),
-            isIdempotent: config.idempotent ? () => true : undefined,
-            onRetry: event => {
-              retries++;
-              if (event.peer === victim.address) onVictim(performance.now());
-            },
-          }
-          : undefined,
-      });
-      try {
-        await env.ready(client);
-        const onCall = (call: CallRecord): void => {
-          if (call.server === victim.name || (call.server === undefined && call.peer === victim.address)) onVictim(call.endMs);
-        };
-        const load: Promise<LoadResult> = closedLoop(client, { concurrency: CONCURRENCY, durationMs: runMs, warmupMs, onCall });
-        await new Promise(resolve => setTimeout(resolve, warmupMs + killAtMs));
-        killedAt = performance.now();
-        await victim.kill('SIGKILL');
-        const result = await load;
-        rows.push({
-          policy: config.policy,
-          interceptor: config.interceptor,
-          idempotent: config.idempotent,
-          calls: result.calls,
-          failed: result.failed,
-          failedByCode: result.failedByCode,
-          attemptsOnVictimAfterKill: attemptsAfterKill,
-          msUntilNoCallToVictim: Math.round(Math.max(0, lastOnVictim - killedAt) * 10) / 10,
-          retries,
-          p99Ms: result.latencyMs.p99,
-        });
-      } finally {
-        env.closeClient(client);
-        await env.replace(victim);
-      }
-    }
-    return { victim: VICTIM, concurrency: CONCURRENCY, runMs, killAtMs, rows };
+  run(context): Promise<KillMetrics> {
+    return runKill(context, configs(context));
   },
 
   tables(m) {
@@ -185,3 +132,67 @@ export const killScenario: Scenario<KillMetrics> = {
     return checks;
   },
 };
+
+/** Runs the kill scenario for `rows` (the scenario runs them all; a repeated check may run fewer). */
+export async function runKill(context: ScenarioContext, rows: readonly KillConfig[]): Promise<KillMetrics> {
+  const { env } = context;
+  const runMs = context.quick ? 2_000 : 6_000;
+  const warmupMs = 500;
+  const killAtMs = Math.round(runMs / 3);
+  const results: KillRow[] = [];
+  for (const config of rows) {
+    context.progress.step(label(config));
+    const replicas = await env.replicas();
+    for (const r of replicas) env.setBehaviour(r, { latencyMs: REPLICA_LATENCY_MS });
+    const victim = replicas.find(r => r.name === VICTIM)!;
+    let killedAt = Infinity;
+    let lastOnVictim = -Infinity;
+    let attemptsAfterKill = 0;
+    let retries = 0;
+    const onVictim = (endMs: number): void => {
+      if (endMs < killedAt) return;
+      attemptsAfterKill++;
+      lastOnVictim = Math.max(lastOnVictim, endMs);
+    };
+    const client = env.client(env.etcdTarget, {
+      lbConfig: lbConfigOf(config.policy),
+      retryInterceptor: config.interceptor
+        ? {
+          random: seededRandom(context.seed),
+          isIdempotent: config.idempotent ? () => true : undefined,
+          onRetry: event => {
+            retries++;
+            if (event.peer === victim.address) onVictim(performance.now());
+          },
+        }
+        : undefined,
+    });
+    try {
+      await env.ready(client);
+      const onCall = (call: CallRecord): void => {
+        if (call.server === victim.name || (call.server === undefined && call.peer === victim.address)) onVictim(call.endMs);
+      };
+      const load: Promise<LoadResult> = closedLoop(client, { concurrency: CONCURRENCY, durationMs: runMs, warmupMs, onCall });
+      await new Promise(resolve => setTimeout(resolve, warmupMs + killAtMs));
+      killedAt = performance.now();
+      await victim.kill('SIGKILL');
+      const result = await load;
+      results.push({
+        policy: config.policy,
+        interceptor: config.interceptor,
+        idempotent: config.idempotent,
+        calls: result.calls,
+        failed: result.failed,
+        failedByCode: result.failedByCode,
+        attemptsOnVictimAfterKill: attemptsAfterKill,
+        msUntilNoCallToVictim: Math.round(Math.max(0, lastOnVictim - killedAt) * 10) / 10,
+        retries,
+        p99Ms: result.latencyMs.p99,
+      });
+    } finally {
+      env.closeClient(client);
+      await env.replace(victim);
+    }
+  }
+  return { victim: VICTIM, concurrency: CONCURRENCY, runMs, killAtMs, rows: results };
+}
