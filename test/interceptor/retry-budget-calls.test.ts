@@ -6,44 +6,23 @@
  */
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { register } from '../../src/register';
 import { createRetryInterceptor } from '../../src/interceptor/retry-interceptor';
 import { type HedgeEvent } from '../../src/interceptor/hedging-options';
 import { type RetryEvent } from '../../src/interceptor/retry-options';
 import { type EchoClient } from '../support/echo-proto';
 import { waitFor } from '../support/wait';
-import { callWithId, resetRecord, startRecordingReplicas, type RecordingReplicas } from './hedge-fixtures';
+import { callWithId, recordingSuite, startRecordingReplicas, warmUpRecording } from './hedge-fixtures';
 import { clientFor, runCalls } from './replicas';
 
 const UNARY = '/grpc_etcd_lb.echo.Echo/Unary';
 
 describe('retry interceptor: what the retry budget counts', function () {
   this.timeout(60_000);
-  let replicas: RecordingReplicas | undefined;
-  const clients: EchoClient[] = [];
-
-  before(() => register());
-
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    await replicas?.stop();
-    replicas = undefined;
-  });
-
-  async function warmUp(c: EchoClient): Promise<void> {
-    const served = new Set<string>();
-    let n = 0;
-    await waitFor('every replica to serve a call', async () => {
-      const reply = await callWithId(c, `warm-${n++}`).catch(() => undefined);
-      if (reply) served.add(reply.server);
-      return served.size === replicas!.servers.length;
-    }, { timeoutMs: 20_000 });
-    await waitFor('warm-up attempts to end', () => replicas!.inFlight() === 0);
-    resetRecord(replicas!);
-  }
+  const suite = recordingSuite();
+  const warmUp = (c: EchoClient): Promise<void> => warmUpRecording(c, suite.replicas!);
 
   it('hedged reads that answer NOT_FOUND keep hedges and retries on (60 calls, every one hedged)', async () => {
-    replicas = await startRecordingReplicas(3);
+    const replicas = suite.replicas = await startRecordingReplicas(3);
     const hedges: HedgeEvent[] = [];
     const c = clientFor(replicas.target, 'etcd_least_request', [createRetryInterceptor({
       isIdempotent: method => method === UNARY,
@@ -52,18 +31,18 @@ describe('retry interceptor: what the retry budget counts', function () {
       maxBackoffMs: 0,
       onHedge: e => hedges.push(e),
     })]);
-    clients.push(c);
+    suite.clients.push(c);
     await warmUp(c);
     hedges.length = 0;
     for (const s of replicas.servers) s.setBehaviour({ latencyMs: 20, failRate: 1, failCode: grpc.status.NOT_FOUND });
     const reads = await runCalls(60, 1, i => callWithId(c, `nf${i}`));
-    await waitFor('every attempt to end', () => replicas!.inFlight() === 0);
+    await waitFor('every attempt to end', () => replicas.inFlight() === 0);
     expect(reads.errors.map(e => e.code)).to.deep.equal(new Array<grpc.status>(60).fill(grpc.status.NOT_FOUND));
     const hedgesOnReads = hedges.length;
     // Then every replica fails: the next call must still be retried (maxAttempts 3).
     for (const s of replicas.servers) s.setBehaviour({ failRate: 1 });
     const outage = await callWithId(c, 'after').then(() => grpc.status.OK, (e: grpc.ServiceError) => e.code);
-    await waitFor('every attempt to end', () => replicas!.inFlight() === 0);
+    await waitFor('every attempt to end', () => replicas.inFlight() === 0);
     // Its retries may start as retries or, when the hedge delay passed first, as 'failure' hedges.
     const attempts = replicas.byCall().get('after')?.length ?? 0;
     console.log(`      60 hedged NOT_FOUND reads: ${hedgesOnReads} hedges; the next failing call: ${attempts} attempts`);
@@ -73,12 +52,12 @@ describe('retry interceptor: what the retry budget counts', function () {
   });
 
   it('a call whose retries also fail takes one token: 3 of 4 replicas failing, 150 calls, none fails', async () => {
-    replicas = await startRecordingReplicas(4);
+    const replicas = suite.replicas = await startRecordingReplicas(4);
     const retries: RetryEvent[] = [];
     const c = clientFor(replicas.target, 'etcd_weighted_round_robin', [createRetryInterceptor({
       maxAttempts: 4, initialBackoffMs: 0, maxBackoffMs: 0, onRetry: e => retries.push(e),
     })]);
-    clients.push(c);
+    suite.clients.push(c);
     await warmUp(c);
     for (const s of replicas.servers.slice(0, 3)) s.setBehaviour({ failRate: 1 });
     const { errors } = await runCalls(150, 1, i => callWithId(c, `c${i}`));
@@ -87,12 +66,12 @@ describe('retry interceptor: what the retry budget counts', function () {
   });
 
   it('a total outage still stops retries after maxTokens / 2 failed calls', async () => {
-    replicas = await startRecordingReplicas(3);
+    const replicas = suite.replicas = await startRecordingReplicas(3);
     const retries: RetryEvent[] = [];
     const c = clientFor(replicas.target, 'etcd_weighted_round_robin', [createRetryInterceptor({
       initialBackoffMs: 0, maxBackoffMs: 0, onRetry: e => retries.push(e),
     })]);
-    clients.push(c);
+    suite.clients.push(c);
     await warmUp(c);
     for (const s of replicas.servers) s.setBehaviour({ failRate: 1 });
     const { ok } = await runCalls(200, 1, i => callWithId(c, `o${i}`));
