@@ -38,6 +38,8 @@ export interface RetryScope {
   isIdempotent(method: string): boolean;
   /** `shouldRetry(method, status)`, true when unset; a throw counts as false (and is logged). */
   shouldRetry(method: string, status: StatusObject): boolean;
+  /** An attempt on `target` ended with `attemptStatus`: logs once per target when it says `register()` came too late. */
+  checkResolution(target: string, attemptStatus: StatusObject): void;
   /** Logs a problem (e.g. a throwing user hook) at most every few seconds. */
   warn(text: string): void;
   /** Calls the user hook `name` (onRetry, onHedge) with `event`; a throw is warned about (rate-limited) and ignored. */

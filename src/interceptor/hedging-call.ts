@@ -16,9 +16,10 @@
  *   out attempts of a call with none in flight; the retry budget is the storm guard.
  * - When every attempt in flight has failed retryably, the call behaves as
  *   `RetryingCall`: backoff or pushback, retry budget, `shouldRetry`, deadline.
- * - Budgets: a hedge needs a positive hedge-budget token and a retry budget above half,
- *   and takes one of each. Each attempt's status is accounted in the retry budget as in
- *   `RetryingCall`; a loser's cancellation is not.
+ * - Budgets: a hedge needs a positive hedge-budget token (taken) and a retry budget above
+ *   half. Sending it costs no retry token (gRFC A6): the retry budget counts statuses, as
+ *   in `RetryingCall` (the call's first retryable failure takes one, an OK gives back), so
+ *   hedged reads answering NOT_FOUND do not drain it; a loser's cancellation is not counted.
  * - Deadline and cancellation: every attempt carries the call's deadline (grpc-js ends
  *   each one); no attempt starts at or past it; a caller's cancel cancels every attempt.
  * - Adaptive delay: the first attempt's latency (or, when it was cut or lost to a hedge,
@@ -103,7 +104,7 @@ export class HedgingCall extends LogicalCall implements HedgeAttemptOwner {
     if (attempt.peer !== undefined) this.tried.add(attempt.peer);
     const code = attemptStatus.code;
     const timedOut = attempt.timedOut;
-    const retryable = this.recordAttemptEnd(code, timedOut, attempt.kind);
+    const retryable = this.recordAttemptEnd(attemptStatus, timedOut, attempt.kind);
     if (attempt.number === 1 && !(retryable && !timedOut)) this.estimator?.record(performance.now() - attempt.startMs);
     if (trace.enabled) trace(`${this.method}: attempt ${attempt.number} on ${attempt.peer ?? '?'} ended with code ${code}${timedOut ? ' (attempt timeout)' : ''}; ${this.live} in flight`);
     if (code === status.OK || !retryable || this.cancelled) {
@@ -194,13 +195,10 @@ export class HedgingCall extends LogicalCall implements HedgeAttemptOwner {
     call.startHedge('delay', latestLive?.peer);
   }
 
-  /** Whether a hedge after the delay may start: a retry budget above half and a hedge-budget token (taken, with a retry token). */
+  /** Whether a hedge after the delay may start: a retry budget above half and a hedge-budget token (taken). */
   private hedgeBudgetsAllow(): boolean {
     const retryAllows = this.budget.canRetry();
-    if (retryAllows && this.hedgeBudget.tryTake()) {
-      this.budget.recordHedge();
-      return true;
-    }
+    if (retryAllows && this.hedgeBudget.tryTake()) return true;
     if (trace.enabled) {
       const budget = retryAllows
         ? `hedge budget of ${this.target} (${this.hedgeBudget.tokens.toFixed(2)} tokens)`

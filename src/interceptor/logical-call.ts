@@ -71,6 +71,8 @@ export abstract class LogicalCall implements AttemptCall {
   protected readonly target: string;
   protected readonly budget: RetryBudget;
   protected readonly deadlineMs: number;
+  /** The call has taken its retry-budget token (its first retryable failure; see retry-budget.ts). */
+  private chargedBudget = false;
   /** Created at the first retry (most calls never retry). */
   private backoff: RetryBackoff | undefined;
   /** `performance.now()` at start, set only with metrics on. */
@@ -178,12 +180,22 @@ export abstract class LogicalCall implements AttemptCall {
 
   // ---- may a failed attempt be retried, and after how long ----
 
-  /** Records an attempt's end (metrics, retry budget); true when its failure may be retried (retryable code or timed out). */
-  protected recordAttemptEnd(code: status, timedOut: boolean, kind: AttemptKind): boolean {
+  /**
+   * Records an attempt's end (metrics, retry budget); true when its failure may be retried
+   * (retryable code or timed out). Only the call's first such failure takes a token; other
+   * codes (NOT_FOUND, ...) say nothing of the replica and leave the budget alone.
+   */
+  protected recordAttemptEnd(attemptStatus: StatusObject, timedOut: boolean, kind: AttemptKind): boolean {
+    const code = attemptStatus.code;
     this.scope.metrics?.attemptEnded(this.method, code, kind);
+    if (code === status.UNAVAILABLE) this.scope.checkResolution(this.target, attemptStatus);
     const retryable = timedOut || isRetryableCode(this.scope.options.retryableCodeMask, code);
-    if (code === status.OK) this.budget.recordSuccess();
-    else if (retryable) this.budget.recordFailure();
+    if (code === status.OK) {
+      this.budget.recordSuccess();
+    } else if (retryable && !this.chargedBudget) {
+      this.chargedBudget = true;
+      this.budget.recordFailure();
+    }
     return retryable;
   }
 

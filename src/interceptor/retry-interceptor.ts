@@ -14,6 +14,7 @@ import { HedgingCall } from './hedging-call';
 import { RetryBudget } from './retry-budget';
 import { resolveRetryOptions, type ResolvedRetryOptions, type RetryOptions } from './retry-options';
 import { RetryingCall } from './retrying-call';
+import { isUnregisteredTarget, unregisteredTargetMessage } from './unregistered-target';
 
 const WARN_INTERVAL_MS = 10_000;
 
@@ -22,6 +23,8 @@ class RetryInterceptorScope implements RetryScope {
   private readonly budgets = new Map<string, RetryBudget>();
   private readonly hedgeBudgets = new Map<string, HedgeBudget>();
   private readonly estimators = new Map<string, HedgeDelayEstimator>();
+  /** Targets already reported as used before `register()`. */
+  private readonly unregisteredTargets = new Set<string>();
   private lastWarnMs = -Infinity;
   private suppressedWarnings = 0;
 
@@ -79,6 +82,12 @@ class RetryInterceptorScope implements RetryScope {
       this.warn(`shouldRetry threw (treated as false): ${(err as Error)?.message ?? String(err)}`);
       return false;
     }
+  }
+
+  checkResolution(target: string, attemptStatus: StatusObject): void {
+    if (this.unregisteredTargets.has(target) || !isUnregisteredTarget(target, attemptStatus)) return;
+    this.unregisteredTargets.add(target);
+    log(logVerbosity.ERROR, unregisteredTargetMessage(target));
   }
 
   runHook<E>(name: string, hook: (event: E) => void, event: E): void {

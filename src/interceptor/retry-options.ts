@@ -53,8 +53,9 @@ export interface RetryOptions {
   perAttemptTimeoutMs?: number;
   /**
    * Retry budget (gRFC A6 retryThrottling), one token bucket per channel target: each
-   * attempt failing with a retryable code (or timing out) takes 1 token, each OK attempt
-   * gives back `tokenRatio`; retries stop while tokens ≤ maxTokens / 2. Defaults to 100.
+   * call failing with a retryable code (or timing out) takes 1 token, however many of its
+   * attempts fail; each OK attempt gives back `tokenRatio`; other codes and sending a hedge
+   * cost nothing. Retries and hedges stop while tokens ≤ maxTokens / 2. Defaults to 100.
    */
   maxTokens?: number;
   /** Tokens given back per successful attempt. Defaults to 1. */

@@ -18,6 +18,13 @@ import { type AttemptCall, type RetryScope, peerOf, setPreviousAttempts, trace }
 import { ATTEMPTING, type CallerStep, DONE, IDLE, LogicalCall } from './logical-call';
 import { PUSHBACK_STOP } from './retry-pushback';
 
+/**
+ * Added to the details of a committed call's failure that would otherwise have been
+ * retried: the caller learns the server may have done the work, and what to change.
+ */
+export const COMMITTED_SUFFIX = ' (not retried: the call was committed when the server sent headers/a message, '
+  + 'so the server may have processed it; mark the method idempotent with isIdempotent, or use idempotency keys)';
+
 /** A unary or server-streaming call retried attempt after attempt (see the file comment); created by the retry interceptor. */
 export class RetryingCall extends LogicalCall implements InterceptingListener {
   /** The latest attempt (the live one in ATTEMPTING; the failed one in BACKOFF). */
@@ -114,7 +121,7 @@ export class RetryingCall extends LogicalCall implements InterceptingListener {
     if (this.phase !== ATTEMPTING) return;
     this.clearTimer();
     const timedOut = this.attemptTimedOut;
-    const retryable = this.recordAttemptEnd(attemptStatus.code, timedOut, this.attempts === 1 ? 'first' : 'retry');
+    const retryable = this.recordAttemptEnd(attemptStatus, timedOut, this.attempts === 1 ? 'first' : 'retry');
     if (attemptStatus.code !== status.OK && retryable && !this.committed && !this.cancelled) {
       const delayMs = this.retryDelayMs(attemptStatus);
       if (delayMs >= 0) {
@@ -126,6 +133,9 @@ export class RetryingCall extends LogicalCall implements InterceptingListener {
         this.scheduleRetry(attemptStatus, delayMs, this.attempts + 1, peer, timedOut);
         return;
       }
+    } else if (retryable && this.committed && !this.cancelled && !this.outOfAttempts(this.attempts) && this.budget.canRetry()) {
+      this.finish({ ...attemptStatus, details: attemptStatus.details + COMMITTED_SUFFIX });
+      return;
     }
     this.finish(attemptStatus);
   }

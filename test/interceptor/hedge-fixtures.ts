@@ -3,8 +3,10 @@
  * header the test sets) reached which replica, and calls that carry such an id.
  */
 import * as grpc from '@grpc/grpc-js';
+import { register } from '../../src/register';
 import { type EchoClient, type EchoReply } from '../support/echo-proto';
 import { type EchoServer, type EchoServerOptions } from '../support/echo-server';
+import { waitFor } from '../support/wait';
 import { STANDARD_KEYS, startServers } from './replicas';
 
 export const CALL_ID_KEY = 'x-test-call-id';
@@ -76,4 +78,35 @@ export function resetRecord(replicas: RecordingReplicas): void {
   for (const s of replicas.servers) Object.assign(s, { calls: 0, ok: 0, failed: 0 });
   replicas.arrivals.length = 0;
   replicas.foreignKeys.clear();
+}
+
+/** Calls until every replica served one (every subchannel READY), then clears the record. */
+export async function warmUpRecording(c: EchoClient, replicas: RecordingReplicas): Promise<void> {
+  const served = new Set<string>();
+  let n = 0;
+  await waitFor('every replica to serve a call', async () => {
+    const reply = await callWithId(c, `warm-${n++}`).catch(() => undefined);
+    if (reply) served.add(reply.server);
+    return served.size === replicas.servers.length;
+  }, { timeoutMs: 20_000 });
+  await waitFor('warm-up attempts to end', () => replicas.inFlight() === 0);
+  resetRecord(replicas);
+}
+
+/** The state of a suite on recording replicas; its clients are closed and replicas stopped after each test. */
+export interface RecordingSuite {
+  replicas: RecordingReplicas | undefined;
+  readonly clients: EchoClient[];
+}
+
+/** Registers the suite's hooks (call inside `describe`): our policies registered, cleanup after each test. */
+export function recordingSuite(): RecordingSuite {
+  const suite: RecordingSuite = { replicas: undefined, clients: [] };
+  before(() => register());
+  afterEach(async () => {
+    for (const c of suite.clients.splice(0)) c.close();
+    await suite.replicas?.stop();
+    suite.replicas = undefined;
+  });
+  return suite;
 }

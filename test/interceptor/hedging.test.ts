@@ -11,7 +11,7 @@ import { type HedgeEvent } from '../../src/interceptor/hedging-options';
 import { type RetryEvent, type RetryOptions } from '../../src/interceptor/retry-options';
 import { type EchoClient, type EchoReply } from '../support/echo-proto';
 import { waitFor } from '../support/wait';
-import { callWithId, CALL_ID_KEY, resetRecord, startRecordingReplicas, type RecordingReplicas } from './hedge-fixtures';
+import { callWithId, CALL_ID_KEY, resetRecord, startRecordingReplicas, warmUpRecording, type RecordingReplicas } from './hedge-fixtures';
 import { clientFor, runCalls } from './replicas';
 
 const POLICIES = ['etcd_least_request', 'etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_peak_ewma'];
@@ -45,18 +45,7 @@ describe('retry interceptor: hedging', function () {
     return c;
   }
 
-  /** Calls until every replica served one (every subchannel READY), then clears the record. */
-  async function warmUp(c: EchoClient): Promise<void> {
-    const served = new Set<string>();
-    let n = 0;
-    await waitFor('every replica to serve a call', async () => {
-      const reply = await callWithId(c, `warm-${n++}`).catch(() => undefined);
-      if (reply) served.add(reply.server);
-      return served.size === replicas!.servers.length;
-    }, { timeoutMs: 20_000 });
-    await waitFor('warm-up attempts to end', () => replicas!.inFlight() === 0);
-    resetRecord(replicas!);
-  }
+  const warmUp = (c: EchoClient): Promise<void> => warmUpRecording(c, replicas!);
 
   for (const policy of POLICIES) {
     it(`${policy}: every copy of a call goes to a replica it has not tried (3 slow replicas, 3 copies, 60 calls)`, async () => {

@@ -11,7 +11,7 @@ import { startEchoServer, type EchoServer } from '../support/echo-server';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 import { waitFor } from '../support/wait';
 
-interface Outcome { code: grpc.status; server: string; headersSeen: number }
+interface Outcome { code: grpc.status; server: string; headersSeen: number; details?: string }
 
 describe('retry interceptor: isIdempotent moves the commit point to the first message', function () {
   this.timeout(30_000);
@@ -49,16 +49,17 @@ describe('retry interceptor: isIdempotent moves the commit point to the first me
     await good?.stop();
   });
 
-  async function callThroughDoomed(isIdempotent?: (method: string) => boolean): Promise<Outcome> {
+  async function callThroughDoomed(isIdempotent?: (method: string) => boolean, maxAttempts = 3): Promise<Outcome> {
     const { Client } = loadEcho();
     const client = new Client(target, grpc.credentials.createInsecure(), {
-      interceptors: [createRetryInterceptor({ isIdempotent, initialBackoffMs: 1 })],
+      interceptors: [createRetryInterceptor({ isIdempotent, initialBackoffMs: 1, maxAttempts })],
     });
     try {
       const outcome: Outcome = { code: -1 as grpc.status, server: '', headersSeen: 0 };
       const done = new Promise<void>(resolve => {
         const call = client.unary({ message: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err, reply) => {
           outcome.code = err ? err.code : grpc.status.OK;
+          if (err) outcome.details = err.details;
           outcome.server = reply?.server ?? '';
           resolve();
         });
@@ -79,6 +80,15 @@ describe('retry interceptor: isIdempotent moves the commit point to the first me
     console.log(`      not idempotent: ${JSON.stringify(outcome)}`);
     expect(outcome.code).to.equal(grpc.status.UNAVAILABLE);
     expect(outcome.headersSeen).to.equal(1);
+    // The original details first, then why it was not retried.
+    expect(outcome.details).to.match(/^\S.* \(not retried: the call was committed when the server sent headers\/a message, so the server may have processed it; mark the method idempotent with isIdempotent, or use idempotency keys\)$/);
+    expect(outcome.details!.startsWith(' (not retried')).to.equal(false);
+  });
+
+  it('without it and with no attempt left: the details are grpc-js\'s alone (nothing would have been retried)', async () => {
+    const outcome = await callThroughDoomed(undefined, 1);
+    expect(outcome.code).to.equal(grpc.status.UNAVAILABLE);
+    expect(outcome.details).to.not.include('not retried');
   });
 
   it('with it: the attempt is retried on another replica, and only the served attempt\'s headers are shown', async () => {
