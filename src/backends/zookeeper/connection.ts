@@ -1,6 +1,7 @@
 /** ZooKeeper connections: validation and the default connection (`register({ zookeeper })`, else `ZOOKEEPER_ENDPOINTS`). */
 import { WarnOnce } from '../../common/warn-once';
 
+/** A ZooKeeper connection, as `register({ zookeeper })` and `registerEndpoint({ zookeeper })` take it. */
 export interface ZookeeperOptions {
   /** `host:port` list: a comma-separated string or an array (`'10.0.0.1:2181,10.0.0.2:2181'`). */
   hosts: string | string[];
