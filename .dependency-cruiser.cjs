@@ -54,12 +54,13 @@ module.exports = {
       severity: 'error',
       comment: 'Never deep-import grpc-js build/src; go through src/common/grpc-experimental.ts.',
       from: { path: '^src/' },
-      to: { path: '@grpc/grpc-js/build/' },
+      // Every grpc-js import resolves into build/; only its entry point is allowed.
+      to: { path: '@grpc/grpc-js/build/', pathNot: '@grpc/grpc-js/build/src/index\\.js$' },
     },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^(dist|node_modules)/' },
+    exclude: { path: '^dist/' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     reporterOptions: { text: { highlightFocused: true } },

@@ -1,26 +1,16 @@
 /**
  * The layer every etcd_* policy shares; a policy is a `PickStrategy` plugged in
  * through `PoolPolicy`. Connection handling is grpc-js `round_robin`'s: one
- * `LeafLoadBalancer` per endpoint, all kept connected (standbys too, so
- * failover costs no handshake). On top of it:
- * - endpoints kept across resolutions by address (`EndpointList`), attributes
- *   updated in place: a weight or priority change never reconnects;
- * - priority tiers (`TierSet`): all traffic to the lowest priority with a usable
- *   endpoint of positive weight; weight 0 = draining, used only when every
- *   usable endpoint drains (draining beats failing);
- * - none usable: QueuePicker while any endpoint connects, else UnavailablePicker
- *   with the last error, as round_robin does;
- * - re-resolution only on a READY → not READY connection change; the leaves' own
- *   requests are dropped, so a resolver that answers at once cannot loop;
- * - optional client-side health checking (gRFC A17, `EndpointHealthChecks`):
- *   turning it on/off or changing its service name replaces every child (new
- *   ones start first, so shared connections stay up);
- * - the startup hold (`StartupSettle`), slow start (`SlowStartTracker`) and
- *   zone-aware routing (`ZoneRouting`) when the process declared a zone.
+ * `LeafLoadBalancer` per endpoint, all kept connected (standbys too, so failover
+ * costs no handshake). On top of it: endpoints kept across resolutions by address,
+ * attributes updated in place (a weight change never reconnects); priority tiers
+ * (weight 0 = draining, used only when every usable endpoint drains); the channel
+ * state as round_robin decides it (`decideChannelState`); re-resolution only on a
+ * READY → not READY change; optional health checking (gRFC A17), the startup hold,
+ * slow start and zone-aware routing.
  *
  * Cost per event is O(changed): a connectivity, health or attribute change moves
- * one endpoint between tiers; counters replace scans. Every change in a tick
- * publishes one picker (in a `setImmediate`), an O(1) handle on the live tiers.
+ * one endpoint between tiers. Every change in a tick publishes one picker.
  */
 import { connectivityState as ConnectivityState, type ChannelOptions, type StatusObject } from '@grpc/grpc-js';
 import {
@@ -35,6 +25,7 @@ import { currentMetrics } from '../../metrics/metrics-binding';
 import { snapshotEndpoint, trackBalancer, untrackBalancer } from './balancer-diagnostics';
 import { type BalancerSnapshot } from './balancer-snapshot';
 import { CallLoad, resolveCallLoadOptions } from './call-load';
+import { decideChannelState } from './channel-state';
 import { endpointAttributesFrom, type EndpointAttributes } from '../../discovery/endpoint-attributes';
 import { EndpointAttributeReader } from './endpoint-attribute-reader';
 import { EndpointList } from './endpoint-list';
@@ -213,38 +204,25 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.publish();
   }
 
-  /** Decides the channel state from the counters and the live tiers, and publishes: O(p) for p priorities. */
+  /** Decides the channel state from the counters and the live tiers (`decideChannelState`), and publishes: O(p) for p priorities. */
   private publish(): void {
     if (this.destroyed || this.tiers === undefined) return;
-    if (this.endpoints.size === 0) {
-      if (this.resolutionError !== undefined) {
-        this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker(this.resolutionError), this.resolutionError.details);
-        return;
-      }
-      // Accepted (as round_robin does): an empty service is a state, and calls should fail fast with
-      // this message. Returning false would leave calls waiting for name resolution until their deadline.
-      const message = `${this.policy.typeName}: no addresses resolved. Resolution note: ${this.resolutionNote}`;
-      this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message }), message);
-      return;
-    }
-    const usable = this.tiers.active.length > 0;
-    if (usable && this.startup.hold(this.connectivity.count(ConnectivityState.CONNECTING))) {
-      this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
-    } else if (usable) {
+    const c = this.connectivity;
+    const decision = decideChannelState({
+      endpoints: this.endpoints.size, usable: this.tiers.active.length > 0,
+      connecting: c.count(ConnectivityState.CONNECTING), failed: c.count(ConnectivityState.TRANSIENT_FAILURE),
+      ready: c.count(ConnectivityState.READY), connected: c.connected, healthChecking: c.health !== undefined, lastError: c.lastError,
+    }, connecting => this.startup.hold(connecting), this.policy.typeName, this.resolutionError, this.resolutionNote);
+    if (decision.kind === 'queue') {
+      this.updateState(decision.state, new QueuePicker(this), null);
+    } else if (decision.kind === 'fail') {
+      this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker(decision.status), decision.status.details);
+    } else {
       this.startup.finish();
       this.countFailover(this.tiers.active[0].priority);
       const counting = this.metrics !== undefined;
       const picker = new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting, this.random);
       this.updateState(ConnectivityState.READY, picker, null);
-    } else if (this.connectivity.count(ConnectivityState.CONNECTING) > 0) {
-      this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
-    } else if (this.connectivity.count(ConnectivityState.TRANSIENT_FAILURE) > 0 || this.connectivity.count(ConnectivityState.READY) > 0) {
-      // READY but unusable (ejected by outlier_detection) counts as a failure too.
-      const problem = this.connectivity.health !== undefined && this.connectivity.connected > 0 ? 'no healthy endpoint' : 'no connection established';
-      const message = `${this.policy.typeName}: ${problem}. Last error: ${this.connectivity.lastError}`;
-      this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message }), message);
-    } else {
-      this.updateState(ConnectivityState.IDLE, new QueuePicker(this), null);
     }
   }
 
