@@ -52,7 +52,7 @@ export class PeakEwmaEstimate {
   estimateMs: number;
   /** Typical distance of a sample from the estimate, in ms (0 until two samples). */
   deviationMs = 0;
-  /** When the endpoint was last picked (by any means); the scheduler's probing reads it. */
+  /** When the endpoint was last picked (by any means), for probing: its tier's scheduler keeps it meanwhile and writes it back on removal. */
   lastPickedMs: number;
   private sampled = false;
   private stampMs: number;

@@ -55,7 +55,7 @@
 import { type status } from '@grpc/grpc-js';
 import { CandidateSampler } from './candidate-sampler';
 import { ensureFloat64 } from './growable';
-import { type LatencyTracker } from './peak-ewma-latency-tracker';
+import { type LatencyMirror, type LatencyTracker } from './peak-ewma-latency-tracker';
 import { type CallHooks, type SchedulableEndpoint, type TierScheduler } from './pick-strategy';
 
 /** An endpoint not picked for `probeIntervalMs` is probed only if its tier also made this many picks meanwhile. */
@@ -87,19 +87,27 @@ export interface PeakEwmaSchedulerSettings {
   readonly trackerFor: (endpoint: SchedulableEndpoint, tierMedianMs: () => number) => LatencyTracker;
 }
 
-export class PeakEwmaScheduler implements TierScheduler {
+export class PeakEwmaScheduler implements TierScheduler, LatencyMirror {
   private readonly endpoints: SchedulableEndpoint[] = [];
   private readonly trackers: LatencyTracker[] = [];
   private inverseWeight = new Float64Array(0);
+  /** Copies of each tracker's estimate, deviation and oldest call in flight (NaN: none), kept by `refresh`. */
+  private estimateOf = new Float64Array(0);
+  private deviationOf = new Float64Array(0);
+  private oldestOf = new Float64Array(0);
   private readonly candidates: CandidateSampler;
-  /** Per endpoint, the value of `picks` when it was last picked. */
+  /** Per endpoint, the value of `picks` when it was last picked, and when (ms; handed back to its estimate on removal). */
   private lastPick = new Float64Array(0);
+  private lastPickedMs = new Float64Array(0);
+  /** The last pick's clock reading (`observeCall` follows its pick): the call's start. */
+  private pickedAtMs = 0;
   private picks = 0;
   private probeCursor = 0;
   /** Whether the last pick was a probe (`observeCall` follows its pick). */
   private probed = false;
   /** Outstanding calls per unit of relative weight of a typical endpoint of the tier now (see the file comment). */
   private tierLoad = 0;
+  private readonly probeIntervalMs: number;
   private readonly tierMedianMs = (): number => this.medianEstimate();
 
   /**
@@ -112,6 +120,7 @@ export class PeakEwmaScheduler implements TierScheduler {
     private readonly settings: PeakEwmaSchedulerSettings,
   ) {
     this.candidates = new CandidateSampler(settings.random);
+    this.probeIntervalMs = settings.probeIntervalMs;
     endpoints.forEach((endpoint, i) => this.add(endpoint, weights[i]));
   }
 
@@ -123,6 +132,14 @@ export class PeakEwmaScheduler implements TierScheduler {
     this.inverseWeight = ensureFloat64(this.inverseWeight, index + 1);
     this.inverseWeight[index] = 1 / weight;
     this.lastPick = ensureFloat64(this.lastPick, index + 1);
+    this.lastPickedMs = ensureFloat64(this.lastPickedMs, index + 1);
+    this.lastPickedMs[index] = tracker.estimate.lastPickedMs;
+    this.estimateOf = ensureFloat64(this.estimateOf, index + 1);
+    this.deviationOf = ensureFloat64(this.deviationOf, index + 1);
+    this.oldestOf = ensureFloat64(this.oldestOf, index + 1);
+    tracker.mirror = this;
+    tracker.slot = index;
+    this.refresh(index, tracker);
     // A newcomer is not probed before its tier made PROBE_MIN_PICKS more picks.
     this.lastPick[index] = this.picks;
     this.candidates.add(weight);
@@ -130,8 +147,17 @@ export class PeakEwmaScheduler implements TierScheduler {
 
   remove(index: number): void {
     const last = this.endpoints.length - 1;
+    const removed = this.trackers[index];
+    removed.estimate.lastPickedMs = this.lastPickedMs[index];
+    if (removed.mirror === this) removed.mirror = undefined;
+    const moved = this.trackers[last];
+    if (moved.mirror === this) moved.slot = index;
     this.endpoints[index] = this.endpoints[last];
-    this.trackers[index] = this.trackers[last];
+    this.trackers[index] = moved;
+    this.lastPickedMs[index] = this.lastPickedMs[last];
+    this.estimateOf[index] = this.estimateOf[last];
+    this.deviationOf[index] = this.deviationOf[last];
+    this.oldestOf[index] = this.oldestOf[last];
     this.inverseWeight[index] = this.inverseWeight[last];
     this.lastPick[index] = this.lastPick[last];
     this.endpoints.pop();
@@ -143,6 +169,12 @@ export class PeakEwmaScheduler implements TierScheduler {
   setWeight(index: number, weight: number): void {
     this.inverseWeight[index] = 1 / weight;
     this.candidates.setWeight(index, weight);
+  }
+
+  refresh(slot: number, tracker: LatencyTracker): void {
+    this.estimateOf[slot] = tracker.estimate.estimateMs;
+    this.deviationOf[slot] = tracker.estimate.deviationMs;
+    this.oldestOf[slot] = tracker.oldestStartedMs();
   }
 
   /** The median estimate of the measured endpoints (of a sample of them in a large tier); NaN if none is measured. */
@@ -176,13 +208,14 @@ export class PeakEwmaScheduler implements TierScheduler {
         chosen = count > 0 ? this.cheapest(count, false, nowMs) : this.cheapest(this.candidates.all(excluded), true, nowMs);
       }
     }
-    this.trackers[chosen].estimate.lastPickedMs = nowMs;
+    this.lastPickedMs[chosen] = nowMs;
     this.lastPick[chosen] = ++this.picks;
+    this.pickedAtMs = nowMs;
     return chosen;
   }
 
   observeCall(index: number, started: () => void, ended: (code: status) => void): CallHooks {
-    return this.trackers[index].timeCall(started, ended, this.probed);
+    return this.trackers[index].timeCall(started, ended, this.pickedAtMs, this.probed);
   }
 
   /** The endpoint's cost with `estimateMs` as its latency, `outstanding` calls and failure `penalty`. */
@@ -200,10 +233,9 @@ export class PeakEwmaScheduler implements TierScheduler {
     const c = this.probeCursor < n ? this.probeCursor : 0;
     this.probeCursor = c + 1 >= n ? 0 : c + 1;
     if (excluded !== undefined && excluded[c] === 1) return -1;
-    const tracker = this.trackers[c];
-    const idleMs = nowMs - tracker.estimate.lastPickedMs;
-    if (idleMs < this.settings.probeIntervalMs || this.picks - this.lastPick[c] < PROBE_MIN_PICKS) return -1;
-    this.settings.onProbe?.(tracker, idleMs);
+    const idleMs = nowMs - this.lastPickedMs[c];
+    if (idleMs < this.probeIntervalMs || this.picks - this.lastPick[c] < PROBE_MIN_PICKS) return -1;
+    this.settings.onProbe?.(this.trackers[c], idleMs);
     return c;
   }
 
@@ -224,14 +256,16 @@ export class PeakEwmaScheduler implements TierScheduler {
     let reference = Infinity;
     let referenceDeviation = 0;
     let youngestStartMs = Number.NEGATIVE_INFINITY;
+    const estimateOf = this.estimateOf;
+    const oldestOf = this.oldestOf;
     for (let k = 0; k < count; k++) {
-      const tracker = this.trackers[drawn[k]];
-      const estimate = tracker.estimate.estimateMs;
+      const i = drawn[k];
+      const estimate = estimateOf[i];
       if (estimate < reference) {
         reference = estimate;
-        referenceDeviation = tracker.estimate.deviationMs;
+        referenceDeviation = this.deviationOf[i];
       }
-      const oldest = tracker.oldestStartedMs();
+      const oldest = oldestOf[i];
       if (oldest > youngestStartMs) youngestStartMs = oldest;
     }
     if (reference === Infinity) reference = 1;
@@ -246,11 +280,10 @@ export class PeakEwmaScheduler implements TierScheduler {
     let loadSum = 0;
     for (let k = 0; k < count; k++) {
       const i = drawn[k];
-      const tracker = this.trackers[i];
-      let latency = tracker.estimate.estimateMs;
+      let latency = estimateOf[i];
       if (!(latency >= floorMs)) latency = floorMs; // NaN (unknown) too
       // A call in flight for longer than its rivals' is a lower bound on this endpoint's latency now (beyond what they share).
-      const excessAgeMs = youngestStartMs - tracker.oldestStartedMs();
+      const excessAgeMs = youngestStartMs - oldestOf[i];
       if (excessAgeMs > latency) latency = excessAgeMs;
       const load = this.endpoints[i].load;
       const perUnit = load.outstanding(nowMs) * this.inverseWeight[i] * meanWeight;
