@@ -34,13 +34,6 @@
  *   (nothing measured anywhere yet) the estimate is unknown (`NaN`); the
  *   scheduler then compares it as if it equalled its best rival.
  *
- * - Alongside, it keeps how far samples typically land from the estimate
- *   (`deviationMs`, a time-weighted mean absolute deviation with time
- *   constant `decayMs`): the scheduler counts a rival within this noise of
- *   the best candidate as just as fast, so that at low concurrency, where
- *   each client-side hiccup lands on the one endpoint with a call in flight,
- *   noise does not decide the pick (the weights do).
- *
  * Pure state and arithmetic; times come from the caller.
  */
 
@@ -50,12 +43,11 @@ export const RISE_RATIO = 4;
 export class PeakEwmaEstimate {
   /** Current estimate in ms; `NaN` while unknown. */
   estimateMs: number;
-  /** Typical distance of a sample from the estimate, in ms (0 until two samples). */
-  deviationMs = 0;
   /** When the endpoint was last picked (by any means), for probing: its tier's scheduler keeps it meanwhile and writes it back on removal. */
   lastPickedMs: number;
   private sampled = false;
   private stampMs: number;
+  private readonly riseMs: number;
 
   /**
    * @param decayMs Time constant of the decay towards faster samples; positive.
@@ -66,6 +58,7 @@ export class PeakEwmaEstimate {
     this.estimateMs = priorMs > 0 ? priorMs : Number.NaN;
     this.stampMs = nowMs;
     this.lastPickedMs = nowMs;
+    this.riseMs = decayMs / RISE_RATIO;
   }
 
   /** Whether a real sample (not a prior) has been taken. */
@@ -93,12 +86,8 @@ export class PeakEwmaEstimate {
     } else if (!this.sampled || (probe && latencyMs < estimate)) {
       this.set(latencyMs, nowMs);
     } else {
-      // One exp: the rise's factor is the fall's to the power RISE_RATIO (4).
-      const keepFall = Math.exp(-Math.max(0, nowMs - this.stampMs) / this.decayMs);
-      const squared = keepFall * keepFall;
-      const keep = latencyMs > estimate ? squared * squared : keepFall;
-      const distance = latencyMs > estimate ? latencyMs - estimate : estimate - latencyMs;
-      this.deviationMs = this.deviationMs * keepFall + distance * (1 - keepFall);
+      const elapsedMs = Math.max(0, nowMs - this.stampMs);
+      const keep = Math.exp(-elapsedMs / (latencyMs > estimate ? this.riseMs : this.decayMs));
       this.set(estimate * keep + latencyMs * (1 - keep), nowMs);
     }
   }

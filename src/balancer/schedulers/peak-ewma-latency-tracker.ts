@@ -27,7 +27,7 @@ function noop(): void {}
 
 /** Where a scheduler keeps copies of its endpoints' figures, so that a pick reads flat arrays, not two objects per candidate. */
 export interface LatencyMirror {
-  /** Copies `tracker`'s estimate, deviation and oldest call in flight into `slot`. */
+  /** Copies `tracker`'s estimate and oldest call in flight into `slot`. */
   refresh(slot: number, tracker: LatencyTracker): void;
 }
 

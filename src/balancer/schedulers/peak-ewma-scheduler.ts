@@ -24,16 +24,13 @@
  * the calls that are not coming back, before any reply; an age every
  * candidate's calls share (the client itself stalled) cancels out.
  *
- * Latencies within `SIMILAR_LATENCY_RATIO` of the best candidate's, or within
- * `SIMILAR_LATENCY_DEVIATIONS` of its typical deviation above it, are costed
- * as the best one's: between replicas that are about as fast, outstanding
- * calls (and, idle, the weights) decide; otherwise, at low load, the replica
+ * Latencies within `SIMILAR_LATENCY_RATIO` of the best candidate's are
+ * costed as the best one's: between
+ * replicas that are about as fast, outstanding calls (idle, the weights) decide; otherwise, at low load, the replica
  * whose noise happens to be lowest would take most calls and queue them.
  *
- * An endpoint whose estimate is still unknown (nothing measured anywhere yet)
- * is costed with the lowest estimate among the drawn candidates, i.e. on
- * outstanding calls alone: it is neither starved nor flooded until its first
- * answer.
+ * An unknown estimate (nothing measured anywhere yet) is costed as the lowest
+ * among the candidates: on outstanding calls alone, neither starved nor flooded.
  *
  * Probing: the tier looks at one endpoint per pick, in turn (O(1)); if that
  * endpoint has not been picked for `probeIntervalMs` and for at least
@@ -46,11 +43,9 @@
  *
  * `choiceCount` 0 (or ≥ n) scans every endpoint (O(n)), ties going to one of
  * the tied in proportion to weight; 1 is weighted random. Excluded endpoints
- * (retry skip hook) are never drawn nor probed.
- *
- * Endpoints are a dense array with swap-remove: adding, removing or
- * re-weighting one is O(1) (O(log n) with unequal weights; a new endpoint's
- * prior is the median of at most `MEDIAN_SAMPLE` of its tier's estimates).
+ * (retry skip hook) are never drawn nor probed. Endpoints are a dense array
+ * with swap-remove: O(1) per add, remove or re-weight (O(log n) with unequal
+ * weights; a newcomer's prior is the median of ≤ `MEDIAN_SAMPLE` estimates).
  */
 import { type status } from '@grpc/grpc-js';
 import { CandidateSampler } from './candidate-sampler';
@@ -68,8 +63,6 @@ export const MEDIAN_SAMPLE = 63;
 const TIER_LOAD_GAIN = 1 / 8;
 /** Candidates whose latency is within this factor of the best one's are costed as if they had the same (no wider: a slower replica must not tie with a healthy one whose estimate a stall inflated). */
 const SIMILAR_LATENCY_RATIO = 1.25;
-/** …or within this many of the best one's deviations (`PeakEwmaEstimate.deviationMs`) above it: its noise. */
-const SIMILAR_LATENCY_DEVIATIONS = 3;
 
 export interface PeakEwmaSchedulerSettings {
   /** d of power-of-d-choices; 0 = all. */
@@ -91,9 +84,8 @@ export class PeakEwmaScheduler implements TierScheduler, LatencyMirror {
   private readonly endpoints: SchedulableEndpoint[] = [];
   private readonly trackers: LatencyTracker[] = [];
   private inverseWeight = new Float64Array(0);
-  /** Copies of each tracker's estimate, deviation and oldest call in flight (NaN: none), kept by `refresh`. */
+  /** Copies of each tracker's estimate and oldest call in flight (NaN: none), kept by `refresh`. */
   private estimateOf = new Float64Array(0);
-  private deviationOf = new Float64Array(0);
   private oldestOf = new Float64Array(0);
   private readonly candidates: CandidateSampler;
   /** Per endpoint, the value of `picks` when it was last picked, and when (ms; handed back to its estimate on removal). */
@@ -135,7 +127,6 @@ export class PeakEwmaScheduler implements TierScheduler, LatencyMirror {
     this.lastPickedMs = ensureFloat64(this.lastPickedMs, index + 1);
     this.lastPickedMs[index] = tracker.estimate.lastPickedMs;
     this.estimateOf = ensureFloat64(this.estimateOf, index + 1);
-    this.deviationOf = ensureFloat64(this.deviationOf, index + 1);
     this.oldestOf = ensureFloat64(this.oldestOf, index + 1);
     tracker.mirror = this;
     tracker.slot = index;
@@ -156,7 +147,6 @@ export class PeakEwmaScheduler implements TierScheduler, LatencyMirror {
     this.trackers[index] = moved;
     this.lastPickedMs[index] = this.lastPickedMs[last];
     this.estimateOf[index] = this.estimateOf[last];
-    this.deviationOf[index] = this.deviationOf[last];
     this.oldestOf[index] = this.oldestOf[last];
     this.inverseWeight[index] = this.inverseWeight[last];
     this.lastPick[index] = this.lastPick[last];
@@ -173,7 +163,6 @@ export class PeakEwmaScheduler implements TierScheduler, LatencyMirror {
 
   refresh(slot: number, tracker: LatencyTracker): void {
     this.estimateOf[slot] = tracker.estimate.estimateMs;
-    this.deviationOf[slot] = tracker.estimate.deviationMs;
     this.oldestOf[slot] = tracker.oldestStartedMs();
   }
 
@@ -254,25 +243,20 @@ export class PeakEwmaScheduler implements TierScheduler, LatencyMirror {
     // Unknown estimates borrow the lowest known one among the candidates (or all compare on load alone).
     // The youngest oldest-call among candidates with calls in flight is the common part of their ages.
     let reference = Infinity;
-    let referenceDeviation = 0;
     let youngestStartMs = Number.NEGATIVE_INFINITY;
     const estimateOf = this.estimateOf;
     const oldestOf = this.oldestOf;
     for (let k = 0; k < count; k++) {
       const i = drawn[k];
       const estimate = estimateOf[i];
-      if (estimate < reference) {
-        reference = estimate;
-        referenceDeviation = this.deviationOf[i];
-      }
+      if (estimate < reference) reference = estimate;
       const oldest = oldestOf[i];
       if (oldest > youngestStartMs) youngestStartMs = oldest;
     }
     if (reference === Infinity) reference = 1;
-    // Latencies within SIMILAR_LATENCY_RATIO or the best candidate's noise of its own count as equal: outstanding
-    // calls (idle: the weights) decide between them, so traffic does not herd onto whichever healthy replica's noise is lowest.
-    const deviationFloorMs = reference + SIMILAR_LATENCY_DEVIATIONS * referenceDeviation;
-    const floorMs = Math.max(reference * SIMILAR_LATENCY_RATIO, deviationFloorMs);
+    // Latencies within SIMILAR_LATENCY_RATIO of the best candidate's count as equal: outstanding calls (idle: the
+    // weights) decide between them, so traffic does not herd onto whichever healthy replica's noise is lowest.
+    const floorMs = reference * SIMILAR_LATENCY_RATIO;
     const meanWeight = this.candidates.meanWeight;
     let best = -1;
     let bestCost = Infinity;
