@@ -24,10 +24,10 @@
  * the calls that are not coming back, before any reply; an age every
  * candidate's calls share (the client itself stalled) cancels out.
  *
- * Latencies within `SIMILAR_LATENCY_RATIO` of the best candidate's are
- * costed as the best one's: between
- * replicas that are about as fast, outstanding calls (idle, the weights) decide; otherwise, at low load, the replica
- * whose noise happens to be lowest would take most calls and queue them.
+ * Latencies within `SIMILAR_LATENCY_RATIO` of the best candidate's are costed
+ * as the best one's: between replicas that are about as fast, outstanding
+ * calls (idle: the weights) decide; otherwise, at low load, the replica whose
+ * noise happens to be lowest would take most calls and queue them.
  *
  * An unknown estimate (nothing measured anywhere yet) is costed as the lowest
  * among the candidates: on outstanding calls alone, neither starved nor flooded.
