@@ -1,7 +1,9 @@
 /**
  * `etcd_least_request`: fewest outstanding calls per unit of weight, by power
- * of d choices (`choiceCount`, default 2; 0 or ≥ n = scan all = least
- * connections; 1 = uniform random, ignoring load).
+ * of d choices over candidates drawn in proportion to weight (`choiceCount`,
+ * default 2; 0 or ≥ n = scan all = least connections; 1 = weighted random,
+ * ignoring load). Idle, the shares follow the weights exactly; see
+ * `LeastRequestScheduler`.
  * Outstanding counts un-started picks too (bursts), expires picks that never
  * start (no leak), and adds a decaying penalty per failed call so that a
  * replica failing fast does not attract traffic by looking idle (see

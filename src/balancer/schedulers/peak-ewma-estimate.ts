@@ -43,7 +43,7 @@ export const RISE_RATIO = 4;
 export class PeakEwmaEstimate {
   /** Current estimate in ms; `NaN` while unknown. */
   estimateMs: number;
-  /** When the endpoint was last picked (by any means); the scheduler's probing reads it. */
+  /** When the endpoint was last picked (by any means), for probing: its tier's scheduler keeps it meanwhile and writes it back on removal. */
   lastPickedMs: number;
   private sampled = false;
   private stampMs: number;

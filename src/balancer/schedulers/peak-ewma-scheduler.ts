@@ -1,20 +1,22 @@
 /**
- * Peak-EWMA by power of d choices, for one tier: draw d distinct endpoints at
- * random and take the cheapest, cost = latency × (outstanding + 1 + common
- * load) × (1 + failure penalty) / weight. The "+ 1" is the call being
- * placed, so with everything idle the faster (then the heavier) endpoint wins;
- * outstanding calls multiply the latency, so a fast endpoint is not piled on
- * past the point where it would answer later than a slower idle one.
+ * Peak-EWMA by power of d choices, for one tier: draw d distinct endpoints in
+ * proportion to weight and take the cheapest, cost = latency × (outstanding /
+ * relative weight + 1 + common load) × (1 + failure penalty), relative weight
+ * being the endpoint's weight over the tier's mean. The "+ 1" is the call
+ * being placed; outstanding calls multiply the latency, so a fast endpoint is
+ * not piled on past the point where it would answer later than a slower idle
+ * one. An endpoint of weight w counts as w servers sharing its calls (see
+ * `CandidateSampler`): with everything idle and latencies similar, costs tie,
+ * the first drawn wins, and the shares follow the weights exactly.
  *
- * The common load is the tier's typical outstanding calls now (a moving
- * average of the candidates' over the last ~8 picks: they are a uniform
- * sample of the tier). It makes the trade-off relative to the tier: when a
- * burst loads every endpoint together, a healthy replica is not costed as if
- * it alone were loaded, while one loaded past its peers (queueing, stalled)
- * still is. With the tier idle it is ≈ 0 and the cost is Finagle's.
- * The failure penalty multiplies (rather than adds to outstanding, as in
- * least-request): added, a burst that raises every endpoint's load at once
- * would dilute it.
+ * The common load is the tier's typical outstanding calls per unit of weight
+ * now (a moving average of the candidates' over the last ~8 picks). It makes
+ * the trade-off relative to the tier: when a burst loads every endpoint
+ * together, a healthy replica is not costed as if it alone were loaded, while
+ * one loaded past its peers (queueing, stalled) still is. With the tier idle
+ * it is ≈ 0 and the cost is Finagle's. The failure penalty multiplies (rather
+ * than adds to outstanding, as in least-request): added, a burst that raises
+ * every endpoint's load at once would dilute it.
  *
  * Latency is the estimate, or, if larger, how much longer the endpoint's
  * oldest call in flight has been waiting than the youngest such among the
@@ -24,13 +26,11 @@
  *
  * Latencies within `SIMILAR_LATENCY_RATIO` of the best candidate's are costed
  * as the best one's: between replicas that are about as fast, outstanding
- * calls decide; otherwise, at low load, the replica whose noise happens to be
- * lowest would take most calls and queue them.
+ * calls (idle: the weights) decide; otherwise, at low load, the replica whose
+ * noise happens to be lowest would take most calls and queue them.
  *
- * An endpoint whose estimate is still unknown (nothing measured anywhere yet)
- * is costed with the lowest estimate among the drawn candidates, i.e. on
- * outstanding calls alone: it is neither starved nor flooded until its first
- * answer.
+ * An unknown estimate (nothing measured anywhere yet) is costed as the lowest
+ * among the candidates: on outstanding calls alone, neither starved nor flooded.
  *
  * Probing: the tier looks at one endpoint per pick, in turn (O(1)); if that
  * endpoint has not been picked for `probeIntervalMs` and for at least
@@ -41,18 +41,16 @@
  * take at most about 1 pick in `PROBE_MIN_PICKS` (kept below 1 %, so a slow
  * replica's probes stay out of the p99).
  *
- * `choiceCount` 0 (or ≥ n) scans every endpoint (O(n)); 1 is uniform random.
- * Ties go to a uniformly random one of the tied. Excluded endpoints (retry
- * skip hook) are never drawn nor probed.
- *
- * Endpoints are a dense array with swap-remove: adding, removing or
- * re-weighting one is O(1) (a new endpoint's prior is the median of at most
- * `MEDIAN_SAMPLE` of its tier's estimates). Distinct candidates are drawn by
- * rejection, as in `LeastRequestScheduler`.
+ * `choiceCount` 0 (or ≥ n) scans every endpoint (O(n)), ties going to one of
+ * the tied in proportion to weight; 1 is weighted random. Excluded endpoints
+ * (retry skip hook) are never drawn nor probed. Endpoints are a dense array
+ * with swap-remove: O(1) per add, remove or re-weight (O(log n) with unequal
+ * weights; a newcomer's prior is the median of ≤ `MEDIAN_SAMPLE` estimates).
  */
 import { type status } from '@grpc/grpc-js';
-import { ensureFloat64, ensureInt32, ensureUint8 } from './growable';
-import { type LatencyTracker } from './peak-ewma-latency-tracker';
+import { CandidateSampler } from './candidate-sampler';
+import { ensureFloat64 } from './growable';
+import { type LatencyMirror, type LatencyTracker } from './peak-ewma-latency-tracker';
 import { type CallHooks, type SchedulableEndpoint, type TierScheduler } from './pick-strategy';
 
 /** An endpoint not picked for `probeIntervalMs` is probed only if its tier also made this many picks meanwhile. */
@@ -65,8 +63,6 @@ export const MEDIAN_SAMPLE = 63;
 const TIER_LOAD_GAIN = 1 / 8;
 /** Candidates whose latency is within this factor of the best one's are costed as if they had the same (no wider: a slower replica must not tie with a healthy one whose estimate a stall inflated). */
 const SIMILAR_LATENCY_RATIO = 1.25;
-const DRAWS_PER_CHOICE = 4;
-const EXTRA_DRAWS = 16;
 
 export interface PeakEwmaSchedulerSettings {
   /** d of power-of-d-choices; 0 = all. */
@@ -84,21 +80,26 @@ export interface PeakEwmaSchedulerSettings {
   readonly trackerFor: (endpoint: SchedulableEndpoint, tierMedianMs: () => number) => LatencyTracker;
 }
 
-export class PeakEwmaScheduler implements TierScheduler {
+export class PeakEwmaScheduler implements TierScheduler, LatencyMirror {
   private readonly endpoints: SchedulableEndpoint[] = [];
   private readonly trackers: LatencyTracker[] = [];
   private inverseWeight = new Float64Array(0);
-  /** The current pick's candidates, and a flag per index drawn (cleared after each pick). */
-  private drawn = new Int32Array(0);
-  private seen = new Uint8Array(0);
-  /** Per endpoint, the value of `picks` when it was last picked. */
+  /** Copies of each tracker's estimate and oldest call in flight (NaN: none), kept by `refresh`. */
+  private estimateOf = new Float64Array(0);
+  private oldestOf = new Float64Array(0);
+  private readonly candidates: CandidateSampler;
+  /** Per endpoint, the value of `picks` when it was last picked, and when (ms; handed back to its estimate on removal). */
   private lastPick = new Float64Array(0);
+  private lastPickedMs = new Float64Array(0);
+  /** The last pick's clock reading (`observeCall` follows its pick): the call's start. */
+  private pickedAtMs = 0;
   private picks = 0;
   private probeCursor = 0;
   /** Whether the last pick was a probe (`observeCall` follows its pick). */
   private probed = false;
-  /** Outstanding calls of a typical endpoint of the tier now (see the file comment). */
+  /** Outstanding calls per unit of relative weight of a typical endpoint of the tier now (see the file comment). */
   private tierLoad = 0;
+  private readonly probeIntervalMs: number;
   private readonly tierMedianMs = (): number => this.medianEstimate();
 
   /**
@@ -110,6 +111,8 @@ export class PeakEwmaScheduler implements TierScheduler {
     weights: readonly number[],
     private readonly settings: PeakEwmaSchedulerSettings,
   ) {
+    this.candidates = new CandidateSampler(settings.random);
+    this.probeIntervalMs = settings.probeIntervalMs;
     endpoints.forEach((endpoint, i) => this.add(endpoint, weights[i]));
   }
 
@@ -121,26 +124,46 @@ export class PeakEwmaScheduler implements TierScheduler {
     this.inverseWeight = ensureFloat64(this.inverseWeight, index + 1);
     this.inverseWeight[index] = 1 / weight;
     this.lastPick = ensureFloat64(this.lastPick, index + 1);
+    this.lastPickedMs = ensureFloat64(this.lastPickedMs, index + 1);
+    this.lastPickedMs[index] = tracker.estimate.lastPickedMs;
+    this.estimateOf = ensureFloat64(this.estimateOf, index + 1);
+    this.oldestOf = ensureFloat64(this.oldestOf, index + 1);
+    tracker.mirror = this;
+    tracker.slot = index;
+    this.refresh(index, tracker);
     // A newcomer is not probed before its tier made PROBE_MIN_PICKS more picks.
     this.lastPick[index] = this.picks;
-    // Scratch for the picks, grown here so that a pick never allocates.
-    this.drawn = ensureInt32(this.drawn, index + 1);
-    this.seen = ensureUint8(this.seen, index + 1);
+    this.candidates.add(weight);
   }
 
   remove(index: number): void {
     const last = this.endpoints.length - 1;
+    const removed = this.trackers[index];
+    removed.estimate.lastPickedMs = this.lastPickedMs[index];
+    if (removed.mirror === this) removed.mirror = undefined;
+    const moved = this.trackers[last];
+    if (moved.mirror === this) moved.slot = index;
     this.endpoints[index] = this.endpoints[last];
-    this.trackers[index] = this.trackers[last];
+    this.trackers[index] = moved;
+    this.lastPickedMs[index] = this.lastPickedMs[last];
+    this.estimateOf[index] = this.estimateOf[last];
+    this.oldestOf[index] = this.oldestOf[last];
     this.inverseWeight[index] = this.inverseWeight[last];
     this.lastPick[index] = this.lastPick[last];
     this.endpoints.pop();
     this.trackers.pop();
+    this.candidates.remove(index);
     if (this.probeCursor >= last) this.probeCursor = 0;
   }
 
   setWeight(index: number, weight: number): void {
     this.inverseWeight[index] = 1 / weight;
+    this.candidates.setWeight(index, weight);
+  }
+
+  refresh(slot: number, tracker: LatencyTracker): void {
+    this.estimateOf[slot] = tracker.estimate.estimateMs;
+    this.oldestOf[slot] = tracker.oldestStartedMs();
   }
 
   /** The median estimate of the measured endpoints (of a sample of them in a large tier); NaN if none is measured. */
@@ -170,26 +193,26 @@ export class PeakEwmaScheduler implements TierScheduler {
       this.probed = chosen >= 0;
       if (chosen < 0) {
         const d = this.settings.choiceCount === 0 || this.settings.choiceCount >= n ? n : this.settings.choiceCount;
-        let count = d === n ? 0 : this.sample(d, excluded);
-        if (count === 0) count = this.all(excluded);
-        chosen = this.cheapest(count, nowMs);
+        const count = d === n ? 0 : this.candidates.sample(d, excluded);
+        chosen = count > 0 ? this.cheapest(count, false, nowMs) : this.cheapest(this.candidates.all(excluded), true, nowMs);
       }
     }
-    this.trackers[chosen].estimate.lastPickedMs = nowMs;
+    this.lastPickedMs[chosen] = nowMs;
     this.lastPick[chosen] = ++this.picks;
+    this.pickedAtMs = nowMs;
     return chosen;
   }
 
   observeCall(index: number, started: () => void, ended: (code: status) => void): CallHooks {
-    return this.trackers[index].timeCall(started, ended, this.probed);
+    return this.trackers[index].timeCall(started, ended, this.pickedAtMs, this.probed);
   }
 
   /** The endpoint's cost with `estimateMs` as its latency, `outstanding` calls and failure `penalty`. */
   cost(index: number, estimateMs: number, outstanding: number, penalty: number): number {
-    return Math.max(estimateMs, MIN_LATENCY_MS) * (outstanding + 1 + this.tierLoad) * (1 + penalty) * this.inverseWeight[index];
+    return this.costPerUnit(estimateMs, outstanding * this.inverseWeight[index] * this.candidates.meanWeight, penalty);
   }
 
-  /** The tier's common load: a moving average of the candidates' outstanding calls (diagnostics, tests). */
+  /** The tier's common load: a moving average of the candidates' outstanding calls per unit of relative weight (diagnostics, tests). */
   get commonLoad(): number {
     return this.tierLoad;
   }
@@ -199,82 +222,69 @@ export class PeakEwmaScheduler implements TierScheduler {
     const c = this.probeCursor < n ? this.probeCursor : 0;
     this.probeCursor = c + 1 >= n ? 0 : c + 1;
     if (excluded !== undefined && excluded[c] === 1) return -1;
-    const tracker = this.trackers[c];
-    const idleMs = nowMs - tracker.estimate.lastPickedMs;
-    if (idleMs < this.settings.probeIntervalMs || this.picks - this.lastPick[c] < PROBE_MIN_PICKS) return -1;
-    this.settings.onProbe?.(tracker, idleMs);
+    const idleMs = nowMs - this.lastPickedMs[c];
+    if (idleMs < this.probeIntervalMs || this.picks - this.lastPick[c] < PROBE_MIN_PICKS) return -1;
+    this.settings.onProbe?.(this.trackers[c], idleMs);
     return c;
   }
 
-  /** Draws up to d distinct non-excluded candidates into `drawn` (by rejection, bounded); returns how many. */
-  private sample(d: number, excluded: Uint8Array | undefined): number {
-    const n = this.endpoints.length;
-    const drawn = this.drawn;
-    const seen = this.seen;
-    let count = 0;
-    for (let attempt = 0, limit = DRAWS_PER_CHOICE * d + EXTRA_DRAWS; attempt < limit && count < d; attempt++) {
-      const candidate = Math.floor(this.settings.random() * n);
-      if (seen[candidate] === 1 || (excluded !== undefined && excluded[candidate] === 1)) continue;
-      seen[candidate] = 1;
-      drawn[count++] = candidate;
-    }
-    for (let k = 0; k < count; k++) seen[drawn[k]] = 0;
-    return count;
+  private costPerUnit(estimateMs: number, outstandingPerUnit: number, penalty: number): number {
+    return (estimateMs > MIN_LATENCY_MS ? estimateMs : MIN_LATENCY_MS) * (outstandingPerUnit + 1 + this.tierLoad) * (1 + penalty);
   }
 
-  /** Puts every non-excluded endpoint into `drawn`; returns how many. */
-  private all(excluded: Uint8Array | undefined): number {
-    let drawn = 0;
-    for (let i = 0; i < this.endpoints.length; i++) {
-      if (excluded === undefined || excluded[i] === 0) this.drawn[drawn++] = i;
-    }
-    return drawn;
-  }
-
-  private cheapest(count: number, nowMs: number): number {
+  /**
+   * The cheapest of the first `count` candidates in `candidates.drawn`. Ties go
+   * to the earliest drawn (drawn by weight: idle shares follow the weights), or,
+   * over a scan (`scanned`, index order), to one of the tied in proportion to weight.
+   */
+  private cheapest(count: number, scanned: boolean, nowMs: number): number {
     if (count === 0) return 0;
+    const drawn = this.candidates.drawn;
     // Unknown estimates borrow the lowest known one among the candidates (or all compare on load alone).
     // The youngest oldest-call among candidates with calls in flight is the common part of their ages.
     let reference = Infinity;
     let youngestStartMs = Number.NEGATIVE_INFINITY;
+    const estimateOf = this.estimateOf;
+    const oldestOf = this.oldestOf;
     for (let k = 0; k < count; k++) {
-      const tracker = this.trackers[this.drawn[k]];
-      const estimate = tracker.estimate.estimateMs;
+      const i = drawn[k];
+      const estimate = estimateOf[i];
       if (estimate < reference) reference = estimate;
-      const oldest = tracker.oldestStartedMs();
+      const oldest = oldestOf[i];
       if (oldest > youngestStartMs) youngestStartMs = oldest;
     }
     if (reference === Infinity) reference = 1;
-    // Latencies within SIMILAR_LATENCY_RATIO of the best candidate's count as equal: outstanding calls decide
-    // between them, so traffic does not herd onto whichever healthy replica's noise is lowest.
+    // Latencies within SIMILAR_LATENCY_RATIO of the best candidate's count as equal: outstanding calls (idle: the
+    // weights) decide between them, so traffic does not herd onto whichever healthy replica's noise is lowest.
     const floorMs = reference * SIMILAR_LATENCY_RATIO;
+    const meanWeight = this.candidates.meanWeight;
     let best = -1;
     let bestCost = Infinity;
-    let ties = 0;
-    let outstandingSum = 0;
+    let tiedWeight = 0;
+    let loadSum = 0;
     for (let k = 0; k < count; k++) {
-      const i = this.drawn[k];
-      const tracker = this.trackers[i];
-      let latency = tracker.estimate.estimateMs;
-      if (Number.isNaN(latency)) latency = reference;
-      if (latency < floorMs) latency = floorMs;
+      const i = drawn[k];
+      let latency = estimateOf[i];
+      if (!(latency >= floorMs)) latency = floorMs; // NaN (unknown) too
       // A call in flight for longer than its rivals' is a lower bound on this endpoint's latency now (beyond what they share).
-      const excessAgeMs = youngestStartMs - tracker.oldestStartedMs();
+      const excessAgeMs = youngestStartMs - oldestOf[i];
       if (excessAgeMs > latency) latency = excessAgeMs;
       const load = this.endpoints[i].load;
-      const outstanding = load.outstanding(nowMs);
-      outstandingSum += outstanding;
-      const cost = this.cost(i, latency, outstanding, load.failurePenalty(nowMs));
+      const perUnit = load.outstanding(nowMs) * this.inverseWeight[i] * meanWeight;
+      loadSum += perUnit;
+      const cost = this.costPerUnit(latency, perUnit, load.failurePenalty(nowMs));
       if (cost < bestCost) {
         best = i;
         bestCost = cost;
-        ties = 1;
-      } else if (cost === bestCost && this.settings.random() * ++ties < 1) {
-        best = i;
+        tiedWeight = scanned ? this.candidates.weight(i) : 0;
+      } else if (scanned && cost === bestCost) {
+        const weight = this.candidates.weight(i);
+        tiedWeight += weight;
+        if (this.settings.random() * tiedWeight < weight) best = i;
       }
     }
-    // The candidates are a uniform sample of the tier: their mean load tracks the tier's (after this pick).
-    this.tierLoad += TIER_LOAD_GAIN * (outstandingSum / count - this.tierLoad);
-    return best < 0 ? this.drawn[0] : best;
+    // The candidates sample the tier: their mean load tracks the tier's (after this pick).
+    this.tierLoad += TIER_LOAD_GAIN * (loadSum / count - this.tierLoad);
+    return best < 0 ? drawn[0] : best;
   }
 }

@@ -24,10 +24,23 @@ describe('LeastRequestScheduler (etcd_least_request)', () => {
   it('full scan (choiceCount 0) picks the least outstanding, weight-aware', () => {
     const eps = endpoints([3, 1, 2]);
     expect(new LeastRequestScheduler(eps, [1, 1, 1], 0, seededRandom(1)).pick(undefined, NOW)).to.equal(1);
-    // (outstanding + 1) / weight: 4/1, 2/1, 3/4 → the heavy one despite more calls.
+    // outstanding / weight: 3/1, 1/1, 2/4 → the heavy one despite more calls.
     expect(new LeastRequestScheduler(eps, [1, 1, 4], 0, seededRandom(1)).pick(undefined, NOW)).to.equal(2);
-    // All idle: the heavier wins (the "+1" is the call being placed).
-    expect(new LeastRequestScheduler(endpoints([0, 0]), [1, 2], 0, seededRandom(1)).pick(undefined, NOW)).to.equal(1);
+  });
+
+  it('follows the weights exactly while every endpoint is idle (full scan, d = 2, d = 1), instead of always giving the heavier one the pick', () => {
+    for (const choiceCount of [0, 1, 2]) {
+      const result = shares(new LeastRequestScheduler(endpoints([0, 0, 0]), [1, 2, 3], choiceCount, seededRandom(5)), 3, 60_000);
+      result.forEach((s, i) => expect(s, `choiceCount ${choiceCount}, weight ${i + 1}`).to.be.closeTo((i + 1) / 6, 0.01));
+    }
+  });
+
+  it('with unequal weights and d = 2, still never picks the endpoint most loaded per unit of weight', () => {
+    // outstanding / weight: 4, 1, 0 and 3: endpoint 0 loses every pairing; 2 wins all of its own.
+    const result = shares(new LeastRequestScheduler(endpoints([4, 2, 0, 9]), [1, 2, 3, 3], 2, seededRandom(6)), 4, 30_000);
+    expect(result[0]).to.equal(0);
+    expect(result[2]).to.be.greaterThan(result[1]);
+    expect(result[1]).to.be.greaterThan(result[3]);
   });
 
   it('breaks ties uniformly, in a full scan and among d choices', () => {

@@ -90,19 +90,19 @@ describe('PeakEwmaEstimate (etcd_peak_ewma)', () => {
 });
 
 describe('LatencyTracker (etcd_peak_ewma per-call timing)', () => {
-  it('measures onCallStarted → onCallEnded, runs the accounting hooks, and reuses its hook pairs', () => {
+  it('measures from the pick (its clock reading, no second one at start) to onCallEnded, runs the accounting hooks, and reuses its hook pairs', () => {
     let clock = 0;
     const tracker = new LatencyTracker(new PeakEwmaEstimate(DECAY_MS, Number.NaN, 0), () => clock, code => DEFAULT_FAILURE_CODES.has(code));
     const calls: string[] = [];
-    const hooks = tracker.timeCall(() => calls.push('started'), code => calls.push(`ended ${code}`));
-    clock = 100; // time between pick and start does not count
+    const hooks = tracker.timeCall(() => calls.push('started'), code => calls.push(`ended ${code}`), 100);
+    clock = 100.25; // grpc-js starts the call a microtask after the pick; the clock is not read again
     hooks.onCallStarted();
     clock = 103.5;
     hooks.onCallEnded(status.OK);
     expect(calls).to.deep.equal(['started', `ended ${status.OK}`]);
     expect(tracker.estimate.estimateMs).to.equal(3.5);
     expect(tracker.pooled).to.equal(1);
-    const again = tracker.timeCall(() => {}, () => {});
+    const again = tracker.timeCall(() => {}, () => {}, clock);
     expect(again).to.equal(hooks);
     expect(tracker.pooled).to.equal(0);
     // A second run of a hook (never done by grpc-js) is ignored, not counted twice.
@@ -118,7 +118,7 @@ describe('LatencyTracker (etcd_peak_ewma per-call timing)', () => {
     expect(Number.isNaN(tracker.oldestStartedMs())).to.equal(true);
     const started = [0, 1, 2, 3].map(k => {
       clock = 10 * (k + 1);
-      const hooks = tracker.timeCall(() => {}, () => {});
+      const hooks = tracker.timeCall(() => {}, () => {}, clock);
       hooks.onCallStarted();
       return hooks;
     });
@@ -132,8 +132,8 @@ describe('LatencyTracker (etcd_peak_ewma per-call timing)', () => {
     started[2].onCallEnded(status.CANCELLED);
     expect(Number.isNaN(tracker.oldestStartedMs())).to.equal(true);
     // Reused pairs link again.
-    const reused = tracker.timeCall(() => {}, () => {});
     clock = 60;
+    const reused = tracker.timeCall(() => {}, () => {}, clock);
     reused.onCallStarted();
     expect(tracker.oldestStartedMs()).to.equal(60);
     reused.onCallEnded(status.OK);
@@ -141,8 +141,8 @@ describe('LatencyTracker (etcd_peak_ewma per-call timing)', () => {
     // Estimate now 40-ish (slow answers); a probe answering in 1 ms replaces it, a normal call would only pull it down.
     const before = tracker.estimate.estimateMs;
     expect(before).to.be.greaterThan(10);
-    const probe = tracker.timeCall(() => {}, () => {}, true);
     clock = 100;
+    const probe = tracker.timeCall(() => {}, () => {}, clock, true);
     probe.onCallStarted();
     clock = 101;
     probe.onCallEnded(status.OK);
@@ -153,7 +153,7 @@ describe('LatencyTracker (etcd_peak_ewma per-call timing)', () => {
     let clock = 0;
     const tracker = new LatencyTracker(new PeakEwmaEstimate(DECAY_MS, Number.NaN, 0), () => clock, code => DEFAULT_FAILURE_CODES.has(code));
     const call = (latencyMs: number, code: status): void => {
-      const hooks = tracker.timeCall(() => {}, () => {});
+      const hooks = tracker.timeCall(() => {}, () => {}, clock);
       hooks.onCallStarted();
       clock += latencyMs;
       hooks.onCallEnded(code);

@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { CallLoad, DEFAULT_FAILURE_CODES, resolveCallLoadOptions } from '../../../src/balancer/pool/call-load';
 import { EndpointState } from '../../../src/balancer/pool/endpoint-state';
 import { EtcdPeakEwmaConfig, PeakEwmaStrategy, type PeakEwmaOptions } from '../../../src/balancer/policies/peak-ewma';
-import { PROBE_MIN_PICKS } from '../../../src/balancer/schedulers/peak-ewma-scheduler';
+import { PROBE_MIN_PICKS, type PeakEwmaScheduler } from '../../../src/balancer/schedulers/peak-ewma-scheduler';
 import { fixedTierView, Tier } from '../../../src/balancer/tiers/tier';
 import { TieredPicker } from '../../../src/balancer/tiers/tiered-picker';
 import { type TierScheduler } from '../../../src/balancer/schedulers/pick-strategy';
@@ -132,29 +132,38 @@ describe('PeakEwmaScheduler (etcd_peak_ewma)', () => {
     expect(recovered.untilMs).to.be.at.most(2000);
   });
 
-  it('weighs latency by outstanding calls and weight: cost = estimate × (outstanding + 1) / weight', () => {
+  it('weighs latency by outstanding calls per unit of weight: cost = estimate × (outstanding / relative weight + 1)', () => {
     const bench = new Bench(3, { choiceCount: 0 });
     const scheduler = bench.scheduler([1, 1, 2]);
     // Give each one sample: 1 ms, 2 ms, 3 ms (first samples replace, whoever is picked).
     const latencies = [1, 2, 3];
-    const seen = new Set<number>();
     const excluded = new Uint8Array(3);
     for (let k = 0; k < 3; k++) {
       const { index, end } = bench.start(scheduler, excluded);
       bench.clockMs += latencies[index];
       end();
-      seen.add(index);
       excluded[index] = 1;
     }
-    expect([...seen].sort()).to.deep.equal([0, 1, 2]);
     expect([0, 1, 2].map(i => bench.estimate(i))).to.deep.equal([1, 2, 3]);
-    // Costs now 1, 2, 1.5: endpoint 0.
+    // Idle, the fastest wins: a weight does not buy a slower replica the call.
     expect(scheduler.pick(undefined, bench.clockMs)).to.equal(0);
-    // Three calls outstanding on 0: 4 vs 2 vs 1.5 → the heavy endpoint 2 despite its latency.
-    const open = [0, 1, 2].map(() => bench.endpoints[0].load.recordPick(bench.clockMs));
-    expect(scheduler.pick(undefined, bench.clockMs)).to.equal(2);
-    open.forEach(started => started());
-    for (let k = 0; k < 3; k++) bench.endpoints[0].load.onCallEnded(grpc.status.OK);
+    const costs = scheduler as PeakEwmaScheduler;
+    // Relative weights 0.75, 0.75, 1.5: two calls on the weight-2 endpoint cost what one costs on a weight-1 one.
+    expect(costs.cost(2, 3, 2, 0)).to.be.closeTo(costs.cost(0, 3, 1, 0), 1e-9);
+    expect(costs.cost(2, 3, 0, 0)).to.equal(costs.cost(0, 3, 0, 0));
+    // The scale of the weights does not matter, only their ratios.
+    const scaled = new Bench(3, { choiceCount: 0 }).scheduler([100, 100, 200]) as PeakEwmaScheduler;
+    expect(scaled.cost(2, 3, 2, 0)).to.be.closeTo(costs.cost(2, 3, 2, 0), 1e-9);
+  });
+
+  it('follows the weights while replicas as fast as each other are idle (d = 2, full scan), instead of always giving the heavier one the call', () => {
+    for (const choiceCount of [0, 2]) {
+      const bench = new Bench(3, { choiceCount }, 7);
+      const scheduler = bench.scheduler([1, 2, 3]);
+      const picks = [0, 0, 0];
+      for (let k = 0; k < 30_000; k++) picks[bench.call(scheduler, [1, 1.1, 0.9])]++;
+      picks.forEach((n, i) => expect(n / 30_000, `choiceCount ${choiceCount}, weight ${i + 1}`).to.be.closeTo((i + 1) / 6, 0.015));
+    }
   });
 
   it('counts outstanding calls on top of the tier\'s common load: a burst that loads every endpoint does not make a slow idle one cheap', () => {
