@@ -63,6 +63,8 @@ export const MEDIAN_SAMPLE = 63;
 const TIER_LOAD_GAIN = 1 / 8;
 /** Candidates whose latency is within this factor of the best one's are costed as if they had the same (no wider: a slower replica must not tie with a healthy one whose estimate a stall inflated). */
 const SIMILAR_LATENCY_RATIO = 1.25;
+/** ...and within this many ms of it (loopback-fast replicas differ by noise alone). */
+const SIMILAR_LATENCY_MS = 1;
 
 export interface PeakEwmaSchedulerSettings {
   /** d of power-of-d-choices; 0 = all. */
@@ -256,7 +258,7 @@ export class PeakEwmaScheduler implements TierScheduler, LatencyMirror {
     if (reference === Infinity) reference = 1;
     // Latencies within SIMILAR_LATENCY_RATIO of the best candidate's count as equal: outstanding calls (idle: the
     // weights) decide between them, so traffic does not herd onto whichever healthy replica's noise is lowest.
-    const floorMs = reference * SIMILAR_LATENCY_RATIO;
+    const floorMs = Math.max(reference * SIMILAR_LATENCY_RATIO, reference + SIMILAR_LATENCY_MS);
     const meanWeight = this.candidates.meanWeight;
     let best = -1;
     let bestCost = Infinity;

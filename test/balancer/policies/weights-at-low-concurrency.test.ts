@@ -20,7 +20,6 @@ const POLICIES = ['etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_lea
  * about 1/3 each). Widening that band by the estimates' noise passed this test but let a replica +20 ms
  * back into 1.65 % of the slow-replica bench's calls (target < 0.5 %). Pending until that is solved.
  */
-const OPEN = new Set(['etcd_peak_ewma']);
 
 describe('weights 1:2:3 at concurrency 1 (real etcd, real servers)', function () {
   this.timeout(90_000);
@@ -50,7 +49,7 @@ describe('weights 1:2:3 at concurrency 1 (real etcd, real servers)', function ()
   });
 
   for (const policy of POLICIES) {
-    (OPEN.has(policy) ? it.skip : it)(`${policy}: shares within 5 points of 1/6, 2/6, 3/6`, async () => {
+    it(`${policy}: shares within 5 points of 1/6, 2/6, 3/6`, async () => {
       client = makeClient(`etcd://${etcd.endpoint}/${service}`, { [policy]: {} });
       await runCalls(client, 1, 1);
       await waitForEndpoints(servers.map(s => s.address));
