@@ -24,8 +24,8 @@
  * the calls that are not coming back, before any reply; an age every
  * candidate's calls share (the client itself stalled) cancels out.
  *
- * Latencies within `SIMILAR_LATENCY_RATIO` of the best candidate's are costed
- * as the best one's: between replicas that are about as fast, outstanding
+ * Latencies within `SIMILAR_LATENCY_RATIO` or `SIMILAR_LATENCY_MS` of the best
+ * candidate's are costed as the best one's: between replicas that are about as fast, outstanding
  * calls (idle: the weights) decide; otherwise, at low load, the replica whose
  * noise happens to be lowest would take most calls and queue them.
  *
@@ -256,7 +256,7 @@ export class PeakEwmaScheduler implements TierScheduler, LatencyMirror {
       if (oldest > youngestStartMs) youngestStartMs = oldest;
     }
     if (reference === Infinity) reference = 1;
-    // Latencies within SIMILAR_LATENCY_RATIO of the best candidate's count as equal: outstanding calls (idle: the
+    // Latencies within SIMILAR_LATENCY_RATIO or _MS of the best candidate's count as equal: outstanding calls (idle: the
     // weights) decide between them, so traffic does not herd onto whichever healthy replica's noise is lowest.
     const floorMs = Math.max(reference * SIMILAR_LATENCY_RATIO, reference + SIMILAR_LATENCY_MS);
     const meanWeight = this.candidates.meanWeight;
