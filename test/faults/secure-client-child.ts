@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { register } from '../../src/register';
 import { loadEcho, unary } from '../support/echo-proto';
+import { runChildMain } from '../support/ts-child';
 
 async function call(target: string): Promise<{ server?: string; code?: number; details?: string }> {
   const { Client } = loadEcho();
@@ -44,13 +45,4 @@ async function main(): Promise<unknown> {
   };
 }
 
-main().then(
-  result => {
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-    process.exit(0);
-  },
-  (err: unknown) => {
-    process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+runChildMain(main);

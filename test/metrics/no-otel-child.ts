@@ -10,6 +10,7 @@ import type * as OtelApi from '../../src/metrics/otel-api';
 import type * as EchoServerModule from '../support/echo-server';
 import type * as ReplicasModule from '../interceptor/replicas';
 import type * as EchoProto from '../support/echo-proto';
+import { runChildMain } from '../support/ts-child';
 
 const moduleWithResolver = Module as unknown as { _resolveFilename(request: string, ...rest: unknown[]): string };
 const resolve = moduleWithResolver._resolveFilename;
@@ -39,13 +40,4 @@ async function main(): Promise<unknown> {
   }
 }
 
-main().then(
-  result => {
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-    process.exit(0);
-  },
-  (err: unknown) => {
-    process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+runChildMain(main);

@@ -22,3 +22,17 @@ export function runTsChild(file: string, env: NodeJS.ProcessEnv = {}, timeoutMs 
 export function lastJsonLine<T>(stdout: string): T {
   return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as T;
 }
+
+/** The child's side: runs `main`, prints its result as the last line (JSON) and exits 0, or prints the error and exits 1. */
+export function runChildMain(main: () => Promise<unknown>): void {
+  main().then(
+    result => {
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+      process.exit(0);
+    },
+    (err: unknown) => {
+      process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
