@@ -15,7 +15,7 @@ import { resolveMetricsOptions, setMetricsOptions, type MetricsOptions } from '.
 
 /** `register()`'s options: a default connection per discovery backend, and the process-wide settings. */
 export interface RegisterOptions extends BackendConnectionOptions {
-  /** Resolver tuning (coalescing, retry backoff, page size), for etcd and ZooKeeper. Defaults to `DEFAULT_RESOLVER_OPTIONS`. */
+  /** Resolver tuning (coalescing, retry backoff, page size), for every backend. Defaults to `DEFAULT_RESOLVER_OPTIONS`. */
   resolver?: ResolverOptions;
   /** What the metrics record; they need a global MeterProvider set before channels. Defaults to `DEFAULT_METRICS_OPTIONS`. */
   metrics?: MetricsOptions;
