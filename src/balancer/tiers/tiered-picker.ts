@@ -27,6 +27,8 @@ import { PickResultType, type PickArgs, type Picker, type PickResult } from '../
 import { steeringOf } from '../call-steering';
 import { type Tier, type TierMember, type TierView } from './tier';
 
+/** Read once: grpc-js's enum sits behind a module getter. */
+const COMPLETE = PickResultType.COMPLETE;
 const QUEUE: PickResult = Object.freeze({ pickResultType: PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null });
 
 export class TieredPicker implements Picker {
@@ -61,7 +63,7 @@ export class TieredPicker implements Picker {
       ? this.pickInTier(tiers[0], undefined, nowMs)
       : this.pickAvoiding(tiers, steering.tried, nowMs);
     const result = endpoint.child.getPicker().pick(pickArgs);
-    if (result.pickResultType !== PickResultType.COMPLETE) return result;
+    if (result.pickResultType !== COMPLETE) return result;
     if (steering !== undefined) steering.lastPicked = result.subchannel?.getAddress() ?? endpoint.addresses[0];
     if (this.tracksCalls) this.attachHooks(result, endpoint, nowMs);
     return result;
