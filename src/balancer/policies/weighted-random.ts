@@ -7,56 +7,14 @@
  * Service config: `{"loadBalancingConfig":[{"etcd_weighted_random":{}}]}`,
  * optional `healthCheck: {"serviceName": "..."}`.
  */
-import { registerLoadBalancerType, tracer, type ChannelControlHelper, type TypedLoadBalancingConfig } from '../../common/grpc-experimental';
-import { EndpointPoolBalancer } from '../pool/endpoint-pool-balancer';
-import { type EndpointPoolOptions, type PoolPolicy } from '../pool/pool-policy';
-import { EtcdPolicyConfig, parsePolicyConfig, parseHealthCheck, type HealthCheckConfig } from './policy-config';
-import { type PickStrategy, type TierScheduler } from '../schedulers/pick-strategy';
+import { defineWeightOnlyPolicy } from './weight-only-policy';
 import { WeightedRandomScheduler } from '../schedulers/weighted-random-scheduler';
 
-const TYPE_NAME = 'etcd_weighted_random';
-const trace = tracer('etcd_weighted_random');
+const policy = defineWeightOnlyPolicy('etcd_weighted_random', (weights, random) => new WeightedRandomScheduler(weights, random));
 
-export class EtcdWeightedRandomConfig extends EtcdPolicyConfig {
-  constructor(healthCheck?: HealthCheckConfig) {
-    super(healthCheck);
-  }
-
-  getLoadBalancerName(): string {
-    return TYPE_NAME;
-  }
-
-  protected ownJson(): Record<string, unknown> {
-    return {};
-  }
-
-  /** Validates the service-config body; errors name the policy. */
-  static createFromJson(json: unknown): EtcdWeightedRandomConfig {
-    return parsePolicyConfig(TYPE_NAME, json, [], body => new EtcdWeightedRandomConfig(parseHealthCheck(body)));
-  }
-}
-
-class WeightedRandomStrategy implements PickStrategy {
-  readonly tracksCalls = false;
-  constructor(private readonly random: () => number) {}
-  createScheduler(_endpoints: unknown, weights: readonly number[]): TierScheduler {
-    return new WeightedRandomScheduler(weights, this.random);
-  }
-}
-
-const POLICY: PoolPolicy<EtcdWeightedRandomConfig> = {
-  typeName: TYPE_NAME,
-  trace,
-  isConfig: (config: TypedLoadBalancingConfig): config is EtcdWeightedRandomConfig => config instanceof EtcdWeightedRandomConfig,
-  createStrategy: (_config, random) => new WeightedRandomStrategy(random),
-};
-
-export class EtcdWeightedRandomLoadBalancer extends EndpointPoolBalancer<EtcdWeightedRandomConfig> {
-  constructor(helper: ChannelControlHelper, options?: EndpointPoolOptions) {
-    super(helper, POLICY, options);
-  }
-}
-
-export function setupWeightedRandom(): void {
-  registerLoadBalancerType(TYPE_NAME, EtcdWeightedRandomLoadBalancer, EtcdWeightedRandomConfig);
-}
+/** `etcd_weighted_random`'s config (grpc-js `TypedLoadBalancingConfig`). */
+export const EtcdWeightedRandomConfig = policy.Config;
+/** `etcd_weighted_random`'s balancer. */
+export const EtcdWeightedRandomLoadBalancer = policy.LoadBalancer;
+/** Registers `etcd_weighted_random` with grpc-js. */
+export const setupWeightedRandom = policy.setup;

@@ -10,56 +10,14 @@
  * Service config: `{"loadBalancingConfig":[{"etcd_weighted_round_robin":{}}]}`,
  * optional `healthCheck: {"serviceName": "..."}`.
  */
-import { registerLoadBalancerType, tracer, type ChannelControlHelper, type TypedLoadBalancingConfig } from '../../common/grpc-experimental';
-import { EndpointPoolBalancer } from '../pool/endpoint-pool-balancer';
-import { type EndpointPoolOptions, type PoolPolicy } from '../pool/pool-policy';
-import { EtcdPolicyConfig, parsePolicyConfig, parseHealthCheck, type HealthCheckConfig } from './policy-config';
-import { type PickStrategy, type TierScheduler } from '../schedulers/pick-strategy';
+import { defineWeightOnlyPolicy } from './weight-only-policy';
 import { WeightedRoundRobinScheduler } from '../schedulers/weighted-round-robin-scheduler';
 
-const TYPE_NAME = 'etcd_weighted_round_robin';
-const trace = tracer('etcd_weighted_round_robin');
+const policy = defineWeightOnlyPolicy('etcd_weighted_round_robin', (weights, random) => new WeightedRoundRobinScheduler(weights, random));
 
-export class EtcdWeightedRoundRobinConfig extends EtcdPolicyConfig {
-  constructor(healthCheck?: HealthCheckConfig) {
-    super(healthCheck);
-  }
-
-  getLoadBalancerName(): string {
-    return TYPE_NAME;
-  }
-
-  protected ownJson(): Record<string, unknown> {
-    return {};
-  }
-
-  /** Validates the service-config body; errors name the policy. */
-  static createFromJson(json: unknown): EtcdWeightedRoundRobinConfig {
-    return parsePolicyConfig(TYPE_NAME, json, [], body => new EtcdWeightedRoundRobinConfig(parseHealthCheck(body)));
-  }
-}
-
-class SmoothWeightedStrategy implements PickStrategy {
-  readonly tracksCalls = false;
-  constructor(private readonly random: () => number) {}
-  createScheduler(_endpoints: unknown, weights: readonly number[]): TierScheduler {
-    return new WeightedRoundRobinScheduler(weights, this.random);
-  }
-}
-
-const POLICY: PoolPolicy<EtcdWeightedRoundRobinConfig> = {
-  typeName: TYPE_NAME,
-  trace,
-  isConfig: (config: TypedLoadBalancingConfig): config is EtcdWeightedRoundRobinConfig => config instanceof EtcdWeightedRoundRobinConfig,
-  createStrategy: (_config, random) => new SmoothWeightedStrategy(random),
-};
-
-export class EtcdWeightedRoundRobinLoadBalancer extends EndpointPoolBalancer<EtcdWeightedRoundRobinConfig> {
-  constructor(helper: ChannelControlHelper, options?: EndpointPoolOptions) {
-    super(helper, POLICY, options);
-  }
-}
-
-export function setupWeightedRoundRobin(): void {
-  registerLoadBalancerType(TYPE_NAME, EtcdWeightedRoundRobinLoadBalancer, EtcdWeightedRoundRobinConfig);
-}
+/** `etcd_weighted_round_robin`'s config (grpc-js `TypedLoadBalancingConfig`). */
+export const EtcdWeightedRoundRobinConfig = policy.Config;
+/** `etcd_weighted_round_robin`'s balancer. */
+export const EtcdWeightedRoundRobinLoadBalancer = policy.LoadBalancer;
+/** Registers `etcd_weighted_round_robin` with grpc-js. */
+export const setupWeightedRoundRobin = policy.setup;
