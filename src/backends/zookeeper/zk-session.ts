@@ -2,7 +2,9 @@
  * A ZooKeeper session that outlives its client objects, handling node-zookeeper-client's
  * traps: an expired client is unusable (new client, `'session'` event); expiry may go
  * unreported in a partition (disconnected past the timeout counts as expired); no read
- * timeout (a probe must answer in time, as ZooKeeper's own clients do).
+ * timeout (a probe must answer in time, as ZooKeeper's own clients do); no handshake
+ * timeout (a server that accepts the TCP connection but never answers the connect request
+ * holds the client forever: a watchdog drops such a socket so the client tries again).
  */
 import { hex, zkErrorCode, zookeeperLibrary, type ZkLibrary, type ZkRawClient } from './zk-client';
 import { connectionString, type ResolvedZookeeperOptions } from './connection';
@@ -26,6 +28,7 @@ export class ZkSession {
   private lastNegotiatedMs: number | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(event: SessionEvent) => void>();
   private closed = false;
   /** Bumped per client object: callbacks of a replaced client are ignored. */
@@ -141,6 +144,7 @@ export class ZkSession {
       if (mine()) this.trace(`${this.label}: authentication failed`);
     });
     client.connect();
+    this.watchHandshake();
   }
 
   private onConnected(client: ZkRawClient): void {
@@ -150,6 +154,7 @@ export class ZkSession {
     this.lastNegotiatedMs = client.getSessionTimeout();
     this.connectedNow = true;
     clearTimeout(this.expiryTimer);
+    clearTimeout(this.handshakeTimer);
     this.expiryTimer = undefined;
     this.trace(`${this.label}: connected, ${newSession ? 'new ' : ''}session ${sessionId} (timeout ${this.lastNegotiatedMs} ms)`);
     this.scheduleProbe();
@@ -162,6 +167,7 @@ export class ZkSession {
     clearTimeout(this.probeTimer);
     this.trace(`${this.label}: disconnected from session ${this.lastSessionId}`);
     this.emit({ type: 'disconnected' });
+    this.watchHandshake();
     // Cut off longer than the timeout: the server has expired the session, whether or not the client ever says so.
     this.expiryTimer = setTimeout(() => {
       this.expiryTimer = undefined;
@@ -211,16 +217,49 @@ export class ZkSession {
 
   /** Closes the client's socket (it reconnects with the same session), as a read timeout would. */
   private dropConnection(): void {
-    const socket = (this.current as unknown as { connectionManager?: { socket?: { destroy?: () => void } } })?.connectionManager?.socket;
-    if (typeof socket?.destroy === 'function') socket.destroy();
+    const socket = rawSocket(this.current);
+    if (socket !== undefined) socket.destroy();
     else this.expire(true);
+  }
+
+  /**
+   * While not connected: a socket open (TCP connected) for a whole period without a connect
+   * response is dropped, and node-zookeeper-client tries again. The period, timeout/3 (at
+   * least 1 s), leaves room for another try before the session would count as expired.
+   */
+  private watchHandshake(): void {
+    clearTimeout(this.handshakeTimer);
+    const periodMs = Math.max(1_000, Math.floor(this.negotiatedTimeoutMs / 3));
+    let seen: RawSocket | undefined;
+    let seenAt = 0;
+    const tick = (): void => {
+      this.handshakeTimer = undefined;
+      if (this.connectedNow || this.closed) return;
+      const socket = rawSocket(this.current);
+      if (socket === undefined || socket.readyState !== 'open') {
+        seen = undefined;
+      } else if (socket !== seen) {
+        seen = socket;
+        seenAt = Date.now();
+      } else if (Date.now() - seenAt >= periodMs) {
+        this.trace(`${this.label}: no answer to the connect request within ${periodMs} ms; trying again`);
+        socket.destroy();
+        seen = undefined;
+      }
+      this.handshakeTimer = setTimeout(tick, periodMs / 4);
+      this.handshakeTimer.unref();
+    };
+    this.handshakeTimer = setTimeout(tick, periodMs / 4);
+    this.handshakeTimer.unref();
   }
 
   private stopTimers(): void {
     clearTimeout(this.expiryTimer);
     clearTimeout(this.probeTimer);
+    clearTimeout(this.handshakeTimer);
     this.expiryTimer = undefined;
     this.probeTimer = undefined;
+    this.handshakeTimer = undefined;
   }
 
   private emit(event: SessionEvent): void {
@@ -232,4 +271,12 @@ export class ZkSession {
       }
     }
   }
+}
+
+interface RawSocket { readonly readyState: string; destroy(): void }
+
+/** The client's current TCP socket (node-zookeeper-client internals; undefined if they change). */
+function rawSocket(client: ZkRawClient | undefined): RawSocket | undefined {
+  const socket = (client as unknown as { connectionManager?: { socket?: Partial<RawSocket> } } | undefined)?.connectionManager?.socket;
+  return typeof socket?.destroy === 'function' && typeof socket.readyState === 'string' ? socket as RawSocket : undefined;
 }

@@ -45,9 +45,14 @@ describe('ZooKeeper faults (real ZooKeeper, real servers)', function () {
     const service = 'faults/restart';
     const registrations: Registration[] = [];
     const lost: LostEvent[] = [];
+    const lostAt: number[] = [];
+    let killedAt = 0;
     for (const s of servers.slice(0, 2)) {
       const r = await registerEndpoint({ service, address: s.address, zookeeper: { hosts: zk.endpoint }, ttlSeconds: 10 });
-      r.onLost(e => lost.push(e));
+      r.onLost(e => {
+        lost.push(e);
+        lostAt.push(Date.now() - killedAt);
+      });
       registrations.push(r);
     }
     const sessions = registrations.map(r => r.leaseId);
@@ -56,7 +61,7 @@ describe('ZooKeeper faults (real ZooKeeper, real servers)', function () {
     try {
       await waitFor('both replicas to serve', () => (load.byReplica.get('a') ?? 0) > 10 && (load.byReplica.get('b') ?? 0) > 10, { timeoutMs: 15_000 });
       load.phase('zookeeper down');
-      const killedAt = Date.now();
+      killedAt = Date.now();
       await zk.kill('SIGKILL');
       await waitFor('0.5 s of outage', () => Date.now() - killedAt >= 500, { timeoutMs: 5_000, intervalMs: 20 });
       load.phase('zookeeper restarting');
@@ -73,7 +78,7 @@ describe('ZooKeeper faults (real ZooKeeper, real servers)', function () {
       registrations.push(third);
       const seenMs = await waitFor('the new replica to serve', () => (load.byReplica.get('c') ?? 0) > 0, { timeoutMs: 15_000 });
       const totals = await load.stop();
-      console.log(`      ZooKeeper down ${downMs} ms (sessions 10 s): nodes kept in sessions ${sessions.join(', ')}; lost ${lost.length}; ` +
+      console.log(`      ZooKeeper down ${downMs} ms (sessions 10 s): nodes kept in sessions ${sessions.join(', ')}; lost ${lost.length} (${lostAt.map(ms => `${ms} ms`).join(', ') || '-'} after the kill); ` +
         `a replica registered after it serves ${seenMs} ms later (${Date.now() - joinedAt} ms incl. registering); ${describeLoad(totals)}`);
       expect(totals.failures).to.deep.equal([]);
       expect(lost).to.deep.equal([]);
