@@ -8,13 +8,13 @@ import { status, type StatusObject } from '@grpc/grpc-js';
 const DNS_PARSE_FAILURE = 'Failed to parse DNS address ';
 /** With an authority (`zk://host:2181/svc`) grpc-js's DNS resolver fails this way instead. */
 const DNS_RESOLUTION_FAILURE = 'Name resolution failed for target dns:';
-const OUR_TARGET = /^(?:dns:)?(?:etcd|zk):/;
+const OUR_TARGET = /^(?:dns:)?(?:etcd|zk|kubernetes|consul):/;
 /** Our scheme behind grpc-js's `dns:` fallback: certainly not resolved by us. */
-const OUR_TARGET_BEHIND_DNS = /^dns:(?:etcd|zk):/;
+const OUR_TARGET_BEHIND_DNS = /^dns:(?:etcd|zk|kubernetes|consul):/;
 
 /**
  * Whether `attemptStatus` is grpc-js's DNS resolver failing on a target of ours (`etcd:`,
- * `zk:`, or those behind `dns:`): our scheme was not registered when the channel was made.
+ * `zk:`, `kubernetes:`, `consul:`, or those behind `dns:`): our scheme was not registered when the channel was made.
  */
 export function isUnregisteredTarget(target: string, attemptStatus: StatusObject): boolean {
   if (attemptStatus.code !== status.UNAVAILABLE) return false;
