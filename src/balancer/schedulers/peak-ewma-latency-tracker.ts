@@ -19,6 +19,7 @@ import { status } from '@grpc/grpc-js';
 import { type PeakEwmaEstimate } from './peak-ewma-estimate';
 import { type CallHooks } from './pick-strategy';
 
+const OK = status.OK;
 const CANCELLED = status.CANCELLED;
 /** Free pairs kept per endpoint; more concurrent calls than this allocate and leave the excess to the GC. */
 const MAX_POOLED_TIMERS = 256;
@@ -115,7 +116,7 @@ class CallTimer implements CallHooks {
     this.ended(code);
     if (!Number.isNaN(this.startedMs)) {
       const nowMs = tracker.nowMs();
-      const mayLower = code !== CANCELLED && !tracker.isFailure(code);
+      const mayLower = code === OK || (code !== CANCELLED && !tracker.isFailure(code));
       tracker.estimate.observe(nowMs - this.startedMs, nowMs, mayLower, this.probe);
     }
     tracker.changed();

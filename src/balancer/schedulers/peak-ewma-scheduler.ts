@@ -51,6 +51,7 @@ import { type status } from '@grpc/grpc-js';
 import { CandidateSampler } from './candidate-sampler';
 import { ensureFloat64 } from './growable';
 import { type LatencyMirror, type LatencyTracker } from './peak-ewma-latency-tracker';
+import { type CallLoad } from '../pool/call-load';
 import { type CallHooks, type SchedulableEndpoint, type TierScheduler } from './pick-strategy';
 
 /** An endpoint not picked for `probeIntervalMs` is probed only if its tier also made this many picks meanwhile. */
@@ -84,6 +85,8 @@ export interface PeakEwmaSchedulerSettings {
 
 export class PeakEwmaScheduler implements TierScheduler, LatencyMirror {
   private readonly endpoints: SchedulableEndpoint[] = [];
+  /** `endpoints[i].load`, one pointer hop nearer (a pick reads two random candidates' loads). */
+  private readonly loads: CallLoad[] = [];
   private readonly trackers: LatencyTracker[] = [];
   private inverseWeight = new Float64Array(0);
   /** Copies of each tracker's estimate and oldest call in flight (NaN: none), kept by `refresh`. */
@@ -122,6 +125,7 @@ export class PeakEwmaScheduler implements TierScheduler, LatencyMirror {
     const tracker = this.settings.trackerFor(endpoint, this.tierMedianMs);
     const index = this.endpoints.length;
     this.endpoints.push(endpoint);
+    this.loads.push(endpoint.load);
     this.trackers.push(tracker);
     this.inverseWeight = ensureFloat64(this.inverseWeight, index + 1);
     this.inverseWeight[index] = 1 / weight;
@@ -146,6 +150,7 @@ export class PeakEwmaScheduler implements TierScheduler, LatencyMirror {
     const moved = this.trackers[last];
     if (moved.mirror === this) moved.slot = index;
     this.endpoints[index] = this.endpoints[last];
+    this.loads[index] = this.loads[last];
     this.trackers[index] = moved;
     this.lastPickedMs[index] = this.lastPickedMs[last];
     this.estimateOf[index] = this.estimateOf[last];
@@ -153,6 +158,7 @@ export class PeakEwmaScheduler implements TierScheduler, LatencyMirror {
     this.inverseWeight[index] = this.inverseWeight[last];
     this.lastPick[index] = this.lastPick[last];
     this.endpoints.pop();
+    this.loads.pop();
     this.trackers.pop();
     this.candidates.remove(index);
     if (this.probeCursor >= last) this.probeCursor = 0;
@@ -260,6 +266,8 @@ export class PeakEwmaScheduler implements TierScheduler, LatencyMirror {
     // weights) decide between them, so traffic does not herd onto whichever healthy replica's noise is lowest.
     const floorMs = Math.max(reference * SIMILAR_LATENCY_RATIO, reference + SIMILAR_LATENCY_MS);
     const meanWeight = this.candidates.meanWeight;
+    const loads = this.loads;
+    const inverseWeight = this.inverseWeight;
     let best = -1;
     let bestCost = Infinity;
     let tiedWeight = 0;
@@ -271,8 +279,8 @@ export class PeakEwmaScheduler implements TierScheduler, LatencyMirror {
       // A call in flight for longer than its rivals' is a lower bound on this endpoint's latency now (beyond what they share).
       const excessAgeMs = youngestStartMs - oldestOf[i];
       if (excessAgeMs > latency) latency = excessAgeMs;
-      const load = this.endpoints[i].load;
-      const perUnit = load.outstanding(nowMs) * this.inverseWeight[i] * meanWeight;
+      const load = loads[i];
+      const perUnit = load.outstanding(nowMs) * inverseWeight[i] * meanWeight;
       loadSum += perUnit;
       const cost = this.costPerUnit(latency, perUnit, load.failurePenalty(nowMs));
       if (cost < bestCost) {
