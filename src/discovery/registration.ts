@@ -37,7 +37,10 @@ export interface Registration {
    * (the value stays wanted and is written when the registry answers again).
    */
   update(update: EndpointUpdate): Promise<void>;
-  /** Sets the health status (`''` and `service`); does not touch the registry. A no-op without `health` or after `close()`. */
+  /**
+   * Sets the health status (`''` and `service`). etcd and ZooKeeper: does not touch the registry (a no-op without
+   * `health`); Consul: also fails (or passes) the registration's TTL check, so health queries drop it. A no-op after `close()`.
+   */
   setServing(serving: boolean): void;
   /**
    * Removes the key (etcd: revokes the lease), sets health NOT_SERVING, releases the client.
