@@ -43,7 +43,7 @@ export function decodeHealthEntry(key: string, value: Buffer | string): DecodeRe
   const meta = service.Meta !== null && typeof service.Meta === 'object' && !Array.isArray(service.Meta) ? service.Meta : {};
   const metadata: Record<string, unknown> = { ...meta };
   const passing = service.Weights?.Passing;
-  const weight = numberField(metadata.weight, typeof passing === 'number' ? passing : 1);
+  const weight = numberField(metadata.weight, passing ?? 1);
   const weightError = checkWeight(weight);
   if (weightError) return fail(`${metadata.weight === undefined ? 'Weights.Passing: ' : 'Meta.'}${weightError}`);
   const priority = numberField(metadata.priority, DEFAULT_PRIORITY);
