@@ -187,7 +187,7 @@ export class ConsulServiceWatch extends DiscoveryWatch {
   private denied(response: ConsulResponse): void {
     const why = response.status === 403 ? `403 ${snippet(response.body)}` : 'every instance hidden by ACLs (X-Consul-Results-Filtered-By-ACLs)';
     const message = `consul resolver: ${this.connection.baseUrl} denied reading service '${this.service}' (${why}): ${readRuleHint(this.service)}`;
-    errorLines.warn(message, `${this.label}\n${this.service}\ndenied`);
+    errorLines.warn(message, `${this.label}\n${this.service}\n${why}`);
     this.metrics?.failed('list');
     this.failedBeforeFirstList(message);
     this.index = 0;
