@@ -25,6 +25,12 @@ export interface BlockingQueryTiming {
   readonly maxQuietBackoffMs: number;
   /** Delay between queries while the agent answers 403 (a token fix takes a human). Defaults to 5,000 ms. */
   readonly deniedRetryMs: number;
+  /**
+   * After the agent comes back (a failed query, or its index went backwards: a restart), an
+   * empty answer while endpoints were served is held this long before it is believed:
+   * registrations come back by themselves within their TTL. Defaults to 5,000 ms.
+   */
+  readonly rejoinGraceMs: number;
 }
 
 export const DEFAULT_BLOCKING_QUERY_TIMING: BlockingQueryTiming = Object.freeze({
@@ -32,6 +38,7 @@ export const DEFAULT_BLOCKING_QUERY_TIMING: BlockingQueryTiming = Object.freeze(
   minIntervalMs: 100,
   maxQuietBackoffMs: 2_000,
   deniedRetryMs: 5_000,
+  rejoinGraceMs: 5_000,
 });
 
 /** One ERROR line per (agent, service) for ACL and datacenter problems: they do not fix themselves. */
@@ -50,6 +57,9 @@ export class ConsulServiceWatch extends DiscoveryWatch {
   private readonly quietBackoff: Backoff;
   /** modRevision of each key as last handed to the table: unchanged entries are not serialised again. */
   private revisions = new Map<string, string>();
+  /** When the agent last came back (failed query or index reset); an empty answer within the grace is held. */
+  private rejoinedAtMs: number | undefined;
+  private holdTimer: NodeJS.Timeout | undefined;
   /** Queries sent (tests count them). */
   queries = 0;
 
@@ -72,6 +82,7 @@ export class ConsulServiceWatch extends DiscoveryWatch {
 
   protected stop(): void {
     clearTimeout(this.nextTimer);
+    clearTimeout(this.holdTimer);
     this.controller?.abort();
   }
 
@@ -147,12 +158,19 @@ export class ConsulServiceWatch extends DiscoveryWatch {
     } else if (received < previous) {
       this.trace(`X-Consul-Index went backwards (${previous} → ${received}: agent restart or snapshot restore): next query from 0`);
       this.index = 0;
+      this.rejoinedAtMs = Date.now();
     } else {
       this.index = received;
     }
     this.revision = Math.max(0, received) || this.revision;
     this.resetBackoff();
     this.metrics?.listed();
+    if (this.holdEmpty(entries.length)) {
+      this.scheduleNext(0);
+      return;
+    }
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
     const changed = this.table.replaceAll(this.keyValues(entries as HealthEntry[]));
     if (changed || !this.hasList) {
       this.trace(`${plural(entries.length, 'passing instance')} at index ${received}`);
@@ -184,6 +202,32 @@ export class ConsulServiceWatch extends DiscoveryWatch {
     return kvs;
   }
 
+  /** True while an empty answer just after the agent came back is held (the last list serves); a timer believes it when the grace ends. */
+  private holdEmpty(count: number): boolean {
+    const since = this.rejoinedAtMs;
+    if (count > 0 || since === undefined || !this.hasList || this.table.keyCount === 0) {
+      if (count > 0) this.rejoinedAtMs = undefined;
+      return false;
+    }
+    const leftMs = since + this.timing.rejoinGraceMs - Date.now();
+    if (leftMs <= 0) {
+      this.rejoinedAtMs = undefined;
+      return false;
+    }
+    if (!this.holdTimer) {
+      this.trace(`the agent came back with no passing instance: serving the last list for up to ${leftMs} ms while registrations return`);
+      this.holdTimer = setTimeout(() => {
+        this.holdTimer = undefined;
+        if (this.closed || this.rejoinedAtMs !== since) return;
+        this.rejoinedAtMs = undefined;
+        this.revisions.clear();
+        if (this.table.replaceAll([])) this.markChanged(0);
+      }, leftMs);
+      this.holdTimer.unref();
+    }
+    return true;
+  }
+
   private denied(response: ConsulResponse): void {
     const why = response.status === 403 ? `403 ${snippet(response.body)}` : 'every instance hidden by ACLs (X-Consul-Results-Filtered-By-ACLs)';
     const message = `consul resolver: ${this.connection.baseUrl} denied reading service '${this.service}' (${why}): ${readRuleHint(this.service)}`;
@@ -197,6 +241,7 @@ export class ConsulServiceWatch extends DiscoveryWatch {
   /** A failed query: tell channels while no list was ever had, keep the last list otherwise, back off, and query from 0 next. */
   private failed(reason: string, loud = false): void {
     this.index = 0;
+    if (this.hasList) this.rejoinedAtMs = Date.now();
     this.metrics?.failed(this.hasList ? 'watch' : 'list');
     const message = `consul resolver: cannot read service '${this.service}': ${reason}`;
     if (loud) errorLines.warn(message, `${this.label}\n${this.service}\n${reason.slice(0, 40)}`);

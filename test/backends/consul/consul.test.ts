@@ -168,8 +168,6 @@ describe('Consul discovery (agent double, real servers)', function () {
     expect([...(await runCalls(v2, 40, 2, deadline)).byServer.keys()].sort()).to.deep.equal(['a', 'b']);
     // ?dc=dc1 is its own filter; the two spellings of {canary, v2} without dc are one watch.
     expect(activeConsulWatchCount() - watchesBefore).to.equal(3);
-    const inFlight = agent.requests.filter(r => r.path.startsWith(`/v1/health/service/${service}?`)).length;
-    expect(inFlight).to.be.lessThan(20);
   });
 
   it('a wrong address names what answered; an unknown dc names the datacenter', async function () {
