@@ -13,6 +13,7 @@
  * state and TTL clocks go on) and a restart that forgets everything and restarts the index low.
  */
 import * as http from 'node:http';
+import * as https from 'node:https';
 import { type AddressInfo } from 'node:net';
 import { ConsulCatalog, parseGoDuration, type CheckStatus } from './consul-agent-catalog';
 import { seededRandom } from './wait';
@@ -43,6 +44,8 @@ export interface ConsulAgentDoubleOptions {
   /** How often critical services are reaped (Consul: 30 s), and the floor of `DeregisterCriticalServiceAfter` (Consul: 1 min). */
   reapIntervalMs?: number;
   minDeregisterCriticalMs?: number;
+  /** Serve HTTPS with this certificate (for `https://` addresses and `CONSUL_CACERT`). Defaults to plain HTTP. */
+  tls?: { cert: Buffer | string; key: Buffer | string };
 }
 
 /** One logged HTTP request. */
@@ -105,7 +108,7 @@ export class ConsulAgentDouble {
   }
 
   get url(): string {
-    return `http://${this.address}`;
+    return `${this.options.tls ? 'https' : 'http'}://${this.address}`;
   }
 
   get running(): boolean {
@@ -115,7 +118,9 @@ export class ConsulAgentDouble {
   /** Starts listening (on the same port as before after `stop()`). */
   async start(): Promise<void> {
     if (this.server) return;
-    const server = http.createServer((req, res) => this.handle(req, res));
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(req, res);
+    const tls = this.options.tls;
+    const server: http.Server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, handler) : http.createServer(handler);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.port, '127.0.0.1', () => resolve());

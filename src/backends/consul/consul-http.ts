@@ -64,7 +64,7 @@ export function describeNetworkError(connection: ResolvedConsulOptions, err: unk
   if (typeof e?.code === 'string' && e.code.startsWith('HPE_')) {
     return `${where} answered something that is not HTTP/1.1 (${e.code}): a gRPC or etcd port? Consul's HTTP API listens on 8500 by default`;
   }
-  if (typeof e?.code === 'string' && /CERT|SSL|TLS/.test(e.code)) return `${where}: TLS failed (${e.code}: ${e.message}); set CONSUL_CACERT to the agent's CA`;
+  if (typeof e?.code === 'string' && /CERT|SSL|TLS|VERIFY|SIGNATURE|ISSUER/.test(e.code)) return `${where}: TLS failed (${e.code}: ${e.message}); set CONSUL_CACERT to the agent's CA`;
   return `${where}: ${e?.message ?? String(err)}`;
 }
 

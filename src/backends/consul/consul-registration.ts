@@ -138,7 +138,7 @@ export class ConsulRegistration extends RegistrationCore {
       const verb = serving ? 'pass' : 'fail';
       const note = serving ? 'serving' : 'setServing(false)';
       const response = await this.call('PUT', `/v1/agent/check/${verb}/${encodeURIComponent(this.checkId)}?note=${encodeURIComponent(note)}`, undefined, true);
-      if (response.status === 404 || (response.status === 500 && /unknown check|does not have associated TTL/i.test(response.body))) {
+      if (unknownCheck(response)) {
         trace(`${this.key}: the agent does not know ${this.checkId} (${response.status} ${snippet(response.body)}): registering again`);
         this.needsRegister = true;
         if (this.currentState === 'registered') this.markLost('lease-lost', this.checkId);
@@ -153,28 +153,26 @@ export class ConsulRegistration extends RegistrationCore {
     await this.sleep(Math.max(1, this.nextBeatAtMs - Date.now()), true);
   }
 
-  /** One agent call; non-2xx throws a `ConsulHttpError` naming the cause (404 is returned when `allow404`). */
-  private async call(method: 'PUT', path: string, body?: unknown, allow404 = false): Promise<ConsulResponse> {
+  /** One agent call; a non-2xx answer throws an error naming the cause, except "unknown check" with `checkCall` (returned). */
+  private async call(method: 'PUT', path: string, body?: unknown, checkCall = false): Promise<ConsulResponse> {
     let response: ConsulResponse;
     try {
       response = await consulRequest(this.consul, { method, path, body, timeoutMs: this.opTimeoutMs });
     } catch (err) {
       throw new Error(describeNetworkError(this.consul, err));
     }
+    const what = `${method} ${path.split('?')[0]}`;
     if (response.status >= 200 && response.status < 300) return response;
-    if (allow404 && (response.status === 404 || response.status === 500)) {
-      if (response.status === 404 && !/check|service/i.test(response.body)) throw new ConsulHttpError(404, response.body, response.headers, notConsul(this.consul, `${method} ${path.split('?')[0]}`, response));
-      if (response.status === 404 || /unknown check|does not have associated TTL/i.test(response.body)) return response;
-    }
+    if (checkCall && unknownCheck(response)) return response;
     if (response.status === 403) {
       const message = `consul registry: the agent at ${this.consul.baseUrl} denied ${this.operation} of '${this.key}' (403 ${snippet(response.body)}): ${writeRuleHint(this.service)}`;
       errorLines.warn(message, `${this.consul.baseUrl}\n${this.key}\n403`);
       throw new ConsulHttpError(403, response.body, response.headers, message);
     }
-    if (response.status === 404 || response.status === 405) {
-      throw new ConsulHttpError(response.status, response.body, response.headers, notConsul(this.consul, `${method} ${path.split('?')[0]}`, response));
-    }
-    throw new ConsulHttpError(response.status, response.body, response.headers, `${this.consul.baseUrl} answered ${method} ${path.split('?')[0]} with HTTP ${response.status}: ${snippet(response.body)}`);
+    const message = response.status === 404 || response.status === 405
+      ? notConsul(this.consul, what, response)
+      : `${this.consul.baseUrl} answered ${what} with HTTP ${response.status}: ${snippet(response.body)}`;
+    throw new ConsulHttpError(response.status, response.body, response.headers, message);
   }
 
   protected async deregister(deadline: number): Promise<void> {
@@ -192,6 +190,11 @@ export class ConsulRegistration extends RegistrationCore {
   protected release(): void {
     // The HTTP agent is shared by every connection to this address; nothing is held per registration.
   }
+}
+
+/** The agent does not know the check: 404 `Unknown check ID` (Consul ≥ 1.11; older: 500 `… does not have associated TTL`). */
+function unknownCheck(response: ConsulResponse): boolean {
+  return (response.status === 404 && /check/i.test(response.body)) || (response.status === 500 && /unknown check|does not have associated TTL/i.test(response.body));
 }
 
 /** `10.0.0.5:50051` / `[::1]:50051` → host and port (the core validated the address). */

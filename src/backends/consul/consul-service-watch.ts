@@ -60,8 +60,6 @@ export class ConsulServiceWatch extends DiscoveryWatch {
   /** When the agent last came back (failed query or index reset); an empty answer within the grace is held. */
   private rejoinedAtMs: number | undefined;
   private holdTimer: NodeJS.Timeout | undefined;
-  /** Queries sent (tests count them). */
-  queries = 0;
 
   constructor(
     service: string,
@@ -103,7 +101,6 @@ export class ConsulServiceWatch extends DiscoveryWatch {
     const controller = new AbortController();
     this.controller = controller;
     this.lastStartMs = Date.now();
-    this.queries++;
     const timeoutMs = blocking ? Math.ceil(this.timing.waitSeconds * 1000 * (17 / 16)) + this.options.listTimeoutMs : this.options.listTimeoutMs;
     const sentIndex = this.index;
     consulRequest(this.connection, { method: 'GET', path: this.path(), timeoutMs, signal: controller.signal }).then(
@@ -191,12 +188,14 @@ export class ConsulServiceWatch extends DiscoveryWatch {
       const node = entry?.Node;
       const service = entry?.Service;
       const key = `${node?.Node ?? ''}/${service?.ID ?? service?.Service ?? ''}`;
+      const serialise = (): string => JSON.stringify({ Node: { Address: node?.Address }, Service: service });
+      // Without ModifyIndex (not Consul, strictly) the entry itself is its version.
       const indexed = typeof service?.ModifyIndex === 'number' && typeof node?.ModifyIndex === 'number';
-      const value = indexed ? undefined : JSON.stringify({ Node: { Address: node?.Address }, Service: service });
-      const modRevision = indexed ? `${service.ModifyIndex}/${node.ModifyIndex}` : value as string;
+      const modRevision = indexed ? `${service.ModifyIndex}/${node.ModifyIndex}` : serialise();
       revisions.set(key, modRevision);
-      const same = this.revisions.get(key) === modRevision;
-      kvs.push({ key, modRevision, value: same ? '' : value ?? JSON.stringify({ Node: { Address: node?.Address }, Service: service }) });
+      // The table decodes a value only when its modRevision moved; an unchanged one is not serialised.
+      const value = this.revisions.get(key) === modRevision ? '' : indexed ? serialise() : modRevision;
+      kvs.push({ key, modRevision, value });
     }
     this.revisions = revisions;
     return kvs;

@@ -6,6 +6,7 @@
  * ACL denials and wrong addresses as users see them.
  */
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { register, registerEndpoint, type Registration } from '../../../src';
 import { type LostEvent, type RegisteredEvent } from '../../../src/discovery/registration-events';
@@ -14,6 +15,8 @@ import { setDefaultConsulOptions, validateConsulOptions } from '../../../src/bac
 import { startEchoServer, type EchoServer } from '../../support/echo-server';
 import { startConsulAgentDouble, type ConsulAgentDouble } from '../../support/consul-agent-double';
 import { captureGrpcLog } from '../../support/grpc-log';
+import { generateTestCertificates } from '../../support/tls';
+import { acquireConsulServiceWatch } from '../../../src/backends/consul/consul-backend';
 import { waitFor } from '../../support/wait';
 import { type EchoClient } from '../../support/echo-proto';
 import { makeClient, runCalls, failedCount } from '../../balancer/support/load';
@@ -239,5 +242,41 @@ describe('Consul ACLs (agent double with ACLs on, real servers)', function () {
     expect(errors.filter(l => l.includes('registry'))).to.have.length(1);
     expect(errors.filter(l => l.includes('resolver') && l.includes('hidden'))).to.have.length(1);
     expect(errors.filter(l => l.includes('resolver') && l.includes('ACL not found'))).to.have.length(1);
+  });
+});
+
+describe('Consul over HTTPS (agent double with TLS)', function () {
+  this.timeout(30_000);
+
+  it('an https:// address with CONSUL_CACERT resolves; a wrong CA is an error naming TLS and CONSUL_CACERT', async function () {
+    const certs = generateTestCertificates();
+    const agent = await startConsulAgentDouble({ tls: { cert: readFileSync(certs.serverCertFile), key: readFileSync(certs.serverKeyFile) } });
+    const saved = process.env.CONSUL_CACERT;
+    try {
+      expect(agent.registerDirect({ ID: 's1', Name: 'secure', Address: '127.0.0.1', Port: 5001, Check: { TTL: '1h', Status: 'passing' } })).to.equal(undefined);
+      const follow = async (caFile: string): Promise<string> => {
+        process.env.CONSUL_CACERT = caFile;
+        const lease = acquireConsulServiceWatch(validateConsulOptions({ address: `https://localhost:${agent.url.split(':').at(-1)}` }, 'test'), 'secure');
+        try {
+          await waitFor('an answer', () => lease.watch.current !== undefined);
+          const state = lease.watch.current!;
+          return state.ok ? state.resolved.endpoints.map(e => e.addresses.map(a => ('port' in a ? a.port : 0)).join()).join() : state.details;
+        } finally {
+          lease.release();
+        }
+      };
+      expect(await follow(certs.caFile)).to.equal('5001');
+      const log = captureGrpcLog();
+      try {
+        expect(await follow(certs.otherCaFile)).to.match(/TLS failed \(.*\); set CONSUL_CACERT to the agent's CA/);
+      } finally {
+        log.restore();
+      }
+    } finally {
+      if (saved === undefined) delete process.env.CONSUL_CACERT;
+      else process.env.CONSUL_CACERT = saved;
+      await agent.close();
+      certs.remove();
+    }
   });
 });
