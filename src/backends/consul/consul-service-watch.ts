@@ -106,7 +106,12 @@ export class ConsulServiceWatch extends DiscoveryWatch {
     consulRequest(this.connection, { method: 'GET', path: this.path(), timeoutMs, signal: controller.signal }).then(
       response => {
         if (this.closed || controller.signal.aborted) return;
-        this.answered(response, sentIndex);
+        try {
+          this.answered(response, sentIndex);
+        } catch (err) {
+          // Never an unhandled rejection out of a resolver: report it and query again.
+          this.failed(`reading the answer failed: ${(err as Error)?.message ?? String(err)}`);
+        }
       },
       (err: unknown) => {
         if (this.closed || controller.signal.aborted) return;
