@@ -18,9 +18,9 @@ export interface Registration {
   readonly service: string;
   /** Canonical `host:port` / `[v6]:port`. */
   readonly address: string;
-  /** The etcd key, `<service>/<address>`; in ZooKeeper the node's path, `<basePath>/<service>/<id>`. */
+  /** The etcd key, `<service>/<address>`; in ZooKeeper the node's path, `<basePath>/<service>/<id>`; in Consul the service ID, `<service>:<address>`. */
   readonly key: string;
-  /** The lease the key is (or was last) written under, decimal; ZooKeeper: the session (`0x…`). Undefined when none is held. */
+  /** The lease the key is (or was last) written under, decimal; ZooKeeper: the session (`0x…`); Consul: the TTL check (`service:<ID>`). Undefined when none is held. */
   readonly leaseId: string | undefined;
   /** Where the registration stands. */
   readonly state: RegistrationState;
