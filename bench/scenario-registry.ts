@@ -5,6 +5,7 @@
  */
 import { type ScenarioOutcome } from './report';
 import { type Scenario, type ScenarioName } from './scenario';
+import { consulScenario } from './scenarios/consul';
 import { discoveryScenario } from './scenarios/discovery';
 import { failingReplicaScenario } from './scenarios/failing-replica';
 import { fleetScenario } from './scenarios/fleet';
@@ -33,6 +34,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario<unknown>>> = Obje
   'fleet': fleetScenario as Scenario<unknown>,
   'overload': overloadScenario as Scenario<unknown>,
   'stalls': stallsScenario as Scenario<unknown>,
+  'consul': consulScenario as Scenario<unknown>,
 });
 
 /** The outcome of `scenario` from its metrics; `metrics` null with `error` for a failed scenario. */

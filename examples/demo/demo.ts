@@ -5,9 +5,10 @@
  * under steady load — while a replica is killed, one is added, one leaves
  * gracefully and etcd itself restarts. Exits non-zero if any call failed.
  * With `--registry zookeeper` the same runs on a throwaway ZooKeeper (`zk:///echo`,
- * Curator instances, sessions of 10 s that outlive its restart).
+ * Curator instances, sessions of 10 s that outlive its restart); with `--registry consul` on the
+ * in-process Consul agent double (`consul:///echo`, TTL checks; registry-consul.ts).
  *
- *   npm run demo -- [--duration 40] [--policy etcd_least_request] [--rate 300] [--registry etcd|zookeeper] [--plain] [--metrics-port 9464]
+ *   npm run demo -- [--duration 40] [--policy etcd_least_request] [--rate 300] [--registry etcd|zookeeper|consul] [--plain] [--metrics-port 9464]
  *
  * With --metrics-port the client's OpenTelemetry metrics are served at
  * http://127.0.0.1:PORT/metrics (Prometheus text) while it runs (prometheus.ts).
@@ -21,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { createRetryInterceptor, inspectBalancers, register } from '../../src';
 import { startEtcd, type EtcdServer } from '../../test/support/etcd';
 import { startZooKeeper, type ZooKeeperServer } from '../../test/support/zookeeper';
+import { startDemoConsul, type DemoConsul } from './registry-consul';
 import { loadEcho, type EchoReply } from '../../test/support/echo-proto';
 import { killAllReplicas, spawnReplica, type ReplicaProcess } from '../../test/support/replica-process';
 import { DemoOutput, count } from './table';
@@ -37,8 +39,8 @@ const MAX_DURATION_S = 600;
 const RECOVERY_TIMEOUT_MS = 10_000;
 /** Calls go on at least this long after the change was seen, so the table shows them. */
 const AFTER_RECOVERY_MS = 1000;
-const REGISTRIES = ['etcd', 'zookeeper'];
-const USAGE = `usage: npm run demo -- [--duration S (${MIN_DURATION_S}-${MAX_DURATION_S}, default 40)] [--policy NAME] [--rate CALLS_PER_S] [--registry etcd|zookeeper] [--plain] [--metrics-port PORT]`;
+const REGISTRIES = ['etcd', 'zookeeper', 'consul'];
+const USAGE = `usage: npm run demo -- [--duration S (${MIN_DURATION_S}-${MAX_DURATION_S}, default 40)] [--policy NAME] [--rate CALLS_PER_S] [--registry etcd|zookeeper|consul] [--plain] [--metrics-port PORT]`;
 
 /** A bad command line: reported without a stack, exit code 2. */
 class UsageError extends Error {}
@@ -48,7 +50,7 @@ function isUsageError(err: unknown): err is Error {
   return err instanceof UsageError || String((err as { code?: unknown })?.code).startsWith('ERR_PARSE_ARGS');
 }
 
-interface Options { durationS: number; policy: string; rate: number; registry: 'etcd' | 'zookeeper'; plain: boolean; metricsPort: number | undefined }
+interface Options { durationS: number; policy: string; rate: number; registry: 'etcd' | 'zookeeper' | 'consul'; plain: boolean; metricsPort: number | undefined }
 
 function parseOptions(): Options {
   const { values } = parseArgs({
@@ -97,9 +99,14 @@ async function main(): Promise<number> {
   // The registry: etcd, or ZooKeeper with --registry zookeeper. `store` is what the restart event kills.
   let etcd: EtcdServer | undefined;
   let zookeeper: ZooKeeperServer | undefined;
+  let consul: DemoConsul | undefined;
   const external = process.env.ETCD_ENDPOINTS?.split(',').map(s => s.trim()).filter(Boolean);
   let hosts: string[];
-  if (opts.registry === 'zookeeper') {
+  if (opts.registry === 'consul') {
+    consul = await startDemoConsul();
+    hosts = [consul.address];
+    out.line(`started an in-process Consul agent double at ${consul.address} (a test double, not Consul)`);
+  } else if (opts.registry === 'zookeeper') {
     // Only this mode needs a JVM and ZooKeeper (~200 MB from Debian): `npm run demo` (etcd) never installs them.
     execFileSync('bash', [join(__dirname, '..', '..', 'scripts', 'ensure-zookeeper.sh')], { stdio: 'inherit' });
     zookeeper = await startZooKeeper();
@@ -113,12 +120,12 @@ async function main(): Promise<number> {
     hosts = etcd.endpoints;
     out.line(`started a throwaway etcd at ${hosts.join(',')} (pid ${etcd.pid})`);
   }
-  const store: EtcdServer | ZooKeeperServer | undefined = etcd ?? zookeeper;
-  const storeName = zookeeper ? 'ZooKeeper' : 'etcd';
-  const scheme = zookeeper ? 'zk' : 'etcd';
+  const store: EtcdServer | ZooKeeperServer | DemoConsul | undefined = etcd ?? zookeeper ?? consul;
+  const storeName = consul ? 'the Consul agent' : zookeeper ? 'ZooKeeper' : 'etcd';
+  const scheme = consul ? 'consul' : zookeeper ? 'zk' : 'etcd';
   // ZooKeeper: sessions of 10 s outlive its restart (down 3 s + the restart), so nothing is lost.
   const ttlSeconds = zookeeper ? 10 : 3;
-  const registryHosts = zookeeper ? { zookeeperHosts: zookeeper.endpoint } : { etcdHosts: hosts };
+  const registryHosts = consul ? { consulAddress: consul.address } : zookeeper ? { zookeeperHosts: zookeeper.endpoint } : { etcdHosts: hosts };
 
   const stats = new LoadStats();
   const replicas = new Map<string, ReplicaProcess>();
@@ -141,7 +148,7 @@ async function main(): Promise<number> {
     prometheus = await servePrometheus(opts.metricsPort);
     out.line(`metrics: ${prometheus.url} (OpenTelemetry, Prometheus text format)`);
   }
-  register({ ...(zookeeper ? { zookeeper: { hosts: zookeeper.endpoint } } : { etcd: { hosts } }), metrics: { perEndpoint: opts.metricsPort !== undefined } });
+  register({ ...(consul ? { consul: { address: consul.address } } : zookeeper ? { zookeeper: { hosts: zookeeper.endpoint } } : { etcd: { hosts } }), metrics: { perEndpoint: opts.metricsPort !== undefined } });
   const { Client } = loadEcho();
   const client = new Client(`${scheme}:///${SERVICE}`, grpc.credentials.createInsecure(), {
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [opts.policy]: {} }] }),
@@ -257,7 +264,7 @@ async function main(): Promise<number> {
         say(`the client did not see r1's new weight within ${RECOVERY_TIMEOUT_MS} ms of ${storeName}'s restart`);
       } else {
         weights.set('r1', 3);
-        say(`the client saw r1's new weight ${changeSeenMs} ms after ${storeName} was back: watches and ${zookeeper ? 'sessions' : 'leases'} resumed`);
+        say(`the client saw r1's new weight ${changeSeenMs} ms after ${storeName} was back: watches and ${consul ? 'registrations' : zookeeper ? 'sessions' : 'leases'} resumed`);
       }
       etcdDown = { from, to, calls: stats.totalCalls - before, servedAtRestart, changeSeenMs };
       endAt = Math.max(endAt, Date.now() + AFTER_RECOVERY_MS);

@@ -1,11 +1,13 @@
 /** The discovery backends this package ships; docs/backends.md says how to add one. */
 import { type BackendOptionsOf } from '../discovery/backend';
+import { type ConsulOptions } from './consul/connection';
+import { consulBackend } from './consul/consul-backend';
 import { type EtcdOptions } from './etcd/connection';
 import { etcdBackend } from './etcd/etcd-backend';
 import { type ZookeeperOptions } from './zookeeper/connection';
 import { zookeeperBackend } from './zookeeper/zookeeper-backend';
 
-export const BACKENDS = [etcdBackend, zookeeperBackend] as const;
+export const BACKENDS = [etcdBackend, zookeeperBackend, consulBackend] as const;
 
 /** One optional connection per discovery backend, keyed by the backend's name. */
 export interface BackendConnectionOptions {
@@ -19,6 +21,12 @@ export interface BackendConnectionOptions {
    * targets and registrations. Defaults to none.
    */
   zookeeper?: ZookeeperOptions;
+  /**
+   * A Consul agent (`{ address?, token?, datacenter? }`); in `register()` the default for `consul:///svc`
+   * targets and registrations. Defaults to `CONSUL_HTTP_ADDR` / `CONSUL_HTTP_TOKEN`; `consul:///svc`
+   * falls back to `http://127.0.0.1:8500`.
+   */
+  consul?: ConsulOptions;
 }
 
 type DerivedConnectionOptions = { [B in (typeof BACKENDS)[number] as B['name']]?: BackendOptionsOf<B> };

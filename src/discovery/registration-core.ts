@@ -150,6 +150,17 @@ export abstract class RegistrationCore implements Registration {
     if (this.closing) return;
     this.serving = serving;
     this.applyHealth(serving ? 'SERVING' : 'NOT_SERVING');
+    this.servingChanged(serving);
+  }
+
+  /** What `setServing()` last asked for (true until then). */
+  protected get servingWanted(): boolean {
+    return this.serving;
+  }
+
+  /** Called by `setServing()`; a backend whose registry holds health itself (Consul's TTL check) mirrors it there. */
+  protected servingChanged(_serving: boolean): void {
+    // Registries without their own health (etcd, ZooKeeper) have nothing to do.
   }
 
   close(): Promise<void> {

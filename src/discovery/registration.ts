@@ -18,9 +18,9 @@ export interface Registration {
   readonly service: string;
   /** Canonical `host:port` / `[v6]:port`. */
   readonly address: string;
-  /** The etcd key, `<service>/<address>`; in ZooKeeper the node's path, `<basePath>/<service>/<id>`. */
+  /** The etcd key, `<service>/<address>`; in ZooKeeper the node's path, `<basePath>/<service>/<id>`; in Consul the service ID, `<service>:<address>`. */
   readonly key: string;
-  /** The lease the key is (or was last) written under, decimal; ZooKeeper: the session (`0x…`). Undefined when none is held. */
+  /** The lease the key is (or was last) written under, decimal; ZooKeeper: the session (`0x…`); Consul: the TTL check (`service:<ID>`). Undefined when none is held. */
   readonly leaseId: string | undefined;
   /** Where the registration stands. */
   readonly state: RegistrationState;
@@ -37,7 +37,10 @@ export interface Registration {
    * (the value stays wanted and is written when the registry answers again).
    */
   update(update: EndpointUpdate): Promise<void>;
-  /** Sets the health status (`''` and `service`); does not touch the registry. A no-op without `health` or after `close()`. */
+  /**
+   * Sets the health status (`''` and `service`). etcd and ZooKeeper: does not touch the registry (a no-op without
+   * `health`); Consul: also fails (or passes) the registration's TTL check, so health queries drop it. A no-op after `close()`.
+   */
   setServing(serving: boolean): void;
   /**
    * Removes the key (etcd: revokes the lease), sets health NOT_SERVING, releases the client.

@@ -69,7 +69,8 @@ describe('registry: options', () => {
       await registerEndpoint({ service: 'svc', address: '10.0.0.1:80' }).catch((err: Error) => { error = err; });
       expect(error?.message).to.equal(
         'registerEndpoint: no registry connection: pass { etcd: { hosts: [...] } }, call register({ etcd }), or set ETCD_ENDPOINTS; ' +
-        "or pass { zookeeper: { hosts: '127.0.0.1:2181' } }, call register({ zookeeper }), or set ZOOKEEPER_ENDPOINTS");
+        "or pass { zookeeper: { hosts: '127.0.0.1:2181' } }, call register({ zookeeper }), or set ZOOKEEPER_ENDPOINTS; " +
+        "or pass { consul: { address: '127.0.0.1:8500' } }, call register({ consul }), or set CONSUL_HTTP_ADDR");
     });
 
     it('uses ETCD_ENDPOINTS, then register({ etcd }), as the default', () => {

@@ -88,10 +88,22 @@ describe('npm run demo (plain mode, short)', function () {
     expect(out).to.not.include('throwaway etcd');
   });
 
+  it(`--registry consul: the same script on the in-process Consul agent double (consul:///echo), its restart recovered, zero failed calls`, async () => {
+    const demo = run('examples/demo/demo.ts', ['--duration', String(MIN_DURATION_S), '--plain', '--registry', 'consul'], { ETCD_ENDPOINTS: '' });
+    const code = await demo.exited;
+    const out = demo.output();
+    expect(out, out).to.match(/^failed calls: 0$/m);
+    expect(code, out).to.equal(0);
+    for (const banner of ['Consul agent double', 'client: consul:///echo', 'r5-new registered in the Consul agent', 'the Consul agent restarted']) {
+      expect(out, out).to.include(banner);
+    }
+    expect(out, out).to.match(/^ {2}the Consul agent back: recovered, r1's weight change seen by the client \d+ ms after the restart; \d+ calls? served since$/m);
+  });
+
   it('refuses an unknown --registry, naming the known ones (exit code 2)', async () => {
-    const demo = run('examples/demo/demo.ts', ['--registry', 'consul', '--plain'], { ETCD_ENDPOINTS: '' });
+    const demo = run('examples/demo/demo.ts', ['--registry', 'eureka', '--plain'], { ETCD_ENDPOINTS: '' });
     expect(await demo.exited, demo.output()).to.equal(2);
-    expect(demo.output()).to.include('--registry must be one of etcd, zookeeper, got consul');
+    expect(demo.output()).to.include('--registry must be one of etcd, zookeeper, consul, got eureka');
   });
 
   it('refuses a duration too short for the script, naming the minimum (exit code 2)', async () => {

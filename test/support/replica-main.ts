@@ -45,7 +45,8 @@ async function main(): Promise<void> {
       priority: config.priority,
       metadata: config.metadata,
       ttlSeconds: config.ttlSeconds,
-      ...(config.zookeeperHosts ? { zookeeper: { hosts: config.zookeeperHosts } } : { etcd: { hosts: config.etcdHosts ?? [] } }),
+      ...(config.consulAddress ? { consul: { address: config.consulAddress } }
+        : config.zookeeperHosts ? { zookeeper: { hosts: config.zookeeperHosts } } : { etcd: { hosts: config.etcdHosts ?? [] } }),
     });
   }
   send({ type: 'ready', address: echo.address, pid: process.pid });

@@ -18,6 +18,8 @@ export interface ReplicaConfig {
   etcdHosts?: string[];
   /** Register in ZooKeeper (`host:port,…`) instead of etcd. */
   zookeeperHosts?: string;
+  /** Register with this Consul agent (`host:port`) instead of etcd. */
+  consulAddress?: string;
   weight?: number;
   priority?: number;
   /** Registration metadata (e.g. `{ zone: 'a' }`). */

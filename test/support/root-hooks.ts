@@ -1,3 +1,4 @@
+import { closeAllConsulAgentDoubles } from './consul-agent-double';
 import { destroyAllEtcd } from './etcd';
 import { stopAllEchoServers } from './echo-server';
 import { killAllReplicas } from './replica-process';
@@ -10,5 +11,6 @@ export const mochaHooks = {
     await stopAllEchoServers();
     await destroyAllEtcd();
     await destroyAllZooKeepers();
+    await closeAllConsulAgentDoubles();
   },
 };
