@@ -90,6 +90,8 @@ export class KeyedServerCall {
       this.key = key;
       this.metadata = metadata;
       this.forwardMetadata = forward;
+      // The handler asks for the message only once it has the headers: we need it first (its hash).
+      this.next.startRead();
     },
     onReceiveMessage: (message, forward) => {
       if (this.phase !== Phase.Holding) {
@@ -99,6 +101,9 @@ export class KeyedServerCall {
       if (this.forwardMessage !== undefined) return; // a unary call has one message
       this.request = message;
       this.forwardMessage = forward;
+      // Read the half-close now too: delivered while the handler's headers are being
+      // processed, grpc-js would hand it to the handler before the held message.
+      this.next.startRead();
       void this.settle();
     },
     onReceiveHalfClose: forward => {
