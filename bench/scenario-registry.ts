@@ -9,6 +9,7 @@ import { discoveryScenario } from './scenarios/discovery';
 import { failingReplicaScenario } from './scenarios/failing-replica';
 import { fleetScenario } from './scenarios/fleet';
 import { hedgingScenario } from './scenarios/hedging';
+import { idempotencyScenario } from './scenarios/idempotency';
 import { overloadScenario } from './scenarios/overload';
 import { killScenario } from './scenarios/kill';
 import { pickScenario } from './scenarios/pick';
@@ -33,6 +34,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario<unknown>>> = Obje
   'fleet': fleetScenario as Scenario<unknown>,
   'overload': overloadScenario as Scenario<unknown>,
   'stalls': stallsScenario as Scenario<unknown>,
+  'idempotency': idempotencyScenario as Scenario<unknown>,
 });
 
 /** The outcome of `scenario` from its metrics; `metrics` null with `error` for a failed scenario. */

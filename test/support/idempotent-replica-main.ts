@@ -22,11 +22,14 @@ export interface CounterReplicaConfig {
   /** Share of OK answers turned into UNAVAILABLE after the handler ran. */
   loseRatio: number;
   seed: number;
+  /** Where executions are appended; '' for none (the bench). */
   execLog: string;
   /** The handler's work before it answers. */
   handlerDelayMs: number;
   /** Register under this service in etcd when set. */
   service?: string;
+  /** Run the idempotency interceptor. Defaults to true (false: the bench's baseline). */
+  dedup?: boolean;
 }
 
 export type CounterReplicaEvent = { type: 'ready'; address: string; pid: number } | { type: 'error'; message: string };
@@ -34,7 +37,6 @@ export type CounterReplicaEvent = { type: 'ready'; address: string; pid: number 
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as CounterReplicaConfig;
   const random = seededRandom(config.seed);
-  const store = createEtcdIdempotencyStore({ etcd: { hosts: config.etcdHosts }, prefix: config.prefix, claimTtlSeconds: config.claimTtlSeconds });
   const lose: grpc.ServerInterceptor = (_descriptor, call) => {
     let key = '';
     return new grpc.ServerInterceptingCall(call, {
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
       }),
       sendStatus: (status, forward) => {
         const replayed = status.metadata?.get('idempotency-replayed')[0] === 'true';
-        if (!replayed && key !== '') appendFileSync(config.execLog, `D ${key}\n`);
+        if (!replayed && key !== '' && config.execLog) appendFileSync(config.execLog, `D ${key}\n`);
         if (status.code === grpc.status.OK && random() < config.loseRatio) {
           forward({ code: grpc.status.UNAVAILABLE, details: 'response lost (test)', metadata: new grpc.Metadata() });
         } else {
@@ -55,12 +57,15 @@ async function main(): Promise<void> {
       },
     });
   };
-  const server = new grpc.Server({ interceptors: [lose, createIdempotencyInterceptor({ store })] });
+  const interceptors = config.dedup === false ? [] : [...(config.loseRatio > 0 ? [lose] : []), createIdempotencyInterceptor({
+    store: createEtcdIdempotencyStore({ etcd: { hosts: config.etcdHosts }, prefix: config.prefix, claimTtlSeconds: config.claimTtlSeconds }),
+  })];
+  const server = new grpc.Server({ interceptors });
   let executions = 0;
   server.addService(loadEcho().service, {
     Unary: (call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, callback: grpc.sendUnaryData<EchoReply>) => {
       const key = String(call.metadata.get('idempotency-key')[0] ?? '');
-      appendFileSync(config.execLog, `E ${key}\n`);
+      if (config.execLog) appendFileSync(config.execLog, `E ${key}\n`);
       const index = ++executions;
       const reply = (): void => callback(null, { message: call.request.message ?? '', server: config.name, index });
       // 'hang:<name>' never answers on that replica: the owner-death test kills it meanwhile.
