@@ -16,7 +16,7 @@ import { bars } from '../plots';
 import { type Scenario } from '../scenario';
 
 const UNARY_PATH = '/grpc_etcd_lb.echo.Echo/Unary';
-const THROUGHPUT_CONCURRENCY = 32;
+const THROUGHPUT_CONCURRENCY = 64;
 /** Issue 28's targets. */
 const TARGET_ADDED_P50_MS = 2;
 const TARGET_CALLS_PER_S = 1000;
