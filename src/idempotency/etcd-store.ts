@@ -41,9 +41,13 @@ export interface EtcdIdempotencyStoreOptions {
 
 /** The defaults of every `EtcdIdempotencyStoreOptions` field (`etcd` undefined = the default connection). */
 export const DEFAULT_ETCD_IDEMPOTENCY_STORE_OPTIONS = Object.freeze({
+  /** The default connection (`register({ etcd })`, else `ETCD_ENDPOINTS`). */
   etcd: undefined as EtcdOptions | undefined,
+  /** Under the reserved `_grpc_etcd_lb/`. */
   prefix: '_grpc_etcd_lb/idempotency/',
+  /** A dead owner's claims lapse within about 5 s. */
   claimTtlSeconds: 5,
+  /** Each etcd operation is bounded by 2 s. */
   operationTimeoutMs: 2000,
 });
 

@@ -29,9 +29,13 @@ export interface IdempotencyInterceptorOptions {
 
 /** The defaults of every optional `IdempotencyInterceptorOptions` field (`methods` undefined = every unary method). */
 export const DEFAULT_IDEMPOTENCY_INTERCEPTOR_OPTIONS = Object.freeze({
+  /** Results are replayed for an hour (AIP-155: at least 60 minutes). */
   ttlMs: 3_600_000,
+  /** The header the clients' `idempotencyKeys` use by default. */
   header: DEFAULT_IDEMPOTENCY_KEY_HEADER,
+  /** Every unary method. */
   methods: undefined as IdempotencyInterceptorOptions['methods'],
+  /** Fail closed: UNAVAILABLE, handler not run. */
   failOpen: false,
 });
 

@@ -22,7 +22,9 @@ export interface IdempotencyResult {
 
 /** A claim this process holds on a key: proof of ownership for `complete` and `release`. */
 export interface IdempotencyClaim {
+  /** The idempotency key claimed. */
   readonly key: string;
+  /** Hash of the request that claimed it. */
   readonly requestHash: string;
   /** Store-specific (e.g. etcd's revision of the claim). */
   readonly token: string;
@@ -30,12 +32,24 @@ export interface IdempotencyClaim {
 
 /** What `claim` found. */
 export type IdempotencyClaimOutcome =
-  /** The key was free: this process now owns it and runs the handler. */
-  | { readonly state: 'claimed'; readonly claim: IdempotencyClaim }
-  /** Another attempt holds the key and is running the handler. */
-  | { readonly state: 'running'; readonly requestHash: string }
-  /** The key has a recorded result. */
-  | { readonly state: 'done'; readonly result: IdempotencyResult };
+  | {
+    /** The key was free: this process now owns it and runs the handler. */
+    readonly state: 'claimed';
+    /** Proof of ownership for `complete` and `release`. */
+    readonly claim: IdempotencyClaim;
+  }
+  | {
+    /** Another attempt holds the key and is running the handler. */
+    readonly state: 'running';
+    /** Hash of the request that claimed it (another request under the key is refused). */
+    readonly requestHash: string;
+  }
+  | {
+    /** The key has a recorded result. */
+    readonly state: 'done';
+    /** The result to replay. */
+    readonly result: IdempotencyResult;
+  };
 
 /**
  * A shared deduplication store. Every method may reject (store unreachable): the
