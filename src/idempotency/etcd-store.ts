@@ -10,15 +10,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { EtcdLeaseInvalidError, type Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import { type Etcd3, type IKeyValue, type Watcher } from 'etcd3';
 import { acquireEtcdClient, getDefaultEtcdOptions, validateEtcdOptions, type EtcdClientLease, type EtcdOptions } from '../backends/etcd/connection';
-import { log, logVerbosity } from '../common/grpc-experimental';
 import { decodeStoredValue, encodeClaim, encodeResult } from './etcd-store-codec';
+import { IdempotencyLeases, withTimeout } from './etcd-store-leases';
 import { type IdempotencyClaim, type IdempotencyClaimOutcome, type IdempotencyResult, type IdempotencyStore } from './idempotency-store';
 
 const COMPONENT = 'grpc-etcd-lb idempotency store';
-/** Results recorded within this window share one lease (they live ttlMs to ttlMs + this). */
-const RESULT_LEASE_SHARE_MS = 1000;
 
 /** Options of `createEtcdIdempotencyStore`. All optional; every field says its default. */
 export interface EtcdIdempotencyStoreOptions {
@@ -63,39 +61,27 @@ function fail(what: string, value: unknown): never {
   throw new TypeError(`${COMPONENT}: ${what}, got ${shown}`);
 }
 
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: etcd did not answer within ${timeoutMs} ms`)), timeoutMs);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 class EtcdIdempotencyStore implements IdempotencyStore {
   private readonly connection: EtcdClientLease;
   private readonly client: Etcd3;
   private readonly owner = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
-  /** This process's claim lease, granted on first claim; dropped (and granted again) when lost. */
-  private claimLease: Promise<string> | undefined;
-  private keepAliveTimer: NodeJS.Timeout | undefined;
-  private lastKeepAliveMs = 0;
-  private readonly resultLeases = new Map<number, { id: Promise<string>; grantedAtMs: number }>();
+  private readonly leases: IdempotencyLeases;
   private readonly watchers = new Set<Watcher>();
   private closed = false;
 
   constructor(
     etcd: EtcdOptions,
     private readonly prefix: string,
-    private readonly claimTtlSeconds: number,
+    claimTtlSeconds: number,
     private readonly timeoutMs: number,
   ) {
     this.connection = acquireEtcdClient(etcd, 'idempotency');
     this.client = this.connection.client;
+    this.leases = new IdempotencyLeases(this.client, claimTtlSeconds, timeoutMs);
   }
 
   async claim(key: string, requestHash: string): Promise<IdempotencyClaimOutcome> {
-    const leaseId = await this.currentClaimLease();
+    const leaseId = await this.leases.claimLease();
     const etcdKey = Buffer.from(this.prefix + key);
     const res = await withTimeout(this.client.kv.txn({
       compare: [{ key: etcdKey, target: 'Create', result: 'Equal', create_revision: 0 }],
@@ -111,7 +97,7 @@ class EtcdIdempotencyStore implements IdempotencyStore {
   }
 
   async complete(claim: IdempotencyClaim, result: IdempotencyResult, ttlMs: number): Promise<void> {
-    const leaseId = await this.resultLease(ttlMs);
+    const leaseId = await this.leases.resultLease(ttlMs);
     const etcdKey = Buffer.from(this.prefix + claim.key);
     await withTimeout(this.client.kv.txn({
       compare: [{ key: etcdKey, target: 'Mod', result: 'Equal', mod_revision: claim.token }],
@@ -171,103 +157,14 @@ class EtcdIdempotencyStore implements IdempotencyStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.keepAliveTimer);
     for (const watcher of this.watchers) await watcher.cancel().catch(() => undefined);
     this.watchers.clear();
-    const lease = this.claimLease;
-    this.claimLease = undefined;
-    if (lease !== undefined) {
-      try {
-        const id = await lease;
-        await withTimeout(this.client.leaseClient.leaseRevoke({ ID: id }, this.callOptions()), this.timeoutMs, 'lease revoke');
-      } catch {
-        // Gone already, or etcd unreachable: the lease expires by itself.
-      }
-    }
+    await this.leases.close();
     this.connection.release();
   }
 
   private callOptions(): { deadline: Date } {
     return { deadline: new Date(Date.now() + this.timeoutMs) };
-  }
-
-  private async grant(ttlSeconds: number): Promise<string> {
-    const res = await withTimeout(this.client.leaseClient.leaseGrant({ TTL: ttlSeconds }, this.callOptions()), this.timeoutMs, 'lease grant');
-    if (res.error) throw new Error(`lease grant refused: ${res.error}`);
-    return res.ID;
-  }
-
-  /** This process's claim lease; one keep-alive loop per lease, a lost lease is dropped and the next claim grants anew. */
-  private currentClaimLease(): Promise<string> {
-    if (this.closed) return Promise.reject(new Error(`${COMPONENT}: closed`));
-    if (this.claimLease !== undefined) return this.claimLease;
-    const lease = this.grant(this.claimTtlSeconds);
-    this.claimLease = lease;
-    lease.then(id => {
-      this.lastKeepAliveMs = Date.now();
-      this.scheduleKeepAlive(lease, id);
-    }, () => {
-      if (this.claimLease === lease) this.claimLease = undefined;
-    });
-    return lease;
-  }
-
-  private scheduleKeepAlive(lease: Promise<string>, id: string): void {
-    if (this.closed || this.claimLease !== lease) return;
-    this.keepAliveTimer = setTimeout(() => void this.keepAlive(lease, id), (this.claimTtlSeconds * 1000) / 3);
-    this.keepAliveTimer.unref();
-  }
-
-  private async keepAlive(lease: Promise<string>, id: string): Promise<void> {
-    let ttl: number;
-    try {
-      ttl = await this.keepAliveOnce(id);
-    } catch {
-      // etcd unreachable: keep trying while the lease may still be alive on its side.
-      ttl = Date.now() - this.lastKeepAliveMs > this.claimTtlSeconds * 1000 ? 0 : -1;
-    }
-    if (ttl > 0) this.lastKeepAliveMs = Date.now();
-    if (ttl === 0) {
-      if (this.claimLease === lease) this.claimLease = undefined;
-      log(logVerbosity.ERROR, `${COMPONENT}: claim lease ${id} lost; claims held by this process lapsed (a new lease is granted on the next claim)`);
-      return;
-    }
-    this.scheduleKeepAlive(lease, id);
-  }
-
-  private async keepAliveOnce(id: string): Promise<number> {
-    const run = async (): Promise<number> => {
-      const stream = await this.client.leaseClient.leaseKeepAlive(this.callOptions());
-      return new Promise<number>((resolve, reject) => {
-        stream.on('error', (err: Error) => reject(err));
-        stream.on('end', () => reject(new Error('keep-alive stream ended without an answer')));
-        stream.on('data', (res: { TTL: string }) => {
-          resolve(Number(res.TTL));
-          stream.end();
-        });
-        stream.write({ ID: id });
-      });
-    };
-    try {
-      return await withTimeout(run(), this.timeoutMs, 'lease keep-alive');
-    } catch (err) {
-      if (err instanceof EtcdLeaseInvalidError) return 0;
-      throw err;
-    }
-  }
-
-  /** A lease for results recorded now with `ttlMs`: shared for `RESULT_LEASE_SHARE_MS`, so they live ttlMs to ttlMs + 1 s. */
-  private resultLease(ttlMs: number): Promise<string> {
-    const now = Date.now();
-    const current = this.resultLeases.get(ttlMs);
-    if (current !== undefined && now - current.grantedAtMs < RESULT_LEASE_SHARE_MS) return current.id;
-    const id = this.grant(Math.ceil((ttlMs + RESULT_LEASE_SHARE_MS) / 1000));
-    const entry = { id, grantedAtMs: now };
-    this.resultLeases.set(ttlMs, entry);
-    id.catch(() => {
-      if (this.resultLeases.get(ttlMs) === entry) this.resultLeases.delete(ttlMs);
-    });
-    return id;
   }
 }
 
