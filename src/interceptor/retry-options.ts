@@ -80,7 +80,7 @@ export interface RetryOptions {
   isIdempotent?: (method: string) => boolean;
   /**
    * Hedging of slow calls (see `HedgingOptions`): unary calls of the methods `isIdempotent`
-   * names get a second copy on another replica when the first has not answered within the
+   * (or `idempotencyKeys`) names get a second copy on another replica when the first has not answered within the
    * hedging delay; the first answer wins. A hedged call may run twice on the servers.
    * All attempts (first, hedges, retries) count toward `maxAttempts`. Defaults to off (undefined).
    */
