@@ -82,6 +82,15 @@ describe('idempotency interceptor over real servers and etcd', function () {
     expect(await raw.getAll().prefix(prefix).keys()).to.deep.equal([]);
   });
 
+  it('methods not named by `methods` pass through, key or not', async () => {
+    const a = await startCounterServer({ name: 'a', idempotency: { store: store(), methods: ['/other.Service/Method'] } });
+    servers.push(a);
+    const c = client(a.address);
+    await callCounter(c, 'x', withKey('k-unlisted'));
+    await callCounter(c, 'x', withKey('k-unlisted'));
+    expect(a.executions.get('k-unlisted')).to.equal(2);
+  });
+
   it('replays a recorded result exactly on another replica, without running the handler, with idempotency-replayed: true', async () => {
     const a = await replica('a');
     const b = await replica('b');
