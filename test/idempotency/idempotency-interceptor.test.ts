@@ -6,7 +6,9 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
-import { createEtcdIdempotencyStore, register, type IdempotencyStore } from '../../src';
+import { createEtcdIdempotencyStore, createIdempotencyInterceptor, createMemoryIdempotencyStore, register, type IdempotencyStore } from '../../src';
+import { captureGrpcLog } from '../support/grpc-log';
+import { type EchoReply, type EchoRequest } from '../support/echo-proto';
 import { loadEcho } from '../support/echo-proto';
 import { startEtcd, type EtcdServer } from '../support/etcd';
 import { waitFor } from '../support/wait';
@@ -189,6 +191,28 @@ describe('idempotency interceptor over real servers and etcd', function () {
     expect(goneAfterMs).to.be.greaterThan(700);
     const again = await callCounter(c, 't', withKey('k-ttl'));
     expect(again.reply).to.include({ index: 2 });
+  });
+
+  it('a response that cannot be replayed exactly is not recorded, with a warning naming the method (never a silent replay)', async () => {
+    const log = captureGrpcLog();
+    const server = new grpc.Server({ interceptors: [createIdempotencyInterceptor({ store: createMemoryIdempotencyStore() })] });
+    let runs = 0;
+    server.addService(loadEcho().service, {
+      // A function field: ignored by the wire serializer, refused by a structured clone.
+      Unary: (_call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, callback: grpc.sendUnaryData<EchoReply>) =>
+        callback(null, { message: 'm', server: 's', index: ++runs, hook: () => 0 } as unknown as EchoReply),
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    try {
+      const c = client(`127.0.0.1:${port}`);
+      expect((await callCounter(c, 'x', withKey('k-clone'))).reply).to.include({ index: 1 });
+      expect((await callCounter(c, 'x', withKey('k-clone'))).reply).to.include({ index: 2 });
+      expect(log.lines.join('\n')).to.match(/the response of \/grpc_etcd_lb.echo.Echo\/Unary cannot be replayed/);
+    } finally {
+      log.restore();
+      server.forceShutdown();
+    }
   });
 
   it('the default prefix is refused as a service name (no channel resolves these keys)', async () => {
