@@ -39,8 +39,15 @@ module.exports = {
       name: 'backends-listed-in-one-place',
       severity: 'error',
       comment: 'Only the public API (register.ts, index.ts) and the backend list (src/backends/index.ts) reach into backends.',
-      from: { path: '^src/', pathNot: ['^src/(index|register)\\.ts$', '^src/backends/'] },
+      from: { path: '^src/', pathNot: ['^src/(index|register)\\.ts$', '^src/backends/', '^src/idempotency/'] },
       to: { path: '^src/backends/' },
+    },
+    {
+      name: 'idempotency-uses-etcd-connection-only',
+      severity: 'error',
+      comment: 'The idempotency stores (server side, not a discovery backend) reuse the etcd connection options and pool of src/backends/etcd/connection.ts, and nothing else of a backend; they import no discovery, balancer, interceptor or server code.',
+      from: { path: '^src/idempotency/' },
+      to: { path: '^src/', pathNot: ['^src/(idempotency|common)/', '^src/backends/etcd/connection\\.ts$'] },
     },
     {
       name: 'common-is-a-leaf',

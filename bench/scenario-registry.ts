@@ -10,6 +10,7 @@ import { discoveryScenario } from './scenarios/discovery';
 import { failingReplicaScenario } from './scenarios/failing-replica';
 import { fleetScenario } from './scenarios/fleet';
 import { hedgingScenario } from './scenarios/hedging';
+import { idempotencyScenario } from './scenarios/idempotency';
 import { overloadScenario } from './scenarios/overload';
 import { killScenario } from './scenarios/kill';
 import { pickScenario } from './scenarios/pick';
@@ -35,6 +36,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario<unknown>>> = Obje
   'overload': overloadScenario as Scenario<unknown>,
   'stalls': stallsScenario as Scenario<unknown>,
   'consul': consulScenario as Scenario<unknown>,
+  'idempotency': idempotencyScenario as Scenario<unknown>,
 });
 
 /** The outcome of `scenario` from its metrics; `metrics` null with `error` for a failed scenario. */

@@ -28,3 +28,11 @@ export { type MetricsOptions, type ResolvedMetricsOptions, DEFAULT_METRICS_OPTIO
 export { type EndpointHealth } from './balancer/pool/balancer-diagnostics';
 export { loadReportServerOptions, createLoadReporter, LoadReporter, type LoadReportOptions, type LoadSnapshot, ORCA_LOAD_REPORT_HEADER, DEFAULT_LOAD_REPORT_OPTIONS } from './server/load-reporter';
 export { type OrcaLoadReport, encodeOrcaLoadReport, decodeOrcaLoadReport } from './server/orca-load-report';
+export { type IdempotencyKeysOptions } from './interceptor/idempotency-keys';
+export { DEFAULT_IDEMPOTENCY_KEY_HEADER } from './common/idempotency-key-header';
+export { createIdempotencyInterceptor } from './idempotency/idempotency-interceptor';
+export { type IdempotencyInterceptorOptions, DEFAULT_IDEMPOTENCY_INTERCEPTOR_OPTIONS } from './idempotency/idempotency-options';
+export { type IdempotencyStore, type IdempotencyClaim, type IdempotencyClaimOutcome, type IdempotencyResult } from './idempotency/idempotency-store';
+export { createMemoryIdempotencyStore } from './idempotency/memory-store';
+export { createEtcdIdempotencyStore, type EtcdIdempotencyStoreOptions, DEFAULT_ETCD_IDEMPOTENCY_STORE_OPTIONS } from './idempotency/etcd-store';
+export { REPLAYED_TRAILER } from './idempotency/result-encoding';

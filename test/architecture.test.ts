@@ -17,6 +17,7 @@ const PLANTED: Record<string, [string, string | undefined]> = {
   'src/backends/zookeeper/planted-backend.ts': ["export { normalizeHosts } from '../etcd/connection';\n", 'backend-imports-discovery-only'],
   'src/balancer/planted-balancer.ts': ["export { normalizeHosts } from '../backends/etcd/connection';\n", 'balancer-imports-no-backend'],
   'src/interceptor/planted-reach.ts': ["export { BACKENDS } from '../backends';\n", 'backends-listed-in-one-place'],
+  'src/idempotency/planted-store.ts': ["export { checkNotReserved } from '../backends/etcd/client-registry-keys';\n", 'idempotency-uses-etcd-connection-only'],
   'src/common/planted-leaf.ts': ["export { parseIpAddress } from '../discovery/address';\n", 'common-is-a-leaf'],
   'src/common/planted-cycle-a.ts': ["import { b } from './planted-cycle-b';\nexport const a = (): number => b() + 1;\n", 'no-cycles'],
   'src/common/planted-cycle-b.ts': ["import { a } from './planted-cycle-a';\nexport const b = (): number => a() - 1;\n", undefined],

@@ -126,7 +126,7 @@ export const killScenario: Scenario<KillMetrics> = {
         measured: `${count(r.failed)} of ${count(r.calls)}`,
         met: undefined,
         note: 'committed at headers (gRFC A6): a replica killed between the response message and the status fails the call, '
-          + 'which the server processed; remedy: isIdempotent, or idempotency keys the server dedupes on',
+          + 'which the server processed; remedy: isIdempotent, or idempotencyKeys with createIdempotencyInterceptor on the servers (docs/idempotency.md)',
       });
     }
     return checks;

@@ -36,6 +36,8 @@ export interface RetryScope {
   delayEstimatorFor(method: string): HedgeDelayEstimator;
   /** Whether `isIdempotent` names `method`; false when unset, and a throw counts as false (and is logged). */
   isIdempotent(method: string): boolean;
+  /** The idempotency-key header when calls of `definition` carry a key (unary, named by `idempotencyKeys`), else undefined. */
+  keyHeaderFor(definition: { readonly path: string; readonly requestStream: boolean; readonly responseStream: boolean }): string | undefined;
   /** `shouldRetry(method, status)`, true when unset; a throw counts as false (and is logged). */
   shouldRetry(method: string, status: StatusObject): boolean;
   /** An attempt on `target` ended with `attemptStatus`: logs once per target when it says `register()` came too late. */

@@ -55,8 +55,9 @@ export class HedgingCall extends LogicalCall implements HedgeAttemptOwner {
   private readonly hedgeBudget: HedgeBudget;
   private readonly estimator: HedgeDelayEstimator | undefined;
 
-  constructor(scope: RetryScope, callOptions: InterceptorOptions, nextCall: NextCall) {
-    super(scope, callOptions, nextCall);
+  /** @param keyHeader The idempotency-key header when the call carries a key. */
+  constructor(scope: RetryScope, callOptions: InterceptorOptions, nextCall: NextCall, keyHeader?: string) {
+    super(scope, callOptions, nextCall, keyHeader);
     this.hedging = scope.options.hedging!;
     this.hedgeBudget = scope.hedgeBudgetFor(this.target);
     this.estimator = this.hedging.delayMs === undefined ? scope.delayEstimatorFor(this.method) : undefined;

@@ -38,8 +38,9 @@ export interface HedgeEvent {
 /**
  * Hedging (`createRetryInterceptor({ hedging })`): a second copy of a slow call is sent to
  * another replica, the first answer wins and the other copies are cancelled. Only unary
- * calls of methods `isIdempotent` names are hedged — **a hedged call may run twice** (or up
- * to `maxAttempts` times) on the servers. Every field is optional; `hedging: {}` turns
+ * calls of methods `isIdempotent` or `idempotencyKeys` names are hedged — **a hedged call may
+ * run twice** (or up to `maxAttempts` times) on the servers, unless it carries an idempotency
+ * key and the servers deduplicate (`createIdempotencyInterceptor`). Every field is optional; `hedging: {}` turns
  * hedging on with the adaptive delay.
  */
 export interface HedgingOptions {

@@ -27,6 +27,7 @@ import { callDeadlineMs } from './call-deadline';
 import { type AttemptCall, type MessageContext, NO_CONTEXT, type RetryScope, trace } from './call-scope';
 import { RetryBackoff } from './retry-backoff';
 import { type RetryBudget } from './retry-budget';
+import { isKeyedRetryable, stampIdempotencyKey } from './idempotency-keys';
 import { isRetryableCode } from './retry-options';
 import { PUSHBACK_STOP, readPushbackMs } from './retry-pushback';
 
@@ -82,6 +83,8 @@ export abstract class LogicalCall implements AttemptCall {
     protected readonly scope: RetryScope,
     protected readonly callOptions: InterceptorOptions,
     protected readonly nextCall: NextCall,
+    /** The idempotency-key header when this call carries a key (see idempotency-keys.ts). */
+    protected readonly keyHeader: string | undefined = undefined,
   ) {
     this.firstCall = nextCall(callOptions);
     this.target = this.firstCall.getPeer();
@@ -150,7 +153,10 @@ export abstract class LogicalCall implements AttemptCall {
     this.listener = listener;
     if (this.scope.metrics !== null) this.startedMs = performance.now();
     // A copy: the caller may reuse its Metadata for other calls while we still need ours.
-    return (this.metadata = metadata.clone());
+    this.metadata = metadata.clone();
+    // Stamped once: every attempt clones this copy, so all carry the same key.
+    if (this.keyHeader !== undefined) stampIdempotencyKey(this.metadata, this.keyHeader);
+    return this.metadata;
   }
 
   protected applyStep(call: AttemptCall, step: CallerStep): void {
@@ -189,7 +195,8 @@ export abstract class LogicalCall implements AttemptCall {
     const code = attemptStatus.code;
     this.scope.metrics?.attemptEnded(this.method, code, kind);
     if (code === status.UNAVAILABLE) this.scope.checkResolution(this.target, attemptStatus);
-    const retryable = timedOut || isRetryableCode(this.scope.options.retryableCodeMask, code);
+    const retryable = timedOut || isRetryableCode(this.scope.options.retryableCodeMask, code)
+      || (this.keyHeader !== undefined && isKeyedRetryable(attemptStatus));
     if (code === status.OK) {
       this.budget.recordSuccess();
     } else if (retryable && !this.chargedBudget) {

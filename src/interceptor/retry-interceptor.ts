@@ -73,6 +73,14 @@ class RetryInterceptorScope implements RetryScope {
     }
   }
 
+  keyHeaderFor(definition: { readonly path: string; readonly requestStream: boolean; readonly responseStream: boolean }): string | undefined {
+    const keys = this.options.idempotencyKeys;
+    if (keys === undefined || definition.requestStream || definition.responseStream) return undefined;
+    return keys.matches(definition.path, this.warnHook) ? keys.header : undefined;
+  }
+
+  private readonly warnHook = (text: string): void => this.warn(text);
+
   shouldRetry(method: string, attemptStatus: StatusObject): boolean {
     const shouldRetry = this.options.shouldRetry;
     if (shouldRetry === undefined) return true;
@@ -150,6 +158,9 @@ class RetryInterceptorScope implements RetryScope {
  *   the other copies are cancelled. A hedged call may run more than once on the servers.
  *   Hedges share the call's attempts (`maxAttempts`), deadline, cancellation, pushback,
  *   tried-set and retry budget, and have their own budget (`maxHedgeRatio`) per target.
+ * - Idempotency keys (with `idempotencyKeys`, see `IdempotencyKeysOptions`): unary calls of
+ *   the methods it names carry one key on every attempt and hedge, and are retried and
+ *   hedged as idempotent ones; servers running `createIdempotencyInterceptor` run each key once.
  *
  * Per call it allocates a copy of the metadata and the steering state; per retry,
  * one more metadata copy and the next attempt.
@@ -158,7 +169,8 @@ class RetryInterceptorScope implements RetryScope {
  */
 export function createRetryInterceptor(options: RetryOptions = {}): Interceptor {
   const scope = new RetryInterceptorScope(resolveRetryOptions(options));
-  if (scope.options.hedging === undefined) {
+  const hedging = scope.options.hedging !== undefined;
+  if (!hedging && scope.options.idempotencyKeys === undefined) {
     return (callOptions, nextCall) =>
       callOptions.method_definition.requestStream
         ? new InterceptingCall(nextCall(callOptions))
@@ -167,10 +179,11 @@ export function createRetryInterceptor(options: RetryOptions = {}): Interceptor 
   return (callOptions, nextCall) => {
     const definition = callOptions.method_definition;
     if (definition.requestStream) return new InterceptingCall(nextCall(callOptions));
-    // Asked once per call; RetryingCall gets the answer rather than asking again.
-    const idempotent = scope.isIdempotent(definition.path);
-    return idempotent && !definition.responseStream
-      ? new InterceptingCall(new HedgingCall(scope, callOptions, nextCall))
-      : new InterceptingCall(new RetryingCall(scope, callOptions, nextCall, idempotent));
+    // Asked once per call; the call gets the answers rather than asking again.
+    const keyHeader = scope.keyHeaderFor(definition);
+    const idempotent = keyHeader !== undefined || scope.isIdempotent(definition.path);
+    return hedging && idempotent && !definition.responseStream
+      ? new InterceptingCall(new HedgingCall(scope, callOptions, nextCall, keyHeader))
+      : new InterceptingCall(new RetryingCall(scope, callOptions, nextCall, idempotent, keyHeader));
   };
 }

@@ -4,6 +4,7 @@
  */
 import { status, type StatusObject } from '@grpc/grpc-js';
 import { resolveHedgingOptions, type HedgeEvent, type HedgingOptions, type ResolvedHedgingOptions } from './hedging-options';
+import { resolveIdempotencyKeys, type IdempotencyKeysOptions, type ResolvedIdempotencyKeys } from './idempotency-keys';
 
 /** What `onRetry` is told each time a call is about to be retried. */
 export interface RetryEvent {
@@ -79,11 +80,19 @@ export interface RetryOptions {
   isIdempotent?: (method: string) => boolean;
   /**
    * Hedging of slow calls (see `HedgingOptions`): unary calls of the methods `isIdempotent`
-   * names get a second copy on another replica when the first has not answered within the
+   * (or `idempotencyKeys`) names get a second copy on another replica when the first has not answered within the
    * hedging delay; the first answer wins. A hedged call may run twice on the servers.
    * All attempts (first, hedges, retries) count toward `maxAttempts`. Defaults to off (undefined).
    */
   hedging?: HedgingOptions;
+  /**
+   * Idempotency keys (see `IdempotencyKeysOptions`): unary calls of the methods it names carry
+   * one key per logical call (the caller's own when its metadata has the header), and are
+   * retried and hedged as if `isIdempotent` named them, plus on connection loss whatever
+   * `retryableCodes` says. The servers must run `createIdempotencyInterceptor`, which runs a
+   * call once per key. Defaults to off (undefined): no key is sent.
+   */
+  idempotencyKeys?: IdempotencyKeysOptions;
   /** Called just before each retry is scheduled (metrics, logging). Must not throw (a throw is logged). Defaults to none. */
   onRetry?: (event: RetryEvent) => void;
   /** Called just before each hedge starts (metrics, logging). Must not throw (a throw is logged). Defaults to none. */
@@ -116,6 +125,8 @@ export const DEFAULT_RETRY_OPTIONS = Object.freeze({
   isIdempotent: undefined as RetryOptions['isIdempotent'],
   /** Hedging off. */
   hedging: undefined as HedgingOptions | undefined,
+  /** No idempotency keys. */
+  idempotencyKeys: undefined as IdempotencyKeysOptions | undefined,
   /** No hook. */
   onRetry: undefined as RetryOptions['onRetry'],
   /** No hook. */
@@ -141,6 +152,8 @@ export interface ResolvedRetryOptions {
   readonly isIdempotent: RetryOptions['isIdempotent'];
   /** Undefined: no hedging. */
   readonly hedging: ResolvedHedgingOptions | undefined;
+  /** Undefined: no idempotency keys. */
+  readonly idempotencyKeys: ResolvedIdempotencyKeys | undefined;
   readonly onRetry: RetryOptions['onRetry'];
   readonly onHedge: RetryOptions['onHedge'];
   readonly random: () => number;
@@ -206,7 +219,10 @@ export function resolveRetryOptions(options: RetryOptions = {}): ResolvedRetryOp
   const random = optionalFunction('random', options.random) ?? d.random;
   const hedging = options.hedging === undefined ? undefined : resolveHedgingOptions(options.hedging, maxAttempts, fail);
   const isIdempotent = optionalFunction('isIdempotent', options.isIdempotent);
-  if (hedging !== undefined && isIdempotent === undefined) fail('hedging needs isIdempotent: only the methods it names are hedged (a hedged call may run twice)', isIdempotent);
+  const idempotencyKeys = options.idempotencyKeys === undefined ? undefined : resolveIdempotencyKeys(options.idempotencyKeys, fail);
+  if (hedging !== undefined && isIdempotent === undefined && idempotencyKeys === undefined) {
+    fail('hedging needs isIdempotent or idempotencyKeys: only the methods they name are hedged (a hedged call may run twice)', isIdempotent);
+  }
 
   return Object.freeze({
     maxAttempts,
@@ -221,6 +237,7 @@ export function resolveRetryOptions(options: RetryOptions = {}): ResolvedRetryOp
     shouldRetry: optionalFunction('shouldRetry', options.shouldRetry),
     isIdempotent,
     hedging,
+    idempotencyKeys,
     onRetry: optionalFunction('onRetry', options.onRetry),
     onHedge: optionalFunction('onHedge', options.onHedge),
     random,

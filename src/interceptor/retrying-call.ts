@@ -41,9 +41,12 @@ export class RetryingCall extends LogicalCall implements InterceptingListener {
   private attemptTimedOut = false;
   private attempts = 0;
 
-  /** @param idempotent Whether `isIdempotent` names the method, when the interceptor already asked. */
-  constructor(scope: RetryScope, callOptions: InterceptorOptions, nextCall: NextCall, idempotent?: boolean) {
-    super(scope, callOptions, nextCall);
+  /**
+   * @param idempotent Whether `isIdempotent` names the method (or it carries a key), when the interceptor already asked.
+   * @param keyHeader The idempotency-key header when the call carries a key.
+   */
+  constructor(scope: RetryScope, callOptions: InterceptorOptions, nextCall: NextCall, idempotent?: boolean, keyHeader?: string) {
+    super(scope, callOptions, nextCall, keyHeader);
     this.call = this.firstCall;
     this.idempotent = idempotent ?? scope.isIdempotent(this.method);
   }
