@@ -4,8 +4,10 @@ import { type EtcdOptions } from './etcd/connection';
 import { etcdBackend } from './etcd/etcd-backend';
 import { type ZookeeperOptions } from './zookeeper/connection';
 import { zookeeperBackend } from './zookeeper/zookeeper-backend';
+import { type KubernetesOptions } from './kubernetes/connection';
+import { kubernetesBackend } from './kubernetes/kubernetes-backend';
 
-export const BACKENDS = [etcdBackend, zookeeperBackend] as const;
+export const BACKENDS = [etcdBackend, zookeeperBackend, kubernetesBackend] as const;
 
 /** One optional connection per discovery backend, keyed by the backend's name. */
 export interface BackendConnectionOptions {
@@ -19,6 +21,11 @@ export interface BackendConnectionOptions {
    * targets and registrations. Defaults to none.
    */
   zookeeper?: ZookeeperOptions;
+  /**
+   * Where the Kubernetes API server is (`{ kubeconfig?, context? }`), for `kubernetes:///svc.ns:port`
+   * targets. Defaults to in-cluster (the pod's service account), else `KUBECONFIG`, else `~/.kube/config`.
+   */
+  kubernetes?: KubernetesOptions;
 }
 
 type DerivedConnectionOptions = { [B in (typeof BACKENDS)[number] as B['name']]?: BackendOptionsOf<B> };
