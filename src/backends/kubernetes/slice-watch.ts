@@ -32,8 +32,7 @@ export class SliceWatch extends DiscoveryWatch {
       changed: names => this.applyChanges(names),
       failed: failure => this.onFailure(failure),
     });
-    this.informer.start();
-    // Another port of the same Service listed already: take its slices now.
+    // The informer was started when first acquired; another port of the same Service may have listed already.
     if (this.informer.listed) this.applyChanges([...this.informer.slices.keys()]);
   }
 
