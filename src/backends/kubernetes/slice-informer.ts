@@ -44,6 +44,8 @@ export class SliceInformer {
   private timer: NodeJS.Timeout | undefined;
   private generation = 0;
   private closed = false;
+  /** 401s since the last success: the first one is retried at once with the token read again (a rotation), unreported. */
+  private unauthorizedInARow = 0;
   private readonly basePath: string;
   private readonly selector: string;
 
@@ -120,6 +122,7 @@ export class SliceInformer {
       const first = !this.listed;
       this.listed = true;
       this.authBackoff.reset();
+      this.unauthorizedInARow = 0;
       this.trace(`${this.label}: listed ${items.length} slice(s) at resourceVersion ${resourceVersion} in ${Date.now() - startedMs} ms`);
       if (changed.length > 0 || first) this.emitChanged(changed);
       this.watch(generation);
@@ -141,7 +144,10 @@ export class SliceInformer {
       onEvent: event => {
         if (generation !== this.generation) return;
         events++;
-        if (events === 1) this.backoff.reset();
+        if (events === 1) {
+          this.backoff.reset();
+          this.unauthorizedInARow = 0;
+        }
         this.onEvent(event, generation);
       },
       onEnd: error => {
@@ -212,9 +218,10 @@ export class SliceInformer {
     const generation = ++this.generation;
     const code = error instanceof KubeApiError ? error.code : 0;
     const kind = code === 401 ? 'unauthorized' : code === 403 ? 'forbidden' : 'other';
-    const delayMs = kind === 'other' ? this.backoff.next() : this.authBackoff.next();
+    const rotated = kind === 'unauthorized' && this.unauthorizedInARow++ === 0;
+    const delayMs = rotated ? 0 : kind === 'other' ? this.backoff.next() : this.authBackoff.next();
     this.trace(`${this.label}: ${error.message}; retrying in ${delayMs} ms`);
-    for (const listener of [...this.listeners]) listener.failed({ kind, error });
+    if (!rotated) for (const listener of [...this.listeners]) listener.failed({ kind, error });
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
