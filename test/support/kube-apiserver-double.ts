@@ -20,6 +20,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { type Socket } from 'node:net';
+import { type TLSSocket } from 'node:tls';
 
 export interface EndpointSliceObject {
   apiVersion: 'discovery.k8s.io/v1';
@@ -39,8 +40,11 @@ export interface EndpointSliceObject {
 export interface KubeApiDoubleOptions {
   /** Bearer tokens accepted. Defaults to none: no authentication required. */
   tokens?: string[];
-  /** TLS key and certificate: serves HTTPS. Defaults to plain HTTP. */
-  tls?: { key: Buffer; cert: Buffer };
+  /**
+   * TLS key and certificate: serves HTTPS. With `clientCa`, a client certificate it signed
+   * authenticates a request (as the API server's x509 authenticator does). Defaults to plain HTTP.
+   */
+  tls?: { key: Buffer; cert: Buffer; clientCa?: Buffer };
   /** BOOKMARK events on every watch that allows them, every this many ms. Defaults to 0 (only `sendBookmarks()`). */
   bookmarkIntervalMs?: number;
   /** Caps a watch's `timeoutSeconds` (the server closes the stream then). Defaults to none. */
@@ -102,7 +106,7 @@ export class KubeApiServerDouble {
   private uid = 0;
   port = 0;
   /** Requests by kind, for tests (sharing, relists). */
-  readonly requests = { list: 0, watch: 0, unauthorized: 0, forbidden: 0 };
+  readonly requests = { list: 0, watch: 0, unauthorized: 0, forbidden: 0, byClientCertificate: 0 };
   /** The `resourceVersion` of every watch request, in order. */
   readonly watchesFrom: string[] = [];
   /** `<namespace> <labelSelector>` of every list request, in order. */
@@ -129,7 +133,10 @@ export class KubeApiServerDouble {
 
   async start(): Promise<void> {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(req, res);
-    const server = this.options.tls ? https.createServer({ key: this.options.tls.key, cert: this.options.tls.cert }, handler) : http.createServer(handler);
+    const tls = this.options.tls;
+    const server = tls
+      ? https.createServer({ key: tls.key, cert: tls.cert, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}) }, handler)
+      : http.createServer(handler);
     server.on(this.options.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -263,7 +270,9 @@ export class KubeApiServerDouble {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://double');
-    if (this.tokens) {
+    const byCertificate = (req.socket as TLSSocket).authorized === true;
+    if (byCertificate) this.requests.byClientCertificate++;
+    if (this.tokens && !byCertificate) {
       const auth = req.headers.authorization;
       const token = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
       if (token === undefined || !this.tokens.has(token)) {
@@ -314,7 +323,7 @@ export class KubeApiServerDouble {
     const token = params.get('continue');
     if (token) {
       const parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { rv: number; start: number; items: EndpointSliceObject[] };
-      if (parsed.rv <= this.compactedRv) {
+      if (parsed.rv < this.compactedRv) {
         this.reply(res, 410, kubeStatus(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.'));
         return;
       }
