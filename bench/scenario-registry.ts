@@ -11,6 +11,7 @@ import { fleetScenario } from './scenarios/fleet';
 import { hedgingScenario } from './scenarios/hedging';
 import { overloadScenario } from './scenarios/overload';
 import { killScenario } from './scenarios/kill';
+import { kubernetesScaleScenario } from './scenarios/kubernetes-scale';
 import { pickScenario } from './scenarios/pick';
 import { scaleScenario } from './scenarios/scale';
 import { slowReplicaScenario } from './scenarios/slow-replica';
@@ -33,6 +34,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario<unknown>>> = Obje
   'fleet': fleetScenario as Scenario<unknown>,
   'overload': overloadScenario as Scenario<unknown>,
   'stalls': stallsScenario as Scenario<unknown>,
+  'kubernetes-scale': kubernetesScaleScenario as Scenario<unknown>,
 });
 
 /** The outcome of `scenario` from its metrics; `metrics` null with `error` for a failed scenario. */

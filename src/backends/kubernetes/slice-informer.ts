@@ -31,7 +31,21 @@ export interface InformerListener {
   failed(failure: InformerFailure): void;
 }
 
-export class SliceInformer {
+/** What a port's watch reads: the slices of one Service, and changes to them. `SliceInformer` is the one that talks to the API server. */
+export interface SliceSource {
+  readonly slices: ReadonlyMap<string, EndpointSlice>;
+  /** The last resourceVersion seen ('' before the first list). */
+  readonly resourceVersion: string;
+  /** True once a list succeeded. */
+  readonly listed: boolean;
+  /** `<server> <namespace>/<service>`, for messages. */
+  readonly label: string;
+  readonly namespace: string;
+  readonly service: string;
+  on(listener: InformerListener): () => void;
+}
+
+export class SliceInformer implements SliceSource {
   /** Every slice of the Service by name, as last seen. */
   readonly slices = new Map<string, EndpointSlice>();
   /** The last resourceVersion seen ('' before the first list). */

@@ -6,7 +6,7 @@
 import { DiscoveryWatch } from '../../discovery/discovery-watch';
 import { type ResolvedResolverOptions } from '../../discovery/resolver-options';
 import { describePorts, decodeSliceEndpoint, sliceEndpoints } from './slice-codec';
-import { type InformerFailure, type SliceInformer } from './slice-informer';
+import { type InformerFailure, type SliceSource } from './slice-informer';
 
 export class SliceWatch extends DiscoveryWatch {
   /** Encoded endpoints of each slice, by address. */
@@ -18,7 +18,7 @@ export class SliceWatch extends DiscoveryWatch {
 
   constructor(
     service: string,
-    private readonly informer: SliceInformer,
+    private readonly informer: SliceSource,
     private readonly port: number | string,
     options: ResolvedResolverOptions,
     private readonly warn: (text: string, key?: string) => void,
