@@ -52,6 +52,7 @@ class BenchSlices implements SliceSource {
   readonly slices = new Map<string, EndpointSlice>();
   resourceVersion = '1';
   listed = true;
+  readonly lastFailure = undefined;
   readonly label = 'bench apps/echo';
   readonly namespace = 'apps';
   readonly service = 'echo';

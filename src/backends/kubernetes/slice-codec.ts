@@ -70,9 +70,15 @@ export function sliceEndpoints(slice: EndpointSlice, port: number | string): Sli
     if (endpoint.nodeName) metadata.nodeName = endpoint.nodeName;
     if (endpoint.targetRef?.name) metadata.targetRef = `${endpoint.targetRef.kind ?? 'Pod'}/${endpoint.targetRef.name}`;
     if (draining) metadata.terminating = true;
-    byAddress.set(address, JSON.stringify({ address, weight: draining ? 0 : 1, metadata }));
+    // Weight first: `isReadyValue` reads it from the text.
+    byAddress.set(address, JSON.stringify({ weight: draining ? 0 : 1, address, metadata }));
   }
   return { kind: 'endpoints', byAddress };
+}
+
+/** Whether an encoded endpoint (a `sliceEndpoints` value) is ready rather than draining. */
+export function isReadyValue(value: string): boolean {
+  return value.startsWith('{"weight":1');
 }
 
 /** The table's decoder of `sliceEndpoints`' values; `key` is the address. Never throws. */

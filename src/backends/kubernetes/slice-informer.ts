@@ -38,6 +38,8 @@ export interface SliceSource {
   readonly resourceVersion: string;
   /** True once a list succeeded. */
   readonly listed: boolean;
+  /** The last failure while no list has succeeded yet. */
+  readonly lastFailure: InformerFailure | undefined;
   /** `<server> <namespace>/<service>`, for messages. */
   readonly label: string;
   readonly namespace: string;
@@ -51,6 +53,7 @@ export class SliceInformer implements SliceSource {
   /** The last resourceVersion seen ('' before the first list). */
   resourceVersion = '';
   listed = false;
+  lastFailure: InformerFailure | undefined;
   private readonly listeners = new Set<InformerListener>();
   private readonly backoff: Backoff;
   private readonly authBackoff: Backoff;
@@ -135,6 +138,7 @@ export class SliceInformer implements SliceSource {
       this.resourceVersion = resourceVersion;
       const first = !this.listed;
       this.listed = true;
+      this.lastFailure = undefined;
       this.authBackoff.reset();
       this.unauthorizedInARow = 0;
       this.trace(`${this.label}: listed ${items.length} slice(s) at resourceVersion ${resourceVersion} in ${Date.now() - startedMs} ms`);
@@ -235,7 +239,10 @@ export class SliceInformer implements SliceSource {
     const rotated = kind === 'unauthorized' && this.unauthorizedInARow++ === 0;
     const delayMs = rotated ? 0 : kind === 'other' ? this.backoff.next() : this.authBackoff.next();
     this.trace(`${this.label}: ${error.message}; retrying in ${delayMs} ms`);
-    if (!rotated) for (const listener of [...this.listeners]) listener.failed({ kind, error });
+    if (!rotated) {
+      if (!this.listed) this.lastFailure = { kind, error };
+      for (const listener of [...this.listeners]) listener.failed({ kind, error });
+    }
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;

@@ -5,7 +5,7 @@
  */
 import { DiscoveryWatch } from '../../discovery/discovery-watch';
 import { type ResolvedResolverOptions } from '../../discovery/resolver-options';
-import { describePorts, decodeSliceEndpoint, sliceEndpoints } from './slice-codec';
+import { describePorts, decodeSliceEndpoint, isReadyValue, sliceEndpoints } from './slice-codec';
 import { type InformerFailure, type SliceSource } from './slice-informer';
 
 export class SliceWatch extends DiscoveryWatch {
@@ -32,8 +32,9 @@ export class SliceWatch extends DiscoveryWatch {
       changed: names => this.applyChanges(names),
       failed: failure => this.onFailure(failure),
     });
-    // The informer was started when first acquired; another port of the same Service may have listed already.
+    // The informer was started when first acquired; another port of the same Service may have listed already, or be failing.
     if (this.informer.listed) this.applyChanges([...this.informer.slices.keys()]);
+    else if (this.informer.lastFailure) this.onFailure(this.informer.lastFailure);
   }
 
   protected stop(): void {
@@ -135,7 +136,7 @@ export class SliceWatch extends DiscoveryWatch {
 function pickCopy(copies: ReadonlyMap<string, string>): string {
   let best: { name: string; value: string; ready: boolean } | undefined;
   for (const [name, value] of copies) {
-    const ready = value.includes('"weight":1');
+    const ready = isReadyValue(value);
     if (!best || (ready && !best.ready) || (ready === best.ready && name < best.name)) best = { name, value, ready };
   }
   return best!.value;

@@ -9,8 +9,8 @@ const FORM = 'kubernetes:///<service>.<namespace>:<port> or kubernetes:///<servi
 const SERVICE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** A namespace (DNS-1123 label). */
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-/** A port name (IANA_SVC_NAME: at most 15 characters, a letter, no `--`). */
-const PORT_NAME = /^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$/;
+/** A Service port name, as EndpointSlices carry it (a DNS-1123 label with a letter). */
+const PORT_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export interface KubernetesTarget {
   /** The watch key the core shares and names in messages: `<service>.<namespace>:<port>` or `<service>:<port>`. */
@@ -51,7 +51,7 @@ export function parseKubernetesService(path: string, fail: (why: string) => neve
     port = Number(portText);
     if (port < 1 || port > 65535) fail(`port ${portText} is out of range 1-65535`);
   } else {
-    if (!PORT_NAME.test(portText) || !/[a-z]/.test(portText) || portText.includes('--')) fail(`'${portText}' is not a port number or port name`);
+    if (!PORT_NAME.test(portText) || !/[a-z]/.test(portText)) fail(`'${portText}' is not a port number or port name`);
     port = portText;
   }
   return { service: path, name, namespace, port, authority: host };

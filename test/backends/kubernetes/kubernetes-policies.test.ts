@@ -118,6 +118,21 @@ describe('Kubernetes discovery: credentials, policies, zones (API server double)
     }
   });
 
+  it('an API server that cannot be reached before any list: calls fail fast, naming it', async function () {
+    const closed = join(kube.dir, 'closed-config');
+    writeFileSync(closed, kubeconfigText('http://127.0.0.1:1', { namespace: NS }));
+    process.env.KUBECONFIG = closed;
+    try {
+      const started = Date.now();
+      const err = await unaryError(client(`kubernetes:///${next()}:grpc`));
+      expect(err?.code).to.equal(grpc.status.UNAVAILABLE);
+      expect(err?.details).to.match(/cannot list or watch EndpointSlices of http:\/\/127\.0\.0\.1:1 team\/pol\d+: .*ECONNREFUSED/);
+      expect(Date.now() - started).to.be.below(4_000);
+    } finally {
+      process.env.KUBECONFIG = kube.kubeconfig;
+    }
+  });
+
   for (const policy of [
     { etcd_weighted_round_robin: {} }, { etcd_weighted_random: {} }, { etcd_least_request: {} }, { etcd_peak_ewma: {} },
     { etcd_subset: { subsetSize: 2, childPolicy: [{ etcd_least_request: {} }] } },
