@@ -35,6 +35,8 @@ export function statusError(httpStatus: number, body: unknown): KubeApiError {
 }
 
 export interface WatchHandlers {
+  /** The server accepted the watch (2xx headers). */
+  onOpen?(): void;
   /** One parsed line (`{ type, object }`). */
   onEvent(event: unknown): void;
   /** Once: the stream ended (`error` undefined: the server closed it normally). */
@@ -108,6 +110,7 @@ export class KubeClient {
           });
           return;
         }
+        handlers.onOpen?.();
         response.setEncoding('utf8');
         let buffered = '';
         response.on('data', (chunk: string) => {

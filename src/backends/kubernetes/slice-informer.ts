@@ -159,13 +159,13 @@ export class SliceInformer implements SliceSource {
     let events = 0;
     this.trace(`${this.label}: watching from resourceVersion ${from}`);
     this.stream = this.client.watch(path, {
+      onOpen: () => {
+        if (generation === this.generation) this.unauthorizedInARow = 0;
+      },
       onEvent: event => {
         if (generation !== this.generation) return;
         events++;
-        if (events === 1) {
-          this.backoff.reset();
-          this.unauthorizedInARow = 0;
-        }
+        if (events === 1) this.backoff.reset();
         this.onEvent(event, generation);
       },
       onEnd: error => {
