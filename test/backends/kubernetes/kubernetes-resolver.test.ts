@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { register, createRetryInterceptor, inspectBalancers } from '../../../src';
-import { type EchoServer } from '../../support/echo-server';
+import { startEchoServer, type EchoServer } from '../../support/echo-server';
 import { type EchoClient } from '../../support/echo-proto';
 import { waitFor } from '../../support/wait';
 import { captureGrpcLog } from '../../support/grpc-log';
@@ -215,36 +215,50 @@ describe('Kubernetes discovery (API server double, real servers)', function () {
 
   it('zero failed calls (retry interceptor) through a pod deleted, a pod terminating, a watch dropped, a 410 and an API server outage', async function () {
     const svc = next();
+    // A pod of its own that really goes away: terminating in its slice as its server drains and stops, then deleted.
+    const victim = await startEchoServer({ address: `127.0.0.9:${pods.port}`, name: 'victim' });
     const all = [0, 1, 2].map(i => sliceEndpoint(pods.ips[i], `p${i}`));
-    kube.api.applySlice(slice(svc, `${svc}-a`, all));
+    kube.api.applySlice(slice(svc, `${svc}-a`, [...all, sliceEndpoint('127.0.0.9', 'victim')]));
     const c = client(`kubernetes:///${svc}:grpc`, { etcd_least_request: {} }, { interceptors: [createRetryInterceptor()] });
-    await runCalls(c, 6, 3, () => ({ options: { deadline: Date.now() + 10_000 } }));
+    await runCalls(c, 8, 4, () => ({ options: { deadline: Date.now() + 10_000 } }));
     let failed = 0;
     let ok = 0;
     let running = true;
+    let outage = { ok: 0, failed: 0 };
+    let inOutage = false;
     const load = (async () => {
       for (let i = 0; running && i < 100_000; i++) {
         const r = await runCalls(c, 4, 2, () => ({ options: { deadline: Date.now() + 10_000 } }));
         failed += failedCount(r);
         ok += r.ok;
+        if (inOutage) outage = { ok: outage.ok + r.ok, failed: outage.failed + failedCount(r) };
       }
     })();
-    const settle = (): Promise<void> => new Promise(resolve => setTimeout(resolve, 200));
-    kube.api.applySlice(slice(svc, `${svc}-a`, [all[0], all[1]]));
-    await settle();
+    const draining = (address: string): boolean => inspectBalancers().some(b => b.endpoints.some(e => e.address === address && e.draining));
+    kube.api.applySlice(slice(svc, `${svc}-a`, [...all, sliceEndpoint('127.0.0.9', 'victim', 'terminating')]));
+    await waitFor('the victim draining', () => draining(`127.0.0.9:${pods.port}`));
+    await victim.stop(1_000);
+    kube.api.applySlice(slice(svc, `${svc}-a`, all));
+    await waitFor('the victim gone', () => endpointsWith(a => a.join() === [addr(0), addr(1), addr(2)].join()));
     kube.api.applySlice(slice(svc, `${svc}-a`, [all[0], sliceEndpoint(pods.ips[1], 'p1', 'terminating'), all[2]]));
-    await settle();
+    await waitFor('p1 draining', () => draining(addr(1)));
+    const watches = kube.api.requests.watch;
     kube.api.dropWatches();
-    await settle();
+    await waitFor('a new watch after the drop', () => kube.api.requests.watch > watches && kube.api.openWatches > 0);
+    const lists = kube.api.requests.list;
     kube.api.expireWatches();
-    await settle();
+    await waitFor('a relist and a new watch after the 410', () => kube.api.requests.list > lists && kube.api.openWatches > 0);
     await kube.api.stop();
+    inOutage = true;
     await new Promise(resolve => setTimeout(resolve, 2_000));
+    inOutage = false;
     await kube.api.start();
     kube.api.applySlice(slice(svc, `${svc}-a`, all));
     await waitFor('all three back after the outage', () => endpointsWith(a => a.join() === [addr(0), addr(1), addr(2)].join()), { timeoutMs: 15_000 });
     running = false;
     await load;
+    expect(victim.calls, 'the victim served before it left').to.be.greaterThan(0);
+    expect(outage.ok, 'calls served from the last good list during the outage').to.be.greaterThan(10);
     expect(ok).to.be.greaterThan(50);
     expect(failed).to.equal(0);
   });
