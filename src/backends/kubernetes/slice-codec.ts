@@ -32,18 +32,23 @@ export type SliceResult =
   /** The slice has no port of that name. */
   | { readonly kind: 'no-port' };
 
+/** `value` if it is an array, else empty: a malformed object from the API must not throw. */
+function list<T>(value: ReadonlyArray<T> | null | undefined): ReadonlyArray<T> {
+  return Array.isArray(value) ? value : [];
+}
+
 /** The port of `slice` for a target port (a number is used as is; a name is looked up in the slice's TCP ports). */
 export function slicePort(slice: EndpointSlice, port: number | string): number | undefined {
   if (typeof port === 'number') return port;
-  for (const p of slice.ports ?? []) {
-    if ((p.name ?? '') === port && (p.protocol === undefined || p.protocol === 'TCP') && typeof p.port === 'number') return p.port;
+  for (const p of list(slice.ports)) {
+    if (p !== null && typeof p === 'object' && (p.name ?? '') === port && (p.protocol === undefined || p.protocol === 'TCP') && typeof p.port === 'number') return p.port;
   }
   return undefined;
 }
 
 /** `name=port` of every port of a slice, for messages. */
 export function describePorts(slice: EndpointSlice): string[] {
-  return (slice.ports ?? []).map(p => `${p.name === undefined || p.name === '' ? '(unnamed)' : p.name}=${p.port ?? '?'}`);
+  return list(slice.ports).filter(p => p !== null && typeof p === 'object').map(p => `${p.name === undefined || p.name === '' ? '(unnamed)' : p.name}=${p.port ?? '?'}`);
 }
 
 /**
@@ -57,12 +62,13 @@ export function sliceEndpoints(slice: EndpointSlice, port: number | string): Sli
   if (portNumber === undefined) return { kind: 'no-port' };
   const byAddress = new Map<string, string>();
   const v6 = slice.addressType === 'IPv6';
-  for (const endpoint of slice.endpoints ?? []) {
+  for (const endpoint of list(slice.endpoints)) {
+    if (endpoint === null || typeof endpoint !== 'object') continue;
     const conditions = endpoint.conditions ?? {};
     const ready = conditions.ready !== false;
     const draining = !ready && conditions.serving === true && conditions.terminating === true;
     if (!ready && !draining) continue;
-    const host = endpoint.addresses?.[0];
+    const host = list(endpoint.addresses)[0];
     if (typeof host !== 'string') continue;
     const address = v6 || isIPv6(host) ? `[${host}]:${portNumber}` : `${host}:${portNumber}`;
     const metadata: Record<string, unknown> = {};

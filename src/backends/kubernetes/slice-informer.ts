@@ -241,7 +241,7 @@ export class SliceInformer implements SliceSource {
     this.trace(`${this.label}: ${error.message}; retrying in ${delayMs} ms`);
     if (!rotated) {
       if (!this.listed) this.lastFailure = { kind, error };
-      for (const listener of [...this.listeners]) listener.failed({ kind, error });
+      for (const listener of [...this.listeners]) this.tell(() => listener.failed({ kind, error }));
     }
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
@@ -252,6 +252,15 @@ export class SliceInformer implements SliceSource {
   }
 
   private emitChanged(names: readonly string[]): void {
-    for (const listener of [...this.listeners]) listener.changed(names);
+    for (const listener of [...this.listeners]) this.tell(() => listener.changed(names));
+  }
+
+  /** A listener that throws must not end the watch (or, from a socket callback, the process). */
+  private tell(call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      this.trace(`${this.label}: a listener threw: ${(err as Error)?.stack ?? String(err)}`);
+    }
   }
 }

@@ -50,6 +50,13 @@ describe('EndpointSlice codec', () => {
     expect(sliceEndpoints(slice({ addressType: 'FQDN', endpoints: [{ addresses: ['a.example'] }] }), 'grpc').kind).to.equal('fqdn');
   });
 
+  it('malformed slices (ports, endpoints or addresses of the wrong type) give nothing, never a throw', () => {
+    const bad = (over: Record<string, unknown>): EndpointSlice => slice(over as Partial<EndpointSlice>);
+    expect(sliceEndpoints(bad({ ports: { name: 'grpc' } }), 'grpc').kind).to.equal('no-port');
+    expect(decoded(bad({ endpoints: 'x' }), 'grpc')).to.deep.equal([]);
+    expect(decoded(bad({ endpoints: [null, 3, { addresses: '10.0.0.1' }] }), 'grpc')).to.deep.equal([]);
+  });
+
   it('a malformed address reaches the table as a decode error (warned there), never a throw', () => {
     const result = sliceEndpoints(slice({ endpoints: [{ addresses: ['not-an-ip'] }] }), 'grpc');
     expect(result.kind).to.equal('endpoints');
