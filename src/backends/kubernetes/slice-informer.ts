@@ -29,6 +29,10 @@ export interface InformerListener {
   changed(names: readonly string[]): void;
   /** A list or watch failed; the last slices stay. */
   failed(failure: InformerFailure): void;
+  /** A watch is open (`true`), or ended (`false`): for the contact-age metric. */
+  watching?(open: boolean): void;
+  /** A list after the first (410, or a retry). */
+  relisted?(): void;
 }
 
 /** What a port's watch reads: the slices of one Service, and changes to them. `SliceInformer` is the one that talks to the API server. */
@@ -105,6 +109,7 @@ export class SliceInformer implements SliceSource {
 
   private async list(generation: number): Promise<void> {
     const startedMs = Date.now();
+    if (this.listed) for (const listener of [...this.listeners]) this.tell(() => listener.relisted?.());
     try {
       const items: EndpointSlice[] = [];
       let resourceVersion = '';
@@ -160,7 +165,9 @@ export class SliceInformer implements SliceSource {
     this.trace(`${this.label}: watching from resourceVersion ${from}`);
     this.stream = this.client.watch(path, {
       onOpen: () => {
-        if (generation === this.generation) this.unauthorizedInARow = 0;
+        if (generation !== this.generation) return;
+        this.unauthorizedInARow = 0;
+        for (const listener of [...this.listeners]) this.tell(() => listener.watching?.(true));
       },
       onEvent: event => {
         if (generation !== this.generation) return;
@@ -171,6 +178,7 @@ export class SliceInformer implements SliceSource {
       onEnd: error => {
         if (generation !== this.generation) return;
         this.stream = undefined;
+        for (const listener of [...this.listeners]) this.tell(() => listener.watching?.(false));
         if (error === undefined && (events > 0 || Date.now() - startedMs >= SHORT_WATCH_MS)) {
           this.trace(`${this.label}: watch ended by the server; watching again from ${this.resourceVersion}`);
           this.watch(generation);
@@ -212,6 +220,7 @@ export class SliceInformer implements SliceSource {
         const error = statusError(500, object);
         this.stream?.abort();
         this.stream = undefined;
+        for (const listener of [...this.listeners]) this.tell(() => listener.watching?.(false));
         if (error.code === 410) this.relist(`watch ERROR event: ${error.message}`);
         else this.fail(error, () => this.watch(this.generation));
         return;

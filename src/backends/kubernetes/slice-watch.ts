@@ -31,6 +31,8 @@ export class SliceWatch extends DiscoveryWatch {
     this.unsubscribe = this.informer.on({
       changed: names => this.applyChanges(names),
       failed: failure => this.onFailure(failure),
+      watching: open => (open ? this.metrics?.watchConnected() : this.metrics?.watchEnded()),
+      relisted: () => this.metrics?.relisted(),
     });
     // The informer was started when first acquired; another port of the same Service may have listed already, or be failing.
     if (this.informer.listed) this.applyChanges([...this.informer.slices.keys()]);
