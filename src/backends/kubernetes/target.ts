@@ -41,9 +41,11 @@ export function parseKubernetesService(path: string, fail: (why: string) => neve
   if (colon < 0) fail('the port is missing');
   const host = path.slice(0, colon);
   const portText = path.slice(colon + 1);
-  const dot = host.indexOf('.');
-  const name = dot < 0 ? host : host.slice(0, dot);
-  const namespace = dot < 0 ? undefined : host.slice(dot + 1);
+  // `<service>.<namespace>.svc[.<cluster domain>]`, the Service's DNS name, names the same Service.
+  const parts = host.split('.');
+  const name = parts[0];
+  const namespace = parts.length === 1 ? undefined : parts[1];
+  if (parts.length > 2 && parts[2] !== 'svc') fail(`'${host}' is not <service>.<namespace> (or <service>.<namespace>.svc[.<cluster domain>])`);
   if (!SERVICE_NAME.test(name)) fail(`'${name}' is not a Service name (lower-case letters, digits and '-', starting with a letter, at most 63)`);
   if (namespace !== undefined && !NAMESPACE.test(namespace)) fail(`'${namespace}' is not a namespace name (lower-case letters, digits and '-', at most 63)`);
   let port: number | string;

@@ -26,6 +26,8 @@ describe('Kubernetes targets and cluster access', function () {
   it('parses <service>.<namespace>:<port|name> and <service>:<port>; the authority is a valid host', () => {
     expect(parseKubernetesTarget(uri('echo.apps:grpc'))).to.deep.include({ name: 'echo', namespace: 'apps', port: 'grpc', authority: 'echo.apps' });
     expect(parseKubernetesTarget(uri('echo:50051'))).to.deep.include({ name: 'echo', namespace: undefined, port: 50051, authority: 'echo' });
+    expect(parseKubernetesTarget(uri('echo.apps.svc.cluster.local:grpc'))).to.deep.include({ name: 'echo', namespace: 'apps', authority: 'echo.apps.svc.cluster.local' });
+    expect(() => parseKubernetesTarget(uri('echo.apps.other:grpc'))).to.throw(/is not <service>.<namespace>/);
     expect(() => new URL(`http://${parseKubernetesTarget(uri('echo.apps:grpc')).authority}`)).to.not.throw();
   });
 
