@@ -1,5 +1,7 @@
 /** Kubernetes connections: `register({ kubernetes: { kubeconfig?, context? } })`, validation and the default. */
 
+import { existsSync } from 'node:fs';
+
 /** Where the Kubernetes API server and its credentials come from. Both fields optional: `{}` is the automatic choice. */
 export interface KubernetesOptions {
   /**
@@ -32,7 +34,11 @@ export function validateKubernetesOptions(options: unknown, component: string): 
       throw new TypeError(`${component}: kubernetes ${key} must be a non-empty string, got ${JSON.stringify(value)}`);
     }
   }
-  return Object.freeze({ kubeconfig: o.kubeconfig as string | undefined, context: o.context as string | undefined });
+  const kubeconfig = o.kubeconfig as string | undefined;
+  if (kubeconfig !== undefined && !kubeconfig.split(':').some(path => path !== '' && existsSync(path))) {
+    throw new TypeError(`${component}: kubernetes kubeconfig ${JSON.stringify(kubeconfig)}: no such file`);
+  }
+  return Object.freeze({ kubeconfig, context: o.context as string | undefined });
 }
 
 /** Stable identity of a connection. */

@@ -47,7 +47,8 @@ export function loadClusterAccess(options: ResolvedKubernetesOptions, environmen
   if (!explicit && env.KUBERNETES_SERVICE_HOST && existsSync(join(serviceAccountDir, 'token'))) {
     return inClusterAccess(env, serviceAccountDir);
   }
-  const paths = (options.kubeconfig ?? env.KUBECONFIG ?? join(environment.home, '.kube', 'config')).split(':').filter(p => p !== '');
+  // An empty KUBECONFIG counts as unset, as in kubectl.
+  const paths = (options.kubeconfig ?? (env.KUBECONFIG || join(environment.home, '.kube', 'config'))).split(':').filter(p => p !== '');
   return kubeconfigAccess(paths, options.context);
 }
 

@@ -42,6 +42,7 @@ describe('Kubernetes targets and cluster access', function () {
   it('options: unknown keys and bad values are TypeErrors naming them; registerEndpoint refuses kubernetes', async () => {
     expect(() => validateKubernetesOptions({ kubeConfig: 'x' }, 'register()')).to.throw(TypeError, "unknown kubernetes option 'kubeConfig'");
     expect(() => validateKubernetesOptions({ context: '' }, 'register()')).to.throw(TypeError, 'kubernetes context must be a non-empty string');
+    expect(() => validateKubernetesOptions({ kubeconfig: join(dir, 'nope') }, 'register()')).to.throw(TypeError, `register(): kubernetes kubeconfig "${join(dir, 'nope')}": no such file`);
     expect(() => register({ kubernetes: 'x' as never })).to.throw(TypeError, /kubernetes options must be an object/);
     try {
       await registerEndpoint({ service: 's', address: '127.0.0.1:1', kubernetes: {} });
