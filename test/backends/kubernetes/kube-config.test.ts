@@ -8,6 +8,7 @@ import { parseKubernetesTarget } from '../../../src/backends/kubernetes/target';
 import { validateKubernetesOptions } from '../../../src/backends/kubernetes/connection';
 import { loadClusterAccess, type KubeEnvironment } from '../../../src/backends/kubernetes/kube-config';
 import { KubeClient } from '../../../src/backends/kubernetes/kube-client';
+import { TOKEN_FILE_REREAD_MS, tokenFile } from '../../../src/backends/kubernetes/credentials';
 import { KubeApiServerDouble, endpointSlice, sliceEndpoint } from '../../support/kube-apiserver-double';
 import { generateTestCertificates, type TestCertificates } from '../../support/tls';
 import { kubeconfigText } from './kube-fixtures';
@@ -90,6 +91,30 @@ describe('Kubernetes targets and cluster access', function () {
     expect(() => loadClusterAccess(AUTO, env({}))).to.throw(/no Kubernetes connection: not in a pod .* no kubeconfig at .*home\/\.kube\/config/);
     writeFileSync(a, 'clusters: [');
     expect(() => loadClusterAccess({ kubeconfig: a, context: undefined }, env({}))).to.throw(/is not valid YAML/);
+  });
+
+  it('a token file is read again every minute (the kubelet rotates it) and at once after a 401', async () => {
+    const path = join(dir, 'token');
+    writeFileSync(path, 'one\n');
+    let nowMs = 1_000_000;
+    const credentials = tokenFile(path, () => nowMs);
+    expect(await credentials.authorization()).to.equal('Bearer one');
+    writeFileSync(path, 'two\n');
+    nowMs += TOKEN_FILE_REREAD_MS - 1;
+    expect(await credentials.authorization(), 'cached within the minute').to.equal('Bearer one');
+    nowMs += 1;
+    expect(await credentials.authorization()).to.equal('Bearer two');
+    writeFileSync(path, 'three\n');
+    credentials.invalidate();
+    expect(await credentials.authorization()).to.equal('Bearer three');
+    rmSync(path);
+    credentials.invalidate();
+    try {
+      await credentials.authorization();
+      expect.fail('resolved');
+    } catch (err) {
+      expect((err as Error).message).to.match(/cannot read the token file .*token/);
+    }
   });
 
   it('an exec credential plugin gives the token (run again after a 401)', async () => {

@@ -4,7 +4,7 @@
  * while the EndpointSlice marks the pod terminating; callers on `kubernetes:///` lose no call.
  */
 import { expect } from 'chai';
-import { register, createRetryInterceptor, shutdownOnSignals, type ShutdownPhase, type ShutdownResult } from '../../../src';
+import { register, createRetryInterceptor, gracefulShutdown, shutdownOnSignals, type ShutdownPhase, type ShutdownResult } from '../../../src';
 import { type EchoClient } from '../../support/echo-proto';
 import { waitFor } from '../../support/wait';
 import { endpointSlice, sliceEndpoint } from '../../support/kube-apiserver-double';
@@ -33,6 +33,17 @@ describe('Kubernetes pod shutdown without a registration (API server double)', f
     await kube.remove();
     if (savedKubeconfig === undefined) delete process.env.KUBECONFIG;
     else process.env.KUBECONFIG = savedKubeconfig;
+  });
+
+  it('a health option that is not a health service is a TypeError naming it', async function () {
+    const server = { tryShutdown: () => undefined, forceShutdown: () => undefined };
+    try {
+      await gracefulShutdown(server, undefined, { health: {} as never });
+      expect.fail('resolved');
+    } catch (err) {
+      expect(err).to.be.instanceOf(TypeError);
+      expect((err as Error).message).to.match(/gracefulShutdown: health must be a HealthImplementation/);
+    }
   });
 
   it('SIGTERM: NOT_SERVING → grace → draining → stopped, no deregistration step, zero failed calls', async function () {
