@@ -13,6 +13,7 @@ import { hedgingScenario } from './scenarios/hedging';
 import { idempotencyScenario } from './scenarios/idempotency';
 import { overloadScenario } from './scenarios/overload';
 import { killScenario } from './scenarios/kill';
+import { kubernetesScaleScenario } from './scenarios/kubernetes-scale';
 import { pickScenario } from './scenarios/pick';
 import { scaleScenario } from './scenarios/scale';
 import { slowReplicaScenario } from './scenarios/slow-replica';
@@ -37,6 +38,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario<unknown>>> = Obje
   'stalls': stallsScenario as Scenario<unknown>,
   'consul': consulScenario as Scenario<unknown>,
   'idempotency': idempotencyScenario as Scenario<unknown>,
+  'kubernetes-scale': kubernetesScaleScenario as Scenario<unknown>,
 });
 
 /** The outcome of `scenario` from its metrics; `metrics` null with `error` for a failed scenario. */

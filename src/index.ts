@@ -5,6 +5,7 @@
 export * from './register';
 export { type EtcdOptions } from './backends/etcd/connection';
 export { type ZookeeperOptions, DEFAULT_ZOOKEEPER_BASE_PATH } from './backends/zookeeper/connection';
+export { type KubernetesOptions } from './backends/kubernetes/connection';
 export { type ConsulOptions, DEFAULT_CONSUL_ADDRESS, DEFAULT_DEREGISTER_CRITICAL_AFTER_SECONDS } from './backends/consul/connection';
 export { type Locality } from './discovery/locality';
 export { type EndpointRecord, type DecodeResult } from './discovery/endpoint-record';

@@ -73,6 +73,18 @@ registerEndpoint({ service: 'echo', address: '127.0.0.1:50051', zookeeper: { hos
   err => { console.log('error ' + err.message); process.exit(0); });
 `;
 
+/** An app on \`kubernetes:///\` with a kubeconfig, without the optional \`yaml\` package. */
+const KUBE_APP_JS = `'use strict';
+const grpc = require('@grpc/grpc-js');
+const { register } = require('grpc-etcd-lb');
+register();
+const client = new grpc.Client('kubernetes:///echo.default:grpc', grpc.credentials.createInsecure());
+client.makeUnaryRequest('/echo.Echo/Unary', x => x, x => x, Buffer.alloc(0), { deadline: Date.now() + 10000 }, err => {
+  console.log(err ? 'error ' + err.details : 'answered?!');
+  process.exit(0);
+});
+`;
+
 /** A TypeScript app that touches every part of the public types (the compiler then checks every .d.ts it reaches). */
 const TYPES_CHECK_TS = `import * as grpc from '@grpc/grpc-js';
 import * as lb from 'grpc-etcd-lb';
@@ -115,6 +127,8 @@ describe('installing the npm pack tarball into a new app', function () {
     writeFileSync(join(app, 'package.json'), `${JSON.stringify({ name: 'install-check-app', version: '1.0.0', private: true, type: 'commonjs' }, null, 2)}\n`);
     writeFileSync(join(app, 'main.js'), APP_JS);
     writeFileSync(join(app, 'zk.js'), ZK_APP_JS);
+    writeFileSync(join(app, 'kube.js'), KUBE_APP_JS);
+    writeFileSync(join(app, 'kubeconfig'), 'apiVersion: v1\nkind: Config\ncurrent-context: x\n');
     writeFileSync(join(app, 'types-check.ts'), TYPES_CHECK_TS);
     const install = await run('npm', [
       'install', '--prefix', app, '--omit=optional', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...NPM_FETCH_FLAGS,
@@ -198,5 +212,12 @@ describe('installing the npm pack tarball into a new app', function () {
     const result = await run(process.execPath, ['zk.js'], app, APP_TIMEOUT_MS, process.env);
     expect(result.code, `app failed:\n${result.stderr}`).to.equal(0);
     expect(result.stdout).to.contain("error ZooKeeper support needs the optional package 'node-zookeeper-client' (it is not installed): npm install node-zookeeper-client");
+  });
+
+  it('without the optional yaml package, a kubernetes:/// channel reading a kubeconfig fails its calls naming the package', async function () {
+    expect(existsSync(join(app, 'node_modules', 'yaml'))).to.equal(false);
+    const result = await run(process.execPath, ['kube.js'], app, APP_TIMEOUT_MS, { ...process.env, KUBECONFIG: join(app, 'kubeconfig') });
+    expect(result.code, `app failed:\n${result.stderr}`).to.equal(0);
+    expect(result.stdout).to.contain(`needs the 'yaml' package (an optional dependency of grpc-etcd-lb): npm install yaml`);
   });
 });

@@ -46,7 +46,7 @@ describe('register()', function () {
 
   it('rejects an unknown option key with a TypeError naming the known ones', function () {
     const call = () => register({ zone: 'a' } as never);
-    expect(call).to.throw(TypeError, "register(): unknown option 'zone' (known: etcd, zookeeper, consul, resolver, metrics, locality)");
+    expect(call).to.throw(TypeError, "register(): unknown option 'zone' (known: etcd, zookeeper, kubernetes, consul, resolver, metrics, locality)");
     expect(() => register({ etdc: { hosts: ['127.0.0.1:2379'] } } as never)).to.throw(TypeError, /unknown option 'etdc'/);
   });
 

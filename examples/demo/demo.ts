@@ -5,10 +5,12 @@
  * under steady load — while a replica is killed, one is added, one leaves
  * gracefully and etcd itself restarts. Exits non-zero if any call failed.
  * With `--registry zookeeper` the same runs on a throwaway ZooKeeper (`zk:///echo`,
- * Curator instances, sessions of 10 s that outlive its restart); with `--registry consul` on the
- * in-process Consul agent double (`consul:///echo`, TTL checks; registry-consul.ts).
+ * Curator instances, sessions of 10 s that outlive its restart); with `--registry kubernetes`
+ * on `kubernetes:///echo:grpc` against the Kubernetes API server double (registry-kubernetes.ts);
+ * with `--registry consul` on the in-process Consul agent double (`consul:///echo`, TTL checks;
+ * registry-consul.ts).
  *
- *   npm run demo -- [--duration 40] [--policy etcd_least_request] [--rate 300] [--registry etcd|zookeeper|consul] [--plain] [--metrics-port 9464]
+ *   npm run demo -- [--duration 40] [--policy etcd_least_request] [--rate 300] [--registry etcd|zookeeper|kubernetes|consul] [--plain] [--metrics-port 9464]
  *
  * With --metrics-port the client's OpenTelemetry metrics are served at
  * http://127.0.0.1:PORT/metrics (Prometheus text) while it runs (prometheus.ts).
@@ -29,6 +31,7 @@ import { DemoOutput, count } from './table';
 import { LoadStats } from './load-stats';
 import { servePrometheus, type PrometheusEndpoint } from './prometheus';
 import { ETCD_DOWN_MS, MIN_DURATION_S, planScript } from './script';
+import { runKubernetesDemo } from './registry-kubernetes';
 
 const POLICIES = ['etcd_least_request', 'etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_peak_ewma', 'round_robin'];
 const SERVICE = 'echo';
@@ -39,8 +42,8 @@ const MAX_DURATION_S = 600;
 const RECOVERY_TIMEOUT_MS = 10_000;
 /** Calls go on at least this long after the change was seen, so the table shows them. */
 const AFTER_RECOVERY_MS = 1000;
-const REGISTRIES = ['etcd', 'zookeeper', 'consul'];
-const USAGE = `usage: npm run demo -- [--duration S (${MIN_DURATION_S}-${MAX_DURATION_S}, default 40)] [--policy NAME] [--rate CALLS_PER_S] [--registry etcd|zookeeper|consul] [--plain] [--metrics-port PORT]`;
+const REGISTRIES = ['etcd', 'zookeeper', 'kubernetes', 'consul'];
+const USAGE = `usage: npm run demo -- [--duration S (${MIN_DURATION_S}-${MAX_DURATION_S}, default 40)] [--policy NAME] [--rate CALLS_PER_S] [--registry etcd|zookeeper|kubernetes|consul] [--plain] [--metrics-port PORT]`;
 
 /** A bad command line: reported without a stack, exit code 2. */
 class UsageError extends Error {}
@@ -50,7 +53,7 @@ function isUsageError(err: unknown): err is Error {
   return err instanceof UsageError || String((err as { code?: unknown })?.code).startsWith('ERR_PARSE_ARGS');
 }
 
-interface Options { durationS: number; policy: string; rate: number; registry: 'etcd' | 'zookeeper' | 'consul'; plain: boolean; metricsPort: number | undefined }
+interface Options { durationS: number; policy: string; rate: number; registry: 'etcd' | 'zookeeper' | 'kubernetes' | 'consul'; plain: boolean; metricsPort: number | undefined }
 
 function parseOptions(): Options {
   const { values } = parseArgs({
@@ -90,6 +93,7 @@ function parseOptions(): Options {
 
 async function main(): Promise<number> {
   const opts = parseOptions();
+  if (opts.registry === 'kubernetes') return runKubernetesDemo(opts);
   const script = planScript(opts.durationS);
   const out = new DemoOutput(!opts.plain);
   let t0 = Date.now();

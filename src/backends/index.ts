@@ -6,8 +6,10 @@ import { type EtcdOptions } from './etcd/connection';
 import { etcdBackend } from './etcd/etcd-backend';
 import { type ZookeeperOptions } from './zookeeper/connection';
 import { zookeeperBackend } from './zookeeper/zookeeper-backend';
+import { type KubernetesOptions } from './kubernetes/connection';
+import { kubernetesBackend } from './kubernetes/kubernetes-backend';
 
-export const BACKENDS = [etcdBackend, zookeeperBackend, consulBackend] as const;
+export const BACKENDS = [etcdBackend, zookeeperBackend, kubernetesBackend, consulBackend] as const;
 
 /** One optional connection per discovery backend, keyed by the backend's name. */
 export interface BackendConnectionOptions {
@@ -21,6 +23,11 @@ export interface BackendConnectionOptions {
    * targets and registrations. Defaults to none.
    */
   zookeeper?: ZookeeperOptions;
+  /**
+   * Where the Kubernetes API server is (`{ kubeconfig?, context? }`), for `kubernetes:///svc.ns:port`
+   * targets. Defaults to in-cluster (the pod's service account), else `KUBECONFIG`, else `~/.kube/config`.
+   */
+  kubernetes?: KubernetesOptions;
   /**
    * A Consul agent (`{ address?, token?, datacenter? }`); in `register()` the default for `consul:///svc`
    * targets and registrations. Defaults to `CONSUL_HTTP_ADDR` / `CONSUL_HTTP_TOKEN`; `consul:///svc`

@@ -55,8 +55,12 @@ export interface DiscoveryBackend<Name extends string = string, Options = unknow
   /** Extra channel attributes for the policies of a target (the etcd client registry), computed once per channel. */
   channelAttributes?(connection: Connection, service: string): ChannelOptions;
 
-  /** Starts registering an endpoint on `connection`; the core awaits its first write. */
-  createRegistration(options: ResolvedRegistrationOptions, connection: Connection): RegistrationCore;
+  /**
+   * Starts registering an endpoint on `connection`; the core awaits its first write. Absent
+   * when the registry registers endpoints itself (Kubernetes): `registerEndpoint()` then
+   * refuses this backend, saying `connectionHint`.
+   */
+  createRegistration?(options: ResolvedRegistrationOptions, connection: Connection): RegistrationCore;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -9,6 +9,11 @@ const COMPONENT = 'registerEndpoint';
 export function chooseRegistry(
   options: EndpointRegistrationOptions, backends: readonly AnyBackend[],
 ): { backend: AnyBackend; connection: unknown } {
+  const refused = backends.filter(b => b.createRegistration === undefined && (options as unknown as Record<string, unknown>)[b.name] !== undefined);
+  if (refused.length > 0) {
+    throw new TypeError(`${COMPONENT}: the ${refused[0].name} backend takes no registrations: ${refused[0].connectionHint}`);
+  }
+  backends = backends.filter(b => b.createRegistration !== undefined);
   const given = options as unknown as Record<string, unknown>;
   const named = backends.filter(b => given[b.name] !== undefined);
   const fail = (message: string): never => {
@@ -37,7 +42,8 @@ export function chooseRegistry(
 export async function registerEndpointOn(options: EndpointRegistrationOptions, backends: readonly AnyBackend[]): Promise<Registration> {
   const resolved = resolveRegistrationOptions(options);
   const { backend, connection } = chooseRegistry(options, backends);
-  const registration = backend.createRegistration(resolved, connection);
+  // chooseRegistry returns only backends that register.
+  const registration = backend.createRegistration!(resolved, connection);
   // A registration's timers are unref'd, so with the registry unreachable Node could exit
   // silently before the promise settles; hold the event loop until it does.
   const holdOpen = setInterval(() => undefined, 60_000);

@@ -1,6 +1,7 @@
 /** Graceful shutdown in the order that loses no call: NOT_SERVING, deregister, wait, drain, force. */
 import { log, logVerbosity } from '../common/grpc-experimental';
 import { type Registration } from '../discovery/registration';
+import { type HealthStatusSetter } from '../discovery/registration-options';
 
 /** The part of a grpc-js `Server` that shutting down needs. */
 export interface ShutdownableServer {
@@ -36,6 +37,12 @@ export interface GracefulShutdownOptions {
   drainMs?: number;
   /** Called as each phase starts (for logs and tests); a throw is ignored. Defaults to none. */
   onPhase?: (phase: ShutdownPhase) => void;
+  /**
+   * The server's health service, set to NOT_SERVING (`''`) at the start, for a shutdown with no
+   * registration (Kubernetes: the platform registers the pod). With a registration, its own
+   * `health` is used. Defaults to none.
+   */
+  health?: HealthStatusSetter;
 }
 
 /** The defaults of `GracefulShutdownOptions` (`notServingGraceMs` applies with `health`; 0 without it). */
@@ -58,10 +65,13 @@ const inProgress = new WeakMap<ShutdownableServer, Promise<ShutdownResult>>();
 /**
  * Shuts `server` down gracefully; again for the same server returns the same promise.
  * Rejects only on invalid options, never for registry trouble (reported through `onError`).
+ * With `registration` undefined (the platform registers the server, as Kubernetes does), the
+ * steps are NOT_SERVING (`options.health`), `deregisterGraceMs` for clients to stop picking
+ * this server, drain, stop.
  */
 export function gracefulShutdown(
   server: ShutdownableServer,
-  registration: Registration,
+  registration: Registration | undefined,
   options: GracefulShutdownOptions = {},
 ): Promise<ShutdownResult> {
   let notServingGraceMs: number;
@@ -69,10 +79,13 @@ export function gracefulShutdown(
   let drainMs: number;
   try {
     notServingGraceMs = nonNegativeMs(
-      options.notServingGraceMs ?? (registration.reportsHealth ? DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS.notServingGraceMs : 0),
+      options.notServingGraceMs ?? (registration?.reportsHealth === true ? DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS.notServingGraceMs : 0),
       'notServingGraceMs');
     deregisterGraceMs = nonNegativeMs(options.deregisterGraceMs ?? DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS.deregisterGraceMs, 'deregisterGraceMs');
     drainMs = nonNegativeMs(options.drainMs ?? DEFAULT_GRACEFUL_SHUTDOWN_OPTIONS.drainMs, 'drainMs');
+    if (options.health !== undefined && (options.health === null || typeof options.health.setStatus !== 'function')) {
+      throw new TypeError(`gracefulShutdown: health must be a HealthImplementation from grpc-health-check (an object with setStatus), got ${String(options.health)}`);
+    }
   } catch (err) {
     return Promise.reject(err as Error);
   }
@@ -85,17 +98,20 @@ export function gracefulShutdown(
       // A logging hook must not break the shutdown.
     }
   };
-  const who = `gracefulShutdown: ${registration.service} ${registration.address}`;
+  const who = registration ? `gracefulShutdown: ${registration.service} ${registration.address}` : 'gracefulShutdown';
   const run = async (): Promise<ShutdownResult> => {
     const start = Date.now();
     const since = (): string => `${Date.now() - start} ms`;
     phase('not-serving');
-    registration.setServing(false);
-    if (registration.reportsHealth) log(logVerbosity.INFO, `${who}: health NOT_SERVING; deregistering in ${notServingGraceMs} ms`);
+    registration?.setServing(false);
+    options.health?.setStatus('', 'NOT_SERVING');
+    if (registration?.reportsHealth === true || options.health) log(logVerbosity.INFO, `${who}: health NOT_SERVING`);
     if (notServingGraceMs > 0) await new Promise<void>(resolve => setTimeout(resolve, notServingGraceMs).unref());
-    phase('deregistering');
-    await registration.close();
-    log(logVerbosity.INFO, `${who}: deregistered (${registration.key}) at ${since()}; draining in ${deregisterGraceMs} ms`);
+    if (registration) {
+      phase('deregistering');
+      await registration.close();
+      log(logVerbosity.INFO, `${who}: deregistered (${registration.key}) at ${since()}; draining in ${deregisterGraceMs} ms`);
+    }
     phase('grace');
     if (deregisterGraceMs > 0) await new Promise<void>(resolve => setTimeout(resolve, deregisterGraceMs).unref());
     phase('draining');

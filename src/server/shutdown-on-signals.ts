@@ -24,10 +24,12 @@ export const DEFAULT_SHUTDOWN_SIGNALS: readonly NodeJS.Signals[] = Object.freeze
 /**
  * On the first of `signals`, runs `gracefulShutdown`; a second one forces the server down.
  * Listeners are removed when done. Returns a disposer that removes them without shutting down.
+ * `registration` undefined: a server the platform registers (a Kubernetes pod); pass
+ * `options.health` so health checks see NOT_SERVING first.
  */
 export function shutdownOnSignals(
   server: ShutdownableServer,
-  registration: Registration,
+  registration: Registration | undefined,
   options: ShutdownOnSignalsOptions = {},
 ): Disposer {
   const signals = options.signals ?? DEFAULT_SHUTDOWN_SIGNALS;
@@ -45,7 +47,7 @@ export function shutdownOnSignals(
       return;
     }
     shuttingDown = true;
-    log(logVerbosity.INFO, `shutdownOnSignals: ${signal}: shutting ${registration.service} ${registration.address} down gracefully`);
+    log(logVerbosity.INFO, `shutdownOnSignals: ${signal}: shutting ${registration ? `${registration.service} ${registration.address}` : 'the server'} down gracefully`);
     const finish = (result: ShutdownResult | Error): void => {
       dispose();
       try {

@@ -88,6 +88,18 @@ describe('npm run demo (plain mode, short)', function () {
     expect(out).to.not.include('throwaway etcd');
   });
 
+  it('--registry kubernetes: the same script on the Kubernetes API server double (kubernetes:///echo:grpc), zero failed calls', async () => {
+    const demo = run('examples/demo/demo.ts', ['--duration', String(MIN_DURATION_S), '--plain', '--registry', 'kubernetes'], { ETCD_ENDPOINTS: '' });
+    const code = await demo.exited;
+    const out = demo.output();
+    expect(out, out).to.match(/^failed calls: 0$/m);
+    expect(code, out).to.equal(0);
+    for (const banner of ['API server double', 'client: kubernetes:///echo:grpc', 'kill -9 r2', 'serving + terminating', 'the API server goes down']) {
+      expect(out, out).to.include(banner);
+    }
+    expect(out, out).to.match(/^ {2}API server back: recovered, r6-after seen by the client \d+ ms after its slice changed; \d+ calls? served since$/m);
+  });
+
   it(`--registry consul: the same script on the in-process Consul agent double (consul:///echo), its restart recovered, zero failed calls`, async () => {
     const demo = run('examples/demo/demo.ts', ['--duration', String(MIN_DURATION_S), '--plain', '--registry', 'consul'], { ETCD_ENDPOINTS: '' });
     const code = await demo.exited;
@@ -103,7 +115,7 @@ describe('npm run demo (plain mode, short)', function () {
   it('refuses an unknown --registry, naming the known ones (exit code 2)', async () => {
     const demo = run('examples/demo/demo.ts', ['--registry', 'eureka', '--plain'], { ETCD_ENDPOINTS: '' });
     expect(await demo.exited, demo.output()).to.equal(2);
-    expect(demo.output()).to.include('--registry must be one of etcd, zookeeper, consul, got eureka');
+    expect(demo.output()).to.include('--registry must be one of etcd, zookeeper, kubernetes, consul, got eureka');
   });
 
   it('refuses a duration too short for the script, naming the minimum (exit code 2)', async () => {

@@ -1,0 +1,209 @@
+/**
+ * `npm run demo -- --registry kubernetes`: the demo's script on `kubernetes:///echo:grpc`,
+ * against the in-process Kubernetes API server double (test/support/kube-apiserver-double.ts:
+ * no real cluster can run here). The demo plays the EndpointSlice controller: replica
+ * processes (pods, no registration) at 127.0.0.2, .3, … on one port, in two slices; a pod
+ * killed is taken out of its slice, a pod leaving turns terminating (draining) before it
+ * stops, and the API server itself goes down for a few seconds.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRetryInterceptor, inspectBalancers, register } from '../../src';
+import { KubeApiServerDouble, endpointSlice, sliceEndpoint } from '../../test/support/kube-apiserver-double';
+import { loadEcho, type EchoReply } from '../../test/support/echo-proto';
+import { freePort } from '../../test/support/ports';
+import { killAllReplicas, spawnReplica, type ReplicaProcess } from '../../test/support/replica-process';
+import { DemoOutput, count } from './table';
+import { LoadStats } from './load-stats';
+import { ETCD_DOWN_MS, planScript } from './script';
+
+export interface KubernetesDemoOptions { durationS: number; policy: string; rate: number; plain: boolean }
+
+const NAMESPACE = 'demo';
+const SERVICE = 'echo';
+const CALL_DEADLINE_MS = 3000;
+const RECOVERY_TIMEOUT_MS = 10_000;
+/** How long after a kill -9 the "controller" takes the pod out of its slice (the kubelet noticing). */
+const POD_GONE_AFTER_MS = 500;
+/** Terminating (draining) before the pod stops: what a preStop hook buys. */
+const TERMINATING_GRACE_MS = 1_000;
+
+interface Pod { name: string; ip: string; slice: string; state: 'ready' | 'terminating'; process: ReplicaProcess }
+
+export async function runKubernetesDemo(opts: KubernetesDemoOptions): Promise<number> {
+  const script = planScript(opts.durationS);
+  const out = new DemoOutput(!opts.plain);
+  let t0 = Date.now();
+  const elapsedS = (): number => (Date.now() - t0) / 1000;
+  const say = (text: string): void => out.banner(elapsedS(), text);
+
+  const api = new KubeApiServerDouble({ tokens: ['demo-token'], bookmarkIntervalMs: 1_000 });
+  await api.start();
+  const dir = mkdtempSync(join(tmpdir(), 'grpc-etcd-lb-demo-kube-'));
+  const kubeconfig = join(dir, 'config');
+  writeFileSync(kubeconfig, [
+    'apiVersion: v1', 'kind: Config', 'current-context: demo',
+    'clusters: [{name: double, cluster: {server: "' + api.url + '"}}]',
+    'users: [{name: demo, user: {token: demo-token}}]',
+    `contexts: [{name: demo, context: {cluster: double, user: demo, namespace: ${NAMESPACE}}}]`, '',
+  ].join('\n'));
+  out.line(`started the Kubernetes API server double at ${api.url} (a test double, not a cluster); kubeconfig ${kubeconfig}`);
+
+  const port = await freePort();
+  const pods = new Map<string, Pod>();
+  const stats = new LoadStats();
+  const states = new Map<string, string>();
+  /** The EndpointSlice controller: writes every slice from the pods. */
+  const publish = (slice: string): void => {
+    const endpoints = [...pods.values()].filter(p => p.slice === slice).map(p => sliceEndpoint(p.ip, p.name, p.state, slice === 'echo-a' ? 'zone-a' : 'zone-b'));
+    api.applySlice(endpointSlice(NAMESPACE, SERVICE, slice, { ports: [{ name: 'grpc', port, protocol: 'TCP' }], endpoints }));
+  };
+  let nextIp = 2;
+  const spawn = async (name: string, slice: string, latencyMs = 0): Promise<Pod> => {
+    const ip = `127.0.0.${nextIp++}`;
+    const process = await spawnReplica({ name, address: `${ip}:${port}`, behaviour: { latencyMs } });
+    const pod: Pod = { name, ip, slice, state: 'ready', process };
+    pods.set(name, pod);
+    stats.names.set(process.address, name);
+    states.set(name, 'up');
+    publish(slice);
+    return pod;
+  };
+  await Promise.all([spawn('r1', 'echo-a'), spawn('r2', 'echo-a'), spawn('r3', 'echo-b'), spawn('r4-slow', 'echo-b', 25)]);
+  out.line(`4 pods in 2 EndpointSlices of Service ${NAMESPACE}/${SERVICE} (port grpc=${port}; r4-slow adds 25 ms); ` +
+    `client: kubernetes:///${SERVICE}:grpc + ${opts.policy} + retry interceptor, ${opts.rate} calls/s`);
+
+  process.env.KUBECONFIG = kubeconfig;
+  register();
+  const { Client } = loadEcho();
+  const client = new Client(`kubernetes:///${SERVICE}:grpc`, grpc.credentials.createInsecure(), {
+    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [opts.policy]: {} }] }),
+    interceptors: [createRetryInterceptor({ isIdempotent: () => true, onRetry: e => stats.retried(e.peer) })],
+  });
+
+  t0 = Date.now();
+  let inFlight = 0;
+  const fire = (): void => {
+    inFlight++;
+    const start = process.hrtime.bigint();
+    client.unary({ message: 'demo' }, new grpc.Metadata(), { deadline: Date.now() + CALL_DEADLINE_MS }, (err, reply) => {
+      inFlight--;
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      if (err) stats.failed(`${grpc.status[err.code]}: ${err.details}`);
+      else stats.served((reply as EchoReply).server, ms);
+    });
+  };
+  const tickMs = 10;
+  let owed = 0;
+  const loadTimer = setInterval(() => {
+    owed += (opts.rate * tickMs) / 1000;
+    for (; owed >= 1; owed--) fire();
+  }, tickMs);
+  const drawTimer = setInterval(() => {
+    const snapshot = stats.window();
+    out.frame({
+      elapsedS: elapsedS(), durationS: opts.durationS, callsPerS: snapshot.calls, calls: stats.totalCalls, failed: stats.totalFailed,
+      rows: [...states.keys()].sort().map(name => ({
+        name, weight: pods.get(name)?.state === 'terminating' ? 0 : 1, state: states.get(name) ?? '?',
+        share: snapshot.calls > 0 ? (snapshot.byReplica.get(name)?.calls ?? 0) / snapshot.calls : 0,
+        total: stats.replica(name).total, inFlight: pods.get(name)?.process.isRunning() ? pods.get(name)?.process.stats.inFlight ?? 0 : 0,
+        p99Ms: snapshot.byReplica.get(name)?.p99Ms, retried: stats.replica(name).retried,
+      })),
+    });
+  }, 1000);
+  const cleanup = async (): Promise<void> => {
+    clearInterval(loadTimer);
+    clearInterval(drawTimer);
+    client.close();
+    await killAllReplicas();
+    await api.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  const results: string[] = [];
+  const at = (seconds: number): Promise<void> => delay(Math.max(0, t0 + seconds * 1000 - Date.now()));
+  try {
+    await at(script.killS);
+    const victim = pods.get('r2')!;
+    await victim.process.kill('SIGKILL');
+    states.set('r2', 'killed');
+    say(`kill -9 r2 (pid ${victim.process.pid}): its in-flight calls fail over; the controller takes it out of its slice in ${POD_GONE_AFTER_MS} ms`);
+    await delay(POD_GONE_AFTER_MS);
+    pods.delete('r2');
+    publish(victim.slice);
+
+    await at(script.joinS);
+    const joined = await spawn('r5-new', 'echo-b');
+    const joinedAt = Date.now();
+    states.set('r5-new', 'new');
+    say('r5-new is ready: the controller adds it to slice echo-b');
+
+    await at(script.leaveS);
+    const leaving = pods.get('r3')!;
+    leaving.state = 'terminating';
+    publish(leaving.slice);
+    states.set('r3', 'terminating');
+    states.set('r5-new', 'up');
+    say(`r3 gets SIGTERM: its endpoint turns serving + terminating (draining, weight 0) for ${TERMINATING_GRACE_MS} ms, then it drains and stops`);
+    const leftAt = Date.now();
+    await delay(TERMINATING_GRACE_MS);
+    await leaving.process.shutdown({ drainMs: 5000 });
+    pods.delete('r3');
+    publish(leaving.slice);
+    states.set('r3', 'gone');
+
+    await at(script.etcdKillS);
+    const before = stats.totalCalls;
+    const from = Date.now();
+    await api.stop();
+    say('the API server goes down: clients keep their last good endpoint list; calls go on');
+    await delay(ETCD_DOWN_MS);
+    await api.start();
+    const to = Date.now();
+    const servedAtRestart = stats.totalCalls - stats.totalFailed;
+    const r6 = await spawn('r6-after', 'echo-a');
+    const addedAt = Date.now();
+    say(`the API server is back after ${((to - from) / 1000).toFixed(1)} s; r6-after added to slice echo-a must now reach the client`);
+    const seenMs = await msUntil(() => inspectBalancers().some(b => b.endpoints.some(e => e.address === r6.process.address)), addedAt, RECOVERY_TIMEOUT_MS);
+    const seen = inspectBalancers().some(b => b.endpoints.some(e => e.address === r6.process.address));
+    say(seen ? `the client saw r6-after ${seenMs} ms after its slice was updated: the watch resumed` : 'the client did not see r6-after');
+    await delay(1000);
+    await delay(Math.max(0, t0 + script.endS * 1000 - Date.now()));
+    clearInterval(loadTimer);
+    const quietBy = Date.now() + CALL_DEADLINE_MS + 1000;
+    while (inFlight > 0 && Date.now() < quietBy) await delay(20);
+
+    results.push(`kill -9 r2: ${count(stats.replica('r2').retried, 'in-flight attempt')} retried on another pod`);
+    const firstNew = stats.replica('r5-new').firstServedAt;
+    results.push(`new pod r5-new: first call served ${firstNew ? firstNew - joinedAt : 'never'} ms after its slice was updated (${joined.ip})`);
+    const lastR3 = stats.replica('r3').lastServedAt;
+    results.push(`terminating r3: last call served ${lastR3 ? Math.max(0, lastR3 - leftAt) : 0} ms after it turned terminating, none failed`);
+    results.push(`API server down ${((to - from) / 1000).toFixed(1)} s: ${count(stats.totalCalls - before, 'call')} served meanwhile`);
+    results.push(seen
+      ? `API server back: recovered, r6-after seen by the client ${seenMs} ms after its slice changed; ${count(stats.totalCalls - stats.totalFailed - servedAtRestart, 'call')} served since`
+      : `API server back: NOT recovered within ${RECOVERY_TIMEOUT_MS} ms`);
+  } finally {
+    await cleanup();
+  }
+  const all = stats.overall();
+  out.line('');
+  out.line('summary');
+  for (const r of results) out.line(`  ${r}`);
+  out.line(`  calls: ${stats.totalCalls}`);
+  out.line(`  p50: ${all.p50Ms.toFixed(1)} ms, p99: ${all.p99Ms.toFixed(1)} ms`);
+  for (const [reason, n] of stats.failureReasons()) out.line(`  failure: ${n} × ${reason}`);
+  out.line(`failed calls: ${stats.totalFailed}`);
+  return stats.totalFailed === 0 ? 0 : 1;
+}
+
+async function msUntil(condition: () => boolean, sinceMs: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await delay(5);
+  return Date.now() - sinceMs;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms));
+}
