@@ -15,10 +15,11 @@ const WEIGHTS = [1, 2, 3];
 const CALLS = 1800;
 const POLICIES = ['etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_least_request', 'etcd_peak_ewma'];
 /**
- * Open: peak-EWMA follows the weights only among replicas whose estimates are within 1.25× of each
- * other (see peak-ewma-scheduler.test.ts), and here, one call at a time, they mostly are not (it gives
- * about 1/3 each). Widening that band by the estimates' noise passed this test but let a replica +20 ms
- * back into 1.65 % of the slow-replica bench's calls (target < 0.5 %). Pending until that is solved.
+ * Premise for peak-EWMA: it follows the weights only among replicas whose latency estimates are
+ * within max(1.25×, +1 ms) of each other, as these identical loopback replicas are on a quiet machine.
+ * On a machine loaded far past its cores (load average 7–10 on 2 cores, seen while other suites ran)
+ * their latencies differ by more than that, peak-EWMA prefers the faster-looking ones (its job), and
+ * its shares drift toward equal: run this file on a machine that is not saturated.
  */
 
 describe('weights 1:2:3 at concurrency 1 (real etcd, real servers)', function () {
