@@ -258,6 +258,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
    */
   private applyLocality(): boolean {
     const zone = getLocality()?.zone;
+    if (this.policy.zoneAware === false) return false;
     if (zone === undefined || zone === this.zoning?.localZone) return false;
     this.policy.trace(`zone-aware routing on, local zone '${zone}'`);
     const zoning = new ZoneRouting(zone, this.policy.trace);

@@ -23,6 +23,7 @@
  * first (none while all traffic stays local; see zone-split.ts), and a retry
  * prefers that zone's untried endpoints, then any other zone's, then the next tier.
  */
+import { type Metadata } from '@grpc/grpc-js';
 import { PickResultType, type PickArgs, type Picker, type PickResult } from '../../common/grpc-experimental';
 import { steeringOf } from '../call-steering';
 import { type Tier, type TierMember, type TierView } from './tier';
@@ -60,8 +61,8 @@ export class TieredPicker implements Picker {
     const steering = steeringOf(pickArgs.metadata);
     const nowMs = this.tracksCalls ? this.nowMs() : 0;
     const endpoint = steering === undefined || steering.tried.size === 0
-      ? this.pickInTier(tiers[0], undefined, nowMs)
-      : this.pickAvoiding(tiers, steering.tried, nowMs);
+      ? this.pickInTier(tiers[0], undefined, nowMs, pickArgs.metadata)
+      : this.pickAvoiding(tiers, steering.tried, nowMs, pickArgs.metadata);
     const result = endpoint.child.getPicker().pick(pickArgs);
     if (result.pickResultType !== COMPLETE) return result;
     if (steering !== undefined) steering.lastPicked = result.subchannel?.getAddress() ?? endpoint.addresses[0];
@@ -69,19 +70,19 @@ export class TieredPicker implements Picker {
     return result;
   }
 
-  private pickInTier(tier: Tier, excluded: Uint8Array | undefined, nowMs: number): TierMember {
-    return this.pickInLeaf(tier.zones === undefined ? tier : tier.zones.choose(this.random), excluded, nowMs);
+  private pickInTier(tier: Tier, excluded: Uint8Array | undefined, nowMs: number, metadata: Metadata): TierMember {
+    return this.pickInLeaf(tier.zones === undefined ? tier : tier.zones.choose(this.random), excluded, nowMs, metadata);
   }
 
   /** A pick in a tier that is not zone-split (or in one zone's tier of one that is). */
-  private pickInLeaf(leaf: Tier, excluded: Uint8Array | undefined, nowMs: number): TierMember {
-    const index = leaf.scheduler.pick(excluded, nowMs);
+  private pickInLeaf(leaf: Tier, excluded: Uint8Array | undefined, nowMs: number, metadata: Metadata): TierMember {
+    const index = leaf.scheduler.pick(excluded, nowMs, metadata);
     this.pickedTier = leaf;
     this.pickedIndex = index;
     return leaf.endpoints[index];
   }
 
-  private pickAvoiding(tiers: readonly Tier[], tried: ReadonlySet<string>, nowMs: number): TierMember {
+  private pickAvoiding(tiers: readonly Tier[], tried: ReadonlySet<string>, nowMs: number, metadata: Metadata): TierMember {
     for (const address of tried) {
       const endpoint = this.locate(address);
       const tier = endpoint?.tier;
@@ -96,7 +97,7 @@ export class TieredPicker implements Picker {
       const tier = tiers[t];
       if (tier.excludedCount >= tier.size) continue;
       const leaf = tier.zones === undefined ? tier : tier.zones.chooseWithRoom(this.random);
-      chosen = this.pickInLeaf(leaf, leaf.excludedCount > 0 ? leaf.excluded : undefined, nowMs);
+      chosen = this.pickInLeaf(leaf, leaf.excludedCount > 0 ? leaf.excluded : undefined, nowMs, metadata);
     }
     for (const address of tried) {
       const endpoint = this.locate(address);
@@ -107,7 +108,7 @@ export class TieredPicker implements Picker {
         if (tier.parent !== undefined) tier.parent.excludedCount = 0;
       }
     }
-    return chosen ?? this.pickInTier(tiers[0], undefined, nowMs);
+    return chosen ?? this.pickInTier(tiers[0], undefined, nowMs, metadata);
   }
 
   private attachHooks(result: PickResult, endpoint: TierMember, nowMs: number): void {

@@ -1,0 +1,129 @@
+/**
+ * The ring of `etcd_ring_hash`: Ketama-style points per endpoint, sized and
+ * filled as gRFC A42 (grpc-go's `ring.go`) does, with one change
+ * that keeps keys in place when the set changes (see `pointCounts`).
+ *
+ * - scale = min(P / minShare, maxRingSize), minShare being the smallest
+ *   weight / Σweight and P = ⌈minShare × minRingSize⌉ rounded up to a power of
+ *   two (see `pointCounts` for why); endpoint i gets points up to the running
+ *   total scale × Σ_{j ≤ i} share(j);
+ * - point k of an endpoint is XXH64(`<address>_<k>`), seed 0;
+ * - sorted by hash; a key goes to the first point at or after its hash (wrapping).
+ *
+ * Hashes are kept as their top 53 bits (exact in a double), so the ring is a
+ * `Float64Array` searched without BigInt. Built once per endpoint-set change:
+ * O(R log R) for R points; a lookup is a binary search, O(log R).
+ */
+import { xxhash64 } from '../subset/xxhash64';
+
+/** gRFC A42's defaults (and its bounds). */
+export const DEFAULT_MIN_RING_SIZE = 1024;
+export const DEFAULT_MAX_RING_SIZE = 8_388_608;
+
+/** An endpoint as the ring places it. */
+export interface RingMember {
+  /** Its address, `host:port`: what its points hash. */
+  readonly address: string;
+  /** > 0. */
+  readonly weight: number;
+}
+
+/** A built ring: point i has hash `hashes[i]` (ascending) and belongs to `members[owners[i]]`. */
+export interface HashRing {
+  readonly hashes: Float64Array;
+  /** Index of each point's member in the list the ring was built from. */
+  readonly owners: Int32Array;
+  /** Index of the next point clockwise whose owner differs (itself when there is one owner): a walk skips runs. */
+  readonly nextOwnerChange: Int32Array;
+}
+
+/** The top 53 bits of XXH64(`text`): the ring's hash space. */
+export function ringHash(text: string): number {
+  return Number(xxhash64(text) >> 11n);
+}
+
+/**
+ * Number of points per member. gRFC A42 gives the lightest member
+ * ⌈minShare × minRingSize⌉ points and the others in proportion; we round that
+ * up to a power of two, so that adding or removing an endpoint leaves every
+ * other endpoint's points as they were (with A42's exact figure, 10 → 9 equal
+ * endpoints gives each 114 points instead of 103, and the new points take
+ * about 10 % of all keys from endpoints that stayed). The ring then has
+ * between minRingSize and 2 × minRingSize points (capped at maxRingSize, as
+ * A42 caps it). Exported for tests.
+ */
+export function pointCounts(weights: readonly number[], minRingSize: number, maxRingSize: number): number[] {
+  let total = 0;
+  for (const w of weights) total += w;
+  if (weights.length === 0 || !(total > 0)) return weights.map(() => 0);
+  let minShare = Infinity;
+  for (const w of weights) minShare = Math.min(minShare, w / total);
+  const lightest = 2 ** Math.ceil(Math.log2(Math.ceil(minShare * minRingSize)));
+  const scale = Math.min(lightest / minShare, maxRingSize);
+  const counts: number[] = [];
+  let target = 0;
+  let placed = 0;
+  for (const w of weights) {
+    target += scale * (w / total);
+    // Rounding the running target (not each share) keeps the total at ⌈scale⌉ and equal weights exactly equal.
+    const upTo = Math.round(target);
+    counts.push(upTo - placed);
+    placed = upTo;
+  }
+  return counts;
+}
+
+/** Builds the ring of `members` (in this order: callers sort them by address so every client builds the same ring). */
+export function buildRing(members: readonly RingMember[], minRingSize = DEFAULT_MIN_RING_SIZE, maxRingSize = DEFAULT_MAX_RING_SIZE): HashRing {
+  const counts = pointCounts(members.map(m => m.weight), minRingSize, maxRingSize);
+  let size = 0;
+  for (const n of counts) size += n;
+  const rawHashes = new Float64Array(size);
+  const rawOwners = new Int32Array(size);
+  let p = 0;
+  members.forEach((member, owner) => {
+    for (let k = 0; k < counts[owner]; k++) {
+      rawHashes[p] = ringHash(`${member.address}_${k}`);
+      rawOwners[p] = owner;
+      p++;
+    }
+  });
+  const order = Array.from({ length: size }, (_, i) => i);
+  order.sort((a, b) => rawHashes[a] - rawHashes[b] || rawOwners[a] - rawOwners[b]);
+  const hashes = new Float64Array(size);
+  const owners = new Int32Array(size);
+  for (let i = 0; i < size; i++) {
+    hashes[i] = rawHashes[order[i]];
+    owners[i] = rawOwners[order[i]];
+  }
+  return { hashes, owners, nextOwnerChange: ownerChanges(owners) };
+}
+
+/** For each point, the next point clockwise with another owner (O(R): one pass backwards, twice round). */
+function ownerChanges(owners: Int32Array): Int32Array {
+  const size = owners.length;
+  const next = new Int32Array(size);
+  if (size === 0) return next;
+  let change = -1;
+  for (let pass = 0; pass < 2; pass++) {
+    for (let i = size - 1; i >= 0; i--) {
+      const after = (i + 1) % size;
+      if (owners[after] !== owners[i]) change = after;
+      next[i] = change;
+    }
+  }
+  for (let i = 0; i < size; i++) if (next[i] < 0) next[i] = i;
+  return next;
+}
+
+/** Index of the first point whose hash is ≥ `hash`, wrapping to 0 (the ring must not be empty). */
+export function lowerBound(hashes: Float64Array, hash: number): number {
+  let lo = 0;
+  let hi = hashes.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (hashes[mid] < hash) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo === hashes.length ? 0 : lo;
+}
