@@ -36,7 +36,7 @@ import { StartupSettle } from './startup-settle';
 import { type EtcdPolicyConfig } from '../policies/policy-config';
 import { DEFAULT_STARTUP_SETTLE_MS, type EndpointPoolOptions, type PoolPolicy } from './pool-policy';
 import { TierSet } from '../tiers/tier-set';
-import { TieredPicker } from '../tiers/tiered-picker';
+import { TagRouting, TieredPicker } from '../tiers/tiered-picker';
 import { type PickStrategy } from '../schedulers/pick-strategy';
 import { ZoneRouting } from '../tiers/zone-routing';
 
@@ -75,6 +75,8 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private readonly slowStart: SlowStartTracker;
   /** Set while the process has a zone (zone-aware routing on). */
   private zoning: ZoneRouting | undefined;
+  /** Set while the config has `tagRouting`. */
+  private tagRouting: TagRouting | undefined;
 
   constructor(
     private readonly helper: ChannelControlHelper,
@@ -221,7 +223,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       this.startup.finish();
       this.countFailover(this.tiers.active[0].priority);
       const counting = this.metrics !== undefined;
-      const picker = new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting, this.random);
+      const picker = new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting, this.random, this.tagRouting);
       this.updateState(ConnectivityState.READY, picker, null);
     }
   }
@@ -243,7 +245,8 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.strategyKey = key;
     const strategy = this.policy.createStrategy(config, this.random);
     this.strategy = strategy;
-    const tiers = new TierSet(() => strategy.createScheduler([], []), this.zoning);
+    const tiers = new TierSet(() => strategy.createScheduler([], []), this.zoning, config.tagRouting !== undefined);
+    this.tagRouting = config.tagRouting === undefined ? undefined : new TagRouting(config.tagRouting, this.policy.typeName);
     this.tiers = tiers;
     for (const state of this.endpoints.values()) {
       state.placeIn(undefined, -1, state.placedWeight);

@@ -88,6 +88,12 @@ export class EndpointState implements TierMember {
     return typeof zone === 'string' ? zone : '';
   }
 
+  /** Its tag from registration `metadata.tag`; '' when it has none (tag routing's untagged endpoints). */
+  get tag(): string {
+    const tag = this.attributes.metadata.tag;
+    return typeof tag === 'string' ? tag : '';
+  }
+
   /** Latest state reported by the child (or derived from health). */
   get state(): ConnectivityState {
     return this.connectivity;
