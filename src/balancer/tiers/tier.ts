@@ -63,9 +63,7 @@ export class Tier {
 
   /** The group it belongs to (itself when it is one): the top of its `parent` chain. */
   get group(): Tier {
-    let tier: Tier = this;
-    while (tier.parent !== undefined) tier = tier.parent;
-    return tier;
+    return this.parent === undefined ? this : this.parent.group;
   }
 
   /** Appends `endpoint` with `weight` (> 0). */
