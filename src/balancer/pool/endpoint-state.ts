@@ -46,6 +46,8 @@ export class EndpointState implements TierMember {
   attributes: EndpointAttributes = DEFAULT_ENDPOINT_ATTRIBUTES;
   /** Set by the balancer: its connectivity makes it pickable (READY, and healthy with health checking on). */
   usable = false;
+  /** Set by the connectivity: a READY connection with a health verdict (health checking on); what the panic threshold counts. */
+  healthKnown = false;
 
   private connectivity: ConnectivityState = ConnectivityState.IDLE;
   private isConnected = false;
