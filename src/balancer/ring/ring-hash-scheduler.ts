@@ -14,9 +14,14 @@
  * first pick after the set (or a configured weight) changed, never per pick.
  * With `excluded` (a retry), the walk also skips those: the next distinct
  * endpoint clockwise.
+ *
+ * m is kept in O(1) per call: +1 per completed pick (`observeCall`), −1 when
+ * the call ends; picks that never start (grpc-js has no "abandoned" hook) are
+ * corrected by an exact recount (Σ outstanding, O(n)) every max(64, n) picks,
+ * so the bound costs O(1) amortised per pick plus the walk.
  */
-import { type Metadata } from '@grpc/grpc-js';
-import { type SchedulableEndpoint, type TierScheduler } from '../schedulers/pick-strategy';
+import { type Metadata, type status } from '@grpc/grpc-js';
+import { type CallHooks, type SchedulableEndpoint, type TierScheduler } from '../schedulers/pick-strategy';
 import { buildRing, lowerBound, ringHash, type HashRing } from './hash-ring';
 
 /** What the scheduler reads of an endpoint besides its load (a `TierMember` has both). */
@@ -68,12 +73,22 @@ export class RingHashScheduler implements TierScheduler {
   private ringWeights: number[] = [];
   private ring: HashRing | undefined;
   private totalWeight = 0;
+  /** m: calls in flight in the tier (see above). */
+  private inFlight = 0;
+  private picksSinceRecount = Infinity;
+  /** Per slot: the `onCallEnded` grpc-js gets, which also counts m down. */
+  private enders: Array<((code: status) => void) | undefined> = [];
+  private endedOf: Array<((code: status) => void) | undefined> = [];
+  /** Reused for every `observeCall` (read at once by the picker). */
+  private readonly hooks: { onCallStarted: () => void; onCallEnded: (code: status) => void } = { onCallStarted: () => {}, onCallEnded: () => {} };
 
   constructor(private readonly options: RingHashSchedulerOptions) {}
 
   add(endpoint: SchedulableEndpoint, weight: number): void {
     this.endpoints.push(endpoint);
     this.weights.push(weight);
+    this.enders.push(undefined);
+    this.endedOf.push(undefined);
     this.totalWeight += weight;
     this.ring = undefined;
   }
@@ -83,9 +98,14 @@ export class RingHashScheduler implements TierScheduler {
     this.totalWeight -= this.weights[index];
     this.endpoints[index] = this.endpoints[last];
     this.weights[index] = this.weights[last];
+    this.enders[index] = this.enders[last];
+    this.endedOf[index] = this.endedOf[last];
     this.endpoints.pop();
     this.weights.pop();
+    this.enders.pop();
+    this.endedOf.pop();
     this.ring = undefined;
+    this.picksSinceRecount = Infinity;
   }
 
   setWeight(index: number, weight: number): void {
@@ -104,6 +124,7 @@ export class RingHashScheduler implements TierScheduler {
     const bound = this.options.loadBound;
     if (excluded === undefined && bound === undefined) return owner;
     const inFlight = bound === undefined ? 0 : this.totalInFlight(nowMs);
+
     // Each step moves to the next point of another owner; 2 × size steps visit every owner (bounded).
     let point = start;
     for (let step = 0; step < size; step++) {
@@ -130,10 +151,32 @@ export class RingHashScheduler implements TierScheduler {
     return this.endpoints[i].load.outstanding(nowMs) + 1 <= capacity;
   }
 
+  /** m, recounted exactly every max(64, n) picks. */
   private totalInFlight(nowMs: number): number {
-    let total = 0;
-    for (const endpoint of this.endpoints) total += endpoint.load.outstanding(nowMs);
-    return total;
+    if (++this.picksSinceRecount >= Math.max(64, this.endpoints.length)) {
+      let total = 0;
+      for (const endpoint of this.endpoints) total += endpoint.load.outstanding(nowMs);
+      this.inFlight = total;
+      this.picksSinceRecount = 0;
+    }
+    return Math.max(0, this.inFlight);
+  }
+
+  /** A call picked on slot `index` completed its pick: m counts it until it ends. */
+  observeCall(index: number, started: () => void, ended: (code: status) => void): CallHooks {
+    this.inFlight++;
+    let ender = this.enders[index];
+    if (ender === undefined || this.endedOf[index] !== ended) {
+      ender = code => {
+        this.inFlight--;
+        ended(code);
+      };
+      this.enders[index] = ender;
+      this.endedOf[index] = ended;
+    }
+    this.hooks.onCallStarted = started;
+    this.hooks.onCallEnded = ender;
+    return this.hooks;
   }
 
   private build(): HashRing {

@@ -116,21 +116,39 @@ describe('hash ring (etcd_ring_hash, gRFC A42 sizing)', () => {
 
   it('bounded load: the owner takes the call while within ⌈c × (m + 1) × w / W⌉, else the next one clockwise under its bound', () => {
     const members = Array.from({ length: 4 }, (_, i) => member(i + 1));
-    const s = scheduler(members, 1.25);
+    // A new scheduler counts m exactly at its first pick (then every max(64, n) picks, and per call through observeCall).
+    const fresh = (): RingHashScheduler => scheduler(members, 1.25);
     const key = 'hot';
-    const owner = s.pick(undefined, NOW, withKey(key));
+    const owner = fresh().pick(undefined, NOW, withKey(key));
     // m = 3 in flight elsewhere, none on the owner: capacity ⌈1.25 × 4 / 4⌉ = 2: the owner takes it.
     for (const [i, m] of members.entries()) if (i !== owner) m.load.recordPick(NOW)();
-    expect(s.pick(undefined, NOW, withKey(key))).to.equal(owner);
+    expect(fresh().pick(undefined, NOW, withKey(key))).to.equal(owner);
     // Owner at 2 (m = 5): capacity ⌈1.25 × 6 / 4⌉ = 2, 2 + 1 > 2: the walk moves on.
     members[owner].load.recordPick(NOW)();
     members[owner].load.recordPick(NOW)();
+    const s = fresh();
     const ring = s.ringOf();
     const next = ring.owners[ring.nextOwnerChange[lowerBound(ring.hashes, ringHash(key))]];
     expect(s.pick(undefined, NOW, withKey(key))).to.equal(next);
     // Without a bound the owner always takes it.
-    const unbounded = scheduler(members);
-    expect(unbounded.pick(undefined, NOW, withKey(key))).to.equal(owner);
+    expect(scheduler(members).pick(undefined, NOW, withKey(key))).to.equal(owner);
+  });
+
+  it('bounded load keeps m per call: observeCall counts a call until its end hook runs', () => {
+    const members = Array.from({ length: 2 }, (_, i) => member(i + 1));
+    const s = scheduler(members, 1);
+    const key = 'k';
+    const owner = s.pick(undefined, NOW, withKey(key));
+    let ended = 0;
+    // m = 0: capacity ⌈1 × 1 / 2⌉ = 1; the call counts in m (and its own load) until it ends.
+    const hooks = s.observeCall(owner, members[owner].load.recordPick(NOW), () => { ended++; });
+    hooks.onCallStarted();
+    // m = 1, owner at 1: capacity ⌈2 / 2⌉ = 1: full, the other one takes the next call.
+    expect(s.pick(undefined, NOW, withKey(key))).to.equal(1 - owner);
+    hooks.onCallEnded(0);
+    members[owner].load.onCallEnded(0);
+    expect(ended).to.equal(1);
+    expect(s.pick(undefined, NOW, withKey(key))).to.equal(owner);
   });
 
   it('slow start (a new effective weight) keeps the ring; a configured weight change rebuilds it', () => {

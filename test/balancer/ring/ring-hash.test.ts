@@ -128,7 +128,8 @@ describe('etcd_ring_hash over real servers', function () {
     const unbounded = await measure({ hashHeader: HEADER });
     console.log(`      busiest / mean: loadBound 1.25 ${bounded.ratio.toFixed(2)}× (other keys on their owner ${(100 * bounded.stayed).toFixed(1)} %), unbounded ${unbounded.ratio.toFixed(2)}× (${(100 * unbounded.stayed).toFixed(1)} %)`);
     expect(bounded.ratio).to.be.at.most(1.6);
-    expect(unbounded.ratio).to.be.at.least(3);
+    // The hot key alone is 60 % = 3× the mean (± sampling; ports, so the ring, differ per run): the bench checks ≥ 3× on a fixed ring.
+    expect(unbounded.ratio).to.be.at.least(2.8);
     expect(unbounded.stayed).to.equal(1);
   });
 
