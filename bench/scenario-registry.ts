@@ -12,6 +12,7 @@ import { hedgingScenario } from './scenarios/hedging';
 import { overloadScenario } from './scenarios/overload';
 import { killScenario } from './scenarios/kill';
 import { pickScenario } from './scenarios/pick';
+import { routingScenario } from './scenarios/routing';
 import { scaleScenario } from './scenarios/scale';
 import { slowReplicaScenario } from './scenarios/slow-replica';
 import { slowStartScenario } from './scenarios/slow-start';
@@ -33,6 +34,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario<unknown>>> = Obje
   'fleet': fleetScenario as Scenario<unknown>,
   'overload': overloadScenario as Scenario<unknown>,
   'stalls': stallsScenario as Scenario<unknown>,
+  'routing': routingScenario as Scenario<unknown>,
 });
 
 /** The outcome of `scenario` from its metrics; `metrics` null with `error` for a failed scenario. */

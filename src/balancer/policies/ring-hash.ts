@@ -5,8 +5,8 @@
  * The key is the value of the call's `hashHeader` (several values joined by
  * ','), hashed with XXH64; a call without it goes to a random endpoint (as
  * A76 says). Each priority tier has its own ring, gRFC A42's (see
- * hash-ring.ts), rebuilt once per change of its endpoint set; a pick is a
- * binary search. `loadBound` c caps every endpoint at ⌈c × (calls in flight +
+ * hash-ring.ts), rebuilt once per change of its endpoint set; a pick finds
+ * the key's point through a radix index (a binary search narrowed to one bucket). `loadBound` c caps every endpoint at ⌈c × (calls in flight +
  * 1) × its weight / total weight⌉ and walks clockwise past full ones (see
  * `RingHashScheduler`). Tiers, health, draining (weight 0: off the ring while
  * others serve), slow start (scales the bound's share), the retry skip hook

@@ -12,7 +12,8 @@
  *
  * Hashes are kept as their top 53 bits (exact in a double), so the ring is a
  * `Float64Array` searched without BigInt. Built once per endpoint-set change:
- * O(R log R) for R points; a lookup is a binary search, O(log R).
+ * O(R log R) for R points; a lookup reads a radix index over the hashes
+ * (`ringLookup`, O(1) expected; `lowerBound` is the plain binary search).
  */
 import { xxhash64 } from '../subset/xxhash64';
 
@@ -35,6 +36,14 @@ export interface HashRing {
   readonly owners: Int32Array;
   /** Index of the next point clockwise whose owner differs (itself when there is one owner): a walk skips runs. */
   readonly nextOwnerChange: Int32Array;
+  /**
+   * Radix index: `bucketStart[b]` is the first point whose hash has top bits ≥ b (b of
+   * `bucketBits` bits; one entry past the end). A lookup reads its bucket and scans
+   * about one point, instead of a branchy binary search over the whole ring.
+   */
+  readonly bucketStart: Int32Array;
+  /** The hash range of one bucket: 2^(53 − bits). */
+  readonly bucketWidth: number;
 }
 
 /** The top 53 bits of XXH64(`text`): the ring's hash space. */
@@ -96,7 +105,30 @@ export function buildRing(members: readonly RingMember[], minRingSize = DEFAULT_
     hashes[i] = rawHashes[order[i]];
     owners[i] = rawOwners[order[i]];
   }
-  return { hashes, owners, nextOwnerChange: ownerChanges(owners) };
+  const bucketBits = Math.min(24, Math.max(1, Math.ceil(Math.log2(Math.max(size, 1))) + 1));
+  const bucketWidth = 2 ** (53 - bucketBits);
+  return { hashes, owners, nextOwnerChange: ownerChanges(owners), bucketStart: bucketIndex(hashes, bucketBits, bucketWidth), bucketWidth };
+}
+
+function bucketIndex(hashes: Float64Array, bits: number, width: number): Int32Array {
+  const buckets = 2 ** bits;
+  const start = new Int32Array(buckets + 1);
+  let p = 0;
+  for (let b = 0; b <= buckets; b++) {
+    while (p < hashes.length && hashes[p] < b * width) p++;
+    start[b] = p;
+  }
+  return start;
+}
+
+/** `lowerBound` through the ring's radix index: O(1) expected (the points of one bucket, about one). */
+export function ringLookup(ring: HashRing, hash: number): number {
+  const hashes = ring.hashes;
+  const bucket = Math.floor(hash / ring.bucketWidth);
+  let p = ring.bucketStart[bucket];
+  const end = ring.bucketStart[bucket + 1];
+  while (p < end && hashes[p] < hash) p++;
+  return p === hashes.length ? 0 : p;
 }
 
 /** For each point, the next point clockwise with another owner (O(R): one pass backwards, twice round). */

@@ -1,6 +1,6 @@
 /**
  * One tier's scheduler for `etcd_ring_hash`: the tier's endpoints on a hash
- * ring (hash-ring.ts), a call's key looked up by binary search, and, with
+ * ring (hash-ring.ts), a call's key looked up through its radix index, and, with
  * `loadBound`, consistent hashing with bounded loads (Mirrokni, Thorup,
  * Zadimoghaddam): endpoint i may hold ⌈c × (m + 1) × wᵢ / W⌉ calls in flight,
  * m being the tier's calls in flight and the new call the + 1; the key's
@@ -22,7 +22,11 @@
  */
 import { type Metadata, type status } from '@grpc/grpc-js';
 import { type CallHooks, type SchedulableEndpoint, type TierScheduler } from '../schedulers/pick-strategy';
-import { buildRing, lowerBound, ringHash, type HashRing } from './hash-ring';
+import * as hashRing from './hash-ring';
+import { buildRing, ringHash, type HashRing } from './hash-ring';
+
+/** Read once: under tsx (the bench, the tests) every use of an imported binding is a module getter call. */
+const ringLookup = hashRing.ringLookup;
 
 /** What the scheduler reads of an endpoint besides its load (a `TierMember` has both). */
 interface RingEndpoint extends SchedulableEndpoint {
@@ -119,7 +123,7 @@ export class RingHashScheduler implements TierScheduler {
     const size = ring.hashes.length;
     if (size === 0) return 0;
     const key = metadata === undefined ? undefined : callKey(metadata, this.options.hashHeader);
-    const start = key === undefined ? Math.floor(this.options.random() * size) : lowerBound(ring.hashes, keyHash(key));
+    const start = key === undefined ? Math.floor(this.options.random() * size) : ringLookup(ring, keyHash(key));
     const owner = ring.owners[start];
     const bound = this.options.loadBound;
     if (excluded === undefined && bound === undefined) return owner;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { CallLoad, resolveCallLoadOptions } from '../../../src/balancer/pool/call-load';
-import { buildRing, lowerBound, pointCounts, ringHash } from '../../../src/balancer/ring/hash-ring';
+import { buildRing, lowerBound, pointCounts, ringHash, ringLookup } from '../../../src/balancer/ring/hash-ring';
 import { callKey, RingHashScheduler } from '../../../src/balancer/ring/ring-hash-scheduler';
 import { seededRandom } from '../../support/wait';
 
@@ -62,6 +62,15 @@ describe('hash ring (etcd_ring_hash, gRFC A42 sizing)', () => {
     expect(lowerBound(ring.hashes, ring.hashes[5])).to.equal(5);
     expect(lowerBound(ring.hashes, ring.hashes[23] + 1)).to.equal(0);
     expect(lowerBound(ring.hashes, 0)).to.equal(0);
+  });
+
+  it('finds the same point through the radix index as by binary search (wrapping past the last point)', () => {
+    const random = seededRandom(3);
+    for (const size of [1, 2, 3, 10, 100]) {
+      const ring = buildRing(Array.from({ length: size }, (_, i) => member(i + 1)), 64, 4096);
+      const probes = [0, 2 ** 53 - 1, ...ring.hashes, ...[...ring.hashes].map(h => h + 1), ...Array.from({ length: 2000 }, () => Math.floor(random() * 2 ** 53))];
+      for (const hash of probes) expect(ringLookup(ring, hash), `size ${size}, hash ${hash}`).to.equal(lowerBound(ring.hashes, hash));
+    }
   });
 
   it('joins several header values with "," (as grpc-go); no header = no key', () => {
