@@ -43,7 +43,9 @@ export interface RingHashOptions {
 
 /** The defaults of `RingHashOptions`. */
 export const DEFAULT_RING_HASH_OPTIONS = Object.freeze({
+  /** gRFC A42's default. */
   minRingSize: DEFAULT_MIN_RING_SIZE,
+  /** gRFC A42's default (and bound). */
   maxRingSize: DEFAULT_MAX_RING_SIZE,
 });
 
