@@ -76,6 +76,8 @@ export class RingHashScheduler implements TierScheduler {
   /** Configured weight of each slot when the ring was built. */
   private ringWeights: number[] = [];
   private ring: HashRing | undefined;
+  /** Each recent key's point on the current ring (one Map read per pick instead of hash + lookup); cleared with the ring. */
+  private readonly points = new Map<string, number>();
   private totalWeight = 0;
   /** m: calls in flight in the tier (see above). */
   private inFlight = 0;
@@ -123,7 +125,7 @@ export class RingHashScheduler implements TierScheduler {
     const size = ring.hashes.length;
     if (size === 0) return 0;
     const key = metadata === undefined ? undefined : callKey(metadata, this.options.hashHeader);
-    const start = key === undefined ? Math.floor(this.options.random() * size) : ringLookup(ring, keyHash(key));
+    const start = key === undefined ? Math.floor(this.options.random() * size) : this.pointOf(ring, key);
     const owner = ring.owners[start];
     const bound = this.options.loadBound;
     if (excluded === undefined && bound === undefined) return owner;
@@ -142,6 +144,17 @@ export class RingHashScheduler implements TierScheduler {
     if (excluded === undefined || excluded[owner] === 0) return owner;
     for (let i = 0; i < this.endpoints.length; i++) if (excluded[i] === 0) return i;
     return owner;
+  }
+
+  /** The key's point on `ring` (the current one). */
+  private pointOf(ring: HashRing, key: string): number {
+    let point = this.points.get(key);
+    if (point === undefined) {
+      if (this.points.size >= MAX_CACHED_KEYS) this.points.clear();
+      point = ringLookup(ring, keyHash(key));
+      this.points.set(key, point);
+    }
+    return point;
   }
 
   /** The ring as last built (tests, diagnostics). */
@@ -193,6 +206,7 @@ export class RingHashScheduler implements TierScheduler {
     const owners = sorted.owners;
     for (let p = 0; p < owners.length; p++) owners[p] = order[owners[p]];
     this.ring = sorted;
+    this.points.clear();
     return sorted;
   }
 }
