@@ -153,6 +153,25 @@ describe('etcd_ring_hash over real servers', function () {
     expect(replicas.find(r => r.address === owner)!.calls).to.equal(50);
   });
 
+  it('skips a draining endpoint (weight 0) on the ring, and works as the child of etcd_subset', async () => {
+    const replicas = await serve(4);
+    const addresses = replicas.map(r => r.address);
+    const target = createStaticTarget(addresses.map((address, i) => ({ address, weight: i === 0 ? 0 : 1 })));
+    targets.push(target);
+    const client = makeClient(target.target, { etcd_ring_hash: { hashHeader: HEADER } }, { 'grpc.use_local_subchannel_pool': 1 });
+    clients.push(client);
+    const keys = Array.from({ length: 200 }, (_, i) => `user-${i}`);
+    const owners = await ownersOf(client, keys);
+    expect(owners.filter(o => o === replicas[0].name)).to.have.length(0);
+
+    const subset = makeClient(target.target, { etcd_subset: { subsetSize: 2, childPolicy: [{ etcd_ring_hash: { hashHeader: HEADER } }] } }, { 'grpc.use_local_subchannel_pool': 1 });
+    clients.push(subset);
+    const first = await ownersOf(subset, keys);
+    const second = await ownersOf(subset, keys);
+    expect(second).to.deep.equal(first);
+    expect(new Set(first).size).to.be.at.most(2);
+  });
+
   it('rejects bad configs naming the field and value', () => {
     expect(() => EtcdRingHashConfig.createFromJson({})).to.throw(/hashHeader must be .*got undefined/);
     expect(() => EtcdRingHashConfig.createFromJson({ hashHeader: 'X-User' })).to.throw(/hashHeader .*"X-User"/);

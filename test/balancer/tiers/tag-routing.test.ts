@@ -10,7 +10,8 @@ import { EtcdLeastRequestConfig } from '../../../src/balancer/policies/least-req
 import { registerBalancers } from '../../../src/balancer/policies/register-balancers';
 import { type EchoClient, unary } from '../../support/echo-proto';
 import { startEchoServer, type EchoServer } from '../../support/echo-server';
-import { waitFor } from '../../support/wait';
+import { createRetryInterceptor } from '../../../src/interceptor/retry-interceptor';
+import { seededRandom, waitFor } from '../../support/wait';
 import { failedCount, makeClient, runCalls, waitForEndpoints } from '../support/load';
 import { createStaticTarget, type StaticEndpoint, type StaticTarget } from '../support/static-resolver';
 
@@ -120,6 +121,27 @@ describe('tag routing (tagRouting) over real servers', function () {
     const plain = await runCalls(client, 100, 4, () => ({ metadata: tagged(undefined) }));
     expect(after.byServer.get('primary-2')).to.equal(100);
     expect(plain.byServer.get('primary-1')).to.equal(100);
+  });
+
+  it('a retry stays within the call\'s tag: a failing canary\'s calls are retried on the other canary, never on an untagged replica', async () => {
+    const [bad, good, s1] = await serve(['canary-bad', 'canary-good', 'stable-1']);
+    bad.setBehaviour({ failRate: 1 });
+    const endpoints: StaticEndpoint[] = [
+      { address: bad.address, metadata: { tag: 'canary' } }, { address: good.address, metadata: { tag: 'canary' } }, { address: s1.address },
+    ];
+    const target = createStaticTarget(endpoints);
+    targets.push(target);
+    const client = makeClient(target.target, { etcd_weighted_round_robin: { tagRouting: {} } }, {
+      'grpc.use_local_subchannel_pool': 1, interceptors: [createRetryInterceptor({ random: seededRandom(9), maxTokens: 1000 })],
+    });
+    clients.push(client);
+    await runCalls(client, 1, 1);
+    await waitForEndpoints(endpoints.map(e => e.address));
+    const result = await runCalls(client, 100, 4, () => ({ metadata: tagged('canary') }));
+    expect(failedCount(result)).to.equal(0);
+    expect(result.byServer.get('canary-good')).to.equal(100);
+    expect(bad.calls).to.be.greaterThan(0);
+    expect(s1.calls).to.be.at.most(1);
   });
 
   it('rejects bad tagRouting values naming the field and value', () => {
