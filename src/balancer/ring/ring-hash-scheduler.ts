@@ -23,7 +23,7 @@
 import { type Metadata, type status } from '@grpc/grpc-js';
 import { type CallHooks, type SchedulableEndpoint, type TierScheduler } from '../schedulers/pick-strategy';
 import * as hashRing from './hash-ring';
-import { buildRing, ringHash, type HashRing } from './hash-ring';
+import { buildRing, PointHashCache, ringHash, type HashRing } from './hash-ring';
 
 /** Read once: under tsx (the bench, the tests) every use of an imported binding is a module getter call. */
 const ringLookup = hashRing.ringLookup;
@@ -78,6 +78,7 @@ export class RingHashScheduler implements TierScheduler {
   private ring: HashRing | undefined;
   /** Each recent key's point on the current ring (one Map read per pick instead of hash + lookup); cleared with the ring. */
   private readonly points = new Map<string, number>();
+  private readonly pointHashes = new PointHashCache();
   private totalWeight = 0;
   /** m: calls in flight in the tier (see above). */
   private inFlight = 0;
@@ -201,7 +202,7 @@ export class RingHashScheduler implements TierScheduler {
     const addresses = this.endpoints.map((e, i) => e.addresses?.[0] ?? e.key ?? String(i));
     order.sort((a, b) => (addresses[a] < addresses[b] ? -1 : addresses[a] > addresses[b] ? 1 : 0));
     this.ringWeights = this.endpoints.map((e, i) => ringWeightOf(e, this.weights[i]));
-    const sorted = buildRing(order.map(i => ({ address: addresses[i], weight: this.ringWeights[i] })), this.options.minRingSize, this.options.maxRingSize);
+    const sorted = buildRing(order.map(i => ({ address: addresses[i], weight: this.ringWeights[i] })), this.options.minRingSize, this.options.maxRingSize, this.pointHashes);
     // Owners index the sorted list: map them back to tier slots.
     const owners = sorted.owners;
     for (let p = 0; p < owners.length; p++) owners[p] = order[owners[p]];
