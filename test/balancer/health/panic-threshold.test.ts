@@ -120,6 +120,10 @@ describe('panic threshold (panicThresholdPercent) with health checks', function 
     expect(() => EtcdWeightedRoundRobinConfig.createFromJson({ ...HEALTH, panicThresholdPercent: '50' })).to.throw(/got "50"/);
     expect(EtcdWeightedRoundRobinConfig.createFromJson({ ...HEALTH, panicThresholdPercent: 30 }).toJsonObject())
       .to.deep.equal({ etcd_weighted_round_robin: { ...HEALTH, panicThresholdPercent: 30 } });
+    // Without healthCheck it cannot apply: accepted, with one line saying so.
+    log = captureGrpcLog();
+    EtcdWeightedRoundRobinConfig.createFromJson({ panicThresholdPercent: 31 });
+    expect(log.lines).to.deep.equal(['etcd_weighted_round_robin: panicThresholdPercent 31 has no effect without healthCheck (the threshold is a share of healthy endpoints)']);
   });
 
   it('PanicGuard: counts READY endpoints with a verdict per priority; strictly below the threshold; flips reported once', () => {
