@@ -11,6 +11,7 @@ import { EtcdWeightedRoundRobinConfig } from '../../../src/balancer/policies/wei
 import { registerBalancers } from '../../../src/balancer/policies/register-balancers';
 import { type EchoClient } from '../../support/echo-proto';
 import { captureGrpcLog } from '../../support/grpc-log';
+import { startTestMetrics, total } from '../../metrics/metrics-fixtures';
 import { waitFor } from '../../support/wait';
 import { startHealthEchoServer, type HealthEchoServer } from '../support/health-service';
 import { balancerFor, failedCount, makeClient, runCalls } from '../support/load';
@@ -113,6 +114,29 @@ describe('panic threshold (panicThresholdPercent) with health checks', function 
     const panic = await runCalls(client, 100, 4);
     expect(failedCount(panic)).to.equal(0);
     expect(servers[0].echo.calls + servers[1].echo.calls).to.equal(100);
+  });
+
+  it('counts entering and leaving panic in grpc_etcd_lb.lb.panic_changes', async () => {
+    const telemetry = startTestMetrics();
+    try {
+      log = captureGrpcLog();
+      const servers = await serve(2);
+      const addresses = servers.map(s => s.address);
+      const client = connect(addresses.map(address => ({ address })), { etcd_weighted_random: HEALTH });
+      await runCalls(client, 2, 2);
+      await waitFor('all healthy', () => healthOf(addresses) === 'healthy,healthy');
+      servers[0].setStatus('NOT_SERVING');
+      servers[1].setStatus('NOT_SERVING');
+      await waitFor('panic', () => balancerFor(addresses)?.panic === true);
+      servers[0].setStatus('SERVING');
+      servers[1].setStatus('SERVING');
+      await waitFor('panic over', () => balancerFor(addresses)?.panic === false);
+      const points = await telemetry.collect('grpc_etcd_lb.lb.panic_changes');
+      expect(total(points, { policy: 'etcd_weighted_random', state: 'entered', priority: 0 })).to.equal(1);
+      expect(total(points, { policy: 'etcd_weighted_random', state: 'left', priority: 0 })).to.equal(1);
+    } finally {
+      await telemetry.shutdown();
+    }
   });
 
   it('rejects bad panicThresholdPercent values naming the value', () => {
