@@ -131,8 +131,7 @@ export class RingHashScheduler implements TierScheduler {
     const bound = this.options.loadBound;
     if (excluded === undefined && bound === undefined) return owner;
     const inFlight = bound === undefined ? 0 : this.totalInFlight(nowMs);
-
-    // Each step moves to the next point of another owner; 2 × size steps visit every owner (bounded).
+    // Each step jumps over a run of one owner's points: one lap (at most `size` steps) visits every owner.
     let point = start;
     for (let step = 0; step < size; step++) {
       const candidate = ring.owners[point];
