@@ -15,6 +15,7 @@ import { overloadScenario } from './scenarios/overload';
 import { killScenario } from './scenarios/kill';
 import { kubernetesScaleScenario } from './scenarios/kubernetes-scale';
 import { pickScenario } from './scenarios/pick';
+import { routingScenario } from './scenarios/routing';
 import { scaleScenario } from './scenarios/scale';
 import { slowReplicaScenario } from './scenarios/slow-replica';
 import { slowStartScenario } from './scenarios/slow-start';
@@ -39,6 +40,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario<unknown>>> = Obje
   'consul': consulScenario as Scenario<unknown>,
   'idempotency': idempotencyScenario as Scenario<unknown>,
   'kubernetes-scale': kubernetesScaleScenario as Scenario<unknown>,
+  'routing': routingScenario as Scenario<unknown>,
 });
 
 /** The outcome of `scenario` from its metrics; `metrics` null with `error` for a failed scenario. */

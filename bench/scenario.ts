@@ -6,7 +6,7 @@
  */
 import { type BenchEnvironment } from './environment';
 
-export const SCENARIO_NAMES = ['pick', 'throughput', 'slow-replica', 'failing-replica', 'kill', 'weights', 'discovery', 'scale', 'hedging', 'overload', 'stalls', 'slow-start', 'fleet', 'consul', 'idempotency', 'kubernetes-scale'] as const;
+export const SCENARIO_NAMES = ['pick', 'throughput', 'slow-replica', 'failing-replica', 'kill', 'weights', 'discovery', 'scale', 'hedging', 'overload', 'stalls', 'slow-start', 'fleet', 'consul', 'idempotency', 'kubernetes-scale', 'routing'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 /** A table of already formatted cells. */

@@ -22,7 +22,9 @@ export { type RetryOptions, type RetryEvent, DEFAULT_RETRY_OPTIONS } from './int
 export { type HedgingOptions, type HedgeEvent, type HedgeReason, DEFAULT_HEDGING_OPTIONS } from './interceptor/hedging-options';
 export { type ResolverOptions, type ResolvedResolverOptions, DEFAULT_RESOLVER_OPTIONS } from './discovery/resolver-options';
 export { inspectBalancers, type BalancerSnapshot, type EndpointSnapshot, type ZoneRoutingSnapshot } from './balancer/pool/balancer-diagnostics';
-export { type HealthCheckConfig } from './balancer/policies/policy-config';
+export { type HealthCheckConfig, DEFAULT_ROUTING_OPTIONS } from './balancer/policies/policy-config';
+export { type TagRoutingConfig } from './balancer/tiers/tag-split';
+export { type RingHashOptions, DEFAULT_RING_HASH_OPTIONS } from './balancer/policies/ring-hash';
 export { type SlowStartConfig, DEFAULT_SLOW_START_AGGRESSION, DEFAULT_SLOW_START_MIN_WEIGHT_PERCENT } from './balancer/pool/slow-start';
 export { type PeakEwmaOptions, DEFAULT_PEAK_EWMA_OPTIONS } from './balancer/policies/peak-ewma';
 export { type MetricsOptions, type ResolvedMetricsOptions, DEFAULT_METRICS_OPTIONS } from './metrics/metrics-options';

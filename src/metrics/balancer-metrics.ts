@@ -10,6 +10,7 @@ export const LB_PICKS = 'grpc_etcd_lb.lb.picks';
 export const LB_USABLE_ENDPOINTS = 'grpc_etcd_lb.lb.usable_endpoints';
 export const LB_TIER_FAILOVERS = 'grpc_etcd_lb.lb.tier_failovers';
 export const LB_HEALTH_CHANGES = 'grpc_etcd_lb.lb.health_changes';
+export const LB_PANIC_CHANGES = 'grpc_etcd_lb.lb.panic_changes';
 export const LB_ENDPOINT_IN_FLIGHT = 'grpc_etcd_lb.lb.endpoint.in_flight';
 export const LB_ENDPOINT_LATENCY_ESTIMATE = 'grpc_etcd_lb.lb.endpoint.latency_estimate';
 
@@ -33,6 +34,7 @@ interface Tally extends PickTally {
 export class BalancerInstruments {
   readonly failovers: Counter;
   readonly healthChanges: Counter;
+  readonly panicChanges: Counter;
   private readonly tallies = new Map<string, Tally>();
   private readonly live = new Map<MeteredBalancer, string>();
 
@@ -42,6 +44,7 @@ export class BalancerInstruments {
     meter.createObservableGauge(LB_USABLE_ENDPOINTS, { unit: '{endpoint}', description: 'Usable (READY, healthy) endpoints per priority tier; draining = weight 0' })
       .addCallback(result => this.observeTiers(result));
     this.failovers = meter.createCounter(LB_TIER_FAILOVERS, { unit: '{failover}', description: 'Changes of the priority taking the traffic (attribute direction = failover | failback)' });
+    this.panicChanges = meter.createCounter(LB_PANIC_CHANGES, { unit: '{change}', description: 'Priority tiers entering or leaving panic (health ignored below panicThresholdPercent; attributes state = entered | left, priority)' });
     this.healthChanges = meter.createCounter(LB_HEALTH_CHANGES, { unit: '{change}', description: 'grpc.health.v1 verdict flips of connected endpoints (attribute health = healthy | unhealthy)' });
     if (options.perEndpoint) {
       meter.createObservableGauge(LB_ENDPOINT_IN_FLIGHT, { unit: '{call}', description: 'Calls started on the endpoint and not ended' })
@@ -119,6 +122,11 @@ export class BalancerMetrics {
   /** The priority taking the traffic went up (failover) or down (failback). */
   tierChanged(failover: boolean): void {
     this.instruments.failovers.add(1, failover ? this.failover : this.failback);
+  }
+
+  /** A priority tier entered (true) or left panic. */
+  panicChanged(entered: boolean, priority: number): void {
+    this.instruments.panicChanges.add(1, { policy: this.policy, state: entered ? 'entered' : 'left', priority });
   }
 
   healthChanged(healthy: boolean): void {

@@ -12,10 +12,10 @@
  * | READY      | healthy                 | the child's: READY, or TRANSIENT_FAILURE while outlier_detection ejects it |
  *
  * Only READY endpoints are picked, so the pickers and the retry skip hook
- * both mean "READY and healthy".
+ * both mean "READY and healthy" (except in panic: see panic-threshold.ts).
  */
 import { connectivityState as ConnectivityState } from '@grpc/grpc-js';
-import { type Picker, type SubchannelInterface } from '../../common/grpc-experimental';
+import { PickResultType, type PickArgs, type Picker, type PickResult, type SubchannelInterface } from '../../common/grpc-experimental';
 import { HealthCheckedSubchannel, unwrapHealthChecked } from './health-checked-subchannel';
 import { type EndpointChild, type EndpointState } from '../pool/endpoint-state';
 
@@ -47,15 +47,21 @@ export class EndpointHealthChecks {
    */
   constructor(readonly serviceName: string, private readonly onChange: (endpoint: EndpointState) => void) {}
 
-  /** `child` whose picks hand out the subchannels our wrappers wrap. */
-  wrapChild(child: EndpointChild): EndpointChild {
+  /**
+   * `child` whose picks hand out the subchannels our wrappers wrap. While
+   * `endpoint` is unhealthy but has a verdict (the balancer picks it only in
+   * panic), its picks hand out its READY subchannel, health ignored.
+   */
+  wrapChild(child: EndpointChild, endpoint: EndpointState): EndpointChild {
     let inner: Picker | undefined;
     let outer: Picker | undefined;
+    const ignoringHealth: Picker = { pick: pickArgs => this.pickIgnoringHealth(endpoint, child, pickArgs) };
     return {
       startConnecting: () => child.startConnecting(),
       exitIdle: () => child.exitIdle(),
       destroy: () => child.destroy(),
       getPicker: () => {
+        if (!endpoint.usable && endpoint.healthKnown) return ignoringHealth;
         const picker = child.getPicker();
         if (picker !== inner || outer === undefined) {
           inner = picker;
@@ -113,6 +119,15 @@ export class EndpointHealthChecks {
     const previous = entry.lastVerdict;
     entry.lastVerdict = verdict;
     return verdict !== previous && (previous !== undefined || verdict === 'unhealthy') ? verdict : undefined;
+  }
+
+  /** A pick of the endpoint's READY subchannel, whatever its health (panic); the child's own pick when it has none. */
+  private pickIgnoringHealth(endpoint: EndpointState, child: EndpointChild, pickArgs: PickArgs): PickResult {
+    for (const subchannel of this.entry(endpoint).subchannels) {
+      if (!subchannel.isConnected()) continue;
+      return { pickResultType: PickResultType.COMPLETE, subchannel: subchannel.getWrappedSubchannel(), status: null, onCallStarted: null, onCallEnded: null };
+    }
+    return unwrapHealthChecked(child.getPicker()).pick(pickArgs);
   }
 
   private entry(endpoint: EndpointState): Entry {

@@ -1,8 +1,9 @@
 /**
  * What every etcd_* policy config shares: JSON-object checks, the optional
- * `healthCheck: { serviceName }` and `slowStart: { windowMs, aggression?,
- * minWeightPercent? }` (parsed here for every policy, see slow-start.ts), and
- * loud reporting of bad configs.
+ * `healthCheck: { serviceName }`, `slowStart: { windowMs, aggression?,
+ * minWeightPercent? }` (see slow-start.ts), `tagRouting: { header?, force? }`
+ * (see tag-split.ts) and `panicThresholdPercent` (see panic-threshold.ts),
+ * parsed here for every policy, and loud reporting of bad configs.
  *
  * grpc-js reports a config its parser rejects only at DEBUG verbosity (and
  * then falls back to the next `loadBalancingConfig` entry or pick_first, so a
@@ -16,6 +17,7 @@
 import { type TypedLoadBalancingConfig } from '../../common/grpc-experimental';
 import { WarnOnce } from '../../common/warn-once';
 import { parseSlowStart, SLOW_START_FIELDS, type SlowStartConfig } from '../pool/slow-start';
+import { type TagRoutingConfig } from '../tiers/tag-split';
 
 /** grpc.health.v1 watching per subchannel. */
 export interface HealthCheckConfig {
@@ -24,8 +26,20 @@ export interface HealthCheckConfig {
 }
 
 /** Fields every etcd_* policy accepts besides its own. */
-const COMMON_FIELDS = ['healthCheck', 'slowStart'] as const;
+const COMMON_FIELDS = ['healthCheck', 'slowStart', 'tagRouting', 'panicThresholdPercent'] as const;
 const HEALTH_CHECK_FIELDS = ['serviceName'] as const;
+const TAG_ROUTING_FIELDS = ['header', 'force'] as const;
+
+/** Defaults of `tagRouting` and `panicThresholdPercent`. */
+export const DEFAULT_ROUTING_OPTIONS = Object.freeze({
+  /** Call-metadata key carrying a call's tag. */
+  tagHeader: 'x-route-tag',
+  /** A tagged call with no endpoint of its tag falls back to untagged ones. */
+  tagForce: false,
+  /** Envoy's `healthy_panic_threshold` default. */
+  panicThresholdPercent: 50,
+});
+const HEADER_NAME = /^[0-9a-z_.-]+$/;
 /** Config mistakes, each printed once per process. */
 const configErrors = new WarnOnce();
 
@@ -73,9 +87,19 @@ export function parsePolicyConfig<T>(
     reportUnknownFields(policy, body, [...ownFields, ...COMMON_FIELDS], '');
     reportUnknownNested(policy, body, 'healthCheck', HEALTH_CHECK_FIELDS);
     reportUnknownNested(policy, body, 'slowStart', SLOW_START_FIELDS);
+    reportUnknownNested(policy, body, 'tagRouting', TAG_ROUTING_FIELDS);
+    if (body.panicThresholdPercent !== undefined && (body.healthCheck === undefined || body.healthCheck === null)) {
+      reportOnce(`${policy}: panicThresholdPercent ${describe(body.panicThresholdPercent)} has no effect without healthCheck (the threshold is a share of healthy endpoints)`);
+    }
     const slowStart = parseSlowStart(body);
+    const tagRouting = parseTagRouting(body);
+    const panicThresholdPercent = parsePanicThreshold(body);
     const config = parse(body);
-    if (config instanceof EtcdPolicyConfig) config.slowStart = slowStart;
+    if (config instanceof EtcdPolicyConfig) {
+      config.slowStart = slowStart;
+      config.tagRouting = tagRouting;
+      config.panicThresholdPercent = panicThresholdPercent;
+    }
     return config;
   } catch (err) {
     const message = (err as Error).message;
@@ -102,6 +126,29 @@ export function parseHealthCheck(json: Record<string, unknown>): HealthCheckConf
   return Object.freeze({ serviceName });
 }
 
+/** Parses `tagRouting: { header?, force? }`, if present. Throws naming the field and the bad value. */
+export function parseTagRouting(json: Record<string, unknown>): TagRoutingConfig | undefined {
+  const value = json.tagRouting;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`tagRouting must be an object like {"header":"x-route-tag","force":false}, got ${describe(value)}`);
+  const body = value as Record<string, unknown>;
+  const header = body.header ?? DEFAULT_ROUTING_OPTIONS.tagHeader;
+  if (typeof header !== 'string' || !HEADER_NAME.test(header) || header.endsWith('-bin')) {
+    throw new Error(`tagRouting.header must be a lowercase metadata key (0-9 a-z _ . -, not ending in -bin), got ${describe(header)}`);
+  }
+  const force = body.force ?? DEFAULT_ROUTING_OPTIONS.tagForce;
+  if (typeof force !== 'boolean') throw new Error(`tagRouting.force must be a boolean, got ${describe(force)}`);
+  return Object.freeze({ header, force });
+}
+
+/** Parses `panicThresholdPercent` (a number in [0, 100]; 0 = off). Throws naming the field and the bad value. */
+export function parsePanicThreshold(json: Record<string, unknown>): number {
+  const value = json.panicThresholdPercent;
+  if (value === undefined || value === null) return DEFAULT_ROUTING_OPTIONS.panicThresholdPercent;
+  if (typeof value !== 'number' || !(value >= 0 && value <= 100)) throw new Error(`panicThresholdPercent must be a number in [0, 100] (0 = off), got ${describe(value)}`);
+  return value;
+}
+
 /** Parses an optional integer field in [min, max]. Throws naming the field and the bad value. */
 export function parseIntegerField(json: Record<string, unknown>, field: string, defaultValue: number, min: number, max: number): number {
   const value = json[field];
@@ -120,6 +167,13 @@ export abstract class EtcdPolicyConfig implements TypedLoadBalancingConfig {
    * a config by hand.
    */
   slowStart: SlowStartConfig | undefined;
+  /** Tag routing, when configured (set by `parsePolicyConfig`, as `slowStart`). */
+  tagRouting: TagRoutingConfig | undefined;
+  /**
+   * With `healthCheck`: below this share (%) of a tier's READY endpoints being healthy, the
+   * tier ignores health (0 = never). Set by `parsePolicyConfig`, as `slowStart`.
+   */
+  panicThresholdPercent: number = DEFAULT_ROUTING_OPTIONS.panicThresholdPercent;
 
   constructor(readonly healthCheck: HealthCheckConfig | undefined) {}
 
@@ -132,6 +186,8 @@ export abstract class EtcdPolicyConfig implements TypedLoadBalancingConfig {
     const body = this.ownJson();
     if (this.healthCheck !== undefined) body.healthCheck = { serviceName: this.healthCheck.serviceName };
     if (this.slowStart !== undefined) body.slowStart = { ...this.slowStart };
+    if (this.tagRouting !== undefined) body.tagRouting = { ...this.tagRouting };
+    if (this.panicThresholdPercent !== DEFAULT_ROUTING_OPTIONS.panicThresholdPercent) body.panicThresholdPercent = this.panicThresholdPercent;
     return { [this.getLoadBalancerName()]: body };
   }
 
@@ -139,6 +195,8 @@ export abstract class EtcdPolicyConfig implements TypedLoadBalancingConfig {
   strategyKey(): string {
     const body = this.ownJson();
     if (this.healthCheck !== undefined) body.healthCheck = this.healthCheck.serviceName;
+    if (this.tagRouting !== undefined) body.tagRouting = this.tagRouting;
+    body.panicThresholdPercent = this.panicThresholdPercent;
     return JSON.stringify([this.getLoadBalancerName(), body]);
   }
 }

@@ -1,5 +1,6 @@
 import { setupLeastRequest } from './least-request';
 import { setupPeakEwma } from './peak-ewma';
+import { setupRingHash } from './ring-hash';
 import { setupSubset } from '../subset/subset-balancer';
 import { setupWeightedRandom } from './weighted-random';
 import { setupWeightedRoundRobin } from './weighted-round-robin';
@@ -14,8 +15,9 @@ export function registerBalancers(): readonly string[] {
   setupWeightedRandom();
   setupLeastRequest();
   setupPeakEwma();
+  setupRingHash();
   setupSubset();
   return POLICY_NAMES;
 }
 
-const POLICY_NAMES = Object.freeze(['etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_least_request', 'etcd_peak_ewma', 'etcd_subset']);
+const POLICY_NAMES = Object.freeze(['etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_least_request', 'etcd_peak_ewma', 'etcd_ring_hash', 'etcd_subset']);

@@ -59,6 +59,11 @@ export interface BalancerSnapshot {
   readonly state: string;
   /** Every endpoint of the latest resolution. */
   readonly endpoints: readonly EndpointSnapshot[];
+  /**
+   * Some priority tier is in panic: fewer than `panicThresholdPercent` of its READY endpoints
+   * are healthy, so it picks among all of them, health ignored (always false without `healthCheck`).
+   */
+  readonly panic: boolean;
   /** Zone-aware routing, when the process declared a zone. */
   readonly zoneRouting?: ZoneRoutingSnapshot;
 }

@@ -5,7 +5,7 @@
  *
  * Compared by value, not by object: a resolver that builds every attribute
  * object anew (dns, third-party backends) costs two checks and a store per
- * unchanged endpoint, and only a changed weight, priority or zone moves it.
+ * unchanged endpoint, and only a changed weight, priority, zone or tag moves it.
  */
 import { WarnOnce } from '../../common/warn-once';
 import { checkPriority, checkWeight } from '../../discovery/endpoint-record';
@@ -21,7 +21,7 @@ export class EndpointAttributeReader {
   /**
    * Sets `state.attributes` from `attributes` (looked up by each of its addresses, in
    * order; defaults when none). Returns whether its tier placement may have to change
-   * (weight, priority or zone changed).
+   * (weight, priority, zone or tag changed).
    */
   apply(state: EndpointState, attributes: ReadonlyMap<string, EndpointAttributes> | undefined): boolean {
     let found: EndpointAttributes | undefined;
@@ -36,8 +36,9 @@ export class EndpointAttributeReader {
     const next = found === undefined ? DEFAULT_ENDPOINT_ATTRIBUTES : this.valid(state, found);
     const moved = next.weight !== state.weight || next.priority !== state.priority;
     const zone = state.zone;
+    const tag = state.tag;
     state.attributes = next;
-    return moved || state.zone !== zone;
+    return moved || state.zone !== zone || state.tag !== tag;
   }
 
   private valid(state: EndpointState, found: EndpointAttributes): EndpointAttributes {

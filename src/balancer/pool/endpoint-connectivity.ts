@@ -23,6 +23,8 @@ export interface ConnectivityOwner {
   connectionLost(): void;
   /** Something changed: publish (batched). */
   changed(): void;
+  /** `state.healthKnown` changed (a READY connection got or lost its health verdict). */
+  healthKnownChanged(state: EndpointState): void;
   /** A connected endpoint flipped healthy ↔ unhealthy (set when metrics are on). */
   readonly healthFlipped: ((healthy: boolean) => void) | undefined;
 }
@@ -66,8 +68,8 @@ export class EndpointConnectivity {
   }
 
   /** The child a new endpoint gets: `leaf`, wrapped while health checking is on. */
-  wrapChild(leaf: EndpointChild): EndpointChild {
-    return this.checks?.wrapChild(leaf) ?? leaf;
+  wrapChild(leaf: EndpointChild, endpoint: EndpointState): EndpointChild {
+    return this.checks?.wrapChild(leaf, endpoint) ?? leaf;
   }
 
   /** A subchannel created for `endpoint`, wrapped while health checking is on. */
@@ -85,6 +87,7 @@ export class EndpointConnectivity {
     this.inState[endpoint.state]--;
     if (endpoint.connected) this.connectedCount--;
     endpoint.report(endpoint.state, false);
+    endpoint.healthKnown = false;
   }
 
   /** The endpoint's child reported a state. */
@@ -109,11 +112,12 @@ export class EndpointConnectivity {
       const flip = this.checks.takeFlip(state);
       if (flip !== undefined) this.owner.healthFlipped(flip === 'healthy');
     }
-    this.set(state, view.connectivity, view.connected);
+    const verdict = view.connected ? this.checks.verdict(state) : undefined;
+    this.set(state, view.connectivity, view.connected, verdict === 'healthy' || verdict === 'unhealthy');
   }
 
   /** O(1) bookkeeping plus the endpoint's tier move: what a connectivity or health change costs. */
-  private set(state: EndpointState, connectivity: ConnectivityState, connected: boolean): void {
+  private set(state: EndpointState, connectivity: ConnectivityState, connected: boolean, healthKnown = false): void {
     const previous = state.state;
     const wasConnected = state.connected;
     this.inState[previous]--;
@@ -126,6 +130,10 @@ export class EndpointConnectivity {
     }
     const usable = connectivity === ConnectivityState.READY;
     if (usable !== state.usable) this.owner.usableChanged(state, usable);
+    if (healthKnown !== state.healthKnown) {
+      state.healthKnown = healthKnown;
+      this.owner.healthKnownChanged(state);
+    }
     // Keep every endpoint connected, as round_robin does.
     if (connectivity === ConnectivityState.IDLE) state.child.exitIdle();
     this.owner.changed();

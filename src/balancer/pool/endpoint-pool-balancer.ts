@@ -36,8 +36,10 @@ import { StartupSettle } from './startup-settle';
 import { type EtcdPolicyConfig } from '../policies/policy-config';
 import { DEFAULT_STARTUP_SETTLE_MS, type EndpointPoolOptions, type PoolPolicy } from './pool-policy';
 import { TierSet } from '../tiers/tier-set';
-import { TieredPicker } from '../tiers/tiered-picker';
+import { TagRouting, TieredPicker } from '../tiers/tiered-picker';
 import { type PickStrategy } from '../schedulers/pick-strategy';
+import { type PanicGuard } from '../health/panic-threshold';
+import { PanicMode } from './panic-mode';
 import { ZoneRouting } from '../tiers/zone-routing';
 
 /** The shared endpoint layer, driven by one policy's `PickStrategy`. */
@@ -75,6 +77,11 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private readonly slowStart: SlowStartTracker;
   /** Set while the process has a zone (zone-aware routing on). */
   private zoning: ZoneRouting | undefined;
+  /** Set while the config has `tagRouting`. */
+  private tagRouting: TagRouting | undefined;
+  /** Set while health checking is on with a panic threshold. */
+  private panic: PanicGuard | undefined;
+  private readonly panicMode: PanicMode;
 
   constructor(
     private readonly helper: ChannelControlHelper,
@@ -89,7 +96,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       this.policy.trace(`first endpoint READY; waiting up to ${settleMs} ms for the others to connect`);
     });
     this.slowStart = new SlowStartTracker(this.callLoadOptions.nowMs, state => {
-      if (state.usable && !state.forgotten) this.tiers?.place(state, true);
+      if (!state.forgotten && this.placeable(state)) this.tiers?.place(state, true);
     });
     this.diagnosticsRef = trackBalancer(this);
     this.metrics = currentMetrics()?.balancer.track(policy.typeName, {
@@ -99,6 +106,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       },
     });
     const metrics = this.metrics;
+    this.panicMode = new PanicMode(policy.typeName, metrics, priority => this.panicFlipped(priority));
     this.connectivity = new EndpointConnectivity({
       trace: this.policy.trace,
       holds: state => !this.destroyed && this.endpoints.holds(state),
@@ -106,7 +114,12 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
         state.usable = usable;
         if (usable) this.slowStart.becameUsable(state);
         else this.slowStart.becameUnusable(state);
-        this.tiers?.place(state, usable);
+        this.panic?.track(state);
+        this.tiers?.place(state, this.placeable(state));
+      },
+      healthKnownChanged: state => {
+        this.panic?.track(state);
+        this.tiers?.place(state, this.placeable(state));
       },
       connectionLost: () => this.helper.requestReresolution(),
       changed: () => this.schedulePublish(),
@@ -179,6 +192,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       policy: this.policy.typeName,
       state: ConnectivityState[this.currentState],
       endpoints: [...this.endpoints.values()].map(e => snapshotEndpoint(e, this.connectivity.health, this.strategy, nowMs)),
+      panic: this.panic?.anyPanic ?? false,
       ...(this.zoning === undefined ? {} : { zoneRouting: this.zoning.snapshot(this.tiers?.active[0]?.zones?.shares()) }),
     };
   }
@@ -221,7 +235,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       this.startup.finish();
       this.countFailover(this.tiers.active[0].priority);
       const counting = this.metrics !== undefined;
-      const picker = new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting, this.random);
+      const picker = new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting, this.random, this.tagRouting);
       this.updateState(ConnectivityState.READY, picker, null);
     }
   }
@@ -240,14 +254,17 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     const zoningChanged = this.applyLocality();
     const key = config.strategyKey();
     if (key === this.strategyKey && this.strategy !== undefined && !zoningChanged) return;
+    this.panic = this.panicMode.configure(config);
+    if (this.panic !== undefined) for (const state of this.endpoints.values()) this.panic.track(state);
     this.strategyKey = key;
     const strategy = this.policy.createStrategy(config, this.random);
     this.strategy = strategy;
-    const tiers = new TierSet(() => strategy.createScheduler([], []), this.zoning);
+    const tiers = new TierSet(() => strategy.createScheduler([], []), this.zoning, config.tagRouting !== undefined);
+    this.tagRouting = config.tagRouting === undefined ? undefined : new TagRouting(config.tagRouting, this.policy.typeName);
     this.tiers = tiers;
     for (const state of this.endpoints.values()) {
       state.placeIn(undefined, -1, state.placedWeight);
-      if (state.usable) tiers.place(state, true);
+      if (this.placeable(state)) tiers.place(state, true);
     }
   }
 
@@ -258,12 +275,26 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
    */
   private applyLocality(): boolean {
     const zone = getLocality()?.zone;
+    if (this.policy.zoneAware === false) return false;
     if (zone === undefined || zone === this.zoning?.localZone) return false;
     this.policy.trace(`zone-aware routing on, local zone '${zone}'`);
     const zoning = new ZoneRouting(zone, this.policy.trace);
     for (const state of this.endpoints.values()) zoning.track(state);
     this.zoning = zoning;
     return true;
+  }
+
+  /** Whether `state` belongs in a tier: usable, or READY with a verdict in a tier in panic. */
+  private placeable(state: EndpointState): boolean {
+    return state.usable || (state.healthKnown && this.panic !== undefined && this.panic.inPanic(state.priority));
+  }
+
+  /** A priority entered or left panic: its endpoints move in or out of its tier (O(n), rare). */
+  private panicFlipped(priority: number): void {
+    const tiers = this.tiers;
+    if (tiers === undefined) return;
+    for (const state of this.endpoints.values()) if (state.priority === priority && !state.forgotten) tiers.place(state, this.placeable(state));
+    this.schedulePublish();
   }
 
   /** A new endpoint's state and child (the list indexes it). */
@@ -273,7 +304,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.connectivity.add(state);
     this.slowStart.admit(state, !this.resolvedOnce);
     const leaf = new LeafLoadBalancer(endpoint, this.childHelper(state), this.childOptions, this.resolutionNote);
-    state.child = this.connectivity.wrapChild(leaf);
+    state.child = this.connectivity.wrapChild(leaf, state);
     return state;
   }
 
@@ -284,6 +315,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.tiers?.place(state, false);
     state.usable = false;
     this.connectivity.remove(state);
+    this.panic?.untrack(state);
   }
 
   private childHelper(state: EndpointState): ChannelControlHelper {
@@ -298,7 +330,9 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private applyAttributes(state: EndpointState, attributes: ReadonlyMap<string, EndpointAttributes> | undefined): void {
     const moved = this.attributeReader.apply(state, attributes);
     if (this.zoning !== undefined) this.zoning.track(state);
-    if (moved && state.usable) this.tiers?.place(state, true);
+    if (!moved) return;
+    this.panic?.track(state);
+    this.tiers?.place(state, this.placeable(state));
   }
 
   private updateState(connectivity: ConnectivityState, picker: Picker, errorMessage: string | null): void {

@@ -46,6 +46,8 @@ export class EndpointState implements TierMember {
   attributes: EndpointAttributes = DEFAULT_ENDPOINT_ATTRIBUTES;
   /** Set by the balancer: its connectivity makes it pickable (READY, and healthy with health checking on). */
   usable = false;
+  /** Set by the connectivity: a READY connection with a health verdict (health checking on); what the panic threshold counts. */
+  healthKnown = false;
 
   private connectivity: ConnectivityState = ConnectivityState.IDLE;
   private isConnected = false;
@@ -86,6 +88,12 @@ export class EndpointState implements TierMember {
   get zone(): string {
     const zone = this.attributes.metadata.zone;
     return typeof zone === 'string' ? zone : '';
+  }
+
+  /** Its tag from registration `metadata.tag`; '' when it has none (tag routing's untagged endpoints). */
+  get tag(): string {
+    const tag = this.attributes.metadata.tag;
+    return typeof tag === 'string' ? tag : '';
   }
 
   /** Latest state reported by the child (or derived from health). */

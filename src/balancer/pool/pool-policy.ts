@@ -25,6 +25,8 @@ export const DEFAULT_STARTUP_SETTLE_MS = 100;
 export interface PoolPolicy<C extends EtcdPolicyConfig> {
   readonly typeName: string;
   readonly trace: Tracer;
+  /** False for a policy zone-aware routing must leave alone (ring hash: stickiness wins). Defaults to true. */
+  readonly zoneAware?: boolean;
   isConfig(config: TypedLoadBalancingConfig): config is C;
   createStrategy(config: C, random: () => number): PickStrategy;
 }

@@ -4,7 +4,7 @@
  * layer owns children, readiness, tiers, call accounting and the skip hook; a
  * scheduler only answers "which index of this tier next".
  */
-import { type status } from '@grpc/grpc-js';
+import { type Metadata, type status } from '@grpc/grpc-js';
 import { type CallLoad } from '../pool/call-load';
 
 /** What a scheduler may read of an endpoint. */
@@ -31,9 +31,11 @@ export interface TierScheduler {
    * Returns the index (into the tier's endpoint list) of the endpoint to use.
    * `excluded`, when given, flags indices to avoid with 1; at least one index is
    * then not flagged. `nowMs` is the pick's clock reading (0 when the strategy
-   * does not track calls). Must not throw and should not allocate.
+   * does not track calls). `metadata` is the call's (a copy that is sent; for
+   * schedulers that read a key from it, e.g. ring hash). Must not throw and
+   * should not allocate.
    */
-  pick(excluded: Uint8Array | undefined, nowMs: number): number;
+  pick(excluded: Uint8Array | undefined, nowMs: number, metadata?: Metadata): number;
   /**
    * Optional, for strategies that measure calls (peak-EWMA latency): called
    * right after `pick` returned `index` and the pick completed, with the call

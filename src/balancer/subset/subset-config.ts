@@ -37,7 +37,9 @@ export class EtcdSubsetConfig implements TypedLoadBalancingConfig {
   /** Validates the service-config body; errors name the field and the bad value. */
   static createFromJson(json: unknown): EtcdSubsetConfig {
     return parsePolicyConfig(SUBSET_TYPE_NAME, json, ['subsetSize', 'childPolicy'], body => {
-      if (body.healthCheck !== undefined) throw new Error('healthCheck belongs in the child policy\'s config, not in etcd_subset\'s');
+      for (const field of ['healthCheck', 'tagRouting', 'panicThresholdPercent']) {
+        if (body[field] !== undefined) throw new Error(`${field} belongs in the child policy's config, not in etcd_subset's`);
+      }
       const subsetSize = body.subsetSize;
       if (typeof subsetSize !== 'number' || !Number.isInteger(subsetSize) || subsetSize < 1 || subsetSize > MAX_SUBSET_SIZE) {
         throw new Error(`subsetSize must be an integer in [1, ${MAX_SUBSET_SIZE}] (required), got ${describe(subsetSize)}`);

@@ -11,14 +11,17 @@
  *
  * Zone-aware routing (zone-split.ts): with a `ZoneRouting`, each group holds no
  * endpoints itself; its `zones` hold one tier per zone (`parent` = the group),
- * and an endpoint lives in its zone's tier.
+ * and an endpoint lives in its zone's tier. Tag routing (tag-split.ts) splits
+ * a group by tag first: the group's `tags` hold one tier per tag, each of
+ * them split by zone in turn when zones are on.
  */
 import { type TierScheduler } from '../schedulers/pick-strategy';
 import { Tier, type TierMember, type TierView } from './tier';
+import { TagSplit } from './tag-split';
 import { type ZoneRouting } from './zone-routing';
 import { ZoneSplit } from './zone-split';
 
-/** The scheduler slot of a zone-split group, which picks through its zones' tiers and never through this. */
+/** The scheduler slot of a split tier, which picks through its zones' or tags' tiers and never through this. */
 const PICKS_THROUGH_ZONES: TierScheduler = Object.freeze({ pick: () => 0, add: () => {}, remove: () => {}, setWeight: () => {} });
 
 interface Groups {
@@ -36,7 +39,7 @@ export class TierSet implements TierView {
    * `createScheduler` makes an empty scheduler for a new group (or zone's tier);
    * with `zoning`, groups are split by zone.
    */
-  constructor(private readonly createScheduler: () => TierScheduler, private readonly zoning?: ZoneRouting) {}
+  constructor(private readonly createScheduler: () => TierScheduler, private readonly zoning?: ZoneRouting, private readonly tagging = false) {}
 
   get active(): readonly Tier[] {
     if (this.stale) this.rebuildActive();
@@ -46,6 +49,7 @@ export class TierSet implements TierView {
   /** Puts `endpoint` where it belongs now: by priority and weight when usable, nowhere otherwise. */
   place(endpoint: TierMember, usable: boolean): void {
     let target = usable ? this.groupsOf(endpoint.priority)[endpoint.weight > 0 ? 'serving' : 'draining'] : undefined;
+    if (target?.tags !== undefined) target = target.tags.leafFor(endpoint.tag);
     if (target?.zones !== undefined) target = target.zones.leafFor(endpoint.zone);
     const current = endpoint.tier;
     if (current === target) {
@@ -54,15 +58,13 @@ export class TierSet implements TierView {
     }
     if (current !== undefined) {
       current.remove(endpoint);
-      const group = current.parent ?? current;
-      group.zones?.changed(-1);
-      if (group.size === 0) this.stale = true;
+      countUp(current, -1);
+      if (current.group.size === 0) this.stale = true;
     }
     if (target !== undefined) {
-      const group = target.parent ?? target;
-      if (group.size === 0) this.stale = true;
+      if (target.group.size === 0) this.stale = true;
       target.add(endpoint, target.draining ? 1 : endpoint.effectiveWeight);
-      group.zones?.changed(1);
+      countUp(target, 1);
     }
   }
 
@@ -84,23 +86,32 @@ export class TierSet implements TierView {
   }
 
   private createGroup(priority: number, draining: boolean): Tier {
-    const zoning = this.zoning;
-    if (zoning === undefined) return new Tier(priority, draining, this.createScheduler());
+    if (!this.tagging) return this.createZoned(priority, draining);
     const group = new Tier(priority, draining, PICKS_THROUGH_ZONES);
-    group.zones = new ZoneSplit(zoning, priority, zone => {
-      const leaf = new Tier(priority, draining, this.createScheduler(), zone);
+    group.tags = new TagSplit(() => {
+      const leaf = this.createZoned(priority, draining);
       leaf.parent = group;
       return leaf;
     });
     return group;
   }
 
+  /** A tier of one priority (or of one of its tags), split by zone when zones are on. */
+  private createZoned(priority: number, draining: boolean): Tier {
+    const zoning = this.zoning;
+    if (zoning === undefined) return new Tier(priority, draining, this.createScheduler());
+    const split = new Tier(priority, draining, PICKS_THROUGH_ZONES);
+    split.zones = new ZoneSplit(zoning, priority, zone => {
+      const leaf = new Tier(priority, draining, this.createScheduler(), zone);
+      leaf.parent = split;
+      return leaf;
+    });
+    return split;
+  }
+
   private rebuildActive(): void {
     this.stale = false;
-    for (const tier of this.activeTiers) {
-      tier.rank = -1;
-      tier.zones?.setRank(-1);
-    }
+    for (const tier of this.activeTiers) setRank(tier, -1);
     const priorities: number[] = [];
     for (const [priority, groups] of this.groups) {
       // Empty groups go (their schedulers with them); a priority that comes back starts fresh.
@@ -110,10 +121,22 @@ export class TierSet implements TierView {
     priorities.sort((a, b) => a - b);
     let active = priorities.map(p => this.groups.get(p)!.serving).filter(t => t.size > 0);
     if (active.length === 0) active = priorities.map(p => this.groups.get(p)!.draining).filter(t => t.size > 0);
-    active.forEach((tier, rank) => {
-      tier.rank = rank;
-      tier.zones?.setRank(rank);
-    });
+    active.forEach((tier, rank) => setRank(tier, rank));
     this.activeTiers = active;
   }
+}
+
+/** Tells the splits above `leaf` that an endpoint joined (+1) or left (-1) it. */
+function countUp(leaf: Tier, delta: number): void {
+  for (let tier = leaf.parent; tier !== undefined; tier = tier.parent) {
+    tier.zones?.changed(delta);
+    tier.tags?.changed(delta);
+  }
+}
+
+/** Sets the rank of a group and of every tier under it. */
+function setRank(tier: Tier, rank: number): void {
+  tier.rank = rank;
+  tier.zones?.setRank(rank);
+  tier.tags?.setRank(rank, setRank);
 }

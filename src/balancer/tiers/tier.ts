@@ -10,6 +10,7 @@
 import { type Picker } from '../../common/grpc-experimental';
 import { ensureUint8 } from '../schedulers/growable';
 import { type SchedulableEndpoint, type TierScheduler } from '../schedulers/pick-strategy';
+import { type TagSplit } from './tag-split';
 import { type ZoneSplit } from './zone-split';
 
 /** An endpoint as the tiers hold it and the picker picks it (the pool's `EndpointState` is one). */
@@ -25,6 +26,8 @@ export interface TierMember extends SchedulableEndpoint {
   readonly effectiveWeight: number;
   /** '' when it has none. */
   readonly zone: string;
+  /** Its registration `metadata.tag` ('' when it has none), what tag routing groups by. */
+  readonly tag: string;
   /** The tier holding it, undefined while in none. */
   readonly tier: Tier | undefined;
   /** Its index in `tier`. */
@@ -43,17 +46,24 @@ export class Tier {
   excludedCount = 0;
   /** Index in the active list, or -1 while not active (a zone's tier has its group's). */
   rank = -1;
-  /** A zone's tier: the zone-split group it belongs to. */
+  /** A zone's tier: the zone-split tier it belongs to; a tag's tier: the tag-split group. */
   parent: Tier | undefined;
-  /** A zone-split group: its zones' tiers (it then holds no endpoints itself). */
+  /** A zone-split tier: its zones' tiers (it then holds no endpoints itself). */
   zones: ZoneSplit<Tier> | undefined;
+  /** A tag-split group: its tags' tiers (each plain or zone-split; it holds no endpoints itself). */
+  tags: TagSplit<Tier> | undefined;
 
   /** `zone`: of a zone's tier ('' otherwise, or for endpoints without one). */
   constructor(readonly priority: number, readonly draining: boolean, readonly scheduler: TierScheduler, readonly zone = '') {}
 
-  /** Usable endpoints in it (a zone-split group: in all its zones). */
+  /** Usable endpoints in it (a split tier: in all its zones or tags). */
   get size(): number {
-    return this.zones === undefined ? this.endpoints.length : this.zones.size;
+    return this.zones !== undefined ? this.zones.size : this.tags !== undefined ? this.tags.size : this.endpoints.length;
+  }
+
+  /** The group it belongs to (itself when it is one): the top of its `parent` chain. */
+  get group(): Tier {
+    return this.parent === undefined ? this : this.parent.group;
   }
 
   /** Appends `endpoint` with `weight` (> 0). */

@@ -22,9 +22,14 @@
  * routing the tier is split by zone: one random draw chooses the zone's tier
  * first (none while all traffic stays local; see zone-split.ts), and a retry
  * prefers that zone's untried endpoints, then any other zone's, then the next tier.
+ * With tag routing (tag-split.ts) the tier is split by tag before zones: the
+ * call's tag chooses the tag's tier (one `Map` lookup), or fails the pick
+ * (`force`); a retry stays within the call's tag.
  */
+import { Metadata, status } from '@grpc/grpc-js';
 import { PickResultType, type PickArgs, type Picker, type PickResult } from '../../common/grpc-experimental';
 import { steeringOf } from '../call-steering';
+import { type TagRoutingConfig } from './tag-split';
 import { type Tier, type TierMember, type TierView } from './tier';
 
 /** Read once: grpc-js's enum sits behind a module getter. */
@@ -52,6 +57,7 @@ export class TieredPicker implements Picker {
     private readonly nowMs: () => number,
     private readonly countsPicks = false,
     private readonly random: () => number = Math.random,
+    private readonly tagRouting?: TagRouting,
   ) {}
 
   pick(pickArgs: PickArgs): PickResult {
@@ -59,9 +65,11 @@ export class TieredPicker implements Picker {
     if (tiers.length === 0) return QUEUE;
     const steering = steeringOf(pickArgs.metadata);
     const nowMs = this.tracksCalls ? this.nowMs() : 0;
+    const tag = this.tagRouting === undefined ? '' : tagOf(pickArgs.metadata, this.tagRouting.header);
     const endpoint = steering === undefined || steering.tried.size === 0
-      ? this.pickInTier(tiers[0], undefined, nowMs)
-      : this.pickAvoiding(tiers, steering.tried, nowMs);
+      ? this.pickInTier(tiers[0], undefined, nowMs, pickArgs.metadata, tag)
+      : this.pickAvoiding(tiers, steering.tried, nowMs, pickArgs.metadata, tag);
+    if (endpoint === undefined) return this.tagRouting!.unavailable(tag);
     const result = endpoint.child.getPicker().pick(pickArgs);
     if (result.pickResultType !== COMPLETE) return result;
     if (steering !== undefined) steering.lastPicked = result.subchannel?.getAddress() ?? endpoint.addresses[0];
@@ -69,45 +77,48 @@ export class TieredPicker implements Picker {
     return result;
   }
 
-  private pickInTier(tier: Tier, excluded: Uint8Array | undefined, nowMs: number): TierMember {
-    return this.pickInLeaf(tier.zones === undefined ? tier : tier.zones.choose(this.random), excluded, nowMs);
+  /** A pick in `tier`; undefined when tag routing finds no endpoint the call may use. */
+  private pickInTier(tier: Tier, excluded: Uint8Array | undefined, nowMs: number, metadata: Metadata, tag: string): TierMember | undefined {
+    const tagged = tier.tags === undefined ? tier : tier.tags.forCall(tag, this.tagRouting!.force);
+    if (tagged === undefined) return undefined;
+    return this.pickInLeaf(tagged.zones === undefined ? tagged : tagged.zones.choose(this.random), excluded, nowMs, metadata);
   }
 
   /** A pick in a tier that is not zone-split (or in one zone's tier of one that is). */
-  private pickInLeaf(leaf: Tier, excluded: Uint8Array | undefined, nowMs: number): TierMember {
-    const index = leaf.scheduler.pick(excluded, nowMs);
+  private pickInLeaf(leaf: Tier, excluded: Uint8Array | undefined, nowMs: number, metadata: Metadata): TierMember {
+    const index = leaf.scheduler.pick(excluded, nowMs, metadata);
     this.pickedTier = leaf;
     this.pickedIndex = index;
     return leaf.endpoints[index];
   }
 
-  private pickAvoiding(tiers: readonly Tier[], tried: ReadonlySet<string>, nowMs: number): TierMember {
+  private pickAvoiding(tiers: readonly Tier[], tried: ReadonlySet<string>, nowMs: number, metadata: Metadata, tag: string): TierMember | undefined {
     for (const address of tried) {
       const endpoint = this.locate(address);
       const tier = endpoint?.tier;
       if (tier !== undefined && tier.rank >= 0 && tier.excluded[endpoint!.slot] === 0) {
         tier.excluded[endpoint!.slot] = 1;
-        tier.excludedCount++;
-        if (tier.parent !== undefined) tier.parent.excludedCount++;
+        for (let t: Tier | undefined = tier; t !== undefined; t = t.parent) t.excludedCount++;
       }
     }
     let chosen: TierMember | undefined;
     for (let t = 0; t < tiers.length && chosen === undefined; t++) {
       const tier = tiers[t];
       if (tier.excludedCount >= tier.size) continue;
-      const leaf = tier.zones === undefined ? tier : tier.zones.chooseWithRoom(this.random);
-      chosen = this.pickInLeaf(leaf, leaf.excludedCount > 0 ? leaf.excluded : undefined, nowMs);
+      const tagged = tier.tags === undefined ? tier : tier.tags.forCall(tag, this.tagRouting!.force);
+      if (tagged === undefined || tagged.excludedCount >= tagged.size) continue;
+      const leaf = tagged.zones === undefined ? tagged : tagged.zones.chooseWithRoom(this.random);
+      chosen = this.pickInLeaf(leaf, leaf.excludedCount > 0 ? leaf.excluded : undefined, nowMs, metadata);
     }
     for (const address of tried) {
       const endpoint = this.locate(address);
       const tier = endpoint?.tier;
       if (tier !== undefined) {
         tier.excluded[endpoint!.slot] = 0;
-        tier.excludedCount = 0;
-        if (tier.parent !== undefined) tier.parent.excludedCount = 0;
+        for (let t: Tier | undefined = tier; t !== undefined; t = t.parent) t.excludedCount = 0;
       }
     }
-    return chosen ?? this.pickInTier(tiers[0], undefined, nowMs);
+    return chosen ?? this.pickInTier(tiers[0], undefined, nowMs, metadata, tag);
   }
 
   private attachHooks(result: PickResult, endpoint: TierMember, nowMs: number): void {
@@ -127,6 +138,39 @@ export class TieredPicker implements Picker {
     result.onCallEnded = innerEnded === null ? onCallEnded : (code, details, metadata) => {
       onCallEnded(code);
       innerEnded(code, details, metadata);
+    };
+  }
+}
+
+/** The call's tag: the first value of `header` ('' when absent or binary). */
+export function tagOf(metadata: Metadata, header: string): string {
+  const values = metadata.get(header);
+  if (values.length === 0) return '';
+  const value = values[0];
+  return typeof value === 'string' ? value : '';
+}
+
+/** Tag routing as the picker applies it: the config, and the failure of a call no endpoint may take. */
+export class TagRouting implements TagRoutingConfig {
+  readonly header: string;
+  readonly force: boolean;
+
+  constructor(config: TagRoutingConfig, private readonly policy: string) {
+    this.header = config.header;
+    this.force = config.force;
+  }
+
+  /** UNAVAILABLE naming the tag (a wait-for-ready call waits for an endpoint with it instead). */
+  unavailable(tag: string): PickResult {
+    const details = this.force
+      ? `${this.policy}: no usable endpoint tagged '${tag}' (tagRouting.force)`
+      : `${this.policy}: no usable endpoint tagged '${tag}' and no untagged one to fall back to`;
+    return {
+      pickResultType: PickResultType.TRANSIENT_FAILURE,
+      subchannel: null,
+      status: { code: status.UNAVAILABLE, details, metadata: new Metadata() },
+      onCallStarted: null,
+      onCallEnded: null,
     };
   }
 }

@@ -102,10 +102,10 @@ describe('client-side health checking: pickers use READY and healthy endpoints o
     expect(notServing.activeWatches).to.equal(1);
   });
 
-  it('fails calls fast, naming the health status, when every replica is NOT_SERVING; serves again when one recovers', async () => {
+  it('with panicThresholdPercent 0, fails calls fast, naming the health status, when every replica is NOT_SERVING; serves again when one recovers', async () => {
     const servers = await serve(2, () => ({ statuses: { '': 'NOT_SERVING' } }));
     const addresses = servers.map(s => s.address);
-    const client = connect(addresses, { etcd_least_request: HEALTH });
+    const client = connect(addresses, { etcd_least_request: { ...HEALTH, panicThresholdPercent: 0 } });
     // The first call waits while the connections come up and the health answers arrive, then fails.
     const error = await unary(client, 'x', { deadline: Date.now() + 5000 }).then(() => undefined, (err: grpc.ServiceError) => err);
     expect(balancerFor(addresses)?.endpoints.map(e => e.state)).to.deep.equal(['TRANSIENT_FAILURE', 'TRANSIENT_FAILURE']);
@@ -147,6 +147,7 @@ describe('client-side health checking: pickers use READY and healthy endpoints o
     expect(healthy.echo.calls - healthyBefore).to.equal(300);
   });
 
+  // Panic threshold off: with 1 of 3 healthy the default (50 %) would use all three, by design.
   it('composes with outlier_detection as parent: ejection and health both take replicas out, no call fails on a healthy one', async () => {
     const [failing, flipped, healthy] = await serve(3, i => ({ failRate: i === 0 ? 1 : 0, latencyMs: 1 }));
     const addresses = [failing.address, flipped.address, healthy.address];
@@ -156,7 +157,7 @@ describe('client-side health checking: pickers use READY and healthy endpoints o
         base_ejection_time: { seconds: 30, nanos: 0 },
         max_ejection_percent: 50,
         failure_percentage_ejection: { threshold: 50, enforcement_percentage: 100, minimum_hosts: 2, request_volume: 3 },
-        child_policy: [{ etcd_least_request: HEALTH }],
+        child_policy: [{ etcd_least_request: { ...HEALTH, panicThresholdPercent: 0 } }],
       },
     });
     let calls = 0;

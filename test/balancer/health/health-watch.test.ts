@@ -41,8 +41,9 @@ describe('client-side health checking: the Watch stream per subchannel', functio
     return t;
   }
 
+  /** Panic threshold off: these tests are about what health alone decides. */
   function client(t: StaticTarget, serviceName: string, options: grpc.ChannelOptions = { 'grpc.use_local_subchannel_pool': 1 }): EchoClient {
-    const c = makeClient(t.target, { etcd_weighted_round_robin: { healthCheck: { serviceName } } }, options);
+    const c = makeClient(t.target, { etcd_weighted_round_robin: { healthCheck: { serviceName }, panicThresholdPercent: 0 } }, options);
     clients.push(c);
     return c;
   }

@@ -16,12 +16,14 @@ import { type TierScheduler } from '../../../src/balancer/schedulers/pick-strate
 import { WeightedRandomScheduler } from '../../../src/balancer/schedulers/weighted-random-scheduler';
 import { WeightedRoundRobinScheduler } from '../../../src/balancer/schedulers/weighted-round-robin-scheduler';
 import { DEFAULT_FAILURE_CODES } from '../../../src/balancer/pool/call-load';
+import { RingHashScheduler } from '../../../src/balancer/ring/ring-hash-scheduler';
 import { seededRandom } from '../../support/wait';
 
 const loadOptions = resolveCallLoadOptions({ nowMs: () => 0 });
 
 type Factory = (random: () => number) => () => TierScheduler;
 const FACTORIES: Record<string, Factory> = {
+  etcd_ring_hash: random => () => new RingHashScheduler({ hashHeader: 'k', minRingSize: 64, maxRingSize: 4096, loadBound: 1.25, random }),
   etcd_weighted_round_robin: random => () => new WeightedRoundRobinScheduler([], random),
   etcd_weighted_random: random => () => new WeightedRandomScheduler([], random),
   etcd_least_request: random => () => new LeastRequestScheduler([], [], 2, random),
