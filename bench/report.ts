@@ -85,7 +85,7 @@ export function textSummary(run: BenchRun): string {
     for (const t of s.tables) parts.push(textTable(t));
   }
   const targets = allTargets(run);
-  if (targets.length > 0) parts.push(textTable({ title: '== targets (issue 7)', columns: TARGET_COLUMNS, rows: targetRows(targets) }));
+  if (targets.length > 0) parts.push(textTable({ title: '== targets (each row names its issue where it is not issue 7)', columns: TARGET_COLUMNS, rows: targetRows(targets) }));
   parts.push(`bench: ${run.quick ? 'quick' : 'full'} run of ${run.scenarios.map(s => s.name).join(', ')} in ${(run.durationMs / 1000).toFixed(1)} s`);
   return `${parts.join('\n\n')}\n`;
 }
@@ -143,7 +143,7 @@ function markdown(run: BenchRun): string {
     'Every figure is measured in this run; ratios are against a baseline measured in the same run (grpc-js `round_robin` unless '
       + 'stated). Replicas are real grpc-js echo servers, each in its own process, on 127.0.0.1; the client load runs in the bench process.',
     '',
-    '## Targets (issue 7)',
+    '## Targets (issue 7 unless the row names another)',
     '',
     markdownTable({ columns: TARGET_COLUMNS, rows: targetRows(allTargets(run)) }),
     '',
