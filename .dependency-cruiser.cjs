@@ -45,9 +45,9 @@ module.exports = {
     {
       name: 'idempotency-uses-etcd-connection-only',
       severity: 'error',
-      comment: 'The idempotency stores (server side, not a discovery backend) reuse the etcd connection options and pool of src/backends/etcd/connection.ts, and nothing else of a backend; they import no discovery, balancer, interceptor or server code.',
+      comment: 'The idempotency stores (server side, not a discovery backend) reuse the etcd connection options and pool of src/backends/etcd/connection.ts and its lease operations (lease-ops.ts), and nothing else of a backend; they import no discovery, balancer, interceptor or server code.',
       from: { path: '^src/idempotency/' },
-      to: { path: '^src/', pathNot: ['^src/(idempotency|common)/', '^src/backends/etcd/connection\\.ts$'] },
+      to: { path: '^src/', pathNot: ['^src/(idempotency|common)/', '^src/backends/etcd/(connection|lease-ops)\\.ts$'] },
     },
     {
       name: 'common-is-a-leaf',

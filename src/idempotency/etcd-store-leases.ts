@@ -4,21 +4,14 @@
  * result leases (one per second per `ttlMs`: a grant per second, not per call). Every call is
  * bounded by a timeout, so an unreachable etcd makes it reject, never hang.
  */
-import { EtcdLeaseInvalidError, type Etcd3 } from 'etcd3';
+import { type Etcd3 } from 'etcd3';
 import { log, logVerbosity } from '../common/grpc-experimental';
+import { grantLease, keepAliveOnce, revokeLease } from '../backends/etcd/lease-ops';
+
+export { withTimeout } from '../backends/etcd/lease-ops';
 
 /** Results recorded within this window share one lease (they live ttlMs to ttlMs + this). */
 export const RESULT_LEASE_SHARE_MS = 1000;
-
-/** `promise`, or a rejection naming `what` after `timeoutMs`. */
-export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: etcd did not answer within ${timeoutMs} ms`)), timeoutMs);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** The leases of one store (see the file comment). */
 export class IdempotencyLeases {
@@ -34,10 +27,8 @@ export class IdempotencyLeases {
     private readonly timeoutMs: number,
   ) {}
 
-  private async grant(ttlSeconds: number): Promise<string> {
-    const res = await withTimeout(this.client.leaseClient.leaseGrant({ TTL: ttlSeconds }, this.callOptions()), this.timeoutMs, 'lease grant');
-    if (res.error) throw new Error(`lease grant refused: ${res.error}`);
-    return res.ID;
+  private grant(ttlSeconds: number): Promise<string> {
+    return grantLease(this.client, ttlSeconds, this.timeoutMs);
   }
 
   /** This process's claim lease; one keep-alive loop per lease, a lost lease is dropped and the next claim grants anew. */
@@ -78,25 +69,8 @@ export class IdempotencyLeases {
     this.scheduleKeepAlive(lease, id);
   }
 
-  private async keepAliveOnce(id: string): Promise<number> {
-    const run = async (): Promise<number> => {
-      const stream = await this.client.leaseClient.leaseKeepAlive(this.callOptions());
-      return new Promise<number>((resolve, reject) => {
-        stream.on('error', (err: Error) => reject(err));
-        stream.on('end', () => reject(new Error('keep-alive stream ended without an answer')));
-        stream.on('data', (res: { TTL: string }) => {
-          resolve(Number(res.TTL));
-          stream.end();
-        });
-        stream.write({ ID: id });
-      });
-    };
-    try {
-      return await withTimeout(run(), this.timeoutMs, 'lease keep-alive');
-    } catch (err) {
-      if (err instanceof EtcdLeaseInvalidError) return 0;
-      throw err;
-    }
+  private keepAliveOnce(id: string): Promise<number> {
+    return keepAliveOnce(this.client, id, this.timeoutMs);
   }
 
   /** A lease for results recorded now with `ttlMs`: shared for `RESULT_LEASE_SHARE_MS`, so they live ttlMs to ttlMs + 1 s. */
@@ -122,13 +96,9 @@ export class IdempotencyLeases {
     if (lease === undefined) return;
     try {
       const id = await lease;
-      await withTimeout(this.client.leaseClient.leaseRevoke({ ID: id }, this.callOptions()), this.timeoutMs, 'lease revoke');
+      await revokeLease(this.client, id, this.timeoutMs);
     } catch {
       // Gone already, or etcd unreachable: the lease expires by itself.
     }
-  }
-
-  private callOptions(): { deadline: Date } {
-    return { deadline: new Date(Date.now() + this.timeoutMs) };
   }
 }
