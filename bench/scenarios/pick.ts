@@ -6,8 +6,8 @@
  * paths made polymorphic by other policies doubled the last policy's figure. Wall
  * time: run it on a quiet machine (CPU time would charge V8's concurrent GC threads).
  */
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { lastJsonLine, runTsChild } from '../../test/support/ts-child';
 import { ns, ratio } from '../format';
 import { lines } from '../plots';
 import { ROUND_ROBIN } from '../policies';
@@ -25,14 +25,9 @@ export interface PickChildRequest {
 }
 
 /** Runs `pick-child.ts` in a fresh Node process (under tsx, as the bench runs) and returns its rows. */
-function measureInChild(request: PickChildRequest): Promise<{ rows: PickRow[]; iterations: string[] }> {
-  const child = join(__dirname, 'pick-child.ts');
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--require', 'tsx/cjs', child, JSON.stringify(request)], { timeout: 600_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`pick: measuring ${request.policies.join(', ')} failed: ${err.message}\n${stderr}`));
-      else resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { rows: PickRow[]; iterations: string[] });
-    });
-  });
+async function measureInChild(request: PickChildRequest): Promise<{ rows: PickRow[]; iterations: string[] }> {
+  const { stdout } = await runTsChild(join(__dirname, 'pick-child.ts'), {}, 600_000, [JSON.stringify(request)]);
+  return lastJsonLine(stdout);
 }
 
 export const DEFAULT_PICK_SIZES: readonly number[] = Object.freeze([3, 100, 1_000, 10_000]);

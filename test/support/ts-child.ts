@@ -7,11 +7,11 @@ export interface TsChildResult {
 }
 
 /** Runs `file` under tsx with `env` added to this process's; resolves with its output, rejects (with stderr) when it fails. */
-export function runTsChild(file: string, env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<TsChildResult> {
+export function runTsChild(file: string, env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000, args: readonly string[] = []): Promise<TsChildResult> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--require', 'tsx/cjs', file], { env: childEnv, timeout: timeoutMs }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--require', 'tsx/cjs', file, ...args], { env: childEnv, timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${file} failed: ${err.message}\n${stderr}`));
       else resolve({ stdout, stderr });
     });
