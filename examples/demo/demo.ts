@@ -25,18 +25,17 @@ import { createRetryInterceptor, inspectBalancers, register } from '../../src';
 import { startEtcd, type EtcdServer } from '../../test/support/etcd';
 import { startZooKeeper, type ZooKeeperServer } from '../../test/support/zookeeper';
 import { startDemoConsul, type DemoConsul } from './registry-consul';
-import { loadEcho, type EchoReply } from '../../test/support/echo-proto';
+import { loadEcho } from '../../test/support/echo-proto';
 import { killAllReplicas, spawnReplica, type ReplicaProcess } from '../../test/support/replica-process';
 import { DemoOutput, count } from './table';
 import { LoadStats } from './load-stats';
+import { OpenLoopLoad } from './open-loop';
 import { servePrometheus, type PrometheusEndpoint } from './prometheus';
 import { ETCD_DOWN_MS, MIN_DURATION_S, planScript } from './script';
 import { runKubernetesDemo } from './registry-kubernetes';
 
 const POLICIES = ['etcd_least_request', 'etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_peak_ewma', 'round_robin'];
 const SERVICE = 'echo';
-const CALL_DEADLINE_MS = 3000;
-const MAX_IN_FLIGHT = 1000;
 const MAX_DURATION_S = 600;
 /** How long the client may take to see a change through etcd once it is back. */
 const RECOVERY_TIMEOUT_MS = 10_000;
@@ -161,29 +160,9 @@ async function main(): Promise<number> {
   });
 
   t0 = Date.now();
-  let inFlight = 0;
-  const fire = (): void => {
-    if (inFlight >= MAX_IN_FLIGHT) {
-      stats.failed('client over its in-flight cap');
-      return;
-    }
-    inFlight++;
-    const start = process.hrtime.bigint();
-    client.unary({ message: 'demo' }, new grpc.Metadata(), { deadline: Date.now() + CALL_DEADLINE_MS }, (err, reply) => {
-      inFlight--;
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (err) stats.failed(`${grpc.status[err.code]}: ${err.details}`);
-      else stats.served((reply as EchoReply).server, ms);
-    });
-  };
-
   // Open-loop load: a fixed rate regardless of latency, like real traffic.
-  const tickMs = 10;
-  let owed = 0;
-  const loadTimer = setInterval(() => {
-    owed += (opts.rate * tickMs) / 1000;
-    for (; owed >= 1; owed--) fire();
-  }, tickMs);
+  const load = new OpenLoopLoad(client, opts.rate, stats);
+  load.start();
 
   const drawTimer = setInterval(() => {
     const snapshot = stats.window();
@@ -209,7 +188,7 @@ async function main(): Promise<number> {
   const results: string[] = [];
   const at = (seconds: number): Promise<void> => waitUntil(t0 + seconds * 1000);
   const cleanup = async (): Promise<void> => {
-    clearInterval(loadTimer);
+    load.halt();
     clearInterval(drawTimer);
     client.close();
     await prometheus?.stop();
@@ -275,8 +254,7 @@ async function main(): Promise<number> {
     }
 
     await waitUntil(endAt);
-    clearInterval(loadTimer);
-    await waitUntilQuiet(() => inFlight, CALL_DEADLINE_MS + 1000);
+    await load.stop();
     clearInterval(drawTimer);
 
     results.push(`kill -9 r2: routed around ${routedAroundMs} ms after the kill; ` +
@@ -334,11 +312,6 @@ function delay(ms: number): Promise<void> {
 
 function waitUntil(when: number): Promise<void> {
   return delay(Math.max(0, when - Date.now()));
-}
-
-async function waitUntilQuiet(inFlight: () => number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (inFlight() > 0 && Date.now() < deadline) await delay(20);
 }
 
 main().then(

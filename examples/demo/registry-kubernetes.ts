@@ -12,18 +12,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRetryInterceptor, inspectBalancers, register } from '../../src';
 import { KubeApiServerDouble, endpointSlice, sliceEndpoint } from '../../test/support/kube-apiserver-double';
-import { loadEcho, type EchoReply } from '../../test/support/echo-proto';
+import { loadEcho } from '../../test/support/echo-proto';
 import { freePort } from '../../test/support/ports';
 import { killAllReplicas, spawnReplica, type ReplicaProcess } from '../../test/support/replica-process';
 import { DemoOutput, count } from './table';
 import { LoadStats } from './load-stats';
+import { OpenLoopLoad } from './open-loop';
 import { ETCD_DOWN_MS, planScript } from './script';
 
 export interface KubernetesDemoOptions { durationS: number; policy: string; rate: number; plain: boolean }
 
 const NAMESPACE = 'demo';
 const SERVICE = 'echo';
-const CALL_DEADLINE_MS = 3000;
 const RECOVERY_TIMEOUT_MS = 10_000;
 /** How long after a kill -9 the "controller" takes the pod out of its slice (the kubelet noticing). */
 const POD_GONE_AFTER_MS = 500;
@@ -84,23 +84,8 @@ export async function runKubernetesDemo(opts: KubernetesDemoOptions): Promise<nu
   });
 
   t0 = Date.now();
-  let inFlight = 0;
-  const fire = (): void => {
-    inFlight++;
-    const start = process.hrtime.bigint();
-    client.unary({ message: 'demo' }, new grpc.Metadata(), { deadline: Date.now() + CALL_DEADLINE_MS }, (err, reply) => {
-      inFlight--;
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (err) stats.failed(`${grpc.status[err.code]}: ${err.details}`);
-      else stats.served((reply as EchoReply).server, ms);
-    });
-  };
-  const tickMs = 10;
-  let owed = 0;
-  const loadTimer = setInterval(() => {
-    owed += (opts.rate * tickMs) / 1000;
-    for (; owed >= 1; owed--) fire();
-  }, tickMs);
+  const load = new OpenLoopLoad(client, opts.rate, stats);
+  load.start();
   const drawTimer = setInterval(() => {
     const snapshot = stats.window();
     out.frame({
@@ -114,7 +99,7 @@ export async function runKubernetesDemo(opts: KubernetesDemoOptions): Promise<nu
     });
   }, 1000);
   const cleanup = async (): Promise<void> => {
-    clearInterval(loadTimer);
+    load.halt();
     clearInterval(drawTimer);
     client.close();
     await killAllReplicas();
@@ -171,9 +156,7 @@ export async function runKubernetesDemo(opts: KubernetesDemoOptions): Promise<nu
     say(seen ? `the client saw r6-after ${seenMs} ms after its slice was updated: the watch resumed` : 'the client did not see r6-after');
     await delay(1000);
     await delay(Math.max(0, t0 + script.endS * 1000 - Date.now()));
-    clearInterval(loadTimer);
-    const quietBy = Date.now() + CALL_DEADLINE_MS + 1000;
-    while (inFlight > 0 && Date.now() < quietBy) await delay(20);
+    await load.stop();
 
     results.push(`kill -9 r2: ${count(stats.replica('r2').retried, 'in-flight attempt')} retried on another pod`);
     const firstNew = stats.replica('r5-new').firstServedAt;
