@@ -19,7 +19,6 @@ import {
   type SubchannelInterface, type TypedLoadBalancingConfig,
 } from '../../common/grpc-experimental';
 import { clientRegistrySourceFrom } from '../../discovery/client-registry-source';
-import { getLocality } from '../../discovery/locality';
 import { type BalancerMetrics } from '../../metrics/balancer-metrics';
 import { currentMetrics } from '../../metrics/metrics-binding';
 import { snapshotEndpoint, trackBalancer, untrackBalancer } from './balancer-diagnostics';
@@ -35,12 +34,9 @@ import { SlowStartTracker } from './slow-start';
 import { StartupSettle } from './startup-settle';
 import { type EtcdPolicyConfig } from '../policies/policy-config';
 import { DEFAULT_STARTUP_SETTLE_MS, type EndpointPoolOptions, type PoolPolicy } from './pool-policy';
-import { TierSet } from '../tiers/tier-set';
-import { TagRouting, TieredPicker } from '../tiers/tiered-picker';
+import { TieredPicker } from '../tiers/tiered-picker';
 import { type PickStrategy } from '../schedulers/pick-strategy';
-import { type PanicGuard } from '../health/panic-threshold';
-import { PanicMode } from './panic-mode';
-import { ZoneRouting } from '../tiers/zone-routing';
+import { TierPlacement } from './tier-placement';
 
 /** The shared endpoint layer, driven by one policy's `PickStrategy`. */
 export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBalancer {
@@ -60,7 +56,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private config: C | undefined;
   private strategy: PickStrategy | undefined;
   private strategyKey = '';
-  private tiers: TierSet | undefined;
+  private readonly placement: TierPlacement;
   private publishPending: NodeJS.Immediate | undefined;
   private readonly callLoadOptions: ReturnType<typeof resolveCallLoadOptions>;
   private readonly random: () => number;
@@ -75,13 +71,6 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   /** Set after the first resolution with endpoints: endpoints created later warm up (slow start). */
   private resolvedOnce = false;
   private readonly slowStart: SlowStartTracker;
-  /** Set while the process has a zone (zone-aware routing on). */
-  private zoning: ZoneRouting | undefined;
-  /** Set while the config has `tagRouting`. */
-  private tagRouting: TagRouting | undefined;
-  /** Set while health checking is on with a panic threshold. */
-  private panic: PanicGuard | undefined;
-  private readonly panicMode: PanicMode;
 
   constructor(
     private readonly helper: ChannelControlHelper,
@@ -95,18 +84,16 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.startup = new StartupSettle(settleMs, this.callLoadOptions.nowMs, () => this.schedulePublish(), () => {
       this.policy.trace(`first endpoint READY; waiting up to ${settleMs} ms for the others to connect`);
     });
-    this.slowStart = new SlowStartTracker(this.callLoadOptions.nowMs, state => {
-      if (!state.forgotten && this.placeable(state)) this.tiers?.place(state, true);
-    });
+    this.slowStart = new SlowStartTracker(this.callLoadOptions.nowMs, state => this.placement.reweigh(state));
     this.diagnosticsRef = trackBalancer(this);
     this.metrics = currentMetrics()?.balancer.track(policy.typeName, {
-      forEachTier: visit => this.tiers?.forEachGroup(visit),
+      forEachTier: visit => this.placement.tiers?.forEachGroup(visit),
       forEachEndpoint: visit => {
         for (const e of this.endpoints.values()) visit(e.addresses[0], e.load.active, this.strategy?.latencyEstimateMs?.(e));
       },
     });
     const metrics = this.metrics;
-    this.panicMode = new PanicMode(policy.typeName, metrics, priority => this.panicFlipped(priority));
+    this.placement = new TierPlacement(policy, metrics, () => this.endpoints.values(), () => this.schedulePublish());
     this.connectivity = new EndpointConnectivity({
       trace: this.policy.trace,
       holds: state => !this.destroyed && this.endpoints.holds(state),
@@ -114,13 +101,9 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
         state.usable = usable;
         if (usable) this.slowStart.becameUsable(state);
         else this.slowStart.becameUnusable(state);
-        this.panic?.track(state);
-        this.tiers?.place(state, this.placeable(state));
+        this.placement.place(state);
       },
-      healthKnownChanged: state => {
-        this.panic?.track(state);
-        this.tiers?.place(state, this.placeable(state));
-      },
+      healthKnownChanged: state => this.placement.place(state),
       connectionLost: () => this.helper.requestReresolution(),
       changed: () => this.schedulePublish(),
       healthFlipped: metrics === undefined ? undefined : healthy => metrics.healthChanged(healthy),
@@ -135,7 +118,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   updateAddressList(endpointList: StatusOr<Endpoint[]>, config: TypedLoadBalancingConfig, options: ChannelOptions, resolutionNote: string): boolean {
     if (!this.policy.isConfig(config) || this.destroyed) return false;
     this.applyConfig(config);
-    this.zoning?.follow(clientRegistrySourceFrom(options));
+    this.placement.zoning?.follow(clientRegistrySourceFrom(options));
     if (!endpointList.ok) {
       // Ignored while endpoints remain (the last good list keeps serving); shown when there are none.
       this.resolutionError = endpointList.error;
@@ -172,12 +155,11 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
     this.destroyed = true;
     this.startup.destroy();
     this.slowStart.destroy();
-    this.zoning?.destroy();
     if (this.publishPending !== undefined) clearImmediate(this.publishPending);
     this.publishPending = undefined;
     for (const state of this.endpoints.values()) state.child.destroy();
     this.endpoints.clear();
-    this.tiers = undefined;
+    this.placement.clear();
     untrackBalancer(this.diagnosticsRef);
     this.metrics?.close();
   }
@@ -188,12 +170,13 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
 
   snapshot(): BalancerSnapshot {
     const nowMs = this.callLoadOptions.nowMs();
+    const zoning = this.placement.zoning;
     return {
       policy: this.policy.typeName,
       state: ConnectivityState[this.currentState],
       endpoints: [...this.endpoints.values()].map(e => snapshotEndpoint(e, this.connectivity.health, this.strategy, nowMs)),
-      panic: this.panic?.anyPanic ?? false,
-      ...(this.zoning === undefined ? {} : { zoneRouting: this.zoning.snapshot(this.tiers?.active[0]?.zones?.shares()) }),
+      panic: this.placement.anyPanic,
+      ...(zoning === undefined ? {} : { zoneRouting: zoning.snapshot(this.placement.tiers?.active[0]?.zones?.shares()) }),
     };
   }
 
@@ -220,10 +203,11 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
 
   /** Decides the channel state from the counters and the live tiers (`decideChannelState`), and publishes: O(p) for p priorities. */
   private publish(): void {
-    if (this.destroyed || this.tiers === undefined) return;
+    const tiers = this.placement.tiers;
+    if (this.destroyed || tiers === undefined) return;
     const c = this.connectivity;
     const decision = decideChannelState({
-      endpoints: this.endpoints.size, usable: this.tiers.active.length > 0,
+      endpoints: this.endpoints.size, usable: tiers.active.length > 0,
       connecting: c.count(ConnectivityState.CONNECTING), failed: c.count(ConnectivityState.TRANSIENT_FAILURE),
       ready: c.count(ConnectivityState.READY), connected: c.connected, healthChecking: c.health !== undefined, lastError: c.lastError,
     }, connecting => this.startup.hold(connecting), this.policy.typeName, this.resolutionError, this.resolutionNote);
@@ -233,9 +217,9 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
       this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker(decision.status), decision.status.details);
     } else {
       this.startup.finish();
-      this.countFailover(this.tiers.active[0].priority);
+      this.countFailover(tiers.active[0].priority);
       const counting = this.metrics !== undefined;
-      const picker = new TieredPicker(this.tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting, this.random, this.tagRouting);
+      const picker = new TieredPicker(tiers, this.locate, this.strategy!.tracksCalls || counting, this.callLoadOptions.nowMs, counting, this.random, this.placement.tagRouting);
       this.updateState(ConnectivityState.READY, picker, null);
     }
   }
@@ -251,50 +235,13 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   private applyConfig(config: C): void {
     this.config = config;
     this.slowStart.configure(config.slowStart);
-    const zoningChanged = this.applyLocality();
+    const zoningChanged = this.placement.applyLocality();
     const key = config.strategyKey();
     if (key === this.strategyKey && this.strategy !== undefined && !zoningChanged) return;
-    this.panic = this.panicMode.configure(config);
-    if (this.panic !== undefined) for (const state of this.endpoints.values()) this.panic.track(state);
     this.strategyKey = key;
     const strategy = this.policy.createStrategy(config, this.random);
     this.strategy = strategy;
-    const tiers = new TierSet(() => strategy.createScheduler([], []), this.zoning, config.tagRouting !== undefined);
-    this.tagRouting = config.tagRouting === undefined ? undefined : new TagRouting(config.tagRouting, this.policy.typeName);
-    this.tiers = tiers;
-    for (const state of this.endpoints.values()) {
-      state.placeIn(undefined, -1, state.placedWeight);
-      if (this.placeable(state)) tiers.place(state, true);
-    }
-  }
-
-  /**
-   * Turns zone-aware routing on once the process has a zone (read per resolution:
-   * `register({ locality })` may come after this channel was made). True when it
-   * just turned on: every endpoint is counted and the tiers are rebuilt split by zone.
-   */
-  private applyLocality(): boolean {
-    const zone = getLocality()?.zone;
-    if (this.policy.zoneAware === false) return false;
-    if (zone === undefined || zone === this.zoning?.localZone) return false;
-    this.policy.trace(`zone-aware routing on, local zone '${zone}'`);
-    const zoning = new ZoneRouting(zone, this.policy.trace);
-    for (const state of this.endpoints.values()) zoning.track(state);
-    this.zoning = zoning;
-    return true;
-  }
-
-  /** Whether `state` belongs in a tier: usable, or READY with a verdict in a tier in panic. */
-  private placeable(state: EndpointState): boolean {
-    return state.usable || (state.healthKnown && this.panic !== undefined && this.panic.inPanic(state.priority));
-  }
-
-  /** A priority entered or left panic: its endpoints move in or out of its tier (O(n), rare). */
-  private panicFlipped(priority: number): void {
-    const tiers = this.tiers;
-    if (tiers === undefined) return;
-    for (const state of this.endpoints.values()) if (state.priority === priority && !state.forgotten) tiers.place(state, this.placeable(state));
-    this.schedulePublish();
+    this.placement.rebuild(config, () => strategy.createScheduler([], []));
   }
 
   /** A new endpoint's state and child (the list indexes it). */
@@ -311,11 +258,10 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
   /** Takes a dropped endpoint out of the tiers and counters (the list has unindexed it; its child is destroyed by the caller). */
   private forget(state: EndpointState): void {
     this.slowStart.forget(state);
-    this.zoning?.untrack(state);
-    this.tiers?.place(state, false);
+    this.placement.remove(state);
     state.usable = false;
     this.connectivity.remove(state);
-    this.panic?.untrack(state);
+    this.placement.release(state);
   }
 
   private childHelper(state: EndpointState): ChannelControlHelper {
@@ -328,11 +274,7 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
 
   /** The endpoint's attributes from the resolver; on a change, its tier placement follows. */
   private applyAttributes(state: EndpointState, attributes: ReadonlyMap<string, EndpointAttributes> | undefined): void {
-    const moved = this.attributeReader.apply(state, attributes);
-    if (this.zoning !== undefined) this.zoning.track(state);
-    if (!moved) return;
-    this.panic?.track(state);
-    this.tiers?.place(state, this.placeable(state));
+    this.placement.attributesChanged(state, this.attributeReader.apply(state, attributes));
   }
 
   private updateState(connectivity: ConnectivityState, picker: Picker, errorMessage: string | null): void {
