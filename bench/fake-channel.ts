@@ -20,7 +20,7 @@ import { runInNewContext } from 'node:vm';
 import { ENDPOINT_ATTRIBUTES_KEY, type EndpointAttributes } from '../src/discovery/endpoint-attributes';
 import { type ClientRegistrySource, type ClientRegistrySubscription, type ClientRegistryView } from '../src/discovery/client-registry-source';
 import { decodeEndpoint, encodeEndpointValue, endpointKey } from '../src/backends/etcd/endpoint-codec';
-import { EndpointTable, type EtcdKeyValue, type ResolvedEndpoints } from '../src/discovery/endpoint-table';
+import { EndpointTable, type DiscoveryKeyValue, type ResolvedEndpoints } from '../src/discovery/endpoint-table';
 import {
   ChildLoadBalancerHandler, parseLoadBalancingConfig, PickResultType, statusOrFromValue,
   type ChannelControlHelper, type ConnectivityStateListener, type Endpoint, type PickArgs, type Picker, type SubchannelAddress,
@@ -314,7 +314,7 @@ export class FakeService {
     return { [ENDPOINT_ATTRIBUTES_KEY]: resolved.attributes };
   }
 
-  private keyValue(i: number): EtcdKeyValue {
+  private keyValue(i: number): DiscoveryKeyValue {
     const address = fakeAddress(i);
     return {
       key: endpointKey(FAKE_SERVICE, address),

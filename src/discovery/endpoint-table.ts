@@ -17,9 +17,6 @@ export interface DiscoveryKeyValue {
   readonly modRevision: string;
 }
 
-/** The etcd name of the same thing. */
-export type EtcdKeyValue = DiscoveryKeyValue;
-
 /** What the LB policy gets: the endpoint list and per-address attributes. */
 export interface ResolvedEndpoints {
   /** In key order, one per distinct address. A snapshot: later changes do not touch it. */

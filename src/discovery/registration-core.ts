@@ -31,7 +31,7 @@ export interface EndpointValue {
 }
 
 /** Rejects with a clear error when `promise` has not settled after `timeoutMs`. */
-export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string, who = 'etcd'): Promise<T> {
+export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string, who: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new Error(`${what}: ${who} did not answer within ${timeoutMs} ms`)), timeoutMs);
@@ -116,7 +116,7 @@ export abstract class RegistrationCore implements Registration {
   /** Resolves after the first put; rejects after `timeoutMs` with the last error seen. */
   async waitRegistered(timeoutMs: number): Promise<void> {
     try {
-      await withTimeout(this.firstPut.promise, timeoutMs, 'registerEndpoint');
+      await withTimeout(this.firstPut.promise, timeoutMs, 'registerEndpoint', this.registryName);
     } catch {
       throw new Error(this.registerTimeoutMessage(timeoutMs));
     }
@@ -142,9 +142,8 @@ export abstract class RegistrationCore implements Registration {
     }
   }
 
-  protected get registryName(): string {
-    return 'etcd';
-  }
+  /** Names the registry in messages (`etcd`, `ZooKeeper`, `Consul`). */
+  protected abstract get registryName(): string;
 
   setServing(serving: boolean): void {
     if (this.closing) return;
@@ -174,7 +173,7 @@ export abstract class RegistrationCore implements Registration {
     this.applyHealth('NOT_SERVING');
     this.wakeLoop(false);
     // Let an in-flight operation finish (each is bounded), so what it just created is removed below.
-    await withTimeout(this.loopDone, Math.max(1, (deadline - Date.now()) / 2), 'close').catch(() => undefined);
+    await withTimeout(this.loopDone, Math.max(1, (deadline - Date.now()) / 2), 'close', this.registryName).catch(() => undefined);
     await this.deregister(deadline);
     this.currentState = 'closed';
     for (const w of this.updateWaiters.splice(0)) w.reject(new Error(`Registration.update: '${this.key}' was closed before the value was written`));

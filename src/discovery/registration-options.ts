@@ -77,7 +77,7 @@ export function resolveRegistrationOptions(options: EndpointRegistrationOptions)
   const update = resolveEndpointUpdate(options, COMPONENT);
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_REGISTRATION_OPTIONS.ttlSeconds;
   if (typeof ttlSeconds !== 'number' || !Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
-    fail(`ttlSeconds must be an integer ≥ 1 (etcd leases are whole seconds), got ${show(ttlSeconds)}`);
+    fail(`ttlSeconds must be an integer ≥ 1 (registry leases and sessions count whole seconds), got ${show(ttlSeconds)}`);
   }
   const registerTimeoutMs = positiveMs(options.registerTimeoutMs, DEFAULT_REGISTRATION_OPTIONS.registerTimeoutMs, 'registerTimeoutMs');
   const closeTimeoutMs = positiveMs(options.closeTimeoutMs, DEFAULT_REGISTRATION_OPTIONS.closeTimeoutMs, 'closeTimeoutMs');

@@ -34,7 +34,7 @@ export class RegistryInstruments {
       description: 'Time from noticing a loss to the key being written again',
       advice: { explicitBucketBoundaries: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] },
     });
-    this.errors = meter.createCounter(REGISTRY_ERRORS, { unit: '{error}', description: 'Failed etcd operations of registrations (attribute operation)' });
+    this.errors = meter.createCounter(REGISTRY_ERRORS, { unit: '{error}', description: 'Failed registry operations of registrations (attribute operation)' });
     meter.createObservableGauge(REGISTRY_REGISTRATIONS, { unit: '{registration}', description: 'Live registrations by state (registering | registered | lost)' })
       .addCallback(result => this.observeStates(result));
   }

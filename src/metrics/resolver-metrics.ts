@@ -25,7 +25,7 @@ export class ResolverInstruments {
     this.skipped = meter.createCounter(RESOLVER_SKIPPED_VALUES, { unit: '{value}', description: 'Values under the service prefix skipped as invalid' });
     meter.createObservableGauge(RESOLVER_ENDPOINTS, { unit: '{endpoint}', description: 'Endpoints the resolver currently serves' })
       .addCallback(result => this.observeEndpoints(result));
-    meter.createObservableGauge(RESOLVER_CONTACT_AGE, { unit: 's', description: 'Seconds since the resolver last knew it was current with etcd (0 while its watch is connected)' })
+    meter.createObservableGauge(RESOLVER_CONTACT_AGE, { unit: 's', description: 'Seconds since the resolver last knew it was current with its registry (0 while its watch is connected)' })
       .addCallback(result => this.observeContactAge(result));
   }
 

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { EndpointTable, type EtcdKeyValue } from '../../src/discovery/endpoint-table';
+import { EndpointTable, type DiscoveryKeyValue } from '../../src/discovery/endpoint-table';
 import { decodeEndpoint, encodeEndpointValue } from '../../src/backends/etcd/endpoint-codec';
 
-function kv(key: string, address: string, modRevision: string, fields: { weight?: number; priority?: number; metadata?: Record<string, unknown> } = {}): EtcdKeyValue {
+function kv(key: string, address: string, modRevision: string, fields: { weight?: number; priority?: number; metadata?: Record<string, unknown> } = {}): DiscoveryKeyValue {
   return { key, value: encodeEndpointValue({ address, ...fields }), modRevision };
 }
 
@@ -72,7 +72,7 @@ describe('EndpointTable', function () {
   it('patches incrementally to exactly what a full rebuild gives, through seeded puts, deletes, bad values and duplicate addresses', function () {
     let seed = 7;
     const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
-    const live = new Map<string, EtcdKeyValue>();
+    const live = new Map<string, DiscoveryKeyValue>();
     let revision = 1;
     table.replaceAll([]);
     for (let step = 0; step < 3000; step++) {

@@ -42,7 +42,7 @@ describe('registry: options', () => {
     ['metadata with weight', { ...OK, metadata: { weight: 2 } }, /metadata must not contain 'weight': use the weight option/],
     ['metadata with priority', { ...OK, metadata: { priority: 2 } }, /metadata must not contain 'priority'/],
     ['metadata not JSON', { ...OK, metadata: { n: 1n } }, /metadata must be JSON-serialisable/],
-    ['ttl zero', { ...OK, ttlSeconds: 0 }, /ttlSeconds must be an integer ≥ 1 \(etcd leases are whole seconds\), got 0/],
+    ['ttl zero', { ...OK, ttlSeconds: 0 }, /ttlSeconds must be an integer ≥ 1 \(registry leases and sessions count whole seconds\), got 0/],
     ['ttl fractional', { ...OK, ttlSeconds: 1.5 }, /ttlSeconds must be an integer ≥ 1/],
     ['registerTimeoutMs zero', { ...OK, registerTimeoutMs: 0 }, /registerTimeoutMs must be a positive number of milliseconds, got 0/],
     ['closeTimeoutMs negative', { ...OK, closeTimeoutMs: -5 }, /closeTimeoutMs must be a positive number/],

@@ -65,6 +65,10 @@ export class EtcdRegistration extends RegistrationCore {
 
   get leaseId(): string | undefined { return this.currentLeaseId; }
 
+  protected override get registryName(): string {
+    return 'etcd';
+  }
+
   protected registerTimeoutMessage(timeoutMs: number): string {
     const failure = this.lastError === undefined ? undefined : describeEtcdFailure(this.lastError);
     const last = failure ? ` (last error: ${failure.cause})` : '';

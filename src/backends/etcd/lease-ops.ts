@@ -4,9 +4,12 @@
  * re-granting on each led to several re-registration loops.
  */
 import { EtcdLeaseInvalidError, type Etcd3 } from 'etcd3';
-import { withTimeout } from '../../discovery/registration-core';
+import { withTimeout as raceTimeout } from '../../discovery/registration-core';
 
-export { withTimeout } from '../../discovery/registration-core';
+/** Rejects with "<what>: etcd did not answer within N ms" when `promise` has not settled in time. */
+export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  return raceTimeout(promise, timeoutMs, what, 'etcd');
+}
 
 function callOptions(timeoutMs: number): { deadline: Date } {
   return { deadline: new Date(Date.now() + timeoutMs) };

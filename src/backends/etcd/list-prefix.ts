@@ -1,11 +1,11 @@
 /** Lists a prefix at one revision, in pages pinned to the first page's revision (a response over grpc-js's receive limit fails). */
 import { GRPCOutOfRangeError, GRPCResourceExhastedError, Range, type Etcd3 } from 'etcd3';
-import { type EtcdKeyValue } from '../../discovery/endpoint-table';
+import { type DiscoveryKeyValue } from '../../discovery/endpoint-table';
 
 export interface PrefixListing {
   /** The store revision the listing is pinned to: watch from `revision + 1`. */
   readonly revision: number;
-  readonly kvs: EtcdKeyValue[];
+  readonly kvs: DiscoveryKeyValue[];
 }
 
 /** Restarts allowed when the pinned revision is compacted while paging. */
@@ -32,7 +32,7 @@ async function listPinned(client: Etcd3, prefix: string, pager: Pager, pageTimeo
   const end = Range.prefix(prefix).end;
   let start: Buffer = Buffer.from(prefix);
   let revision: number | undefined;
-  const kvs: EtcdKeyValue[] = [];
+  const kvs: DiscoveryKeyValue[] = [];
   for (;;) {
     const builder = client.getAll().inRange({ start, end }).limit(pager.pageSize).options({ deadline: Date.now() + pageTimeoutMs });
     if (revision !== undefined) builder.revision(revision);
