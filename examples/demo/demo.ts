@@ -17,19 +17,17 @@
  *
  * The events are scaled to the duration (script.ts); durations too short for them are refused.
  */
-import * as grpc from '@grpc/grpc-js';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createRetryInterceptor, inspectBalancers, register } from '../../src';
+import { inspectBalancers, register } from '../../src';
 import { startEtcd, type EtcdServer } from '../../test/support/etcd';
 import { startZooKeeper, type ZooKeeperServer } from '../../test/support/zookeeper';
 import { startDemoConsul, type DemoConsul } from './registry-consul';
-import { loadEcho } from '../../test/support/echo-proto';
 import { killAllReplicas, spawnReplica, type ReplicaProcess } from '../../test/support/replica-process';
 import { DemoOutput, count } from './table';
 import { LoadStats } from './load-stats';
-import { OpenLoopLoad } from './open-loop';
+import { drawEverySecond, printSummary, startDemoClient } from './demo-client';
 import { servePrometheus, type PrometheusEndpoint } from './prometheus';
 import { ETCD_DOWN_MS, MIN_DURATION_S, planScript } from './script';
 import { runKubernetesDemo } from './registry-kubernetes';
@@ -152,38 +150,14 @@ async function main(): Promise<number> {
     out.line(`metrics: ${prometheus.url} (OpenTelemetry, Prometheus text format)`);
   }
   register({ ...(consul ? { consul: { address: consul.address } } : zookeeper ? { zookeeper: { hosts: zookeeper.endpoint } } : { etcd: { hosts } }), metrics: { perEndpoint: opts.metricsPort !== undefined } });
-  const { Client } = loadEcho();
-  const client = new Client(`${scheme}:///${SERVICE}`, grpc.credentials.createInsecure(), {
-    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [opts.policy]: {} }] }),
-    // Echo is idempotent: a replica killed after sending headers may be retried too.
-    interceptors: [createRetryInterceptor({ isIdempotent: () => true, onRetry: e => stats.retried(e.peer) })],
-  });
-
   t0 = Date.now();
-  // Open-loop load: a fixed rate regardless of latency, like real traffic.
-  const load = new OpenLoopLoad(client, opts.rate, stats);
-  load.start();
-
-  const drawTimer = setInterval(() => {
-    const snapshot = stats.window();
-    out.frame({
-      elapsedS: elapsedS(),
-      durationS: opts.durationS,
-      callsPerS: snapshot.calls,
-      calls: stats.totalCalls,
-      failed: stats.totalFailed,
-      rows: [...weights.keys()].sort().map(name => ({
-        name,
-        weight: weights.get(name) ?? 0,
-        state: states.get(name) ?? '?',
-        share: snapshot.calls > 0 ? (snapshot.byReplica.get(name)?.calls ?? 0) / snapshot.calls : 0,
-        total: stats.replica(name).total,
-        inFlight: replicas.get(name)?.isRunning() ? replicas.get(name)?.stats.inFlight ?? 0 : 0,
-        p99Ms: snapshot.byReplica.get(name)?.p99Ms,
-        retried: stats.replica(name).retried,
-      })),
-    });
-  }, 1000);
+  const { client, load } = startDemoClient(`${scheme}:///${SERVICE}`, opts.policy, opts.rate, stats);
+  const drawTimer = drawEverySecond(out, stats, elapsedS, opts.durationS, () => [...weights.keys()].sort().map(name => ({
+    name,
+    weight: weights.get(name) ?? 0,
+    state: states.get(name) ?? '?',
+    inFlight: replicas.get(name)?.isRunning() ? replicas.get(name)?.stats.inFlight ?? 0 : 0,
+  })));
 
   const results: string[] = [];
   const at = (seconds: number): Promise<void> => waitUntil(t0 + seconds * 1000);
@@ -274,15 +248,7 @@ async function main(): Promise<number> {
     await cleanup();
   }
 
-  const all = stats.overall();
-  out.line('');
-  out.line('summary');
-  for (const r of results) out.line(`  ${r}`);
-  out.line(`  calls: ${stats.totalCalls}`);
-  out.line(`  p50: ${all.p50Ms.toFixed(1)} ms, p99: ${all.p99Ms.toFixed(1)} ms`);
-  for (const [reason, n] of stats.failureReasons()) out.line(`  failure: ${n} × ${reason}`);
-  out.line(`failed calls: ${stats.totalFailed}`);
-  return stats.totalFailed === 0 ? 0 : 1;
+  return printSummary(out, stats, results);
 }
 
 /** The weight of `address` in the first live etcd_* balancer that has it. */

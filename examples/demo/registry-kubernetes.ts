@@ -6,18 +6,16 @@
  * killed is taken out of its slice, a pod leaving turns terminating (draining) before it
  * stops, and the API server itself goes down for a few seconds.
  */
-import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRetryInterceptor, inspectBalancers, register } from '../../src';
+import { inspectBalancers, register } from '../../src';
 import { KubeApiServerDouble, endpointSlice, sliceEndpoint } from '../../test/support/kube-apiserver-double';
-import { loadEcho } from '../../test/support/echo-proto';
 import { freePort } from '../../test/support/ports';
 import { killAllReplicas, spawnReplica, type ReplicaProcess } from '../../test/support/replica-process';
 import { DemoOutput, count } from './table';
 import { LoadStats } from './load-stats';
-import { OpenLoopLoad } from './open-loop';
+import { drawEverySecond, printSummary, startDemoClient } from './demo-client';
 import { ETCD_DOWN_MS, planScript } from './script';
 
 export interface KubernetesDemoOptions { durationS: number; policy: string; rate: number; plain: boolean }
@@ -77,27 +75,14 @@ export async function runKubernetesDemo(opts: KubernetesDemoOptions): Promise<nu
 
   process.env.KUBECONFIG = kubeconfig;
   register();
-  const { Client } = loadEcho();
-  const client = new Client(`kubernetes:///${SERVICE}:grpc`, grpc.credentials.createInsecure(), {
-    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [opts.policy]: {} }] }),
-    interceptors: [createRetryInterceptor({ isIdempotent: () => true, onRetry: e => stats.retried(e.peer) })],
-  });
-
   t0 = Date.now();
-  const load = new OpenLoopLoad(client, opts.rate, stats);
-  load.start();
-  const drawTimer = setInterval(() => {
-    const snapshot = stats.window();
-    out.frame({
-      elapsedS: elapsedS(), durationS: opts.durationS, callsPerS: snapshot.calls, calls: stats.totalCalls, failed: stats.totalFailed,
-      rows: [...states.keys()].sort().map(name => ({
-        name, weight: pods.get(name)?.state === 'terminating' ? 0 : 1, state: states.get(name) ?? '?',
-        share: snapshot.calls > 0 ? (snapshot.byReplica.get(name)?.calls ?? 0) / snapshot.calls : 0,
-        total: stats.replica(name).total, inFlight: pods.get(name)?.process.isRunning() ? pods.get(name)?.process.stats.inFlight ?? 0 : 0,
-        p99Ms: snapshot.byReplica.get(name)?.p99Ms, retried: stats.replica(name).retried,
-      })),
-    });
-  }, 1000);
+  const { client, load } = startDemoClient(`kubernetes:///${SERVICE}:grpc`, opts.policy, opts.rate, stats);
+  const drawTimer = drawEverySecond(out, stats, elapsedS, opts.durationS, () => [...states.keys()].sort().map(name => ({
+    name,
+    weight: pods.get(name)?.state === 'terminating' ? 0 : 1,
+    state: states.get(name) ?? '?',
+    inFlight: pods.get(name)?.process.isRunning() ? pods.get(name)?.process.stats.inFlight ?? 0 : 0,
+  })));
   const cleanup = async (): Promise<void> => {
     load.halt();
     clearInterval(drawTimer);
@@ -170,15 +155,7 @@ export async function runKubernetesDemo(opts: KubernetesDemoOptions): Promise<nu
   } finally {
     await cleanup();
   }
-  const all = stats.overall();
-  out.line('');
-  out.line('summary');
-  for (const r of results) out.line(`  ${r}`);
-  out.line(`  calls: ${stats.totalCalls}`);
-  out.line(`  p50: ${all.p50Ms.toFixed(1)} ms, p99: ${all.p99Ms.toFixed(1)} ms`);
-  for (const [reason, n] of stats.failureReasons()) out.line(`  failure: ${n} × ${reason}`);
-  out.line(`failed calls: ${stats.totalFailed}`);
-  return stats.totalFailed === 0 ? 0 : 1;
+  return printSummary(out, stats, results);
 }
 
 async function msUntil(condition: () => boolean, sinceMs: number, timeoutMs: number): Promise<number> {
