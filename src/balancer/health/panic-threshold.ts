@@ -1,21 +1,11 @@
 /**
- * The panic threshold (Envoy's `healthy_panic_threshold`, default 50 %): when
- * health checks mark most of a tier unhealthy (often a bad health check, not
- * bad hosts), sending everything to the few "healthy" ones overloads them. So
- * below the threshold a tier picks among all its READY endpoints, health
- * ignored.
- *
- * Per priority: `ready` = endpoints with a READY connection and a health
- * verdict (healthy or unhealthy; one still waiting for its first answer is in
- * neither count), `healthy` = the usable ones. Priority p panics when
- * healthy(p) < threshold × ready(p) and either some endpoint of p is healthy
- * or none is healthy in any priority. So tier failover is as without panic: a
- * tier with no healthy endpoint fails over to a standby that has one (and one
- * with no READY endpoint always does); only when nothing is healthy anywhere
- * does the first tier with READY endpoints panic instead of failing every call.
- *
- * Counting is O(1) per endpoint change; a flip of a priority's panic state is
- * reported to the owner, which moves that priority's endpoints (rare, O(n)).
+ * The panic threshold (Envoy's `healthy_panic_threshold`): below it a priority
+ * picks among all its READY endpoints, health ignored, because health checks
+ * marking most of a tier unhealthy is more often a bad check than bad hosts.
+ * Priority p panics when healthy(p) < threshold × ready(p) (ready: READY with a
+ * verdict) and either some endpoint of p is healthy or none is anywhere, so
+ * failover to a healthy standby comes first (docs/routing.md). O(1) per endpoint
+ * change; a flip is reported to the owner, which moves that priority (rare, O(n)).
  */
 
 /** What the guard counts an endpoint by. */

@@ -1,30 +1,8 @@
 /**
  * `etcd_peak_ewma`: latency-aware balancing (after Finagle's, Linkerd's and
- * go-zero's peak-EWMA). Cost per endpoint = latency × (outstanding calls + 1 +
- * the tier's common load) × (1 + failure penalty) / weight, compared among
- * `choiceCount` random endpoints (power of two choices, O(1) per pick); the
- * latency is the estimate, or how much longer its oldest call in flight has
- * waited than its rivals' if that is more (`PeakEwmaScheduler`).
- *
- * Least outstanding requests equalises in-flight counts, so a replica 10×
- * slower still gets a share large enough to be the p99; weighing by latency
- * keeps it out of the tail. Latency is measured per call from grpc-js's pick
- * hooks (`onCallStarted` → `onCallEnded`): no timer per call.
- *
- * The choice is made robust to noise common to every endpoint (on a
- * busy client every reply handled in the same event-loop burst is late by the
- * same stall): the estimate is time-weighted, rising with time constant
- * `decayMs / 4` and falling with `decayMs` (`PeakEwmaEstimate`), so a burst of
- * late replies weighs what one sample weighs; and the outstanding calls are
- * counted on top of the tier's common load (`PeakEwmaScheduler`), so a burst
- * of calls that loads every endpoint at once does not make a slow idle replica
- * look cheap. A new endpoint starts from `initialLatencyMs` or the median of
- * its tier; an endpoint not picked for `probeIntervalMs` is probed, and a
- * probe answering faster replaces its estimate, so a recovered replica is back
- * after one probe; a failed call never lowers the estimate and adds the shared
- * decaying failure penalty, so fast errors do not make a broken replica look
- * fast. Tiers, weights, draining, READY-only and the retry skip hook come from
- * the shared endpoint layer.
+ * go-zero's peak-EWMA) on the shared endpoint pool, one `PeakEwmaScheduler` per
+ * tier. Latency is measured per call from grpc-js's pick hooks, no timer per
+ * call. The cost and why: docs/policies.md, "Latency-aware balancing".
  *
  * Service config: `{"loadBalancingConfig":[{"etcd_peak_ewma":{"choiceCount":2,"decayMs":500}}]}`,
  * optional `initialLatencyMs`, `probeIntervalMs`, `healthCheck: {"serviceName": "..."}`.

@@ -1,18 +1,10 @@
 /**
  * `etcd_ring_hash`: consistent hashing on a call-metadata key (gRFC A76's
- * `request_hash_header`, without xDS), with optional bounded loads.
- *
- * The key is the value of the call's `hashHeader` (several values joined by
- * ','), hashed with XXH64; a call without it goes to a random endpoint (as
- * A76 says). Each priority tier has its own ring, gRFC A42's (see
- * hash-ring.ts), rebuilt once per change of its endpoint set; a pick finds
- * the key's point through a radix index (a binary search narrowed to one bucket). `loadBound` c caps every endpoint at ⌈c × (calls in flight +
- * 1) × its weight / total weight⌉ and walks clockwise past full ones (see
- * `RingHashScheduler`). Tiers, health, draining (weight 0: off the ring while
- * others serve), slow start (scales the bound's share), the retry skip hook
- * (the next distinct endpoint clockwise) and `etcd_subset` work as for every
- * etcd_* policy. Zone-aware routing is off for this policy: a key must land on
- * the same replica from every zone.
+ * `request_hash_header`, without xDS), with optional bounded loads. The key is
+ * XXH64 of the call's `hashHeader` values joined by ','; a call without it goes
+ * to a random endpoint (as A76 says). One ring per priority tier (hash-ring.ts),
+ * bounded loads and retries in `RingHashScheduler`. Zone-aware routing is off
+ * for this policy: a key must land on the same replica from every zone.
  *
  * Service config: `{"loadBalancingConfig":[{"etcd_ring_hash":{"hashHeader":"x-user-id","loadBound":1.25}}]}`.
  */

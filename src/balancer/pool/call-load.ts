@@ -1,21 +1,12 @@
 /**
  * Per-endpoint call accounting for load-aware pickers: outstanding calls and a
- * decaying failure penalty.
- *
- * Outstanding = calls started and not ended (exact: grpc-js runs `onCallStarted`
- * and `onCallEnded` exactly once each per started attempt) + picks not started
- * yet. The second part matters: `onCallStarted` runs after an async credentials
- * step, so in a burst every pick would otherwise see 0 outstanding. grpc-js has
- * no "pick abandoned" hook (a call cancelled before it starts, or re-picked
- * because its subchannel left READY, never starts), so un-started picks live in
- * two time buckets and are forgotten after `pendingPickExpiryMs`…2×: nothing
- * leaks, and nothing is allocated per pick.
- *
- * The failure penalty keeps a replica that fails fast from looking idle. Each
- * failed call adds `failurePenalty` (in units of outstanding calls), halving
- * every `failurePenaltyHalfLifeMs`. It limits itself: a penalised replica is
- * only picked again once its score is competitive, so the penalty cannot grow
- * far past the load of its peers, and it fades once the replica recovers.
+ * decaying failure penalty. Outstanding = started and not ended calls (grpc-js
+ * runs each hook exactly once per started attempt) + picks not started yet, since
+ * `onCallStarted` runs after an async credentials step and a burst would
+ * otherwise see 0. grpc-js has no "pick abandoned" hook, so un-started picks live
+ * in two time buckets and are forgotten after `pendingPickExpiryMs`…2×. Each
+ * failure adds `failurePenalty` outstanding-call units, halving every
+ * `failurePenaltyHalfLifeMs`, so a replica failing fast does not look idle.
  */
 import { status } from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';

@@ -1,33 +1,11 @@
 /**
  * Slow start for every etcd_* policy (`slowStart: { windowMs, aggression?,
- * minWeightPercent? }`): an endpoint that joins, or comes back after a long
- * absence, gets a share of its weight that grows over `windowMs`, so a cold
- * replica (empty caches, JIT, connection pools) is not handed a full share at once.
- *
- * Formula: Envoy's `slow_start_config`, as its code computes it
- * (`EdfLoadBalancerBase::applySlowStartFactor`):
- *   factor = max(minWeightPercent / 100, time_factor ^ (1 / aggression)),
- *   time_factor = max(elapsed_ms, 1) / windowMs,
- * and the effective weight is weight × factor until `elapsed ≥ windowMs`.
- * (Envoy's docs write `max(seconds, 1)`; its code floors at 1 ms, so a warming
- * endpoint starts at `minWeightPercent`, as Contour's docs say: "starting from 10 %".)
- * The factor never goes below `MIN_SLOW_START_FACTOR` (with `minWeightPercent` 0)
- * so the schedulers' steps (1 / weight) stay bounded.
- *
- * When the clock runs (gRFC A100 / Envoy: from READY, not from discovery):
- * - an endpoint of the balancer's first resolution starts at full weight (the
- *   channel is new, not the replica), unless it first becomes usable more than
- *   `windowMs` after that resolution (it was down: it starts cold);
- * - an endpoint added later warms from the moment it first becomes usable
- *   (READY, and healthy with health checking);
- * - an endpoint that comes back after being unusable, or absent from the
- *   resolution, for longer than `windowMs` warms again; after a shorter gap it
- *   continues where it was (a blip does not reset a warm replica).
- *
- * Cost: one timer per balancer, only while some endpoint warms, every
- * `slowStartTickMs` (finer steps would cost setWeight calls for weight changes
- * too small to matter); each tick recomputes only the k warming endpoints, a
- * `setWeight` each: O(k log n) per tick, nothing for the others.
+ * minWeightPercent? }`): a joining or returning endpoint's weight grows over
+ * `windowMs` by Envoy's formula (as its code computes it, flooring elapsed time
+ * at 1 ms), never below `MIN_SLOW_START_FACTOR` so the schedulers' steps stay
+ * bounded. The clock starts at READY, not discovery; when it starts and restarts:
+ * docs/client-registry-and-zones.md, "Slow start". One timer per balancer, only
+ * while some endpoint warms; a tick re-weights only the warming endpoints.
  */
 import { type EndpointState } from './endpoint-state';
 

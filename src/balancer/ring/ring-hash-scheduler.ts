@@ -1,24 +1,13 @@
 /**
- * One tier's scheduler for `etcd_ring_hash`: the tier's endpoints on a hash
- * ring (hash-ring.ts), a call's key looked up through its radix index, and, with
- * `loadBound`, consistent hashing with bounded loads (Mirrokni, Thorup,
- * Zadimoghaddam): endpoint i may hold ⌈c × (m + 1) × wᵢ / W⌉ calls in flight,
- * m being the tier's calls in flight and the new call the + 1; the key's
- * owner takes the call if that keeps it within its capacity, else the walk
- * goes clockwise to the first endpoint that stays within its own. A key whose
- * owner is not full never moves.
- *
- * The ring uses the configured weights (a draining tier: equal ones);
- * the capacities use the effective ones, so slow start scales an endpoint's
- * share of the bound, not its place on the ring. The ring is rebuilt at the
- * first pick after the set (or a configured weight) changed, never per pick.
- * With `excluded` (a retry), the walk also skips those: the next distinct
- * endpoint clockwise.
- *
- * m is kept in O(1) per call: +1 per completed pick (`observeCall`), −1 when
- * the call ends; picks that never start (grpc-js has no "abandoned" hook) are
- * corrected by an exact recount (Σ outstanding, O(n)) every max(64, n) picks,
- * so the bound costs O(1) amortised per pick plus the walk.
+ * One tier's scheduler for `etcd_ring_hash`: the tier's endpoints on a hash ring
+ * (hash-ring.ts) and, with `loadBound` c, bounded loads (Mirrokni, Thorup,
+ * Zadimoghaddam): endpoint i may hold ⌈c × (m + 1) × wᵢ / W⌉ calls in flight, m
+ * the tier's calls in flight. The key's owner takes the call within its
+ * capacity, else the walk goes clockwise; a retry's `excluded` are skipped too.
+ * The ring uses configured weights, the capacities effective ones (slow start
+ * scales the share, not the place). The ring is rebuilt at the first pick after
+ * a change; m is O(1) per call, recounted exactly every max(64, n) picks because
+ * grpc-js has no hook for a pick whose call never starts.
  */
 import { type Metadata, type status } from '@grpc/grpc-js';
 import { type CallHooks, type SchedulableEndpoint, type TierScheduler } from '../schedulers/pick-strategy';

@@ -1,20 +1,11 @@
 /**
  * The candidates of a weighted power-of-d-choices pick: up to d distinct
- * endpoints drawn in proportion to weight (successive draws, repeats and
- * excluded ones drawn again). The load-aware schedulers then compare the
- * candidates on load per unit of weight and keep the first drawn on a tie.
- *
- * Why sample by weight rather than draw uniformly and divide the cost by the
- * weight: an endpoint of weight w is treated as w equal servers. With every
- * endpoint idle the first draw decides, so shares follow the weights exactly
- * at low concurrency; dividing a "+1 for the call being placed" by the weight
- * instead hands every idle pairing to the heavier endpoint and starves the
- * lightest. Under load, comparing outstanding/weight still sends each call to
- * the less loaded unit (Finagle's weighted P2C; Envoy reaches the same idle
- * shares with EDF over weight / (active + 1)).
- *
- * All weights equal (the common case) draws uniformly; otherwise the draws
- * come from a `WeightedRandomScheduler` (O(1) alias draws, O(log n) updates).
+ * endpoints drawn in proportion to weight (repeats and excluded ones drawn
+ * again); the schedulers keep the least loaded per unit of weight, the first
+ * drawn on a tie. Sampling by weight treats an endpoint of weight w as w equal
+ * servers, so idle shares follow the weights exactly (dividing a uniform draw's
+ * cost by weight would hand every idle pairing to the heaviest). Equal weights
+ * draw uniformly; otherwise a `WeightedRandomScheduler` (O(1) alias draws).
  */
 import { ensureInt32, ensureUint8 } from './growable';
 import { WeightedRandomScheduler } from './weighted-random-scheduler';

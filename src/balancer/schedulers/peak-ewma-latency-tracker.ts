@@ -1,19 +1,11 @@
 /**
- * One endpoint's latency state for `etcd_peak_ewma`: its `PeakEwmaEstimate`
- * and the per-call timers that feed it.
- *
- * Measures each call's latency from its pick to grpc-js's `onCallEnded` hook
- * and feeds it to the endpoint's `PeakEwmaEstimate`; `onCallStarted` puts the
- * call in the in-flight list. The pick's clock reading is the start: grpc-js
- * starts the call a microtask after the pick (later only while per-call
- * credentials are fetched, which delays every endpoint alike), and one clock
- * reading less is a fifth of the pick's cost. No timer runs per call.
- *
- * grpc-js's hooks carry no call identity, so each call needs its own pair of
- * functions. The pairs are pooled per endpoint and reused once their call has
- * ended, so a pick allocates nothing in steady state. A pick that never starts
- * (cancelled before it started, or re-picked) never returns its pair, which is
- * then simply garbage: nothing leaks, the pool only holds free pairs.
+ * One endpoint's latency state for `etcd_peak_ewma`: its `PeakEwmaEstimate` and
+ * the per-call hooks that feed it, from the pick (whose clock reading is the
+ * start: one reading less per pick) to grpc-js's `onCallEnded`; `onCallStarted`
+ * puts the call in the in-flight list. The hooks carry no call identity, so each
+ * call gets its own pair of functions, pooled per endpoint and reused once the
+ * call ended: no allocation per pick, no timer per call. A pick that never starts
+ * keeps its pair, which is then garbage: nothing leaks.
  */
 import { status } from '@grpc/grpc-js';
 import { type PeakEwmaEstimate } from './peak-ewma-estimate';

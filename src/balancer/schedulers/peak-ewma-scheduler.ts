@@ -1,51 +1,15 @@
 /**
  * Peak-EWMA by power of d choices, for one tier: draw d distinct endpoints in
  * proportion to weight and take the cheapest, cost = latency × (outstanding /
- * relative weight + 1 + common load) × (1 + failure penalty), relative weight
- * being the endpoint's weight over the tier's mean. The "+ 1" is the call
- * being placed; outstanding calls multiply the latency, so a fast endpoint is
- * not piled on past the point where it would answer later than a slower idle
- * one. An endpoint of weight w counts as w servers sharing its calls (see
- * `CandidateSampler`): with everything idle and latencies similar, costs tie,
- * the first drawn wins, and the shares follow the weights exactly.
+ * relative weight + 1 + common load) × (1 + failure penalty). Latency is the
+ * estimate, or the age of the endpoint's oldest call in flight beyond its
+ * rivals' if larger; latencies within `SIMILAR_LATENCY_RATIO` or
+ * `SIMILAR_LATENCY_MS` of the best count as equal. One endpoint per pick is
+ * looked at for probing. Why each term: docs/policies.md, "Latency-aware balancing".
  *
- * The common load is the tier's typical outstanding calls per unit of weight
- * now (a moving average of the candidates' over the last ~8 picks). It makes
- * the trade-off relative to the tier: when a burst loads every endpoint
- * together, a healthy replica is not costed as if it alone were loaded, while
- * one loaded past its peers (queueing, stalled) still is. With the tier idle
- * it is ≈ 0 and the cost is Finagle's. The failure penalty multiplies (rather
- * than adds to outstanding, as in least-request): added, a burst that raises
- * every endpoint's load at once would dilute it.
- *
- * Latency is the estimate, or, if larger, how much longer the endpoint's
- * oldest call in flight has been waiting than the youngest such among the
- * candidates that have calls in flight: a queue or a stall shows at once, in
- * the calls that are not coming back, before any reply; an age every
- * candidate's calls share (the client itself stalled) cancels out.
- *
- * Latencies within `SIMILAR_LATENCY_RATIO` or `SIMILAR_LATENCY_MS` of the best
- * candidate's are costed as the best one's: between replicas that are about as fast, outstanding
- * calls (idle: the weights) decide; otherwise, at low load, the replica whose
- * noise happens to be lowest would take most calls and queue them.
- *
- * An unknown estimate (nothing measured anywhere yet) is costed as the lowest
- * among the candidates: on outstanding calls alone, neither starved nor flooded.
- *
- * Probing: the tier looks at one endpoint per pick, in turn (O(1)); if that
- * endpoint has not been picked for `probeIntervalMs` and for at least
- * `PROBE_MIN_PICKS` of this tier's picks, it gets this pick, whatever its
- * cost, and its answer, if faster, replaces its estimate. So a replica that
- * was slow is measured again about once per `probeIntervalMs` and is back as
- * soon as one probe finds it recovered, while at low traffic the probes still
- * take at most about 1 pick in `PROBE_MIN_PICKS` (kept below 1 %, so a slow
- * replica's probes stay out of the p99).
- *
- * `choiceCount` 0 (or ≥ n) scans every endpoint (O(n)), ties going to one of
- * the tied in proportion to weight; 1 is weighted random. Excluded endpoints
- * (retry skip hook) are never drawn nor probed. Endpoints are a dense array
- * with swap-remove: O(1) per add, remove or re-weight (O(log n) with unequal
- * weights; a newcomer's prior is the median of ≤ `MEDIAN_SAMPLE` estimates).
+ * `choiceCount` 0 (or ≥ n) scans every endpoint; 1 is weighted random. Excluded
+ * endpoints (retry skip hook) are never drawn nor probed. O(1) per add, remove
+ * and pick (O(log n) re-weights with unequal weights).
  */
 import { type status } from '@grpc/grpc-js';
 import { CandidateSampler } from './candidate-sampler';

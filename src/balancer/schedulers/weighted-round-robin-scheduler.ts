@@ -1,22 +1,13 @@
 /**
- * Smooth weighted round robin over a changing set, for `etcd_weighted_round_robin`.
- *
- * Two structures, as in `WeightedRandomScheduler`:
- * - an earliest-deadline-first heap, always current: endpoint i is due every
- *   1/W(i) of virtual time; a pick takes the earliest deadline and moves it
- *   one step on (O(log n)). A joining endpoint is first due half a step after
- *   the current virtual time (the Sainte-Laguë start of the exact schedule); a
- *   weight change rescales the time left to its deadline; a removal takes it
- *   out. So add, remove and re-weight are O(log n). Every deadline stays within
- *   one step of the virtual time, so each endpoint's lag behind its ideal share
- *   stays within a pick either way, and a window of ΣW picks gives endpoint i
- *   W(i) picks within ±2 (±1 would need all deadlines re-aligned to a period
- *   start after each change: an O(n) reset per event);
- * - the exact O(1) schedule (`PrecomputedWeightedScheduler`: every window of
- *   ΣW picks gives exactly W(i)), rebuilt lazily once the set has been stable
- *   for a whole period of picks (n picks to measure the period, then ΣW more),
- *   so its O(ΣW log n) build is amortised over at least ΣW picks and a burst
- *   of changes never rebuilds it per change. Periods over
+ * Smooth weighted round robin over a changing set, for `etcd_weighted_round_robin`,
+ * in two structures (as `WeightedRandomScheduler`):
+ * - an earliest-deadline-first heap, always current, O(log n) per pick, add,
+ *   remove and re-weight; a joiner is first due half a step on (Sainte-Laguë).
+ *   Any ΣW picks give endpoint i W(i) within ±2 (±1 would need an O(n)
+ *   re-alignment per change);
+ * - the exact O(1) schedule (`PrecomputedWeightedScheduler`), rebuilt lazily once
+ *   the set has been stable for a period of picks, so its O(ΣW log n) build is
+ *   amortised and a burst of changes never rebuilds it per change. Periods over
  *   `MAX_PRECOMPUTED_PERIOD` stay on the heap.
  */
 import { ensureFloat64, ensureInt32 } from './growable';

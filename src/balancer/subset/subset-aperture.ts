@@ -1,27 +1,11 @@
 /**
- * Deterministic subsetting: Finagle's deterministic aperture (twitter/finagle,
- * `DeterministicAperture.rst`), computed exactly in integers.
- *
- * Clients sit on a peer ring at offsets i/C, backends on a destination ring, each
- * 1/N wide, in one order all clients agree on (see subset-ring.ts). Client i's
- * slice starts at i/C and is max(1/C, k/N) wide: k backends' worth, or more when
- * there are too few clients to cover every backend. A backend only partly inside
- * the slice gets that fraction as a weight, so every point of the ring carries the
- * same load whatever C, N and k are (no divisibility needed).
- *
- * Why this scheme and not Google SRE's deterministic subsets (shuffle per round,
- * take slice `id % (N/k)`): both need the client's index and the client count,
- * which the client registry gives; but SRE's subsets change wholesale when a
- * client's index moves (its round and slice change: every client ranked after a
- * newcomer gets k new backends) or when N changes (a new shuffle), while an
- * aperture slice only slides: a join or leave moves each slice edge by at most
- * one backend. And it evens the load exactly for any N, not only when k divides N.
- * The price: edge backends carry fractional weights, handed to the child policy
- * in a derived attribute map (subset-balancer.ts).
- *
- * Units: the ring is N·C units long, backend j covers [j·C, (j+1)·C), client i's
- * slice [i·N, i·N + L) with L = max(N, k·C). Everything is an integer: no float
- * rounding decides which backend is in a slice.
+ * Deterministic subsetting: Finagle's deterministic aperture, computed exactly
+ * in integers (why this and not Google SRE's subsets: docs/client-registry-and-zones.md).
+ * The ring is N·C units long (N backends, C clients): backend j covers
+ * [j·C, (j+1)·C), client i's slice [i·N, i·N + L) with L = max(N, k·C). A backend
+ * partly inside the slice gets that fraction as its weight, so every point of
+ * the ring carries the same load whatever C, N and k; no float rounding decides
+ * membership.
  */
 
 /** One backend of a client's slice: its position in the ring order and the share of it the slice covers, in (0, 1]. */

@@ -1,25 +1,13 @@
 /**
  * `etcd_subset`: connects this client to a subset of each priority tier's
- * endpoints and lets a child policy balance over it (gRFC A68's wrapper shape).
- *
- * - With the client registry (a `ClientRegistrySource` from our etcd resolver, once it has
- *   answered with this process's index): deterministic aperture (subset-aperture.ts),
- *   fractional weights at the slice edges handed to the child.
- * - Otherwise, and until then: A68 random subsetting, the first `subsetSize`
- *   endpoints by XXH64(address, seed) with a seed random per balancer.
- * Each priority tier is subset on its own, so a subset never holds only standbys
- * while primaries exist, and standbys stay connected for failover.
- *
- * The child sees only its subset, with the same attribute map contract as from the
- * resolver (endpoint-attributes.ts): one derived map, patched in place, and a new
- * `Endpoint` object exactly when an endpoint's derived attributes change, so the
- * child's update stays O(changed) and a weight change never reconnects. Health,
- * draining, tiers and the retry skip hook are the child's, unchanged; subchannels
- * come from our helper, so `outlier_detection` as parent wraps them as before.
- *
- * Cost: a resolver update is one pass over the list (inherent: grpc-js hands the
- * whole list) plus O(log n) per endpoint that joined or left a tier; choosing the
- * subset is O(k) per tier, and so is a fleet change.
+ * endpoints and lets a child policy balance over it (gRFC A68's wrapper shape):
+ * deterministic aperture once the client registry gave this process its index
+ * (subset-aperture.ts), A68 random subsetting (XXH64 of address and a seed per
+ * balancer) until then or without one. Each tier is subset on its own, so
+ * standbys stay connected for failover. The child gets the resolver's attribute
+ * contract (one derived map patched in place, a new `Endpoint` only when its
+ * attributes change), so its update stays O(changed) and a re-weight never
+ * reconnects.
  */
 import { type ChannelOptions } from '@grpc/grpc-js';
 import {

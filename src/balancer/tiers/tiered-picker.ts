@@ -1,30 +1,15 @@
 /**
  * The READY picker shared by every etcd_* policy: priority tiers, the retry
- * skip hook, and call accounting around a per-tier scheduler.
+ * skip hook, and call accounting around a per-tier scheduler. It is a thin
+ * handle on the balancer's live tiers (`TierView`), so publishing one is O(1).
+ * Tier 0 takes all traffic; a pick landing after a change that emptied every
+ * tier queues (the next picker is on its way).
  *
- * The picker is a thin handle on the balancer's live tiers (`TierView`), so
- * publishing one is O(1): nothing is copied or indexed per publication. The
- * active tiers hold only usable endpoints (see `EndpointPoolBalancer`); tier 0
- * takes all traffic. Should a pick land between a change that emptied every
- * tier and the balancer's next publication (same tick), it queues: the next
- * picker is on its way.
- *
- * With steering (a retry), addresses in `tried` are avoided while another
- * usable endpoint exists: first an untried endpoint of tier 0, else an untried
- * one of the next tier (a standby is a better retry target than the replica
- * that just failed), else tier 0 as usual (reuse beats failing the call).
- * Draining (weight 0) endpoints are in no active tier while a positive-weight
- * one is usable, so they are never retry targets then.
- *
- * Per pick without steering: one WeakMap lookup, one scheduler pick, one child
- * pick; the child's result object (fresh per pick) gets our hooks (the call
- * accounting's, or the scheduler's own when it observes calls). With zone-aware
- * routing the tier is split by zone: one random draw chooses the zone's tier
- * first (none while all traffic stays local; see zone-split.ts), and a retry
- * prefers that zone's untried endpoints, then any other zone's, then the next tier.
- * With tag routing (tag-split.ts) the tier is split by tag before zones: the
- * call's tag chooses the tag's tier (one `Map` lookup), or fails the pick
- * (`force`); a retry stays within the call's tag.
+ * A retry (`tried`) avoids those addresses while another usable endpoint exists:
+ * an untried one of tier 0, else of the next tier (a standby beats the replica
+ * that just failed), else tier 0 as usual (reuse beats failing the call). A tier
+ * split by tag (tag-split.ts) or zone (zone-split.ts) first chooses the call's
+ * leaf; a retry stays within the call's tag and prefers its zone.
  */
 import { Metadata, status } from '@grpc/grpc-js';
 import { PickResultType, type PickArgs, type Picker, type PickResult } from '../../common/grpc-experimental';

@@ -1,28 +1,13 @@
 /**
- * Zone-aware routing for every etcd_* policy (Envoy's zone-aware routing), on
- * when the process declared `register({ locality: { zone } })`; an endpoint's
- * zone is its registration `metadata.zone` ('' when absent: another zone to
- * every client that declares one).
- *
- * Priority tiers come first (failover is unchanged); within the tier taking
- * the traffic, each zone's usable endpoints form a tier of their own, with
- * their own scheduler (`ZoneSplit.leaves`, the local zone first). Envoy's rule
- * decides between them:
- * - local% = share of the calling fleet in my zone, upstream% = share of the
- *   tier's usable endpoints in my zone;
- * - upstream% ≥ local%: everything stays local;
- * - else upstream% / local% stays local and the rest spills to the other zones
- *   in proportion to their residual capacity, max(0, upstream%(z) − callers%(z)).
- * The calling fleet comes from the client registry (`ClientRegistrySource`); without
- * one, or until it answers, the callers are assumed to spread like the tier's
- * endpoints at full health (all of them, whatever their state), so a zone
- * losing replicas spills exactly what it can no longer serve.
- *
- * Cost: a pick draws one random number against precomputed cumulative shares
- * (binary search over the zones; no draw at all while everything is local).
- * The shares are recomputed, O(z) for z zones, at the first pick after a
- * change of the tier's membership (an endpoint in or out of a zone), of the
- * endpoint census or of the fleet: never per pick, never per endpoint.
+ * Zone-aware routing for every etcd_* policy (Envoy's), on once the process
+ * declared `register({ locality: { zone } })`; an endpoint's zone is its
+ * `metadata.zone` ('' when absent). Within the tier taking the traffic, each
+ * zone's usable endpoints form a leaf tier (local first), and Envoy's rule
+ * splits calls among them from the callers' spread (the client registry's, or
+ * until it answers the endpoints' own): docs/client-registry-and-zones.md.
+ * A pick draws one number against precomputed cumulative shares (none while all
+ * stays local); shares are recomputed, O(zones), at the first pick after a
+ * membership, census or fleet change, never per pick.
  */
 import { ensureFloat64 } from '../schedulers/growable';
 import { type ZoneRouting } from './zone-routing';
