@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { startEchoServer, type EchoServer, type EchoServerOptions } from '../support/echo-server';
 import { loadEcho, unary, type EchoClient } from '../support/echo-proto';
 import { waitFor } from '../support/wait';
+import { runBounded } from '../support/bounded';
 
 /** Header keys a grpc-js client sends on its own; anything else reaching a server came from us. */
 export const STANDARD_KEYS = new Set(['user-agent', 'grpc-accept-encoding', 'accept-encoding', 'te', 'content-type', 'grpc-timeout']);
@@ -98,22 +99,7 @@ export function resetCounters(replicas: Replicas): void {
   replicas.previousAttempts.length = 0;
 }
 
-/** Runs `count` calls with at most `concurrency` in flight; resolves to [succeeded, errors]. */
-export async function runCalls(count: number, concurrency: number, one: (i: number) => Promise<unknown>): Promise<{ ok: number; errors: grpc.ServiceError[] }> {
-  let next = 0;
-  let ok = 0;
-  const errors: grpc.ServiceError[] = [];
-  const worker = async (): Promise<void> => {
-    while (next < count) {
-      const i = next++;
-      try {
-        await one(i);
-        ok++;
-      } catch (err) {
-        errors.push(err as grpc.ServiceError);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return { ok, errors };
+/** Runs `count` calls with at most `concurrency` in flight; resolves to how many succeeded and the errors. */
+export function runCalls(count: number, concurrency: number, one: (i: number) => Promise<unknown>): Promise<{ ok: number; errors: grpc.ServiceError[] }> {
+  return runBounded<grpc.ServiceError>(count, concurrency, one);
 }

@@ -5,47 +5,12 @@ import { type Registration } from '../../../src/discovery/registration';
 import { type LostEvent, type RegisteredEvent } from '../../../src/discovery/registration-events';
 import { startEtcd, type EtcdServer } from '../../support/etcd';
 import { startEchoServer, type EchoServer } from '../../support/echo-server';
-import { loadEcho, unary, type EchoClient } from '../../support/echo-proto';
+import { loadEcho, type EchoClient } from '../../support/echo-proto';
+import { startSteadyLoad, type SteadyLoad } from '../../support/steady-load';
 import { waitFor } from '../../support/wait';
 import { EtcdObserver } from './registry-fixtures';
 
 const TTL_SECONDS = 2;
-
-/** Calls the server back to back from `concurrency` workers, recording latency and failures by phase. */
-class CallLoad {
-  private running = true;
-  private readonly workers: Promise<void>[];
-  phase = 'before';
-  readonly maxLatencyMs = new Map<string, number>();
-  readonly calls = new Map<string, number>();
-  readonly failures: string[] = [];
-
-  constructor(private readonly client: EchoClient, concurrency: number) {
-    this.workers = Array.from({ length: concurrency }, () => this.work());
-  }
-
-  private async work(): Promise<void> {
-    while (this.running) {
-      const phase = this.phase;
-      const t0 = Date.now();
-      try {
-        await unary(this.client, 'ping', { deadline: Date.now() + 5000 });
-      } catch (err) {
-        this.failures.push(`${phase}: ${(err as Error).message}`);
-      }
-      const ms = Date.now() - t0;
-      this.maxLatencyMs.set(phase, Math.max(this.maxLatencyMs.get(phase) ?? 0, ms));
-      this.calls.set(phase, (this.calls.get(phase) ?? 0) + 1);
-      // Yield to timers between calls, as a real client's requests would.
-      await new Promise(resolve => setImmediate(resolve));
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await Promise.all(this.workers);
-  }
-}
 
 describe('registry: etcd killed (-9) for longer than 2×TTL, then restarted', function () {
   this.timeout(40_000);
@@ -55,7 +20,7 @@ describe('registry: etcd killed (-9) for longer than 2×TTL, then restarted', fu
   let client: EchoClient | undefined;
   let observer: EtcdObserver | undefined;
   let registration: Registration | undefined;
-  let load: CallLoad | undefined;
+  let load: SteadyLoad | undefined;
 
   afterEach(async () => {
     await load?.stop();
@@ -84,10 +49,10 @@ describe('registry: etcd killed (-9) for longer than 2×TTL, then restarted', fu
     const leaseBefore = registration.leaseId;
     const key = registration.key;
 
-    load = new CallLoad(client, 4);
-    await waitFor('calls to flow', () => (load!.calls.get('before') ?? 0) > 50, { timeoutMs: 5000 });
+    load = startSteadyLoad(client, { concurrency: 4, phase: 'before' });
+    await waitFor('calls to flow', () => load!.ok > 50, { timeoutMs: 5000 });
 
-    load.phase = 'etcd down';
+    load.phase('etcd down');
     const killedAt = Date.now();
     await etcd.kill('SIGKILL');
     const lostMs = await waitFor('the loss to be noticed', () => lost.length > 0, { timeoutMs: 5000 * TTL_SECONDS });
@@ -98,10 +63,10 @@ describe('registry: etcd killed (-9) for longer than 2×TTL, then restarted', fu
     // Stay down for longer than 2×TTL: etcd3's own Lease would have given up here.
     await waitFor('2.5×TTL of outage', () => Date.now() - killedAt >= 2500 * TTL_SECONDS, { timeoutMs: 10_000, intervalMs: 50 });
 
-    load.phase = 'etcd restarting';
+    load.phase('etcd restarting');
     await etcd.restart();
     const healthyAt = Date.now();
-    load.phase = 'etcd back';
+    load.phase('etcd back');
     const keyBackMs = await waitFor('the key to be back', async () => (await observer!.get(key)) !== undefined, { timeoutMs: 10_000, intervalMs: 20 });
     const registeredMs = await waitFor('onRegistered', () => registered.length > 0, { timeoutMs: 10_000 });
     const event = registered[0];
@@ -129,11 +94,10 @@ describe('registry: etcd killed (-9) for longer than 2×TTL, then restarted', fu
     expect(event.leaseKept).to.equal(registration.leaseId === leaseBefore);
     expect(registration.state).to.equal('registered');
 
-    await load.stop();
-    const latency = Object.fromEntries(load.maxLatencyMs);
-    console.log(`      calls per phase ${JSON.stringify(Object.fromEntries(load.calls))}; max latency ms ${JSON.stringify(latency)}; key polled ${polls}×`);
-    expect(load.failures).to.deep.equal([]);
-    expect(load.maxLatencyMs.get('etcd down')).to.be.lessThan(1000);
-    for (const [phase, ms] of load.maxLatencyMs) expect(ms, `max latency while ${phase}`).to.be.lessThan(1000);
+    const totals = await load.stop();
+    console.log(`      per phase ${JSON.stringify(totals.byPhase)}; key polled ${polls}×`);
+    expect(totals.failures).to.deep.equal([]);
+    expect(totals.byPhase['etcd down'].maxLatencyMs).to.be.lessThan(1000);
+    for (const [phase, t] of Object.entries(totals.byPhase)) expect(t.maxLatencyMs, `max latency while ${phase}`).to.be.lessThan(1000);
   });
 });

@@ -12,6 +12,7 @@ import { startEtcd, startEtcdCluster, etcdctl, ETCDCTL_BIN, type EtcdCluster, ty
 import { startEchoServer, type EchoServer } from '../../support/echo-server';
 import { unary, type EchoClient } from '../../support/echo-proto';
 import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy';
+import { startSteadyLoad, type LoadTotals } from '../../support/steady-load';
 import { waitFor } from '../../support/wait';
 import { echoClient, etcdTarget, etcdUri, putEndpoint, recordingResolver, writerClient, type RecordingResolver } from './resolver-fixtures';
 
@@ -25,26 +26,6 @@ function etcdctlAsync(endpoints: string[], args: string[]): Promise<string> {
 
 /** etcd's default cap on operations per transaction. */
 const MAX_TXN_OPS = 128;
-
-/** Calls in a loop on `concurrency` lanes until stopped; counts outcomes per server. */
-function startLoad(client: EchoClient, concurrency = 4): { stop(): Promise<void>; ok: number; failed: number; errors: string[]; byServer: Map<string, number> } {
-  let running = true;
-  const state = { ok: 0, failed: 0, errors: [] as string[], byServer: new Map<string, number>(), stop: async () => { running = false; await Promise.all(lanes); } };
-  const lane = async (): Promise<void> => {
-    while (running) {
-      try {
-        const reply = await unary(client, 'load', { deadline: Date.now() + 5000 });
-        state.ok++;
-        state.byServer.set(reply.server, (state.byServer.get(reply.server) ?? 0) + 1);
-      } catch (err) {
-        state.failed++;
-        if (state.errors.length < 5) state.errors.push((err as Error).message);
-      }
-    }
-  };
-  const lanes = Array.from({ length: concurrency }, () => lane());
-  return state;
-}
 
 describe('etcd resolver resilience (real etcd, real servers)', function () {
   this.timeout(60_000);
@@ -200,7 +181,8 @@ describe('etcd resolver resilience (real etcd, real servers)', function () {
     await unary(ch);
     const r = resolve('killed', etcd.endpoints);
     await waitFor('resolution', () => r.last()?.addresses.length === 2, { timeoutMs: 5000 });
-    const load = startLoad(ch);
+    const load = startSteadyLoad(ch, { concurrency: 4 });
+    let totals: LoadTotals | undefined;
     try {
       await waitFor('load to flow', () => load.ok > 50, { timeoutMs: 5000 });
       await etcd.kill('SIGKILL');
@@ -212,12 +194,12 @@ describe('etcd resolver resilience (real etcd, real servers)', function () {
       await putEndpoint(fresh, 'killed', c.address);
       const seenMs = await waitFor('c after the restart', () => r.last()?.addresses.includes(c.address) === true, { timeoutMs: 10_000 });
       const afterHealthy = Date.now() - healthy;
-      await waitFor('traffic to reach c', () => (load.byServer.get('c') ?? 0) > 0, { timeoutMs: 5000 });
+      await waitFor('traffic to reach c', () => (load.byReplica.get('c') ?? 0) > 0, { timeoutMs: 5000 });
       console.log(`      etcd restart: change seen ${afterHealthy} ms after etcd was healthy (${seenMs} ms after the put); ${load.ok} calls, ${load.failed} failed`);
     } finally {
-      await load.stop();
+      totals = await load.stop();
     }
-    expect(load.failed, load.errors.join('; ')).to.equal(0);
+    expect(totals!.failed, Object.keys(totals!.reasons).join('; ')).to.equal(0);
   });
 
   it('leader of a 3-member cluster killed under load: zero failed calls, changes seen', async function () {
@@ -230,7 +212,8 @@ describe('etcd resolver resilience (real etcd, real servers)', function () {
     const ch = client(etcdTarget('cluster', cluster.endpoints));
     const r = resolve('cluster', cluster.endpoints);
     await waitFor('resolution', () => r.last()?.addresses.length === 2, { timeoutMs: 5000 });
-    const load = startLoad(ch);
+    const load = startSteadyLoad(ch, { concurrency: 4 });
+    let totals: LoadTotals | undefined;
     try {
       await waitFor('load to flow', () => load.ok > 50, { timeoutMs: 5000 });
       const leader = await cluster.leader();
@@ -245,12 +228,12 @@ describe('etcd resolver resilience (real etcd, real servers)', function () {
       }, { timeoutMs: 15_000, intervalMs: 50 });
       const written = Date.now();
       const seenMs = await waitFor('c after the leader was killed', () => r.last()?.addresses.includes(c.address) === true, { timeoutMs: 10_000 });
-      await waitFor('traffic to reach c', () => (load.byServer.get('c') ?? 0) > 0, { timeoutMs: 5000 });
+      await waitFor('traffic to reach c', () => (load.byReplica.get('c') ?? 0) > 0, { timeoutMs: 5000 });
       console.log(`      leader ${leader.name} killed: write accepted after ${written - killed} ms, seen ${seenMs} ms later; ${load.ok} calls, ${load.failed} failed`);
     } finally {
-      await load.stop();
+      totals = await load.stop();
     }
-    expect(load.failed, load.errors.join('; ')).to.equal(0);
+    expect(totals!.failed, Object.keys(totals!.reasons).join('; ')).to.equal(0);
   });
 
   it('coalesces a burst of 1,000 changes (8 transactions) into a handful of LB updates', async function () {
