@@ -1,56 +1,23 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { registerBalancers } from '../../../src/balancer/policies/register-balancers';
 import { createRetryInterceptor } from '../../../src/interceptor/retry-interceptor';
-import { unary, type EchoClient } from '../../support/echo-proto';
+import { unary } from '../../support/echo-proto';
 import { seededRandom, waitFor } from '../../support/wait';
-import { startHealthEchoServer, type HealthEchoServer, type HealthEchoServerOptions } from '../support/health-service';
-import { balancerFor, failedCount, makeClient, runCalls, waitForEndpoints } from '../support/load';
-import { createStaticTarget, type StaticTarget } from '../support/static-resolver';
+import { LOCAL_SUBCHANNEL_POOL, named, useBalancerHarness } from '../support/harness';
+import { balancerFor, failedCount, runCalls, stateOf, waitForEndpoints } from '../support/load';
 
 const POLICIES = ['etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_least_request', 'etcd_peak_ewma'];
 const HEALTH = { healthCheck: { serviceName: '' } };
 
 describe('client-side health checking: pickers use READY and healthy endpoints only', function () {
   this.timeout(60_000);
-  let replicas: HealthEchoServer[] = [];
-  let clients: EchoClient[] = [];
-  let targets: StaticTarget[] = [];
-
-  before(() => registerBalancers());
-  afterEach(async () => {
-    for (const c of clients) c.close();
-    for (const t of targets) t.dispose();
-    await Promise.all(replicas.map(r => r.echo.stop(100)));
-    clients = [];
-    targets = [];
-    replicas = [];
-  });
-
-  async function serve(count: number, options: (i: number) => HealthEchoServerOptions = () => ({})): Promise<HealthEchoServer[]> {
-    const started = await Promise.all(Array.from({ length: count }, (_, i) => startHealthEchoServer({ name: `r${i}`, ...options(i) })));
-    replicas.push(...started);
-    return started;
-  }
-
-  function connect(addresses: string[], lbConfig: object, options: grpc.ChannelOptions = {}): EchoClient {
-    const target = createStaticTarget(addresses.map(address => ({ address })));
-    // A private subchannel pool: channels of different tests never share connections (or health watches).
-    const client = makeClient(target.target, lbConfig, { 'grpc.use_local_subchannel_pool': 1, ...options });
-    targets.push(target);
-    clients.push(client);
-    return client;
-  }
-
-  function stateOf(addresses: string[], address: string): string | undefined {
-    return balancerFor(addresses)?.endpoints.find(e => e.address === address)?.state;
-  }
+  const { serveHealth, connect } = useBalancerHarness({ channelOptions: LOCAL_SUBCHANNEL_POOL });
 
   for (const policy of POLICIES) {
     it(`${policy}: a replica flipped to NOT_SERVING under load gets no call once the client has seen it, no call fails, and it is used again after SERVING`, async () => {
-      const servers = await serve(3, () => ({ latencyMs: 1 }));
+      const servers = await serveHealth(named('r', 3), () => ({ latencyMs: 1 }));
       const addresses = servers.map(s => s.address);
-      const client = connect(addresses, { [policy]: HEALTH });
+      const { client } = connect(addresses, { [policy]: HEALTH });
       await runCalls(client, 1, 1);
       await waitForEndpoints(addresses);
       const [flipped, ...others] = servers;
@@ -92,8 +59,8 @@ describe('client-side health checking: pickers use READY and healthy endpoints o
   }
 
   it('queues calls at startup until the first health answer, and never sends one to a replica that starts NOT_SERVING', async () => {
-    const [serving, notServing] = await serve(2, i => ({ statuses: { '': i === 0 ? 'SERVING' : 'NOT_SERVING' } }));
-    const client = connect([serving.address, notServing.address], { etcd_weighted_round_robin: HEALTH });
+    const [serving, notServing] = await serveHealth(named('r', 2), i => ({ statuses: { '': i === 0 ? 'SERVING' : 'NOT_SERVING' } }));
+    const { client } = connect([serving.address, notServing.address], { etcd_weighted_round_robin: HEALTH });
     // Issued at once, before any connection exists.
     const result = await runCalls(client, 200, 20);
     expect(failedCount(result)).to.equal(0);
@@ -103,9 +70,9 @@ describe('client-side health checking: pickers use READY and healthy endpoints o
   });
 
   it('with panicThresholdPercent 0, fails calls fast, naming the health status, when every replica is NOT_SERVING; serves again when one recovers', async () => {
-    const servers = await serve(2, () => ({ statuses: { '': 'NOT_SERVING' } }));
+    const servers = await serveHealth(named('r', 2), () => ({ statuses: { '': 'NOT_SERVING' } }));
     const addresses = servers.map(s => s.address);
-    const client = connect(addresses, { etcd_least_request: { ...HEALTH, panicThresholdPercent: 0 } });
+    const { client } = connect(addresses, { etcd_least_request: { ...HEALTH, panicThresholdPercent: 0 } });
     // The first call waits while the connections come up and the health answers arrive, then fails.
     const error = await unary(client, 'x', { deadline: Date.now() + 5000 }).then(() => undefined, (err: grpc.ServiceError) => err);
     expect(balancerFor(addresses)?.endpoints.map(e => e.state)).to.deep.equal(['TRANSIENT_FAILURE', 'TRANSIENT_FAILURE']);
@@ -120,9 +87,9 @@ describe('client-side health checking: pickers use READY and healthy endpoints o
   });
 
   it('leaves health alone when the config has no healthCheck (off, as in gRFC A17)', async () => {
-    const servers = await serve(2, i => ({ statuses: { '': i === 0 ? 'NOT_SERVING' : 'SERVING' } }));
+    const servers = await serveHealth(named('r', 2), i => ({ statuses: { '': i === 0 ? 'NOT_SERVING' : 'SERVING' } }));
     const addresses = servers.map(s => s.address);
-    const client = connect(addresses, { etcd_weighted_round_robin: {} });
+    const { client } = connect(addresses, { etcd_weighted_round_robin: {} });
     await runCalls(client, 1, 1);
     await waitForEndpoints(addresses);
     const before = servers[0].echo.calls;
@@ -133,9 +100,9 @@ describe('client-side health checking: pickers use READY and healthy endpoints o
   });
 
   it('retry skip hook: a call failing on one replica is retried on a healthy one, never on the NOT_SERVING one', async () => {
-    const [failing, notServing, healthy] = await serve(3, i => (i === 0 ? { failRate: 1 } : i === 1 ? { statuses: { '': 'NOT_SERVING' } } : {}));
+    const [failing, notServing, healthy] = await serveHealth(named('r', 3), i => (i === 0 ? { failRate: 1 } : i === 1 ? { statuses: { '': 'NOT_SERVING' } } : {}));
     const addresses = [failing.address, notServing.address, healthy.address];
-    const client = connect(addresses, { etcd_weighted_round_robin: HEALTH }, { interceptors: [createRetryInterceptor({ random: seededRandom(5), maxTokens: 1000 })] });
+    const { client } = connect(addresses, { etcd_weighted_round_robin: HEALTH }, { interceptors: [createRetryInterceptor({ random: seededRandom(5), maxTokens: 1000 })] });
     await runCalls(client, 1, 1);
     await waitFor('replicas connected and health known', () => ['READY', 'TRANSIENT_FAILURE', 'READY'].every((s, i) => stateOf(addresses, addresses[i]) === s));
     const healthyBefore = healthy.echo.calls;
@@ -149,9 +116,9 @@ describe('client-side health checking: pickers use READY and healthy endpoints o
 
   // Panic threshold off: with 1 of 3 healthy the default (50 %) would use all three, by design.
   it('composes with outlier_detection as parent: ejection and health both take replicas out, no call fails on a healthy one', async () => {
-    const [failing, flipped, healthy] = await serve(3, i => ({ failRate: i === 0 ? 1 : 0, latencyMs: 1 }));
+    const [failing, flipped, healthy] = await serveHealth(named('r', 3), i => ({ failRate: i === 0 ? 1 : 0, latencyMs: 1 }));
     const addresses = [failing.address, flipped.address, healthy.address];
-    const client = connect(addresses, {
+    const { client } = connect(addresses, {
       outlier_detection: {
         interval: { seconds: 0, nanos: 300_000_000 },
         base_ejection_time: { seconds: 30, nanos: 0 },

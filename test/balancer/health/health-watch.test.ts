@@ -2,60 +2,26 @@ import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { type ServingStatus } from 'grpc-health-check';
 import { inspectBalancers } from '../../../src/balancer/pool/balancer-diagnostics';
-import { registerBalancers } from '../../../src/balancer/policies/register-balancers';
 import { registerResolver, statusOrFromValue, type Endpoint, type GrpcUri, type Resolver, type ResolverListener } from '../../../src/common/grpc-experimental';
-import { startEchoServer, type EchoServer } from '../../support/echo-server';
 import { loadEcho, unary, type EchoClient } from '../../support/echo-proto';
 import { waitFor } from '../../support/wait';
-import { startHealthEchoServer, type HealthEchoServer, type HealthEchoServerOptions } from '../support/health-service';
-import { balancerFor, failedCount, makeClient, runCalls, waitForEndpoints } from '../support/load';
-import { createStaticTarget, type StaticTarget } from '../support/static-resolver';
+import { LOCAL_SUBCHANNEL_POOL, named, useBalancerHarness } from '../support/harness';
+import { failedCount, runCalls, stateOf, waitForEndpoints } from '../support/load';
+import { type StaticTarget } from '../support/static-resolver';
 
 describe('client-side health checking: the Watch stream per subchannel', function () {
   this.timeout(60_000);
-  let replicas: HealthEchoServer[] = [];
-  let plain: EchoServer[] = [];
-  let clients: EchoClient[] = [];
-  let targets: StaticTarget[] = [];
-
-  before(() => registerBalancers());
-  afterEach(async () => {
-    for (const c of clients) c.close();
-    for (const t of targets) t.dispose();
-    await Promise.all([...replicas.map(r => r.echo), ...plain].map(s => s.stop(100)));
-    clients = [];
-    targets = [];
-    replicas = [];
-    plain = [];
-  });
-
-  async function serve(count: number, options: (i: number) => HealthEchoServerOptions = () => ({})): Promise<HealthEchoServer[]> {
-    const started = await Promise.all(Array.from({ length: count }, (_, i) => startHealthEchoServer({ name: `r${i}`, ...options(i) })));
-    replicas.push(...started);
-    return started;
-  }
-
-  function target(addresses: string[]): StaticTarget {
-    const t = createStaticTarget(addresses.map(address => ({ address })));
-    targets.push(t);
-    return t;
-  }
+  const harness = useBalancerHarness();
+  const { serve, serveHealth, target } = harness;
 
   /** Panic threshold off: these tests are about what health alone decides. */
-  function client(t: StaticTarget, serviceName: string, options: grpc.ChannelOptions = { 'grpc.use_local_subchannel_pool': 1 }): EchoClient {
-    const c = makeClient(t.target, { etcd_weighted_round_robin: { healthCheck: { serviceName }, panicThresholdPercent: 0 } }, options);
-    clients.push(c);
-    return c;
-  }
-
-  function stateOf(addresses: string[], address: string): string | undefined {
-    return balancerFor(addresses)?.endpoints.find(e => e.address === address)?.state;
+  function client(t: StaticTarget, serviceName: string, options: grpc.ChannelOptions = LOCAL_SUBCHANNEL_POOL): EchoClient {
+    return harness.client(t, { etcd_weighted_round_robin: { healthCheck: { serviceName }, panicThresholdPercent: 0 } }, options);
   }
 
   it('treats a server without the health service (UNIMPLEMENTED) as healthy, with one warning for it', async () => {
-    const [withHealth] = await serve(1);
-    const without = await startEchoServer({ name: 'no-health' });
-    plain.push(without);
+    const [withHealth] = await serveHealth(named('r', 1));
+    const [without] = await serve(['no-health']);
     const addresses = [withHealth.address, without.address];
     const lines: string[] = [];
     grpc.setLogger({ ...console, error: (...args: unknown[]) => lines.push(args.map(String).join(' ')) });
@@ -81,7 +47,7 @@ describe('client-side health checking: the Watch stream per subchannel', functio
   it('does not pick a replica that does not know the service name (SERVICE_UNKNOWN)', async () => {
     const SERVICE = 'grpc_etcd_lb.echo.Echo';
     const statuses: Record<string, ServingStatus>[] = [{ '': 'SERVING', [SERVICE]: 'SERVING' }, { '': 'SERVING' }];
-    const [knows, unknown] = await serve(2, i => ({ statuses: statuses[i] }));
+    const [knows, unknown] = await serveHealth(named('r', 2), i => ({ statuses: statuses[i] }));
     const addresses = [knows.address, unknown.address];
     const c = client(target(addresses), SERVICE);
     const result = await runCalls(c, 200, 8);
@@ -98,7 +64,7 @@ describe('client-side health checking: the Watch stream per subchannel', functio
   });
 
   it('re-opens a failed Watch with backoff (not pickable meanwhile), and at once after a stream that had answered', async () => {
-    const [flaky, steady] = await serve(2, i => ({ failWatches: i === 0 ? 2 : 0 }));
+    const [flaky, steady] = await serveHealth(named('r', 2), i => ({ failWatches: i === 0 ? 2 : 0 }));
     const addresses = [flaky.address, steady.address];
     const c = client(target(addresses), '');
     const startedAt = Date.now();
@@ -124,7 +90,7 @@ describe('client-side health checking: the Watch stream per subchannel', functio
   });
 
   it('opens one Watch per subchannel (shared by channels), cancels it when the endpoint goes or the channel closes', async () => {
-    const servers = await serve(2);
+    const servers = await serveHealth(named('r', 2));
     const addresses = servers.map(s => s.address);
     const t = target(addresses);
     // The global subchannel pool: two channels with equal options share each connection.
@@ -148,7 +114,7 @@ describe('client-side health checking: the Watch stream per subchannel', functio
   });
 
   it('cancels the Watch when the connection goes (GOAWAY), so a server draining with tryShutdown is not held up', async () => {
-    const [server] = await serve(1);
+    const [server] = await serveHealth(named('r', 1));
     const addresses = [server.address];
     const c = client(target(addresses), '');
     await runCalls(c, 1, 1);
@@ -174,12 +140,12 @@ describe('client-side health checking: the Watch stream per subchannel', functio
 
   it('follows healthCheck changes on a live channel: on, another service name, off (old watches cancelled)', async () => {
     const SERVICE = 'grpc_etcd_lb.echo.Echo';
-    const servers = await serve(2, i => ({ statuses: i === 0 ? { '': 'NOT_SERVING', [SERVICE]: 'SERVING' } : { '': 'SERVING', [SERVICE]: 'SERVING' } }));
+    const servers = await serveHealth(named('r', 2), i => ({ statuses: i === 0 ? { '': 'NOT_SERVING', [SERVICE]: 'SERVING' } : { '': 'SERVING', [SERVICE]: 'SERVING' } }));
     const addresses = servers.map(s => s.address);
     const resolver = configResolver(addresses);
     const { Client } = loadEcho();
     const c = new Client(resolver.target, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-    clients.push(c);
+    harness.track(c);
     const share = async (): Promise<number> => {
       const before = servers[0].echo.calls;
       expect(failedCount(await runCalls(c, 100, 4))).to.equal(0);

@@ -8,59 +8,48 @@ import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { PanicGuard, type PanicMember } from '../../../src/balancer/health/panic-threshold';
 import { EtcdWeightedRoundRobinConfig } from '../../../src/balancer/policies/weighted-round-robin';
-import { registerBalancers } from '../../../src/balancer/policies/register-balancers';
 import { type EchoClient } from '../../support/echo-proto';
 import { captureGrpcLog } from '../../support/grpc-log';
 import { startTestMetrics, total } from '../../metrics/metrics-fixtures';
 import { waitFor } from '../../support/wait';
-import { startHealthEchoServer, type HealthEchoServer } from '../support/health-service';
-import { balancerFor, failedCount, makeClient, runCalls } from '../support/load';
-import { createStaticTarget, type StaticEndpoint, type StaticTarget } from '../support/static-resolver';
+import { LOCAL_SUBCHANNEL_POOL, named, useBalancerHarness } from '../support/harness';
+import { type HealthEchoServer } from '../support/health-service';
+import { balancerFor, failedCount, runCalls } from '../support/load';
+import { type StaticEndpoint } from '../support/static-resolver';
 
 const HEALTH = { healthCheck: { serviceName: '' } };
 
 describe('panic threshold (panicThresholdPercent) with health checks', function () {
   this.timeout(60_000);
-  let replicas: HealthEchoServer[] = [];
-  let clients: EchoClient[] = [];
-  let targets: StaticTarget[] = [];
   let log: ReturnType<typeof captureGrpcLog> | undefined;
 
-  before(() => registerBalancers());
-  afterEach(async () => {
+  // Before the harness's hook: the log is restored before the clients close.
+  afterEach(() => {
     log?.restore();
     log = undefined;
-    for (const c of clients) c.close();
-    for (const t of targets) t.dispose();
-    await Promise.all(replicas.map(r => r.echo.stop(100)));
-    clients = [];
-    targets = [];
-    replicas = [];
   });
-
-  async function serve(count: number): Promise<HealthEchoServer[]> {
-    const started = await Promise.all(Array.from({ length: count }, (_, i) => startHealthEchoServer({ name: `r${i}` })));
-    replicas.push(...started);
-    return started;
-  }
-
-  function connect(endpoints: StaticEndpoint[], lbConfig: object): EchoClient {
-    const target = createStaticTarget(endpoints);
-    const client = makeClient(target.target, lbConfig, { 'grpc.use_local_subchannel_pool': 1 });
-    targets.push(target);
-    clients.push(client);
-    return client;
-  }
+  const { serveHealth, connect } = useBalancerHarness({ channelOptions: LOCAL_SUBCHANNEL_POOL });
 
   const healthOf = (addresses: string[]) => balancerFor(addresses)?.endpoints.map(e => e.health).join(',');
 
+  /** `count` replicas behind one client, warmed up by `count` calls (`concurrency` at a time) until all are healthy. */
+  async function healthy(
+    count: number,
+    lbConfig: object,
+    concurrency: number,
+    endpoints = (addresses: string[]): StaticEndpoint[] => addresses.map(address => ({ address })),
+  ): Promise<{ servers: HealthEchoServer[]; addresses: string[]; client: EchoClient }> {
+    const servers = await serveHealth(named('r', count));
+    const addresses = servers.map(s => s.address);
+    const { client } = connect(endpoints(addresses), lbConfig);
+    await runCalls(client, count, concurrency);
+    await waitFor('all healthy', () => healthOf(addresses) === addresses.map(() => 'healthy').join(','));
+    return { servers, addresses, client };
+  }
+
   it('enters panic when fewer than 50 % of a tier\'s READY endpoints are healthy (all of them serve, 0 failed), leaves it when enough recover', async () => {
     log = captureGrpcLog();
-    const servers = await serve(4);
-    const addresses = servers.map(s => s.address);
-    const client = connect(addresses.map(address => ({ address })), { etcd_weighted_round_robin: HEALTH });
-    await runCalls(client, 4, 2);
-    await waitFor('all healthy', () => healthOf(addresses) === 'healthy,healthy,healthy,healthy');
+    const { servers, addresses, client } = await healthy(4, { etcd_weighted_round_robin: HEALTH }, 2);
     // 2 of 4 healthy: 50 %, not below: health decides.
     servers[0].setStatus('NOT_SERVING');
     servers[1].setStatus('NOT_SERVING');
@@ -94,11 +83,7 @@ describe('panic threshold (panicThresholdPercent) with health checks', function 
   });
 
   it('keeps tier failover: a primary tier with no healthy endpoint fails over to a healthy standby; with none healthy anywhere the primary panics instead of failing calls', async () => {
-    const servers = await serve(3);
-    const addresses = servers.map(s => s.address);
-    const client = connect([{ address: addresses[0] }, { address: addresses[1] }, { address: addresses[2], priority: 1 }], { etcd_least_request: HEALTH });
-    await runCalls(client, 3, 3);
-    await waitFor('all healthy', () => healthOf(addresses) === 'healthy,healthy,healthy');
+    const { servers, addresses, client } = await healthy(3, { etcd_least_request: HEALTH }, 3, ([a, b, c]) => [{ address: a }, { address: b }, { address: c, priority: 1 }]);
     servers[0].setStatus('NOT_SERVING');
     servers[1].setStatus('NOT_SERVING');
     await waitFor('primary unhealthy', () => balancerFor(addresses)?.endpoints.filter(e => e.health === 'unhealthy').length === 2);
@@ -120,11 +105,7 @@ describe('panic threshold (panicThresholdPercent) with health checks', function 
     const telemetry = startTestMetrics();
     try {
       log = captureGrpcLog();
-      const servers = await serve(2);
-      const addresses = servers.map(s => s.address);
-      const client = connect(addresses.map(address => ({ address })), { etcd_weighted_random: HEALTH });
-      await runCalls(client, 2, 2);
-      await waitFor('all healthy', () => healthOf(addresses) === 'healthy,healthy');
+      const { servers, addresses } = await healthy(2, { etcd_weighted_random: HEALTH }, 2);
       servers[0].setStatus('NOT_SERVING');
       servers[1].setStatus('NOT_SERVING');
       await waitFor('panic', () => balancerFor(addresses)?.panic === true);

@@ -1,38 +1,25 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { startEchoServer, type EchoServer } from '../../support/echo-server';
+import { type EchoServer, type EchoServerOptions } from '../../support/echo-server';
 import { type EchoClient } from '../../support/echo-proto';
 import { seededRandom, waitFor } from '../../support/wait';
 import { EtcdLeastRequestConfig } from '../../../src/balancer/policies/least-request';
-import { registerBalancers } from '../../../src/balancer/policies/register-balancers';
-import { balancerFor, failedCount, makeClient, pct, runCalls, waitForEndpoints } from '../support/load';
-import { createStaticTarget, type StaticTarget } from '../support/static-resolver';
+import { named, useBalancerHarness, warmUp } from '../support/harness';
+import { balancerFor, failedCount, pct, runCalls } from '../support/load';
 import { quietly } from '../../support/grpc-log';
 
 describe('etcd_least_request', function () {
   this.timeout(60_000);
+  const { serve, connect } = useBalancerHarness();
+  // The running test's (set by start).
   let servers: EchoServer[] = [];
   let client: EchoClient | undefined;
-  let target: StaticTarget | undefined;
 
-  before(() => registerBalancers());
-  afterEach(async () => {
-    client?.close();
-    client = undefined;
-    target?.dispose();
-    target = undefined;
-    await Promise.all(servers.map(s => s.stop(100)));
-    servers = [];
-  });
-
-  async function start(count: number, lbConfig: object, configure: (i: number) => Parameters<typeof startEchoServer>[0] = () => ({})): Promise<string[]> {
-    servers = await Promise.all(Array.from({ length: count }, (_, i) => startEchoServer({ name: `lr${i}`, ...configure(i) })));
+  async function start(count: number, lbConfig: object, configure: (i: number) => EchoServerOptions = () => ({})): Promise<string[]> {
+    servers = await serve(named('lr', count), configure);
     const addresses = servers.map(s => s.address);
-    target = createStaticTarget(addresses.map(address => ({ address })));
-    client = makeClient(target.target, lbConfig);
-    await runCalls(client, 1, 1);
-    await waitForEndpoints(addresses);
-    servers.forEach(s => { s.calls = 0; });
+    ({ client } = connect(addresses, lbConfig));
+    await warmUp(client, servers);
     return addresses;
   }
 

@@ -1,28 +1,13 @@
 import { expect } from 'chai';
-import { startEchoServer, type EchoServer } from '../../support/echo-server';
-import { type EchoClient } from '../../support/echo-proto';
 import { waitFor } from '../../support/wait';
-import { registerBalancers } from '../../../src/balancer/policies/register-balancers';
 import { EtcdWeightedRoundRobinConfig } from '../../../src/balancer/policies/weighted-round-robin';
-import { balancerFor, failedCount, makeClient, pct, runCalls, waitForEndpoints } from '../support/load';
-import { createStaticTarget, type StaticTarget } from '../support/static-resolver';
+import { useBalancerHarness, warmUp } from '../support/harness';
+import { balancerFor, failedCount, pct, runCalls } from '../support/load';
 import { quietly } from '../../support/grpc-log';
 
 describe('etcd_weighted_round_robin', function () {
   this.timeout(60_000);
-  let servers: EchoServer[] = [];
-  let client: EchoClient | undefined;
-  let target: StaticTarget | undefined;
-
-  before(() => registerBalancers());
-  afterEach(async () => {
-    client?.close();
-    client = undefined;
-    target?.dispose();
-    target = undefined;
-    await Promise.all(servers.map(s => s.stop(100)));
-    servers = [];
-  });
+  const { serve, connect } = useBalancerHarness();
 
   it('validates its config and names itself in errors', () => {
     expect(EtcdWeightedRoundRobinConfig.createFromJson({}).toJsonObject()).to.deep.equal({ etcd_weighted_round_robin: {} });
@@ -34,13 +19,10 @@ describe('etcd_weighted_round_robin', function () {
   });
 
   it('splits 10,000 calls 1:2:3:4 over real servers (within 0.5 points), then re-balances on a weight change without reconnecting', async () => {
-    servers = await Promise.all([1, 2, 3, 4].map(i => startEchoServer({ name: `w${i}` })));
+    const servers = await serve(['w1', 'w2', 'w3', 'w4']);
     const addresses = servers.map(s => s.address);
-    target = createStaticTarget(servers.map((s, i) => ({ address: s.address, weight: i + 1 })));
-    client = makeClient(target.target, { etcd_weighted_round_robin: {} });
-    await runCalls(client, 1, 1);
-    await waitForEndpoints(addresses);
-    servers.forEach(s => { s.calls = 0; });
+    const { client, target } = connect(servers.map((s, i) => ({ address: s.address, weight: i + 1 })), { etcd_weighted_round_robin: {} });
+    await warmUp(client, servers);
 
     const result = await runCalls(client, 10_000, 32);
     expect(failedCount(result)).to.equal(0);
@@ -59,12 +41,9 @@ describe('etcd_weighted_round_robin', function () {
   });
 
   it('treats endpoints without attributes as weight 1 (plain round robin)', async () => {
-    servers = await Promise.all([1, 2, 3].map(i => startEchoServer({ name: `rr${i}` })));
-    target = createStaticTarget(servers.map(s => ({ address: s.address })));
-    client = makeClient(target.target, { etcd_weighted_round_robin: {} });
-    await runCalls(client, 1, 1);
-    await waitForEndpoints(servers.map(s => s.address));
-    servers.forEach(s => { s.calls = 0; });
+    const servers = await serve(['rr1', 'rr2', 'rr3']);
+    const { client } = connect(servers.map(s => s.address), { etcd_weighted_round_robin: {} });
+    await warmUp(client, servers);
     await runCalls(client, 300, 1);
     expect(servers.map(s => s.calls)).to.deep.equal([100, 100, 100]);
   });

@@ -1,44 +1,17 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { startEchoServer, type EchoServer } from '../../support/echo-server';
-import { unary, type EchoClient } from '../../support/echo-proto';
+import { startEchoServer } from '../../support/echo-server';
+import { unary } from '../../support/echo-proto';
 import { waitFor } from '../../support/wait';
 import { attachSteering } from '../../../src/balancer/call-steering';
-import { registerBalancers } from '../../../src/balancer/policies/register-balancers';
-import { balancerFor, failedCount, makeClient, runCalls, waitForEndpoints } from '../support/load';
-import { createStaticTarget, type StaticEndpoint, type StaticTarget } from '../support/static-resolver';
+import { useBalancerHarness, warmUp } from '../support/harness';
+import { balancerFor, failedCount, runCalls, waitForEndpoints } from '../support/load';
 
 const POLICIES = ['etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_least_request'];
 
 describe('etcd_* policies: tiers, draining, skip hook, connectivity (shared endpoint pool)', function () {
   this.timeout(60_000);
-  let servers: EchoServer[] = [];
-  let clients: EchoClient[] = [];
-  let targets: StaticTarget[] = [];
-
-  before(() => registerBalancers());
-  afterEach(async () => {
-    for (const c of clients) c.close();
-    for (const t of targets) t.dispose();
-    await Promise.all(servers.map(s => s.stop(100)));
-    clients = [];
-    targets = [];
-    servers = [];
-  });
-
-  async function serve(...names: string[]): Promise<EchoServer[]> {
-    const started = await Promise.all(names.map(name => startEchoServer({ name })));
-    servers.push(...started);
-    return started;
-  }
-
-  function connect(endpoints: StaticEndpoint[], lbConfig: object): { client: EchoClient; target: StaticTarget } {
-    const target = createStaticTarget(endpoints);
-    const client = makeClient(target.target, lbConfig);
-    targets.push(target);
-    clients.push(client);
-    return { client, target };
-  }
+  const { serve, connect } = useBalancerHarness();
 
   /** A loopback port with nothing listening (a server started and stopped). */
   async function deadAddress(): Promise<string> {
@@ -48,7 +21,7 @@ describe('etcd_* policies: tiers, draining, skip hook, connectivity (shared endp
   }
 
   it('fails over to the standby tier when the primary dies, with no failed call beyond those in flight, and fails back', async () => {
-    const [primary, standby] = await serve('primary', 'standby');
+    const [primary, standby] = await serve(['primary', 'standby']);
     primary.setBehaviour({ latencyMs: 5 });
     const port = primary.port;
     const { client } = connect([{ address: primary.address, priority: 0 }, { address: standby.address, priority: 1 }], { etcd_least_request: {} });
@@ -76,8 +49,7 @@ describe('etcd_* policies: tiers, draining, skip hook, connectivity (shared endp
       // outstanding, so every call started after the kill must succeed.
       expect(totalFailed).to.be.at.most(8);
 
-      const restarted = await startEchoServer({ name: 'primary', address: `127.0.0.1:${port}` });
-      servers.push(restarted);
+      const [restarted] = await serve(['primary'], () => ({ address: `127.0.0.1:${port}` }));
       const failbackMs = await waitFor('traffic back on the primary', () => restarted.calls > 0, { timeoutMs: 30_000 });
       const standbyAtFailback = standby.calls;
       await waitFor('primary takes calls', () => restarted.calls >= 200);
@@ -91,7 +63,7 @@ describe('etcd_* policies: tiers, draining, skip hook, connectivity (shared endp
   });
 
   it('drains weight-0 endpoints while a positive-weight one is usable, hands an all-draining tier over to the standby, and uses draining ones last', async () => {
-    const [active, draining, standby] = await serve('active', 'draining', 'standby');
+    const [active, draining, standby] = await serve(['active', 'draining', 'standby']);
     const { client, target } = connect([
       { address: active.address, weight: 1, priority: 0 },
       { address: draining.address, weight: 0, priority: 0 },
@@ -121,7 +93,7 @@ describe('etcd_* policies: tiers, draining, skip hook, connectivity (shared endp
 
   for (const policy of POLICIES) {
     it(`${policy}: steering.tried = {A} avoids A while B is READY, goes to the next tier next, uses A when it is the only one`, async () => {
-      const [a, b, c] = await serve('A', 'B', 'C');
+      const [a, b, c] = await serve(['A', 'B', 'C']);
       const { client } = connect([{ address: a.address }, { address: b.address }, { address: c.address, priority: 1 }], { [policy]: {} });
       await runCalls(client, 1, 1);
       await waitForEndpoints([a.address, b.address, c.address]);
@@ -132,7 +104,7 @@ describe('etcd_* policies: tiers, draining, skip hook, connectivity (shared endp
           const steering = attachSteering(metadata);
           steering.tried.add(a.address);
           const reply = await unary(client, 'x', {}, metadata);
-          expect(steering.lastPicked).to.equal(servers.find(s => s.name === reply.server)!.address);
+          expect(steering.lastPicked).to.equal([a, b, c].find(s => s.name === reply.server)!.address);
           seen.push(reply.server);
         }
         return [...new Set(seen)].sort();
@@ -166,7 +138,7 @@ describe('etcd_* policies: tiers, draining, skip hook, connectivity (shared endp
   });
 
   it('requests re-resolution once when an endpoint goes from READY to not READY', async () => {
-    const [only] = await serve('only');
+    const [only] = await serve(['only']);
     const { client, target } = connect([{ address: only.address }], { etcd_least_request: {} });
     await runCalls(client, 1, 1);
     const before = target.resolutions;
@@ -188,7 +160,7 @@ describe('etcd_* policies: tiers, draining, skip hook, connectivity (shared endp
     const failed = await unary(client, 'x', { deadline: Date.now() + 5000 }).then(() => undefined, (err: grpc.ServiceError) => err);
     expect(failed?.code).to.equal(grpc.status.UNAVAILABLE);
     expect(failed?.details).to.match(/registry unreachable/);
-    const [s] = await serve('late');
+    const [s] = await serve(['late']);
     target.set([{ address: s.address }]);
     const waiting = new grpc.Metadata();
     waiting.setOptions({ waitForReady: true });
@@ -201,12 +173,9 @@ describe('etcd_* policies: tiers, draining, skip hook, connectivity (shared endp
   });
 
   it('keeps an endpoint with bad attributes at the default weight instead of dropping it', async () => {
-    const [x, y] = await serve('x', 'y');
+    const [x, y] = await serve(['x', 'y']);
     const { client } = connect([{ address: x.address, weight: Number.NaN }, { address: y.address, weight: 3 }], { etcd_weighted_round_robin: {} });
-    await runCalls(client, 1, 1);
-    await waitForEndpoints([x.address, y.address]);
-    x.calls = 0;
-    y.calls = 0;
+    await warmUp(client, [x, y]);
     await runCalls(client, 400, 1);
     expect([x.calls, y.calls]).to.deep.equal([100, 300]);
   });

@@ -4,15 +4,13 @@
  */
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { registerBalancers } from '../../../src/balancer/policies/register-balancers';
 import { EtcdRingHashConfig } from '../../../src/balancer/policies/ring-hash';
 import { buildRing, lowerBound, ringHash } from '../../../src/balancer/ring/hash-ring';
 import { createRetryInterceptor } from '../../../src/interceptor/retry-interceptor';
 import { type EchoClient } from '../../support/echo-proto';
-import { startEchoServer, type EchoServer } from '../../support/echo-server';
 import { seededRandom, waitFor } from '../../support/wait';
-import { failedCount, makeClient, runCalls, waitForEndpoints } from '../support/load';
-import { createStaticTarget, type StaticTarget } from '../support/static-resolver';
+import { LOCAL_SUBCHANNEL_POOL, named, useBalancerHarness } from '../support/harness';
+import { failedCount, runCalls, waitForEndpoints } from '../support/load';
 
 const HEADER = 'x-user-id';
 
@@ -24,33 +22,8 @@ function keyed(key: string | undefined): grpc.Metadata {
 
 describe('etcd_ring_hash over real servers', function () {
   this.timeout(60_000);
-  let servers: EchoServer[] = [];
-  let clients: EchoClient[] = [];
-  let targets: StaticTarget[] = [];
-
-  before(() => registerBalancers());
-  afterEach(async () => {
-    for (const c of clients) c.close();
-    for (const t of targets) t.dispose();
-    await Promise.all(servers.map(s => s.stop(100)));
-    clients = [];
-    targets = [];
-    servers = [];
-  });
-
-  async function serve(count: number, latencyMs = 0): Promise<EchoServer[]> {
-    const started = await Promise.all(Array.from({ length: count }, (_, i) => startEchoServer({ name: `r${i}`, latencyMs })));
-    servers.push(...started);
-    return started;
-  }
-
-  function connect(addresses: string[], config: object, options: grpc.ChannelOptions = {}): { client: EchoClient; target: StaticTarget } {
-    const target = createStaticTarget(addresses.map(address => ({ address })));
-    const client = makeClient(target.target, { etcd_ring_hash: config }, { 'grpc.use_local_subchannel_pool': 1, ...options });
-    targets.push(target);
-    clients.push(client);
-    return { client, target };
-  }
+  const harness = useBalancerHarness({ channelOptions: LOCAL_SUBCHANNEL_POOL });
+  const { serve, connect } = harness;
 
   /** Which server each key's call reached (8 in flight). */
   function ownersOf(client: EchoClient, keys: string[]): Promise<string[]> {
@@ -72,9 +45,9 @@ describe('etcd_ring_hash over real servers', function () {
   }
 
   it('sends every call of a key to one replica while the set is stable; removing one moves only its keys', async () => {
-    const replicas = await serve(5);
+    const replicas = await serve(named('r', 5));
     const addresses = replicas.map(r => r.address);
-    const { client, target } = connect(addresses, { hashHeader: HEADER });
+    const { client, target } = connect(addresses, { etcd_ring_hash: { hashHeader: HEADER } });
     await runCalls(client, 1, 1);
     await waitForEndpoints(addresses);
     const keys = Array.from({ length: 400 }, (_, i) => `user-${i}`);
@@ -97,19 +70,19 @@ describe('etcd_ring_hash over real servers', function () {
   });
 
   it('a call without the header goes to a random replica', async () => {
-    const replicas = await serve(3);
-    const { client } = connect(replicas.map(r => r.address), { hashHeader: HEADER });
+    const replicas = await serve(named('r', 3));
+    const { client } = connect(replicas.map(r => r.address), { etcd_ring_hash: { hashHeader: HEADER } });
     const result = await runCalls(client, 300, 6);
     expect(failedCount(result)).to.equal(0);
     for (const r of replicas) expect(result.byServer.get(r.name) ?? 0).to.be.greaterThan(50);
   });
 
   it('loadBound 1.25 keeps a hot key (60 % of calls, 20 in flight) from overloading its owner: busiest ≤ 1.6× the mean; unbounded ≥ 3×', async () => {
-    const replicas = await serve(5, 4);
+    const replicas = await serve(named('r', 5), () => ({ latencyMs: 4 }));
     const addresses = replicas.map(r => r.address);
     const keys = Array.from({ length: 20 }, (_, i) => `key-${i}`);
     const measure = async (config: object): Promise<{ ratio: number; stayed: number }> => {
-      const { client } = connect(addresses, config);
+      const { client } = connect(addresses, { etcd_ring_hash: config });
       await runCalls(client, 20, 5, () => ({ metadata: keyed('warm-up') }));
       await waitForEndpoints(addresses);
       // Each cold key's owner: where its call goes on an idle channel.
@@ -134,7 +107,7 @@ describe('etcd_ring_hash over real servers', function () {
   });
 
   it('retries a failed call on the next distinct replica clockwise from the key', async () => {
-    const replicas = await serve(4);
+    const replicas = await serve(named('r', 4));
     const addresses = replicas.map(r => r.address);
     const ring = buildRing([...addresses].sort().map(address => ({ address, weight: 1 })));
     const sorted = [...addresses].sort();
@@ -143,7 +116,7 @@ describe('etcd_ring_hash over real servers', function () {
     const owner = sorted[ring.owners[start]];
     const next = sorted[ring.owners[ring.nextOwnerChange[start]]];
     replicas.find(r => r.address === owner)!.setBehaviour({ failRate: 1 });
-    const { client } = connect(addresses, { hashHeader: HEADER }, { interceptors: [createRetryInterceptor({ random: seededRandom(3), maxTokens: 1000 })] });
+    const { client } = connect(addresses, { etcd_ring_hash: { hashHeader: HEADER } }, { interceptors: [createRetryInterceptor({ random: seededRandom(3), maxTokens: 1000 })] });
     await runCalls(client, 1, 1, () => ({ metadata: keyed('warm-up') }));
     await waitForEndpoints(addresses);
     for (const r of replicas) r.calls = 0;
@@ -154,18 +127,15 @@ describe('etcd_ring_hash over real servers', function () {
   });
 
   it('skips a draining endpoint (weight 0) on the ring, and works as the child of etcd_subset', async () => {
-    const replicas = await serve(4);
+    const replicas = await serve(named('r', 4));
     const addresses = replicas.map(r => r.address);
-    const target = createStaticTarget(addresses.map((address, i) => ({ address, weight: i === 0 ? 0 : 1 })));
-    targets.push(target);
-    const client = makeClient(target.target, { etcd_ring_hash: { hashHeader: HEADER } }, { 'grpc.use_local_subchannel_pool': 1 });
-    clients.push(client);
+    const target = harness.target(addresses.map((address, i) => ({ address, weight: i === 0 ? 0 : 1 })));
+    const client = harness.client(target, { etcd_ring_hash: { hashHeader: HEADER } });
     const keys = Array.from({ length: 200 }, (_, i) => `user-${i}`);
     const owners = await ownersOf(client, keys);
     expect(owners.filter(o => o === replicas[0].name)).to.have.length(0);
 
-    const subset = makeClient(target.target, { etcd_subset: { subsetSize: 2, childPolicy: [{ etcd_ring_hash: { hashHeader: HEADER } }] } }, { 'grpc.use_local_subchannel_pool': 1 });
-    clients.push(subset);
+    const subset = harness.client(target, { etcd_subset: { subsetSize: 2, childPolicy: [{ etcd_ring_hash: { hashHeader: HEADER } }] } });
     const first = await ownersOf(subset, keys);
     const second = await ownersOf(subset, keys);
     expect(second).to.deep.equal(first);

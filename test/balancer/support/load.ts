@@ -68,6 +68,11 @@ export function balancerFor(addresses: readonly string[]): BalancerSnapshot | un
   return inspectBalancers().find(b => b.endpoints.map(e => e.address).sort().join(',') === wanted);
 }
 
+/** The state of `address` in the balancer over `addresses` (undefined without one). */
+export function stateOf(addresses: readonly string[], address: string): string | undefined {
+  return balancerFor(addresses)?.endpoints.find(e => e.address === address)?.state;
+}
+
 /** Waits until the balancer over `addresses` reports every endpoint in `state` (READY by default). */
 export async function waitForEndpoints(addresses: readonly string[], state = 'READY', timeoutMs = 10_000): Promise<number> {
   return waitFor(`${addresses.length} endpoints ${state}`, () => balancerFor(addresses)?.endpoints.every(e => e.state === state) ?? false, { timeoutMs });

@@ -111,6 +111,33 @@ describe('incremental tiers: random event sequences equal a rebuild after every 
   }
 });
 
+interface WeightedScheduler {
+  add(endpoint: undefined, weight: number): void;
+  remove(index: number): void;
+  setWeight(index: number, weight: number): void;
+}
+
+/** The weights a scheduler should hold, changed with it (remove swaps the last one in, as the tier does). */
+function mirrored(scheduler: WeightedScheduler): { weights: number[]; add(weight: number): void; remove(i: number): void; set(i: number, weight: number): void } {
+  const weights: number[] = [];
+  return {
+    weights,
+    add(weight) {
+      weights.push(weight);
+      scheduler.add(undefined, weight);
+    },
+    remove(i) {
+      weights[i] = weights[weights.length - 1];
+      weights.pop();
+      scheduler.remove(i);
+    },
+    set(i, weight) {
+      weights[i] = weight;
+      scheduler.setWeight(i, weight);
+    },
+  };
+}
+
 /** Picks of each index in `picks[from, from + length)`. */
 function windowCounts(picks: readonly number[], from: number, length: number, n: number): number[] {
   const counts = new Array<number>(n).fill(0);
@@ -127,23 +154,19 @@ describe('WeightedRoundRobinScheduler: incremental EDF, exact period once stable
     const random = seededRandom(5);
     const int = (n: number): number => Math.floor(random() * n);
     const scheduler = new WeightedRoundRobinScheduler([], seededRandom(6));
-    const weights: number[] = [];
+    const mirror = mirrored(scheduler);
+    const { weights } = mirror;
     for (let round = 0; round < 40; round++) {
-      // A batch of changes: adds, removes (swap-remove, as the tier does) and re-weights.
+      // A batch of changes: adds, removes and re-weights.
       for (let c = 0; c < 1 + int(6); c++) {
         const op = int(3);
         if (op === 0 || weights.length < 3) {
-          weights.push(1 + int(5));
-          scheduler.add(undefined, weights[weights.length - 1]);
+          mirror.add(1 + int(5));
         } else if (op === 1) {
-          const i = int(weights.length);
-          weights[i] = weights[weights.length - 1];
-          weights.pop();
-          scheduler.remove(i);
+          mirror.remove(int(weights.length));
         } else {
           const i = int(weights.length);
-          weights[i] = 1 + int(5);
-          scheduler.setWeight(i, weights[i]);
+          mirror.set(i, 1 + int(5));
         }
       }
       const n = weights.length;
@@ -167,21 +190,13 @@ describe('WeightedRandomScheduler: Fenwick draws while changing, alias table onc
     const random = seededRandom(9);
     const int = (n: number): number => Math.floor(random() * n);
     const scheduler = new WeightedRandomScheduler([], seededRandom(10));
-    const weights: number[] = [];
-    for (let i = 0; i < 40; i++) {
-      weights.push(1 + int(9));
-      scheduler.add(undefined, weights[i]);
-    }
+    const mirror = mirrored(scheduler);
+    const { weights } = mirror;
+    for (let i = 0; i < 40; i++) mirror.add(1 + int(9));
     for (let c = 0; c < 30; c++) {
       const i = int(weights.length);
-      if (c % 3 === 0) {
-        weights[i] = weights[weights.length - 1];
-        weights.pop();
-        scheduler.remove(i);
-      } else {
-        weights[i] = 1 + int(9);
-        scheduler.setWeight(i, weights[i]);
-      }
+      if (c % 3 === 0) mirror.remove(i);
+      else mirror.set(i, 1 + int(9));
     }
     const total = weights.reduce((a, b) => a + b, 0);
     const draws = 100_000;

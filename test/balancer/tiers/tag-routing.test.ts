@@ -7,13 +7,12 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { EtcdLeastRequestConfig } from '../../../src/balancer/policies/least-request';
-import { registerBalancers } from '../../../src/balancer/policies/register-balancers';
-import { type EchoClient, unary } from '../../support/echo-proto';
-import { startEchoServer, type EchoServer } from '../../support/echo-server';
+import { unary } from '../../support/echo-proto';
 import { createRetryInterceptor } from '../../../src/interceptor/retry-interceptor';
 import { seededRandom, waitFor } from '../../support/wait';
-import { failedCount, makeClient, runCalls, waitForEndpoints } from '../support/load';
-import { createStaticTarget, type StaticEndpoint, type StaticTarget } from '../support/static-resolver';
+import { LOCAL_SUBCHANNEL_POOL, useBalancerHarness } from '../support/harness';
+import { failedCount, runCalls, waitForEndpoints } from '../support/load';
+import { type StaticEndpoint } from '../support/static-resolver';
 
 const POLICIES: Array<[string, object]> = [
   ['etcd_weighted_round_robin', {}],
@@ -33,33 +32,7 @@ function tagged(tag: string | undefined, user = 'u'): grpc.Metadata {
 
 describe('tag routing (tagRouting) over real servers', function () {
   this.timeout(60_000);
-  let servers: EchoServer[] = [];
-  let clients: EchoClient[] = [];
-  let targets: StaticTarget[] = [];
-
-  before(() => registerBalancers());
-  afterEach(async () => {
-    for (const c of clients) c.close();
-    for (const t of targets) t.dispose();
-    await Promise.all(servers.map(s => s.stop(100)));
-    clients = [];
-    targets = [];
-    servers = [];
-  });
-
-  async function serve(names: string[]): Promise<EchoServer[]> {
-    const started = await Promise.all(names.map(name => startEchoServer({ name })));
-    servers.push(...started);
-    return started;
-  }
-
-  function connect(endpoints: StaticEndpoint[], lbConfig: object): { client: EchoClient; target: StaticTarget } {
-    const target = createStaticTarget(endpoints);
-    const client = makeClient(target.target, lbConfig, { 'grpc.use_local_subchannel_pool': 1 });
-    targets.push(target);
-    clients.push(client);
-    return { client, target };
-  }
+  const { serve, connect } = useBalancerHarness({ channelOptions: LOCAL_SUBCHANNEL_POOL });
 
   for (const [policy, body] of POLICIES) {
     it(`${policy}: tagged calls reach only their tag, untagged only untagged; no endpoint of the tag → untagged, 0 failed`, async () => {
@@ -129,12 +102,9 @@ describe('tag routing (tagRouting) over real servers', function () {
     const endpoints: StaticEndpoint[] = [
       { address: bad.address, metadata: { tag: 'canary' } }, { address: good.address, metadata: { tag: 'canary' } }, { address: s1.address },
     ];
-    const target = createStaticTarget(endpoints);
-    targets.push(target);
-    const client = makeClient(target.target, { etcd_weighted_round_robin: { tagRouting: {} } }, {
-      'grpc.use_local_subchannel_pool': 1, interceptors: [createRetryInterceptor({ random: seededRandom(9), maxTokens: 1000 })],
+    const { client } = connect(endpoints, { etcd_weighted_round_robin: { tagRouting: {} } }, {
+      interceptors: [createRetryInterceptor({ random: seededRandom(9), maxTokens: 1000 })],
     });
-    clients.push(client);
     await runCalls(client, 1, 1);
     await waitForEndpoints(endpoints.map(e => e.address));
     const result = await runCalls(client, 100, 4, () => ({ metadata: tagged('canary') }));
