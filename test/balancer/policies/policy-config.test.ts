@@ -1,19 +1,12 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { runTsChild, type TsChildResult } from '../../support/ts-child';
 
 const CHILD = join(__dirname, 'config-errors-child.ts');
 
-function runChild(): Promise<{ stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  // The point is the default verbosity: no GRPC_VERBOSITY / GRPC_TRACE from the caller.
-  for (const key of ['GRPC_VERBOSITY', 'GRPC_NODE_VERBOSITY', 'GRPC_TRACE', 'GRPC_NODE_TRACE']) delete env[key];
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--require', 'tsx/cjs', CHILD], { env, timeout: 30_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`child failed: ${err.message}\n${stderr}`));
-      else resolve({ stdout, stderr });
-    });
-  });
+/** The point is the default verbosity: the child gets no GRPC_VERBOSITY / GRPC_TRACE from the caller. */
+function runChild(): Promise<TsChildResult> {
+  return runTsChild(CHILD, { GRPC_VERBOSITY: undefined, GRPC_NODE_VERBOSITY: undefined, GRPC_TRACE: undefined, GRPC_NODE_TRACE: undefined });
 }
 
 function count(text: string, needle: string): number {

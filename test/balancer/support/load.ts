@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { inspectBalancers, type BalancerSnapshot } from '../../../src/balancer/pool/balancer-diagnostics';
 import { type EndpointPoolOptions } from '../../../src/balancer/pool/pool-policy';
 import { registerLoadBalancerType, type ChannelControlHelper, type LoadBalancer, type TypedLoadBalancingConfig } from '../../../src/common/grpc-experimental';
+import { runBounded } from '../../support/bounded';
 import { loadEcho, type EchoClient } from '../../support/echo-proto';
 import { waitFor } from '../../support/wait';
 
@@ -34,25 +35,18 @@ export async function runCalls(
   prepare: (index: number) => { options?: Partial<grpc.CallOptions>; metadata?: grpc.Metadata; afterStart?: (call: grpc.ClientUnaryCall) => void } = () => ({}),
 ): Promise<RunResult> {
   const result: RunResult = { ok: 0, failed: new Map(), byServer: new Map() };
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < total) {
-      const index = next++;
-      const { options = {}, metadata = new grpc.Metadata(), afterStart } = prepare(index);
-      await new Promise<void>(resolve => {
-        const call = client.unary({ message: 'm' }, metadata, options, (err, reply) => {
-          if (err) result.failed.set(err.code, (result.failed.get(err.code) ?? 0) + 1);
-          else {
-            result.ok++;
-            result.byServer.set(reply!.server, (result.byServer.get(reply!.server) ?? 0) + 1);
-          }
-          resolve();
-        });
-        afterStart?.(call);
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  await runBounded(total, concurrency, index => new Promise<void>(resolve => {
+    const { options = {}, metadata = new grpc.Metadata(), afterStart } = prepare(index);
+    const call = client.unary({ message: 'm' }, metadata, options, (err, reply) => {
+      if (err) result.failed.set(err.code, (result.failed.get(err.code) ?? 0) + 1);
+      else {
+        result.ok++;
+        result.byServer.set(reply!.server, (result.byServer.get(reply!.server) ?? 0) + 1);
+      }
+      resolve();
+    });
+    afterStart?.(call);
+  }));
   return result;
 }
 
