@@ -1,4 +1,4 @@
-/** What every registry's demo shares: the client under load, the live table, the summary. */
+/** What every registry's demo shares: the client under load, the live table, the summary, the timing helpers. */
 import * as grpc from '@grpc/grpc-js';
 import { createRetryInterceptor } from '../../src';
 import { loadEcho, type EchoClient } from '../../test/support/echo-proto';
@@ -60,4 +60,20 @@ export function printSummary(out: DemoOutput, stats: LoadStats, results: string[
   for (const [reason, n] of stats.failureReasons()) out.line(`  failure: ${n} × ${reason}`);
   out.line(`failed calls: ${stats.totalFailed}`);
   return stats.totalFailed === 0 ? 0 : 1;
+}
+
+/** Polls `condition` every 5 ms; returns ms since `sinceMs` when it held (or when `timeoutMs` ran out). */
+export async function msUntil(condition: () => boolean, sinceMs: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await delay(5);
+  return Date.now() - sinceMs;
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms));
+}
+
+/** Resolves at `when` (ms epoch), at once if it has passed. */
+export function waitUntil(when: number): Promise<void> {
+  return delay(Math.max(0, when - Date.now()));
 }

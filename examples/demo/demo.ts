@@ -27,7 +27,7 @@ import { startDemoConsul, type DemoConsul } from './registry-consul';
 import { killAllReplicas, spawnReplica, type ReplicaProcess } from '../../test/support/replica-process';
 import { DemoOutput, count } from './table';
 import { LoadStats } from './load-stats';
-import { drawEverySecond, printSummary, startDemoClient } from './demo-client';
+import { delay, drawEverySecond, msUntil, printSummary, startDemoClient, waitUntil } from './demo-client';
 import { servePrometheus, type PrometheusEndpoint } from './prometheus';
 import { ETCD_DOWN_MS, MIN_DURATION_S, planScript } from './script';
 import { runKubernetesDemo } from './registry-kubernetes';
@@ -265,20 +265,6 @@ function isReadyInBalancer(address: string): boolean {
   return inspectBalancers().some(b => b.endpoints.some(e => e.address === address && e.state === 'READY'));
 }
 
-/** Polls `condition` every 5 ms; returns ms since `sinceMs` when it held (or when `timeoutMs` ran out). */
-async function msUntil(condition: () => boolean, sinceMs: number, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition() && Date.now() < deadline) await delay(5);
-  return Date.now() - sinceMs;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise(resolve => setTimeout(resolve, ms));
-}
-
-function waitUntil(when: number): Promise<void> {
-  return delay(Math.max(0, when - Date.now()));
-}
 
 main().then(
   code => process.exit(code),

@@ -15,7 +15,7 @@ import { freePort } from '../../test/support/ports';
 import { killAllReplicas, spawnReplica, type ReplicaProcess } from '../../test/support/replica-process';
 import { DemoOutput, count } from './table';
 import { LoadStats } from './load-stats';
-import { drawEverySecond, printSummary, startDemoClient } from './demo-client';
+import { delay, drawEverySecond, msUntil, printSummary, startDemoClient, waitUntil } from './demo-client';
 import { ETCD_DOWN_MS, planScript } from './script';
 
 export interface KubernetesDemoOptions { durationS: number; policy: string; rate: number; plain: boolean }
@@ -93,7 +93,7 @@ export async function runKubernetesDemo(opts: KubernetesDemoOptions): Promise<nu
   };
 
   const results: string[] = [];
-  const at = (seconds: number): Promise<void> => delay(Math.max(0, t0 + seconds * 1000 - Date.now()));
+  const at = (seconds: number): Promise<void> => waitUntil(t0 + seconds * 1000);
   try {
     await at(script.killS);
     const victim = pods.get('r2')!;
@@ -140,7 +140,7 @@ export async function runKubernetesDemo(opts: KubernetesDemoOptions): Promise<nu
     const seen = inspectBalancers().some(b => b.endpoints.some(e => e.address === r6.process.address));
     say(seen ? `the client saw r6-after ${seenMs} ms after its slice was updated: the watch resumed` : 'the client did not see r6-after');
     await delay(1000);
-    await delay(Math.max(0, t0 + script.endS * 1000 - Date.now()));
+    await waitUntil(t0 + script.endS * 1000);
     await load.stop();
 
     results.push(`kill -9 r2: ${count(stats.replica('r2').retried, 'in-flight attempt')} retried on another pod`);
@@ -156,14 +156,4 @@ export async function runKubernetesDemo(opts: KubernetesDemoOptions): Promise<nu
     await cleanup();
   }
   return printSummary(out, stats, results);
-}
-
-async function msUntil(condition: () => boolean, sinceMs: number, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition() && Date.now() < deadline) await delay(5);
-  return Date.now() - sinceMs;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise(resolve => setTimeout(resolve, ms));
 }

@@ -5,6 +5,10 @@ import { join } from 'node:path';
 import { KubeApiServerDouble, type KubeApiDoubleOptions } from '../../support/kube-apiserver-double';
 import { startEchoServer, type EchoServer, type EchoServerOptions } from '../../support/echo-server';
 import { freePort } from '../../support/ports';
+import { type EchoClient } from '../../support/echo-proto';
+import { makeClient } from '../../balancer/support/load';
+import { register } from '../../../src';
+import type * as grpc from '@grpc/grpc-js';
 
 export interface KubeFixture {
   readonly api: KubeApiServerDouble;
@@ -68,4 +72,63 @@ export async function startPods(count: number, options: EchoServerOptions = {}, 
       if (attempt >= 5) throw err;
     }
   }
+}
+
+/** What `useKubeSuite` gives its tests (`kube` and `pods` are set once its `before` ran). */
+export interface KubeSuite {
+  kube: KubeFixture;
+  pods: { port: number; servers: EchoServer[]; ips: string[] };
+  /** A fresh Service name per call: watches of earlier tests do not interfere. */
+  next(): string;
+  /** A client closed after the test. */
+  client(target: string, lb?: object, options?: grpc.ChannelOptions): EchoClient;
+  /** Closes the clients made so far (done after each test). */
+  closeClients(): void;
+}
+
+/**
+ * Mocha hooks for a suite on one API server double: KUBECONFIG points at its kubeconfig
+ * (restored after), `register()` is called, `podCount` pods start; clients close after
+ * each test. `configure` may rewrite the kubeconfig before `register()`.
+ */
+export function useKubeSuite(setup: {
+  fixture: Parameters<typeof startKubeFixture>[0];
+  podCount: number;
+  podOptions?: EchoServerOptions;
+  firstIp?: number;
+  servicePrefix: string;
+  configure?: (kube: KubeFixture) => void;
+}): KubeSuite {
+  const clients: EchoClient[] = [];
+  let saved: string | undefined;
+  let service = 0;
+  const suite: KubeSuite = {
+    kube: undefined as unknown as KubeFixture,
+    pods: undefined as unknown as KubeSuite['pods'],
+    next: () => `${setup.servicePrefix}${++service}`,
+    client: (target, lb = { etcd_weighted_round_robin: {} }, options = {}) => {
+      const c = makeClient(target, lb, options);
+      clients.push(c);
+      return c;
+    },
+    closeClients: () => {
+      for (const c of clients.splice(0)) c.close();
+    },
+  };
+  before(async function () {
+    suite.kube = await startKubeFixture(setup.fixture);
+    setup.configure?.(suite.kube);
+    saved = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = suite.kube.kubeconfig;
+    register();
+    suite.pods = await startPods(setup.podCount, setup.podOptions, setup.firstIp);
+  });
+  afterEach(() => suite.closeClients());
+  after(async function () {
+    await Promise.all((suite.pods?.servers ?? []).map(s => new Promise<void>(resolve => s.server.tryShutdown(() => resolve()))));
+    await suite.kube?.remove();
+    if (saved === undefined) delete process.env.KUBECONFIG;
+    else process.env.KUBECONFIG = saved;
+  });
+  return suite;
 }

@@ -6,67 +6,37 @@
  */
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { register, createRetryInterceptor, inspectBalancers } from '../../../src';
-import { startEchoServer, type EchoServer } from '../../support/echo-server';
-import { type EchoClient } from '../../support/echo-proto';
+import { createRetryInterceptor, inspectBalancers } from '../../../src';
+import { startEchoServer } from '../../support/echo-server';
 import { waitFor } from '../../support/wait';
 import { captureGrpcLog } from '../../support/grpc-log';
 import { endpointSlice, sliceEndpoint } from '../../support/kube-apiserver-double';
-import { makeClient, runCalls, failedCount } from '../../balancer/support/load';
+import { runCalls, failedCount } from '../../balancer/support/load';
 import { activeKubernetesResolverCounts } from '../../../src/backends/kubernetes/kubernetes-backend';
-import { startKubeFixture, startPods, type KubeFixture } from './kube-fixtures';
+import { useKubeSuite } from './kube-fixtures';
 
 const NS = 'apps';
 const TOKEN = 'token-1';
 
 describe('Kubernetes discovery (API server double, real servers)', function () {
   this.timeout(60_000);
-  let kube: KubeFixture;
-  let pods: { port: number; servers: EchoServer[]; ips: string[] };
-  const clients: EchoClient[] = [];
-  let savedKubeconfig: string | undefined;
-  let service = 0;
-  /** A fresh Service name per test: watches of earlier tests do not interfere. */
-  const next = (): string => `svc${++service}`;
-  const client = (target: string, lb: object = { etcd_weighted_round_robin: {} }, options: grpc.ChannelOptions = {}): EchoClient => {
-    const c = makeClient(target, lb, options);
-    clients.push(c);
-    return c;
-  };
+  const suite = useKubeSuite({ fixture: { namespace: NS, token: TOKEN, tokens: [TOKEN] }, podCount: 4, servicePrefix: 'svc' });
   /** The endpoints of the balancer whose addresses are all on the pods' port, for one service's channel. */
   const endpointsWith = (predicate: (addresses: string[]) => boolean): boolean =>
     inspectBalancers().some(b => predicate(b.endpoints.map(e => e.address).sort()));
 
-  before(async function () {
-    kube = await startKubeFixture({ namespace: NS, token: TOKEN, tokens: [TOKEN] });
-    savedKubeconfig = process.env.KUBECONFIG;
-    process.env.KUBECONFIG = kube.kubeconfig;
-    register();
-    pods = await startPods(4);
-  });
 
-  afterEach(function () {
-    for (const c of clients.splice(0)) c.close();
-  });
-
-  after(async function () {
-    await Promise.all(pods.servers.map(s => new Promise<void>(resolve => s.server.tryShutdown(() => resolve()))));
-    await kube.remove();
-    if (savedKubeconfig === undefined) delete process.env.KUBECONFIG;
-    else process.env.KUBECONFIG = savedKubeconfig;
-  });
-
-  const addr = (i: number): string => `${pods.ips[i]}:${pods.port}`;
-  const slice = (svc: string, name: string, endpoints: ReturnType<typeof sliceEndpoint>[], ports = [{ name: 'grpc', port: pods.port, protocol: 'TCP' }]) =>
+  const addr = (i: number): string => `${suite.pods.ips[i]}:${suite.pods.port}`;
+  const slice = (svc: string, name: string, endpoints: ReturnType<typeof sliceEndpoint>[], ports = [{ name: 'grpc', port: suite.pods.port, protocol: 'TCP' }]) =>
     endpointSlice(NS, svc, name, { ports, endpoints });
 
   it('merges every slice of a Service, by port name, in the kubeconfig context namespace', async function () {
-    const svc = next();
-    kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(pods.ips[0], 'p0'), sliceEndpoint(pods.ips[1], 'p1')]));
-    kube.api.applySlice(slice(svc, `${svc}-b`, [sliceEndpoint(pods.ips[2], 'p2')]));
+    const svc = suite.next();
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(suite.pods.ips[0], 'p0'), sliceEndpoint(suite.pods.ips[1], 'p1')]));
+    suite.kube.api.applySlice(slice(svc, `${svc}-b`, [sliceEndpoint(suite.pods.ips[2], 'p2')]));
     // Another Service's slice in the namespace: not ours.
-    kube.api.applySlice(slice(`${svc}x`, `${svc}x-a`, [sliceEndpoint(pods.ips[3], 'p3')]));
-    const c = client(`kubernetes:///${svc}:grpc`);
+    suite.kube.api.applySlice(slice(`${svc}x`, `${svc}x-a`, [sliceEndpoint(suite.pods.ips[3], 'p3')]));
+    const c = suite.client(`kubernetes:///${svc}:grpc`);
     const result = await runCalls(c, 30, 3, () => ({ options: { deadline: Date.now() + 10_000 } }));
     expect(failedCount(result)).to.equal(0);
     expect([...result.byServer.keys()].sort()).to.deep.equal(['p0', 'p1', 'p2']);
@@ -74,20 +44,20 @@ describe('Kubernetes discovery (API server double, real servers)', function () {
   });
 
   it('takes a port by number and an explicit namespace', async function () {
-    const svc = next();
-    kube.api.applySlice(endpointSlice('other', svc, `${svc}-a`, { ports: [{ name: 'http', port: 1, protocol: 'TCP' }], endpoints: [sliceEndpoint(pods.ips[1], 'p1')] }));
-    const c = client(`kubernetes:///${svc}.other:${pods.port}`);
+    const svc = suite.next();
+    suite.kube.api.applySlice(endpointSlice('other', svc, `${svc}-a`, { ports: [{ name: 'http', port: 1, protocol: 'TCP' }], endpoints: [sliceEndpoint(suite.pods.ips[1], 'p1')] }));
+    const c = suite.client(`kubernetes:///${svc}.other:${suite.pods.port}`);
     const result = await runCalls(c, 6, 2, () => ({ options: { deadline: Date.now() + 10_000 } }));
     expect(failedCount(result)).to.equal(0);
     expect([...result.byServer.keys()]).to.deep.equal(['p1']);
   });
 
   it('an unknown port name fails calls with a status naming the ports that exist', async function () {
-    const svc = next();
-    kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(pods.ips[0], 'p0')], [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'metrics', port: 9090, protocol: 'TCP' }]));
+    const svc = suite.next();
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(suite.pods.ips[0], 'p0')], [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'metrics', port: 9090, protocol: 'TCP' }]));
     const log = captureGrpcLog();
     try {
-      const c = client(`kubernetes:///${svc}:grpc`);
+      const c = suite.client(`kubernetes:///${svc}:grpc`);
       const result = await new Promise<grpc.ServiceError | null>(resolve => c.unary({ message: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 5_000 }, err => resolve(err)));
       expect(result?.code).to.equal(grpc.status.UNAVAILABLE);
       expect(result?.details).to.match(/has no port named 'grpc'; its EndpointSlices have http=8080, metrics=9090/);
@@ -98,18 +68,18 @@ describe('Kubernetes discovery (API server double, real servers)', function () {
   });
 
   it('one endpoint moving between slices stays one endpoint, whatever the order of events', async function () {
-    const svc = next();
-    kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(pods.ips[0], 'p0'), sliceEndpoint(pods.ips[1], 'p1')]));
-    const c = client(`kubernetes:///${svc}:grpc`);
+    const svc = suite.next();
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(suite.pods.ips[0], 'p0'), sliceEndpoint(suite.pods.ips[1], 'p1')]));
+    const c = suite.client(`kubernetes:///${svc}:grpc`);
     await runCalls(c, 4, 2, () => ({ options: { deadline: Date.now() + 10_000 } }));
     const log = captureGrpcLog();
     try {
       // Add to b first, then remove from a: for a moment the address is in both.
-      kube.api.applySlice(slice(svc, `${svc}-b`, [sliceEndpoint(pods.ips[1], 'p1')]));
-      kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(pods.ips[0], 'p0')]));
+      suite.kube.api.applySlice(slice(svc, `${svc}-b`, [sliceEndpoint(suite.pods.ips[1], 'p1')]));
+      suite.kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(suite.pods.ips[0], 'p0')]));
       // And the other order for p0: removed from a, then added to c.
-      kube.api.applySlice(slice(svc, `${svc}-a`, []));
-      kube.api.applySlice(slice(svc, `${svc}-c`, [sliceEndpoint(pods.ips[0], 'p0')]));
+      suite.kube.api.applySlice(slice(svc, `${svc}-a`, []));
+      suite.kube.api.applySlice(slice(svc, `${svc}-c`, [sliceEndpoint(suite.pods.ips[0], 'p0')]));
       await waitFor('both endpoints after the moves', () => endpointsWith(a => a.join() === [addr(0), addr(1)].join()));
       const result = await runCalls(c, 20, 2, () => ({ options: { deadline: Date.now() + 10_000 } }));
       expect(failedCount(result)).to.equal(0);
@@ -121,35 +91,35 @@ describe('Kubernetes discovery (API server double, real servers)', function () {
   });
 
   it('ready → usable; serving + terminating → draining (weight 0); not serving → gone; metadata from the slice', async function () {
-    const svc = next();
-    kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(pods.ips[0], 'p0', 'ready', 'z1'), sliceEndpoint(pods.ips[1], 'p1', 'ready', 'z2')]));
-    const c = client(`kubernetes:///${svc}:grpc`);
+    const svc = suite.next();
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(suite.pods.ips[0], 'p0', 'ready', 'z1'), sliceEndpoint(suite.pods.ips[1], 'p1', 'ready', 'z2')]));
+    const c = suite.client(`kubernetes:///${svc}:grpc`);
     await runCalls(c, 4, 2, () => ({ options: { deadline: Date.now() + 10_000 } }));
     const balancer = (): ReturnType<typeof inspectBalancers>[number] | undefined =>
       inspectBalancers().find(b => b.endpoints.some(e => e.address === addr(0)) && b.endpoints.some(e => e.address === addr(1)) && b.endpoints.length === 2);
     await waitFor('zones in the snapshot', () => balancer()?.endpoints.find(e => e.address === addr(0))?.zone === 'z1');
-    kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(pods.ips[0], 'p0', 'terminating', 'z1'), sliceEndpoint(pods.ips[1], 'p1', 'ready', 'z2')]));
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(suite.pods.ips[0], 'p0', 'terminating', 'z1'), sliceEndpoint(suite.pods.ips[1], 'p1', 'ready', 'z2')]));
     await waitFor('p0 draining', () => balancer()?.endpoints.find(e => e.address === addr(0))?.draining === true);
     const draining = await runCalls(c, 10, 2, () => ({ options: { deadline: Date.now() + 10_000 } }));
     expect(draining.byServer.get('p1')).to.equal(10);
-    kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(pods.ips[0], 'p0', 'gone-terminating', 'z1'), sliceEndpoint(pods.ips[1], 'p1', 'ready', 'z2')]));
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(suite.pods.ips[0], 'p0', 'gone-terminating', 'z1'), sliceEndpoint(suite.pods.ips[1], 'p1', 'ready', 'z2')]));
     await waitFor('p0 gone', () => endpointsWith(a => a.join() === addr(1)));
   });
 
   it('a slice change reaches the picker ≤ 50 ms (median) after the API server sends it', async function () {
-    const svc = next();
-    kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(pods.ips[0], 'p0')]));
-    const c = client(`kubernetes:///${svc}:grpc`);
+    const svc = suite.next();
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(suite.pods.ips[0], 'p0')]));
+    const c = suite.client(`kubernetes:///${svc}:grpc`);
     await runCalls(c, 2, 1, () => ({ options: { deadline: Date.now() + 10_000 } }));
     const delays: number[] = [];
     for (let i = 0; i < 9; i++) {
-      const endpoints = i % 2 === 0 ? [sliceEndpoint(pods.ips[0], 'p0'), sliceEndpoint(pods.ips[1], 'p1')] : [sliceEndpoint(pods.ips[0], 'p0')];
+      const endpoints = i % 2 === 0 ? [sliceEndpoint(suite.pods.ips[0], 'p0'), sliceEndpoint(suite.pods.ips[1], 'p1')] : [sliceEndpoint(suite.pods.ips[0], 'p0')];
       const want = i % 2 === 0 ? [addr(0), addr(1)].join() : addr(0);
       // Spaced past the coalescing window (50 ms), so each change is a lone one: what the target is about.
       await new Promise(resolve => setTimeout(resolve, 120));
-      const rv = kube.api.applySlice(slice(svc, `${svc}-a`, endpoints));
+      const rv = suite.kube.api.applySlice(slice(svc, `${svc}-a`, endpoints));
       await waitFor('the change in the balancer', () => endpointsWith(a => a.join() === want), { intervalMs: 1 });
-      const sentAt = kube.api.sentAtMs.get(rv);
+      const sentAt = suite.kube.api.sentAtMs.get(rv);
       expect(sentAt, 'the double sent the event').to.be.a('number');
       delays.push(Date.now() - sentAt!);
     }
@@ -160,66 +130,66 @@ describe('Kubernetes discovery (API server double, real servers)', function () {
   });
 
   it('channels on one Service share one list + watch, across ports; the last channel closes it', async function () {
-    const svc = next();
-    kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(pods.ips[0], 'p0')]));
+    const svc = suite.next();
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(suite.pods.ips[0], 'p0')]));
     const selector = `${NS} kubernetes.io/service-name=${svc}`;
     const counts = activeKubernetesResolverCounts();
-    const a = client(`kubernetes:///${svc}:grpc`);
-    const b = client(`kubernetes:///${svc}.${NS}:grpc`);
-    const d = client(`kubernetes:///${svc}:${pods.port}`);
+    const a = suite.client(`kubernetes:///${svc}:grpc`);
+    const b = suite.client(`kubernetes:///${svc}.${NS}:grpc`);
+    const d = suite.client(`kubernetes:///${svc}:${suite.pods.port}`);
     for (const c of [a, b, d]) expect(failedCount(await runCalls(c, 2, 1, () => ({ options: { deadline: Date.now() + 10_000 } })))).to.equal(0);
-    expect(kube.api.lists.filter(l => l === selector), kube.api.lists.join('\n')).to.have.length(1);
+    expect(suite.kube.api.lists.filter(l => l === selector), suite.kube.api.lists.join('\n')).to.have.length(1);
     expect(activeKubernetesResolverCounts().informers - counts.informers).to.equal(1);
     expect(activeKubernetesResolverCounts().watches - counts.watches).to.equal(2);
-    for (const c of clients.splice(0)) c.close();
+    suite.closeClients();
     await waitFor('the shared watch closed', () => activeKubernetesResolverCounts().informers === counts.informers);
   });
 
   it('re-watches from the last resourceVersion (bookmarks included) when the server ends the watch: no list, nothing missed', async function () {
-    const svc = next();
-    kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(pods.ips[0], 'p0')]));
-    const c = client(`kubernetes:///${svc}:grpc`);
+    const svc = suite.next();
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(suite.pods.ips[0], 'p0')]));
+    const c = suite.client(`kubernetes:///${svc}:grpc`);
     await runCalls(c, 2, 1, () => ({ options: { deadline: Date.now() + 10_000 } }));
-    const lists = kube.api.requests.list;
-    const watches = kube.api.requests.watch;
+    const lists = suite.kube.api.requests.list;
+    const watches = suite.kube.api.requests.watch;
     // A change elsewhere moves the version on; only the bookmark tells our watch.
-    const elsewhere = kube.api.applySlice(slice(`${svc}x`, `${svc}x-a`, [sliceEndpoint(pods.ips[3], 'p3')]));
-    kube.api.sendBookmarks();
-    kube.api.closeWatches();
-    await waitFor('a new watch', () => kube.api.requests.watch > watches);
-    expect(kube.api.watchesFrom.slice(watches)).to.include(elsewhere);
-    kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(pods.ips[0], 'p0'), sliceEndpoint(pods.ips[2], 'p2')]));
+    const elsewhere = suite.kube.api.applySlice(slice(`${svc}x`, `${svc}x-a`, [sliceEndpoint(suite.pods.ips[3], 'p3')]));
+    suite.kube.api.sendBookmarks();
+    suite.kube.api.closeWatches();
+    await waitFor('a new watch', () => suite.kube.api.requests.watch > watches);
+    expect(suite.kube.api.watchesFrom.slice(watches)).to.include(elsewhere);
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(suite.pods.ips[0], 'p0'), sliceEndpoint(suite.pods.ips[2], 'p2')]));
     await waitFor('p2 seen after the re-watch', () => endpointsWith(a => a.join() === [addr(0), addr(2)].join()));
-    expect(kube.api.requests.list).to.equal(lists);
-    expect(kube.api.requests.watch).to.be.greaterThan(watches);
+    expect(suite.kube.api.requests.list).to.equal(lists);
+    expect(suite.kube.api.requests.watch).to.be.greaterThan(watches);
   });
 
   it('410 (an ERROR event mid-stream, or on a re-watch) lists again and catches up', async function () {
-    const svc = next();
-    kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(pods.ips[0], 'p0')]));
-    const c = client(`kubernetes:///${svc}:grpc`);
+    const svc = suite.next();
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(suite.pods.ips[0], 'p0')]));
+    const c = suite.client(`kubernetes:///${svc}:grpc`);
     await runCalls(c, 2, 1, () => ({ options: { deadline: Date.now() + 10_000 } }));
-    const lists = kube.api.requests.list;
-    kube.api.expireWatches();
-    kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(pods.ips[1], 'p1')]));
+    const lists = suite.kube.api.requests.list;
+    suite.kube.api.expireWatches();
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(suite.pods.ips[1], 'p1')]));
     await waitFor('p1 after the relist', () => endpointsWith(a => a.join() === addr(1)));
-    expect(kube.api.requests.list).to.be.greaterThan(lists);
+    expect(suite.kube.api.requests.list).to.be.greaterThan(lists);
     // A dropped stream whose version got compacted meanwhile: the re-watch gets 410, then a list.
-    const lists2 = kube.api.requests.list;
-    kube.api.dropWatches();
-    kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(pods.ips[2], 'p2')]));
-    kube.api.compact();
+    const lists2 = suite.kube.api.requests.list;
+    suite.kube.api.dropWatches();
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [sliceEndpoint(suite.pods.ips[2], 'p2')]));
+    suite.kube.api.compact();
     await waitFor('p2 after the second relist', () => endpointsWith(a => a.join() === addr(2)));
-    expect(kube.api.requests.list).to.be.greaterThan(lists2);
+    expect(suite.kube.api.requests.list).to.be.greaterThan(lists2);
   });
 
   it('zero failed calls (retry interceptor) through a pod deleted, a pod terminating, a watch dropped, a 410 and an API server outage', async function () {
-    const svc = next();
+    const svc = suite.next();
     // A pod of its own that really goes away: terminating in its slice as its server drains and stops, then deleted.
-    const victim = await startEchoServer({ address: `127.0.0.9:${pods.port}`, name: 'victim' });
-    const all = [0, 1, 2].map(i => sliceEndpoint(pods.ips[i], `p${i}`));
-    kube.api.applySlice(slice(svc, `${svc}-a`, [...all, sliceEndpoint('127.0.0.9', 'victim')]));
-    const c = client(`kubernetes:///${svc}:grpc`, { etcd_least_request: {} }, { interceptors: [createRetryInterceptor()] });
+    const victim = await startEchoServer({ address: `127.0.0.9:${suite.pods.port}`, name: 'victim' });
+    const all = [0, 1, 2].map(i => sliceEndpoint(suite.pods.ips[i], `p${i}`));
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [...all, sliceEndpoint('127.0.0.9', 'victim')]));
+    const c = suite.client(`kubernetes:///${svc}:grpc`, { etcd_least_request: {} }, { interceptors: [createRetryInterceptor()] });
     await runCalls(c, 8, 4, () => ({ options: { deadline: Date.now() + 10_000 } }));
     let failed = 0;
     let ok = 0;
@@ -235,25 +205,25 @@ describe('Kubernetes discovery (API server double, real servers)', function () {
       }
     })();
     const draining = (address: string): boolean => inspectBalancers().some(b => b.endpoints.some(e => e.address === address && e.draining));
-    kube.api.applySlice(slice(svc, `${svc}-a`, [...all, sliceEndpoint('127.0.0.9', 'victim', 'terminating')]));
-    await waitFor('the victim draining', () => draining(`127.0.0.9:${pods.port}`));
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [...all, sliceEndpoint('127.0.0.9', 'victim', 'terminating')]));
+    await waitFor('the victim draining', () => draining(`127.0.0.9:${suite.pods.port}`));
     await victim.stop(1_000);
-    kube.api.applySlice(slice(svc, `${svc}-a`, all));
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, all));
     await waitFor('the victim gone', () => endpointsWith(a => a.join() === [addr(0), addr(1), addr(2)].join()));
-    kube.api.applySlice(slice(svc, `${svc}-a`, [all[0], sliceEndpoint(pods.ips[1], 'p1', 'terminating'), all[2]]));
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, [all[0], sliceEndpoint(suite.pods.ips[1], 'p1', 'terminating'), all[2]]));
     await waitFor('p1 draining', () => draining(addr(1)));
-    const watches = kube.api.requests.watch;
-    kube.api.dropWatches();
-    await waitFor('a new watch after the drop', () => kube.api.requests.watch > watches && kube.api.openWatches > 0);
-    const lists = kube.api.requests.list;
-    kube.api.expireWatches();
-    await waitFor('a relist and a new watch after the 410', () => kube.api.requests.list > lists && kube.api.openWatches > 0);
-    await kube.api.stop();
+    const watches = suite.kube.api.requests.watch;
+    suite.kube.api.dropWatches();
+    await waitFor('a new watch after the drop', () => suite.kube.api.requests.watch > watches && suite.kube.api.openWatches > 0);
+    const lists = suite.kube.api.requests.list;
+    suite.kube.api.expireWatches();
+    await waitFor('a relist and a new watch after the 410', () => suite.kube.api.requests.list > lists && suite.kube.api.openWatches > 0);
+    await suite.kube.api.stop();
     inOutage = true;
     await new Promise(resolve => setTimeout(resolve, 2_000));
     inOutage = false;
-    await kube.api.start();
-    kube.api.applySlice(slice(svc, `${svc}-a`, all));
+    await suite.kube.api.start();
+    suite.kube.api.applySlice(slice(svc, `${svc}-a`, all));
     await waitFor('all three back after the outage', () => endpointsWith(a => a.join() === [addr(0), addr(1), addr(2)].join()), { timeoutMs: 15_000 });
     running = false;
     await load;
