@@ -75,17 +75,16 @@ export function register(options: RegisterOptions = {}): void {
   warnIfSeparateGrpcJs();
 }
 
-/** `registerEndpoint()`'s options: the endpoint, and at most one backend connection (`etcd` or `zookeeper`). */
+/** `registerEndpoint()`'s options: the endpoint, and at most one backend connection (`etcd`, `zookeeper` or `consul`). */
 export interface RegistrationOptions extends EndpointRegistrationOptions, BackendConnectionOptions {}
 
 /**
  * Announces `address` for `service` in a registry (etcd: `<service>/<address>` under a
- * lease; ZooKeeper: an ephemeral Curator instance) until `close()`. The registry is the
- * connection given, else the one default set; none, or two defaults, is an error.
- *
- * Resolves after the first write (setting `health` SERVING); rejects on bad options or
- * after `registerTimeoutMs`, leaving nothing behind. Then it heals itself: a lost lease,
- * session or key is written again with backoff until `close()`.
+ * lease; ZooKeeper: an ephemeral Curator instance; Consul: an agent service with a TTL
+ * check) until `close()`, on the connection given, else the one default set (none, or
+ * two, is an error). Resolves after the first write (setting `health` SERVING); rejects
+ * on bad options or after `registerTimeoutMs`, leaving nothing behind. Then it heals
+ * itself: a lost lease, session, key or service is written again with backoff until `close()`.
  *
  * @example
  * const health = new HealthImplementation();

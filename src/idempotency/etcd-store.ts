@@ -1,12 +1,10 @@
 /**
- * `createEtcdIdempotencyStore()`: the deduplication store every replica shares.
- * - claim: one transaction that creates `<prefix><key>` only if absent, under this
- *   process's lease (short TTL, kept alive): a replica that dies lets its claims lapse;
- * - result: the claim replaced (only if still ours: same mod revision) by the result under
- *   a lease of `ttlMs` (results of the same second share one lease: one grant per second,
- *   not per call);
- * - waiting: a watch on the key, then a read (no change between claim and watch is missed).
- * Every operation is bounded by a timeout: an unreachable etcd makes it reject, never hang.
+ * `createEtcdIdempotencyStore()`: the deduplication store the replicas share. A claim is
+ * a create-if-absent transaction under the process's short lease (a dead replica's claims
+ * lapse); the result replaces it only while it is still ours (same mod revision), under a
+ * result lease shared per second; a waiter watches, then reads (missing no change after
+ * its claim). Every operation has a timeout: an unreachable etcd makes it reject, never
+ * hang. Layout: docs/idempotency.md.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -170,7 +168,7 @@ class EtcdIdempotencyStore implements IdempotencyStore {
 
 /**
  * A deduplication store in etcd, shared by every replica that names the same etcd and
- * prefix (see the file comment for how claims, results and waiting map to etcd).
+ * prefix (how claims, results and waiting map to etcd: docs/idempotency.md).
  *
  * @throws TypeError naming the option and value when `options` is invalid, or when no
  * etcd connection is given and none is set by `register({ etcd })` or `ETCD_ENDPOINTS`.

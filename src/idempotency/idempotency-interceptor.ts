@@ -1,7 +1,6 @@
 /**
- * `createIdempotencyInterceptor()`: the server half of idempotency keys. Each unary call
- * carrying a key runs at most once per key while its result is kept (keyed-server-call.ts
- * has the rules); calls without a key, streams and methods not named pass through.
+ * `createIdempotencyInterceptor()`: the server half of idempotency keys; the per-call
+ * rules are in keyed-server-call.ts.
  */
 import { ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
 import { tracer } from '../common/grpc-experimental';
@@ -13,24 +12,17 @@ const trace = tracer('etcd_idempotency');
 
 /**
  * Returns a grpc-js server interceptor (grpc-js ≥ 1.10, server option `interceptors`) that
- * deduplicates unary calls by idempotency key, with a store shared by the replicas:
- * - first sight of a key: claims it atomically, runs the handler, records the final
- *   result (status, details, response message, trailers, a hash of the request), replies;
- * - the key is running elsewhere (a hedge, a retry after a client-side timeout): waits for
- *   its result until the call's deadline and replays it; if the owner dies (its claim
- *   lapses), the waiting attempt claims the key and runs the handler;
- * - a recorded key: replays the result exactly (same status, details, message, trailers)
- *   with `idempotency-replayed: true` added to the trailers, without running the handler;
- * - the same key with a different request: INVALID_ARGUMENT naming the key;
- * - a retryable result (UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED) is not recorded: the
- *   claim is released so a retry runs the handler again;
- * - the store unreachable: UNAVAILABLE without running the handler, or with `failOpen`
- *   the handler runs without deduplication.
- * The handler sees the key in the call metadata (`call.metadata.get('idempotency-key')`):
- * a handler writing to its own database can store it in the same transaction.
- *
- * Interceptors listed before this one in `interceptors` are nearer the network: they see
- * replays and every status this one sends. Guarantee and limits: docs/idempotency.md.
+ * runs each unary call carrying an idempotency key at most once per key, across the
+ * replicas sharing `options.store`: the first attempt claims the key, runs the handler and
+ * records its final result; an attempt that finds the key running waits for the result
+ * until its deadline (claiming the key itself if the owner dies); a recorded result is
+ * replayed exactly, plus `idempotency-replayed: true` in the trailers. The same key with a
+ * different request gets INVALID_ARGUMENT; a retryable result (UNAVAILABLE,
+ * RESOURCE_EXHAUSTED, ABORTED) is not recorded; an unreachable store gives UNAVAILABLE, or
+ * with `failOpen` runs the handler undeduplicated. Calls without a key, streams and
+ * methods `methods` does not name pass through. The handler sees the key in
+ * `call.metadata`. Interceptors listed before this one see its replays and statuses.
+ * Guarantee and limits: docs/idempotency.md.
  *
  * @throws TypeError naming the option and value when `options` is invalid.
  */

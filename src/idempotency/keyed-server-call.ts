@@ -1,14 +1,10 @@
 /**
- * One unary server call under the idempotency interceptor. The request (headers, message,
- * half-close) is held until the key is settled in the store:
- * - claimed here: the handler runs; its status is recorded before it is sent (so a retry
- *   that arrives after the answer was lost finds the result), except a retryable one
- *   (UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED), whose claim is released instead;
- * - running elsewhere: wait for the result (store watch) until the call's deadline; if the
- *   claim lapses (owner died, or it released), claim again;
- * - recorded: replay it (same status, details, message, trailers + `idempotency-replayed`);
- * - another request under the key: INVALID_ARGUMENT naming the key.
- * Our own answers go to `next` (toward the network), so interceptors listed before ours see them.
+ * One unary server call under the idempotency interceptor; its request is held until the
+ * key is settled in the store. Claimed here: the handler runs and its result is recorded
+ * before the status is sent (a retry after a lost answer finds it), unless retryable
+ * (released instead). Running elsewhere: watch until the deadline, claim again if the
+ * claim lapses. Recorded: replay. Another request under the key: INVALID_ARGUMENT. Our
+ * own answers go to `next`, so interceptors listed before ours see them.
  */
 import {
   Metadata,

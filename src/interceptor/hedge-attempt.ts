@@ -86,13 +86,10 @@ export class HedgeAttempt implements InterceptingListener {
 }
 
 /**
- * Turns our pickers' `steering.lastPicked = address` (tiered-picker.ts assigns it inside
- * `pick()`) into an event for this attempt. The pick is not synchronous with
- * `call.start()`: grpc-js runs it after a filter-stack promise, and later still when the
- * call is queued for a READY replica. The event lets the call add the address to its
- * tried-set at pick time, so a later hedge (or a queued one picked right after) avoids it.
- * Each attempt has its own steering object (its own metadata options), so the event
- * always names the right attempt.
+ * Turns our pickers' `steering.lastPicked = address` (set inside `pick()`) into an event
+ * for this attempt, whose own steering object it is. The pick comes after `call.start()`
+ * (a filter-stack promise, or a queue for a READY replica), so the call learns the
+ * address here, in time for a later hedge to avoid it.
  */
 function watchPicks(steering: CallSteering, attempt: HedgeAttempt, owner: HedgeAttemptOwner): void {
   Object.defineProperty(steering, 'lastPicked', {

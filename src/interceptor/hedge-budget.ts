@@ -1,12 +1,9 @@
 /**
- * The hedge budget: a token bucket that bounds the share of calls hedged. Every
- * hedgeable call deposits `ratio` tokens when it starts, every hedge takes one, and a
- * hedge is sent only while the bucket is positive: over N calls at most
- * `cap + ratio × N + 1` hedges, whatever the latency does.
- *
- * It starts empty (a new client's calls have paid for no hedges, but the first call's
- * own deposit pays for its hedge). The cap bounds the burst after a quiet spell. Hedges
- * are also gated by the retry budget, so a failing service is not sent copies on top.
+ * The hedge budget: a token bucket bounding the share of calls hedged. Each hedgeable
+ * call deposits `ratio` tokens as it starts, each hedge takes one, and hedges go only
+ * while the bucket is positive: over N calls at most `cap + ratio × N + 1` hedges. It
+ * starts empty (the first call's own deposit pays for its hedge); the cap bounds the
+ * burst after a quiet spell. The retry budget gates hedges too (hedging-call.ts).
  */
 
 /** One bucket; the interceptor keeps one per channel target. */

@@ -1,15 +1,9 @@
 /**
- * The adaptive hedging delay: the p95 of a method's first-attempt latency over its
- * last `HEDGE_DELAY_WINDOW` first attempts ("The Tail at Scale" hedges after the
- * 95th-percentile expected latency). A window of samples, not of time, so the estimate
- * always rests on the same number of calls whatever the call rate.
- *
- * `record` is O(1) (a ring); the p95 is recomputed by quickselect every
- * `HEDGE_DELAY_RECOMPUTE_EVERY` samples; nothing is allocated after construction.
- *
- * The caller records a first attempt's latency when it answered, and its elapsed time
- * (a lower bound) when a hedge won: those attempts are already past the p95, so hedging
- * does not drag its own delay down.
+ * The adaptive hedging delay: the p95 ("The Tail at Scale") of a method's last
+ * `HEDGE_DELAY_WINDOW` first-attempt latencies, a window of calls rather than of time
+ * so the estimate rests on as many calls at any rate. `record` is O(1) into a ring, the
+ * p95 is recomputed by quickselect every `HEDGE_DELAY_RECOMPUTE_EVERY` samples, and
+ * nothing is allocated after construction. What the caller records: hedging-call.ts.
  */
 
 /** First attempts the estimate covers (a ring of the most recent ones). */

@@ -1,30 +1,11 @@
 /**
- * One hedged unary call (a method `isIdempotent` names, with `hedging` set): the
- * first attempt at once, another copy when the hedging delay passes with no answer,
- * while fewer than `hedging.maxAttempts` are in flight and, in all (first, hedges,
- * retries), at most `maxAttempts`. The first OK or non-retryable status wins; every
- * other attempt is then cancelled. It takes the place of `RetryingCall` for these
- * calls and keeps the same contract with the layers around it (logical-call.ts).
- *
- * - Steering: each attempt carries its own `CallSteering` (a fresh options object on
- *   its metadata clone) holding the call's tried-set; the address our picker chose for
- *   an attempt joins the tried-set at pick time (hedge-attempt.ts), so a hedge goes to
- *   a replica this call has not tried while another READY one exists.
- * - A retryable failure while another attempt is in flight does not fail the call; its
- *   replacement starts at once (after the pushback, if any), as gRFC A6 does for
- *   `nonFatalStatusCodes`, gated like a retry. No jittered backoff there: backoff spaces
- *   out attempts of a call with none in flight; the retry budget is the storm guard.
- * - When every attempt in flight has failed retryably, the call behaves as
- *   `RetryingCall`: backoff or pushback, retry budget, `shouldRetry`, deadline.
- * - Budgets: a hedge needs a positive hedge-budget token (taken) and a retry budget above
- *   half. Sending it costs no retry token (gRFC A6): the retry budget counts statuses, as
- *   in `RetryingCall` (the call's first retryable failure takes one, an OK gives back), so
- *   hedged reads answering NOT_FOUND do not drain it; a loser's cancellation is not counted.
- * - Deadline and cancellation: every attempt carries the call's deadline (grpc-js ends
- *   each one); no attempt starts at or past it; a caller's cancel cancels every attempt.
- * - Adaptive delay: the first attempt's latency (or, when it was cut or lost to a hedge,
- *   its elapsed time as a lower bound) is recorded per method; retryable failures and
- *   caller cancellations are not latencies and are not recorded.
+ * One hedged unary call, in place of `RetryingCall` and with its contract
+ * (logical-call.ts): another copy each hedging delay with no answer, within the attempt
+ * limits; the first OK or non-retryable status wins, the rest are cancelled. Our picker's
+ * choice joins the tried-set at pick time (hedge-attempt.ts), so hedges avoid every
+ * replica tried. A retryable failure with another attempt in flight is replaced at once,
+ * gated like a retry but with no backoff; once all have failed, the call retries as
+ * `RetryingCall`. Why, budgets, the delay's samples: docs/retries-and-hedging.md.
  */
 import { type InterceptingListener, type InterceptorOptions, type Metadata, type NextCall, status, type StatusObject } from '@grpc/grpc-js';
 import { attachSteering } from '../balancer/call-steering';

@@ -1,18 +1,12 @@
 /**
- * What `RetryingCall` and `HedgingCall` share: one logical call made of attempts,
- * standing where the retry interceptor's `InterceptingCall` would forward to
- * `nextCall`. It holds the caller's side (request message, half-close, reads,
- * cancellation), the call's budget key, deadline and backoff, and decides whether a
- * failed attempt may be retried and after how long.
- *
- * Contract with the layers around it:
- * - Above: grpc-js's client starts it, sends the single request message, half-closes
- *   and (streams) calls `startRead()`; it gets response headers, messages and exactly
- *   one status, as from any call.
- * - Below: each attempt is a fresh `nextCall` (a fresh pick); a new attempt is brought
- *   up to where the caller is (`replayTo`).
- * - Pickers: each attempt's metadata carries `CallSteering` (by its options object,
- *   never on the wire) with the replicas the call already tried.
+ * What `RetryingCall` and `HedgingCall` share: one logical call made of attempts, in
+ * the place where the retry interceptor's `InterceptingCall` would call `nextCall`. It
+ * holds the caller's side (request, half-close, reads, cancellation), the budget key,
+ * deadline and backoff, and decides whether and when a failed attempt is retried.
+ * Contract: above, grpc-js sees one call (headers, messages, exactly one status); below,
+ * each attempt is a fresh `nextCall` (a fresh pick) brought up to where the caller is
+ * (`replayTo`), its metadata carrying `CallSteering` (by its options object, never on
+ * the wire) with the replicas already tried.
  */
 import {
   type InterceptingListener,

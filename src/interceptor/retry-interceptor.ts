@@ -121,49 +121,18 @@ class RetryInterceptorScope implements RetryScope {
 
 /**
  * Returns a grpc-js client `Interceptor` that retries failed calls, each retry on a
- * replica the call has not tried yet. Add it with the `interceptors` client option
- * (`new Client(target, creds, { interceptors: [createRetryInterceptor()] })`) or call option.
+ * replica the call has not tried yet (the `etcd_*` pickers skip tried replicas while
+ * another READY one exists; under grpc-js's own policies a retry is just a new pick).
+ * Add it with the `interceptors` client or call option.
  *
- * With no options: every unary and server-streaming call is retried on UNAVAILABLE
- * (the server did not process it), up to 3 attempts in all, with full-jitter
- * exponential backoff (25 ms, then 50 ms ceilings), within a retry budget of 100 tokens
- * per channel target. See `RetryOptions` for each knob and the retry-scope caveat:
- * a server that answers UNAVAILABLE after doing the work gets the call twice; narrow
- * with `shouldRetry` (e.g. to idempotent methods) when that matters.
- *
- * Behaviour:
- * - Replica avoidance: each retry carries the set of replicas this call already tried;
- *   the `etcd_*` pickers skip them while another READY replica exists, and reuse one
- *   (after the backoff) only when none does. Under grpc-js's own policies a retry is
- *   simply a new pick: with `round_robin` that is normally the next replica in the
- *   rotation (not guaranteed under concurrency); with `pick_first` it is the same one.
- * - Deadline: never sleeps or starts an attempt past the call's deadline (its own or a
- *   propagated parent's); when the backoff would cross it, the caller gets the last
- *   failure at once. Cancelling the call cancels the attempt in flight or the pending
- *   retry; no attempt starts after that.
- * - Server pushback: a `grpc-retry-pushback-ms` trailer ≥ 0 replaces the backoff;
- *   a negative or invalid one stops retrying (gRFC A6). Retries carry
- *   `grpc-previous-rpc-attempts`.
- * - Commit: once response headers or a message arrive, the call is never retried (so
- *   a server stream is retried only before its first message).
- * - Pass-through: client-streaming and bidi-streaming calls are not retried or touched.
- * - Nothing internal reaches a server: the tried-set travels in the call's metadata
- *   *options* object, which grpc-js never serialises, whatever the LB policy.
- * - Budget scope: one token bucket per interceptor instance and channel target
- *   (the target string, e.g. `etcd:///svc`), so clients sharing an interceptor and a
- *   target share a budget, as calls on one grpc-js channel do in gRFC A6.
- * - Hedging (with `hedging`, see `HedgingOptions`): unary calls of the methods
- *   `isIdempotent` names get another copy on a replica the call has not tried when no
- *   answer came within the hedging delay; the first OK or non-retryable answer wins and
- *   the other copies are cancelled. A hedged call may run more than once on the servers.
- *   Hedges share the call's attempts (`maxAttempts`), deadline, cancellation, pushback,
- *   tried-set and retry budget, and have their own budget (`maxHedgeRatio`) per target.
- * - Idempotency keys (with `idempotencyKeys`, see `IdempotencyKeysOptions`): unary calls of
- *   the methods it names carry one key on every attempt and hedge, and are retried and
- *   hedged as idempotent ones; servers running `createIdempotencyInterceptor` run each key once.
- *
- * Per call it allocates a copy of the metadata and the steering state; per retry,
- * one more metadata copy and the next attempt.
+ * With no options: unary and server-streaming calls are retried on UNAVAILABLE, up to 3
+ * attempts, with full-jitter backoff from 25 ms, within a retry budget of 100 tokens per
+ * interceptor and channel target; client- and bidi-streaming calls pass through. A server
+ * that answers UNAVAILABLE after doing the work gets the call twice: narrow with
+ * `shouldRetry` when that matters. A call is not retried once response headers or a
+ * message arrived (unless `isIdempotent` or `idempotencyKeys` names it), nor past its
+ * deadline or cancellation; server pushback is honoured. Each option: `RetryOptions`;
+ * hedging, idempotency keys and the budget: docs/retries-and-hedging.md.
  *
  * @throws TypeError naming the option and value when `options` is invalid.
  */

@@ -25,13 +25,11 @@ export interface RetryEvent {
 /**
  * Options of `createRetryInterceptor`. All optional; every field says its default.
  *
- * Retry scope: every unary and server-streaming call whose attempt ends with a
- * code in `retryableCodes` is retried. The default, UNAVAILABLE, means the server
- * did not process the call, so a retry is safe even for non-idempotent methods in
- * the usual case; but a server (or proxy) that returns UNAVAILABLE *after* doing
- * the work makes a retry run it twice. Use `shouldRetry` to narrow retries to
- * idempotent methods if that matters to you. Client- and bidi-streaming calls are
- * never retried (they pass through untouched).
+ * Retry scope: unary and server-streaming calls whose attempt ends with a code in
+ * `retryableCodes` are retried. The default, UNAVAILABLE, means the server did not
+ * process the call, so retrying is usually safe even for non-idempotent methods; a
+ * server or proxy that answers UNAVAILABLE *after* doing the work runs it twice (narrow
+ * with `shouldRetry`). Client- and bidi-streaming calls pass through untouched.
  */
 export interface RetryOptions {
   /** Attempts per call, counting the first one (as gRFC A6); integer ≥ 1, 1 = never retry. Defaults to 3. */
@@ -68,14 +66,11 @@ export interface RetryOptions {
    */
   shouldRetry?: (method: string, status: StatusObject) => boolean;
   /**
-   * Methods that are safe to run twice (given the method path). A call commits, and is no
-   * longer retried, once response headers arrive (gRFC A6) — so a replica that dies while
-   * answering (headers sent, or even the message, but not the status) fails the call. For a
-   * method this returns true for, the commit point moves: a unary call commits on its OK
-   * status (headers and message are held until then), a server stream on its first message.
-   * A failed attempt's headers are never shown to the application. A throw counts as false.
-   * With `hedging`, unary calls of these methods are also hedged. Defaults to none (every
-   * method commits on headers).
+   * Methods safe to run twice (given the method path). A call normally commits, and is no
+   * longer retried, on its response headers (gRFC A6), so a replica dying mid-answer fails
+   * it; for these methods a unary call commits on its OK status (headers and message held
+   * until then) and a server stream on its first message. With `hedging`, their unary calls
+   * are hedged too. A throw counts as false. Defaults to none (every method commits on headers).
    */
   isIdempotent?: (method: string) => boolean;
   /**

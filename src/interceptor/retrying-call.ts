@@ -1,16 +1,12 @@
 /**
- * One logical unary or server-streaming call made of sequential attempts (see
- * logical-call.ts for its contract with the layers around it). At most one attempt is
- * live at a time, so this object is itself the listener of every attempt (no
- * per-attempt allocation); a stale event cannot arrive because a new attempt starts
- * only after the previous one's status. Every failed attempt's address goes into the
- * steering's `tried` set.
- *
- * The call commits (no more retries) on the first response headers or message, as
- * gRFC A6 does. For methods `isIdempotent` names it commits later: a server stream on
- * its first message, a unary call on an OK status (headers and the response message
- * are held until then, so a replica lost after answering but before its status is
- * retried too). A unary failure's synthetic `null` message is held until the status.
+ * One unary or server-streaming call made of sequential attempts (contract:
+ * logical-call.ts). One attempt is live at a time and the next starts only after the
+ * previous one's status, so this object is every attempt's listener (no per-attempt
+ * allocation, no stale events). Failed attempts' addresses join the steering's tried-set.
+ * It commits on the first response headers or message (gRFC A6); for `isIdempotent`
+ * methods a server stream on its first message and a unary call on its OK status, its
+ * headers and message held until then. A unary failure's synthetic `null` message is
+ * held until the status.
  */
 import { type InterceptingListener, type InterceptorOptions, type Metadata, type NextCall, status, type StatusObject } from '@grpc/grpc-js';
 import { attachSteering, type CallSteering } from '../balancer/call-steering';
