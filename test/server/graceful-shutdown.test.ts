@@ -7,11 +7,10 @@ import { type Registration } from '../../src/discovery/registration';
 import { type ServingStatus } from '../../src/discovery/registration-options';
 import { gracefulShutdown, type ShutdownPhase, type ShutdownResult } from '../../src/server/graceful-shutdown';
 import { shutdownOnSignals } from '../../src/server/shutdown-on-signals';
-import { startEtcd, type EtcdServer } from '../support/etcd';
 import { startEchoServer, type EchoServer } from '../support/echo-server';
 import { loadEcho, unary, type EchoClient } from '../support/echo-proto';
 import { waitFor } from '../support/wait';
-import { EtcdObserver } from '../backends/etcd/registry-fixtures';
+import { useObservedEtcd } from '../backends/etcd/registry-fixtures';
 
 const SERVICE = 'test/graceful';
 /**
@@ -42,22 +41,11 @@ function check(client: HealthClient, service: string): Promise<string> {
 describe('registry: health and graceful shutdown', function () {
   this.timeout(30_000);
 
-  let etcd: EtcdServer;
-  let observer: EtcdObserver;
+  const suite = useObservedEtcd();
   let echo: EchoServer | undefined;
   let client: EchoClient | undefined;
   let health: HealthClient | undefined;
   let registration: Registration | undefined;
-
-  before(async () => {
-    etcd = await startEtcd();
-    observer = new EtcdObserver(etcd.endpoints);
-  });
-
-  after(async () => {
-    observer.close();
-    await etcd.destroy();
-  });
 
   afterEach(async () => {
     client?.close();
@@ -83,7 +71,7 @@ describe('registry: health and graceful shutdown', function () {
       },
     };
     registration = await registerEndpoint({
-      service: SERVICE, address: echo.address, ttlSeconds: TTL_SECONDS, health: recording, etcd: { hosts: etcd.endpoints },
+      service: SERVICE, address: echo.address, ttlSeconds: TTL_SECONDS, health: recording, etcd: { hosts: suite.etcd.endpoints },
     });
     const { Client } = loadEcho();
     client = new Client(echo.address, grpc.credentials.createInsecure());
@@ -98,14 +86,14 @@ describe('registry: health and graceful shutdown', function () {
     expect(await check(health!, '')).to.equal('NOT_SERVING');
     expect(await check(health!, SERVICE)).to.equal('NOT_SERVING');
     // The etcd key is untouched by setServing.
-    expect(await observer.get(registration!.key)).to.not.equal(undefined);
+    expect(await suite.observer.get(registration!.key)).to.not.equal(undefined);
     registration!.setServing(true);
     expect(await check(health!, '')).to.equal('SERVING');
   });
 
   it('setServing without health is a valid no-op', async () => {
     echo = await startEchoServer();
-    registration = await registerEndpoint({ service: SERVICE, address: echo.address, ttlSeconds: TTL_SECONDS, etcd: { hosts: etcd.endpoints } });
+    registration = await registerEndpoint({ service: SERVICE, address: echo.address, ttlSeconds: TTL_SECONDS, etcd: { hosts: suite.etcd.endpoints } });
     registration.setServing(false);
     registration.setServing(true);
     expect(registration.state).to.equal('registered');
@@ -149,7 +137,7 @@ describe('registry: health and graceful shutdown', function () {
         log.push(`phase ${phase}`);
         if (phase === 'grace') {
           // While still serving: health already says NOT_SERVING and the key is gone.
-          duringGrace = Promise.all([check(health!, ''), observer.get(key).then(kv => kv === undefined)]);
+          duringGrace = Promise.all([check(health!, ''), suite.observer.get(key).then(kv => kv === undefined)]);
         }
         if (phase === 'draining') {
           inFlightAtDrain = echo!.inFlight;
@@ -182,7 +170,7 @@ describe('registry: health and graceful shutdown', function () {
     expect(results.filter(r => accepted.has(r.id) && r.error).map(r => `${r.id}: ${r.error!.code} ${r.error!.details}`)).to.deep.equal([]);
     // The others were refused at the door, never processed: safe for a client to retry elsewhere.
     expect(failed.filter(r => accepted.has(r.id) || r.error!.code !== grpc.status.UNAVAILABLE).map(r => r.id)).to.deep.equal([]);
-    expect(await observer.get(key)).to.equal(undefined);
+    expect(await suite.observer.get(key)).to.equal(undefined);
   });
 
   it('forces the shutdown when drainMs runs out', async () => {
@@ -209,7 +197,7 @@ describe('registry: health and graceful shutdown', function () {
     console.log(`      shutdown finished ${ms} ms after ${signal}`);
     expect(done).to.not.be.instanceOf(Error);
     expect(registration!.state).to.equal('closed');
-    expect(await observer.get(registration!.key)).to.equal(undefined);
+    expect(await suite.observer.get(registration!.key)).to.equal(undefined);
     expect(process.listenerCount(signal)).to.equal(listenersBefore);
   });
 

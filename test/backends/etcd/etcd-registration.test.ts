@@ -5,34 +5,23 @@ import { registerEndpoint } from '../../../src/register';
 import { type Registration } from '../../../src/discovery/registration';
 import { type LostEvent, type RegisteredEvent, type RegistrationError } from '../../../src/discovery/registration-events';
 import { freePort } from '../../support/ports';
-import { etcdctl, startEtcd, type EtcdServer } from '../../support/etcd';
+import { etcdctl, startEtcd } from '../../support/etcd';
 import { waitFor } from '../../support/wait';
-import { EtcdObserver, leaseHex } from './registry-fixtures';
+import { leaseHex, useObservedEtcd } from './registry-fixtures';
 
 describe('registry: registerEndpoint on a real etcd', function () {
   this.timeout(30_000);
 
-  let etcd: EtcdServer;
-  let observer: EtcdObserver;
+  const suite = useObservedEtcd();
   const open: Registration[] = [];
-
-  before(async () => {
-    etcd = await startEtcd();
-    observer = new EtcdObserver(etcd.endpoints);
-  });
-
-  after(async () => {
-    observer.close();
-    await etcd.destroy();
-  });
 
   afterEach(async () => {
     await Promise.all(open.splice(0).map(r => r.close()));
-    if (!etcd.isRunning()) await etcd.restart();
+    if (!suite.etcd.isRunning()) await suite.etcd.restart();
   });
 
   async function register(address: string, extra: Partial<Parameters<typeof registerEndpoint>[0]> = {}): Promise<Registration> {
-    const r = await registerEndpoint({ service: 'test/echo', address, ttlSeconds: 2, etcd: { hosts: etcd.endpoints }, ...extra });
+    const r = await registerEndpoint({ service: 'test/echo', address, ttlSeconds: 2, etcd: { hosts: suite.etcd.endpoints }, ...extra });
     open.push(r);
     return r;
   }
@@ -49,7 +38,7 @@ describe('registry: registerEndpoint on a real etcd', function () {
     const r = await register('127.0.0.1:7001', { weight: 3, metadata: { zone: 'a' }, ttlSeconds: 1 });
     expect(r.state).to.equal('registered');
     expect(r.key).to.equal('test/echo/127.0.0.1:7001');
-    const kv = await observer.get(r.key);
+    const kv = await suite.observer.get(r.key);
     expect(kv?.value).to.equal('{"Op":0,"Addr":"127.0.0.1:7001","Metadata":{"priority":0,"weight":3,"zone":"a"}}');
     expect(kv?.lease).to.equal(r.leaseId);
     const decoded = decodeEndpoint(r.key, kv!.value);
@@ -57,8 +46,8 @@ describe('registry: registerEndpoint on a real etcd', function () {
     // Kept alive: after 3 TTLs the lease still exists and the key is there.
     const start = Date.now();
     await waitFor('3 TTLs to pass', () => Date.now() - start >= 3000, { timeoutMs: 10_000, intervalMs: 250 });
-    expect(await observer.leaseTtl(r.leaseId!)).to.be.at.least(0); // -1 = expired; whole seconds, so 0 is alive with TTL 1
-    expect((await observer.get(r.key))?.lease).to.equal(r.leaseId);
+    expect(await suite.observer.leaseTtl(r.leaseId!)).to.be.at.least(0); // -1 = expired; whole seconds, so 0 is alive with TTL 1
+    expect((await suite.observer.get(r.key))?.lease).to.equal(r.leaseId);
   });
 
   it('writes the key again when someone deletes it while the lease lives (same lease)', async () => {
@@ -66,14 +55,14 @@ describe('registry: registerEndpoint on a real etcd', function () {
     const events = record(r);
     const leaseBefore = r.leaseId;
     const t0 = Date.now();
-    etcdctl(etcd.endpoints, ['del', r.key]);
-    const ms = await waitFor('key rewritten', async () => (await observer.get(r.key)) !== undefined, { timeoutMs: 5000 });
+    etcdctl(suite.etcd.endpoints, ['del', r.key]);
+    const ms = await waitFor('key rewritten', async () => (await suite.observer.get(r.key)) !== undefined, { timeoutMs: 5000 });
     console.log(`      key rewritten ${ms} ms after etcdctl del (${Date.now() - t0} ms incl. etcdctl)`);
     expect(events.lost.map(e => [e.reason, e.leaseId])).to.deep.equal([['key-deleted', leaseBefore]]);
     await waitFor('onRegistered', () => events.registered.length === 1, { timeoutMs: 2000 });
     expect(events.registered[0].leaseKept).to.equal(true);
     expect(r.leaseId).to.equal(leaseBefore);
-    expect((await observer.get(r.key))?.lease).to.equal(leaseBefore);
+    expect((await suite.observer.get(r.key))?.lease).to.equal(leaseBefore);
     expect(r.state).to.equal('registered');
   });
 
@@ -81,9 +70,9 @@ describe('registry: registerEndpoint on a real etcd', function () {
     const r = await register('127.0.0.1:7003');
     const events = record(r);
     const oldLease = r.leaseId!;
-    etcdctl(etcd.endpoints, ['lease', 'revoke', leaseHex(oldLease)]);
+    etcdctl(suite.etcd.endpoints, ['lease', 'revoke', leaseHex(oldLease)]);
     const ms = await waitFor('key rewritten under a new lease', async () => {
-      const kv = await observer.get(r.key);
+      const kv = await suite.observer.get(r.key);
       return kv !== undefined && kv.lease !== oldLease;
     }, { timeoutMs: 5000 });
     console.log(`      key rewritten under a new lease ${ms} ms after etcdctl lease revoke`);
@@ -91,8 +80,8 @@ describe('registry: registerEndpoint on a real etcd', function () {
     expect(events.lost.map(e => [e.reason, e.leaseId])).to.deep.equal([['lease-lost', oldLease]]);
     expect(events.registered[0].leaseKept).to.equal(false);
     expect(r.leaseId).to.not.equal(oldLease);
-    expect((await observer.get(r.key))?.lease).to.equal(r.leaseId);
-    expect(await observer.leaseTtl(oldLease)).to.equal(-1);
+    expect((await suite.observer.get(r.key))?.lease).to.equal(r.leaseId);
+    expect(await suite.observer.leaseTtl(oldLease)).to.equal(-1);
   });
 
   it('reports leaseKept: false when the lease it finally writes under was granted during the outage', async () => {
@@ -104,7 +93,7 @@ describe('registry: registerEndpoint on a real etcd', function () {
     const oldLease = r.leaseId!;
     const tooLarge = r.update({ metadata: { blob: 'x'.repeat(1_600_000) } }).catch((err: Error) => err); // etcd's limit: 1.5 MiB
     await waitFor('the put of the too-large value to fail', () => events.errors.some(e => e.operation === 'put'), { timeoutMs: 5000 });
-    etcdctl(etcd.endpoints, ['lease', 'revoke', leaseHex(oldLease)]);
+    etcdctl(suite.etcd.endpoints, ['lease', 'revoke', leaseHex(oldLease)]);
     await waitFor('a new lease granted and a put under it refused', () => r.leaseId !== undefined && r.leaseId !== oldLease
       && events.errors.some(e => e.operation === 'register'), { timeoutMs: 5000 });
     const grantedDuringOutage = r.leaseId;
@@ -113,16 +102,16 @@ describe('registry: registerEndpoint on a real etcd', function () {
     expect(await tooLarge).to.equal(undefined); // superseded by the second update, which was written
     expect(events.lost.map(e => [e.reason, e.leaseId])).to.deep.equal([['lease-lost', oldLease]]);
     expect(events.registered.map(e => [e.leaseId, e.leaseKept])).to.deep.equal([[grantedDuringOutage, false]]);
-    expect((await observer.get(r.key))?.lease).to.equal(grantedDuringOutage);
+    expect((await suite.observer.get(r.key))?.lease).to.equal(grantedDuringOutage);
   });
 
   it('update() changes the value in place under the same lease', async () => {
     const r = await register('127.0.0.1:7004', { metadata: { version: '1' } });
     const lease = r.leaseId;
     await r.update({ weight: 0 });
-    expect((await observer.get(r.key))?.value).to.equal(encodeEndpointValue({ address: r.address, weight: 0, priority: 0, metadata: { version: '1' } }));
+    expect((await suite.observer.get(r.key))?.value).to.equal(encodeEndpointValue({ address: r.address, weight: 0, priority: 0, metadata: { version: '1' } }));
     await r.update({ weight: 5, priority: 1, metadata: { version: '2' } });
-    const kv = await observer.get(r.key);
+    const kv = await suite.observer.get(r.key);
     expect(kv?.value).to.equal('{"Op":0,"Addr":"127.0.0.1:7004","Metadata":{"priority":1,"version":"2","weight":5}}');
     expect(kv?.lease).to.equal(lease);
     expect(r.leaseId).to.equal(lease);
@@ -139,8 +128,8 @@ describe('registry: registerEndpoint on a real etcd', function () {
     const t0 = Date.now();
     await Promise.all([r.close(), r.close()]);
     console.log(`      close() took ${Date.now() - t0} ms with etcd up`);
-    expect(await observer.get(r.key)).to.equal(undefined);
-    expect(await observer.leaseTtl(lease)).to.equal(-1);
+    expect(await suite.observer.get(r.key)).to.equal(undefined);
+    expect(await suite.observer.leaseTtl(lease)).to.equal(-1);
     expect(r.state).to.equal('closed');
     expect(openEtcdClientCount()).to.equal(clientsBefore);
     await r.close();
@@ -154,7 +143,7 @@ describe('registry: registerEndpoint on a real etcd', function () {
   it('close() with etcd down resolves within its bound and reports through onError', async () => {
     const r = await register('127.0.0.1:7006', { closeTimeoutMs: 1500 });
     const events = record(r);
-    await etcd.kill('SIGKILL');
+    await suite.etcd.kill('SIGKILL');
     const t0 = Date.now();
     await r.close();
     const ms = Date.now() - t0;
@@ -178,24 +167,24 @@ describe('registry: registerEndpoint on a real etcd', function () {
   });
 
   it('waits for an etcd that is down at start and resolves once it is back', async () => {
-    await etcd.kill('SIGKILL');
-    const pending = registerEndpoint({ service: 'test/echo', address: '127.0.0.1:7012', ttlSeconds: 2, registerTimeoutMs: 15_000, etcd: { hosts: etcd.endpoints } });
+    await suite.etcd.kill('SIGKILL');
+    const pending = registerEndpoint({ service: 'test/echo', address: '127.0.0.1:7012', ttlSeconds: 2, registerTimeoutMs: 15_000, etcd: { hosts: suite.etcd.endpoints } });
     let settled = false;
     void pending.then(() => { settled = true; }, () => { settled = true; });
     await new Promise(resolve => setImmediate(resolve));
     expect(settled, 'still waiting for etcd').to.equal(false);
-    await etcd.restart();
+    await suite.etcd.restart();
     const healthyAt = Date.now();
     const r = await pending;
     open.push(r);
     console.log(`      registerEndpoint resolved ${Date.now() - healthyAt} ms after etcd became healthy`);
-    expect((await observer.get(r.key))?.lease).to.equal(r.leaseId);
+    expect((await suite.observer.get(r.key))?.lease).to.equal(r.leaseId);
   });
 
   it('refuses a second registration of the same key in one process', async () => {
     await register('127.0.0.1:7008');
     let error: Error | undefined;
-    await registerEndpoint({ service: 'test/echo', address: '127.0.0.1:7008', etcd: { hosts: etcd.endpoints } }).catch((err: Error) => { error = err; });
+    await registerEndpoint({ service: 'test/echo', address: '127.0.0.1:7008', etcd: { hosts: suite.etcd.endpoints } }).catch((err: Error) => { error = err; });
     expect(error?.message).to.match(/already registered by this process/);
   });
 
@@ -227,9 +216,9 @@ describe('registry: registerEndpoint on a real etcd', function () {
     r.onLost(() => { throw new Error('listener bug'); });
     const events = record(r);
     const dispose = r.onRegistered(() => { throw new Error('listener bug'); });
-    etcdctl(etcd.endpoints, ['del', r.key]);
+    etcdctl(suite.etcd.endpoints, ['del', r.key]);
     await waitFor('re-registered', () => events.registered.length === 1, { timeoutMs: 5000 });
     dispose();
-    expect((await observer.get(r.key))?.lease).to.equal(r.leaseId);
+    expect((await suite.observer.get(r.key))?.lease).to.equal(r.leaseId);
   });
 });

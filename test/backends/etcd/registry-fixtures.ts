@@ -1,5 +1,6 @@
-/** Helpers shared by the registry tests: an independent observer of etcd, and lease-ID formatting. */
+/** Helpers shared by the registry tests: an independent observer of etcd, a suite's etcd with one, and lease-ID formatting. */
 import { acquireEtcdClient, type EtcdClientLease } from '../../../src/backends/etcd/connection';
+import { startEtcd, type EtcdServer } from '../../support/etcd';
 
 export interface ObservedKey {
   value: string;
@@ -40,4 +41,18 @@ export class EtcdObserver {
 /** etcdctl prints and takes lease IDs in hex; etcd3 gives decimal strings. */
 export function leaseHex(decimalId: string): string {
   return BigInt(decimalId).toString(16);
+}
+
+/** A suite's etcd and an observer of it, started in `before` and destroyed in `after` (read them in tests and hooks). */
+export function useObservedEtcd(): { etcd: EtcdServer; observer: EtcdObserver } {
+  const suite = {} as { etcd: EtcdServer; observer: EtcdObserver };
+  before(async () => {
+    suite.etcd = await startEtcd();
+    suite.observer = new EtcdObserver(suite.etcd.endpoints);
+  });
+  after(async () => {
+    suite.observer?.close();
+    await suite.etcd?.destroy();
+  });
+  return suite;
 }
