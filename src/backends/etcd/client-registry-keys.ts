@@ -6,13 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
-/** Reserved for the client registry: no service name may be this or start with it and `/`. */
+/** Reserved for the package's own keys (client registry, idempotency store): no service name may be this or start with it and `/`. */
 export const RESERVED_PREFIX = '_grpc_etcd_lb';
 
 /** The error message when a service name is reserved, or undefined. */
 export function checkNotReserved(service: string): string | undefined {
   if (service === RESERVED_PREFIX || service.startsWith(`${RESERVED_PREFIX}/`)) {
-    return `service names '${RESERVED_PREFIX}' and '${RESERVED_PREFIX}/…' are reserved for the client registry`;
+    return `service names '${RESERVED_PREFIX}' and '${RESERVED_PREFIX}/…' are reserved for grpc-etcd-lb's own keys (the client registry, the idempotency store)`;
   }
   return undefined;
 }

@@ -131,7 +131,7 @@ describe('fleet: client registry', function () {
 
   it('refuses the reserved prefix as a service name', () => {
     for (const path of [RESERVED_PREFIX, `${RESERVED_PREFIX}/clients/x`]) {
-      expect(() => parseEtcdTarget({ scheme: 'etcd', path }), path).to.throw(/reserved for the client registry/);
+      expect(() => parseEtcdTarget({ scheme: 'etcd', path }), path).to.throw(/reserved for grpc-etcd-lb's own keys \(the client registry, the idempotency store\)/);
     }
     expect(() => parseEtcdTarget({ scheme: 'etcd', path: `${RESERVED_PREFIX}x/svc` })).to.not.throw();
     expect(() => makeClient(`etcd:///${RESERVED_PREFIX}/clients/x`, { round_robin: {} })).to.throw(/reserved/);
