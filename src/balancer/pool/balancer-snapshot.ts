@@ -74,6 +74,8 @@ export interface ZoneRoutingSnapshot {
   readonly localZone: string;
   /** Where the callers' spread over zones comes from: `fleet` = the client registry, `endpoints` = the endpoint census (no client registry, or not answered yet). */
   readonly callersFrom: 'fleet' | 'endpoints';
-  /** Share of new calls per zone in the tier taking the traffic (sums to 1; empty when no tier is usable). */
+  /** Share of new calls per zone in the tier taking the traffic (sums to 1; empty when no tier is usable). With `tagRouting`: of the tier a call without a tag goes to. */
   readonly shares: Readonly<Record<string, number>>;
+  /** With `tagRouting`: the shares of each tag's tier ('' = the untagged endpoints), for tags with usable endpoints. */
+  readonly sharesByTag?: Readonly<Record<string, Readonly<Record<string, number>>>>;
 }

@@ -170,13 +170,13 @@ export class EndpointPoolBalancer<C extends EtcdPolicyConfig> implements LoadBal
 
   snapshot(): BalancerSnapshot {
     const nowMs = this.callLoadOptions.nowMs();
-    const zoning = this.placement.zoning;
+    const zoneRouting = this.placement.zoneSnapshot();
     return {
       policy: this.policy.typeName,
       state: ConnectivityState[this.currentState],
       endpoints: [...this.endpoints.values()].map(e => snapshotEndpoint(e, this.connectivity.health, this.strategy, nowMs)),
       panic: this.placement.anyPanic,
-      ...(zoning === undefined ? {} : { zoneRouting: zoning.snapshot(this.placement.tiers?.active[0]?.zones?.shares()) }),
+      ...(zoneRouting === undefined ? {} : { zoneRouting }),
     };
   }
 

@@ -13,6 +13,7 @@ import { type TierScheduler } from '../schedulers/pick-strategy';
 import { TierSet } from '../tiers/tier-set';
 import { TagRouting } from '../tiers/tiered-picker';
 import { ZoneRouting } from '../tiers/zone-routing';
+import { type ZoneRoutingSnapshot } from './balancer-snapshot';
 import { type EndpointState } from './endpoint-state';
 import { PanicMode } from './panic-mode';
 
@@ -107,6 +108,20 @@ export class TierPlacement {
       state.placeIn(undefined, -1, state.placedWeight);
       if (this.placeable(state)) tiers.place(state, true);
     }
+  }
+
+  /** Zone routing for `inspectBalancers()`: shares of the tier taking the traffic (an untagged call's, and each tag's with `tagRouting`). */
+  zoneSnapshot(): ZoneRoutingSnapshot | undefined {
+    if (this.zoning === undefined) return undefined;
+    const top = this.tiers?.active[0];
+    const tags = top?.tags;
+    if (tags === undefined) return this.zoning.snapshot(top?.zones?.shares());
+    const byTag = new Map<string, ReadonlyMap<string, number>>();
+    tags.forEachUsable((tag, leaf) => {
+      const shares = leaf.zones?.shares();
+      if (shares !== undefined) byTag.set(tag, shares);
+    });
+    return this.zoning.snapshot(tags.forCall('', false)?.zones?.shares(), byTag);
   }
 
   /** Drops the tiers and zones (the balancer is destroyed). */

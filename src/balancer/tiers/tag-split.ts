@@ -74,6 +74,11 @@ export class TagSplit<L extends TagLeaf> {
     return tag === '' ? this.largestLeaf() : undefined;
   }
 
+  /** Each tag ('' = untagged) whose tier has usable endpoints, with that tier (diagnostics). */
+  forEachUsable(each: (tag: string, leaf: L) => void): void {
+    for (const [tag, leaf] of this.byTag) if (leaf.size > 0) each(tag, leaf);
+  }
+
   /** Usable endpoints per tag (diagnostics, tests). */
   sizes(): Map<string, number> {
     const result = new Map<string, number>();

@@ -56,12 +56,15 @@ export class ZoneRouting {
     this.follow(undefined);
   }
 
-  /** `shares`: of the split tier taking the traffic, undefined when none. */
-  snapshot(shares: ReadonlyMap<string, number> | undefined): ZoneRoutingSnapshot {
+  /** `shares`: of the split tier taking the traffic, undefined when none; `byTag` with tag routing. */
+  snapshot(shares: ReadonlyMap<string, number> | undefined, byTag?: ReadonlyMap<string, ReadonlyMap<string, number>>): ZoneRoutingSnapshot {
+    const positive = (s: ReadonlyMap<string, number> | undefined): Record<string, number> =>
+      s === undefined ? {} : Object.fromEntries([...s].filter(([, share]) => share > 0));
     return {
       localZone: this.localZone,
       callersFrom: this.fleetKnown ? 'fleet' : 'endpoints',
-      shares: shares === undefined ? {} : Object.fromEntries([...shares].filter(([, share]) => share > 0)),
+      shares: positive(shares),
+      ...(byTag === undefined ? {} : { sharesByTag: Object.fromEntries([...byTag].map(([tag, s]) => [tag, positive(s)])) }),
     };
   }
 

@@ -6,6 +6,7 @@
  * are separate.
  */
 import { expect } from 'chai';
+import * as grpc from '@grpc/grpc-js';
 import { registerBalancers } from '../../../src/balancer/policies/register-balancers';
 import { createRetryInterceptor } from '../../../src/interceptor/retry-interceptor';
 import { getLocality, resetLocalityForTests, setLocality } from '../../../src/discovery/locality';
@@ -15,6 +16,12 @@ import { seededRandom, waitFor } from '../../support/wait';
 import { testFleet, type TestFleet } from '../support/fleet';
 import { balancerFor, failedCount, makeClient, runCalls, waitForEndpoints, type RunResult } from '../support/load';
 import { createStaticTarget, type StaticTarget } from '../support/static-resolver';
+
+function withTag(tag: string): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set('x-route-tag', tag);
+  return metadata;
+}
 
 const POLICIES = ['etcd_weighted_round_robin', 'etcd_weighted_random', 'etcd_least_request', 'etcd_peak_ewma'];
 
@@ -163,5 +170,34 @@ describe('zone-aware routing: real servers in zones a and b, in-process fleet so
     expect(zoneShare(result, 'a')).to.be.closeTo(0.5, 0.02);
     expect(fleet.subscribers).to.equal(0);
     expect(balancerFor(addresses())!.zoneRouting).to.equal(undefined);
+  });
+
+  it('with tagRouting: each tag\'s tier is split by zone, and inspectBalancers() shows every tag\'s shares', async () => {
+    resetLocalityForTests();
+    setLocality({ zone: 'a' });
+    const fleet = testFleet({ a: 8 });
+    // Canaries only in zone b (b1, b2); untagged: a1, a2, a3 and b3.
+    const canary = new Set(['b1', 'b2']);
+    const target = createStaticTarget(
+      servers.map(s => ({ address: s.address, metadata: { zone: s.name[0], ...(canary.has(s.name) ? { tag: 'canary' } : {}) } })),
+      { attributes: fleet.attributes },
+    );
+    const client = makeClient(target.target, { etcd_weighted_round_robin: { tagRouting: {} } });
+    targets.push(target);
+    clients.push(client);
+    await runCalls(client, 1, 1);
+    await waitForEndpoints(addresses());
+    await waitFor('fleet view applied', () => balancerFor(addresses())!.zoneRouting!.callersFrom === 'fleet');
+    // Every caller in a: untagged, up(a) = 3/4 < 100 % keeps 3/4 local; the canaries have no endpoint in a.
+    expect(balancerFor(addresses())!.zoneRouting).to.deep.equal({
+      localZone: 'a', callersFrom: 'fleet', shares: { a: 0.75, b: 0.25 }, sharesByTag: { '': { a: 0.75, b: 0.25 }, canary: { b: 1 } },
+    });
+    const tagged = await runCalls(client, 200, 4, () => ({ metadata: withTag('canary') }));
+    expect(failedCount(tagged)).to.equal(0);
+    expect([...tagged.byServer.keys()].sort()).to.deep.equal(['b1', 'b2']);
+    const plain = await runCalls(client, 2000, 8);
+    expect(failedCount(plain)).to.equal(0);
+    expect(plain.byServer.has('b1') || plain.byServer.has('b2')).to.equal(false);
+    expect(zoneShare(plain, 'a')).to.be.closeTo(0.75, 0.05);
   });
 });
