@@ -21,4 +21,9 @@ export class WarnOnce {
     this.sink(text);
     return true;
   }
+
+  /** Lets `key` print again (the problem it named went away). */
+  forget(key: string): void {
+    this.seen.delete(key);
+  }
 }

@@ -13,4 +13,14 @@ describe('WarnOnce', () => {
     once.warn('a');
     expect(lines).to.deep.equal(['a', 'b', 'c', 'a']);
   });
+
+  it('forget(key) lets a key print again', () => {
+    const lines: string[] = [];
+    const once = new WarnOnce(text => lines.push(text));
+    once.warn('down', 'k');
+    once.warn('down', 'k');
+    once.forget('k');
+    once.warn('down again', 'k');
+    expect(lines).to.deep.equal(['down', 'down again']);
+  });
 });

@@ -42,7 +42,8 @@ export function acquireSliceWatch(connection: ResolvedKubernetesOptions, service
     }));
     const watch = new SliceWatch(label, informer.watch, target.port, options,
       (text, key) => (key === undefined ? warnings.warn(text) : errors.warn(`kubernetes resolver: ${text}`, key)),
-      (text, key) => errors.warn(text, key));
+      (text, key) => errors.warn(text, key),
+      key => errors.forget(key));
     return { watch, onClosed: () => informer.release() };
   });
 }

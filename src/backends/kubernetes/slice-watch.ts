@@ -15,6 +15,8 @@ export class SliceWatch extends DiscoveryWatch {
   private readonly byAddress = new Map<string, Map<string, string>>();
   private readonly fqdnSlices = new Set<string>();
   private unsubscribe: (() => void) | undefined;
+  /** The WarnOnce key of the credential or RBAC error last reported, until a watch opens. */
+  private reportedKey: string | undefined;
 
   constructor(
     service: string,
@@ -23,6 +25,7 @@ export class SliceWatch extends DiscoveryWatch {
     options: ResolvedResolverOptions,
     private readonly warn: (text: string, key?: string) => void,
     private readonly reportError: (text: string, key: string) => void,
+    private readonly forgetError: (key: string) => void = () => {},
   ) {
     super(service, informer.label, options, text => warn(text), decodeSliceEndpoint, 'kubernetes_resolver');
   }
@@ -31,7 +34,7 @@ export class SliceWatch extends DiscoveryWatch {
     this.unsubscribe = this.informer.on({
       changed: names => this.applyChanges(names),
       failed: failure => this.onFailure(failure),
-      watching: open => (open ? this.metrics?.watchConnected() : this.metrics?.watchEnded()),
+      watching: open => (open ? this.watchOpened() : this.metrics?.watchEnded()),
       relisted: () => this.metrics?.relisted(),
     });
     // The informer was started when first acquired; another port of the same Service may have listed already, or be failing.
@@ -112,6 +115,15 @@ export class SliceWatch extends DiscoveryWatch {
       `its EndpointSlices have ${[...ports].sort().join(', ')}`;
   }
 
+  /** A watch is open, so listing worked: a credential or RBAC error, if reported, prints again when it comes back. */
+  private watchOpened(): void {
+    this.metrics?.watchConnected();
+    if (this.reportedKey === undefined) return;
+    this.forgetError(this.reportedKey);
+    this.trace(`${this.informer.label}: reading EndpointSlices works again`);
+    this.reportedKey = undefined;
+  }
+
   private onFailure(failure: InformerFailure): void {
     if (this.closed) return;
     this.metrics?.failed('watch');
@@ -128,7 +140,10 @@ export class SliceWatch extends DiscoveryWatch {
       details = `kubernetes resolver: cannot list or watch EndpointSlices of ${this.informer.label}: ${failure.error.message}; retrying` +
         (this.hasList ? ', serving the last list' : '');
     }
-    if (failure.kind !== 'other') this.reportError(details, `${failure.kind}:${this.informer.label}`);
+    if (failure.kind !== 'other') {
+      this.reportedKey = `${failure.kind}:${this.informer.label}`;
+      this.reportError(details, this.reportedKey);
+    }
     this.trace(details);
     this.failedBeforeFirstList(details);
   }

@@ -39,7 +39,7 @@ describe('Kubernetes discovery: credentials, policies, zones (API server double)
 
   afterEach(() => resetLocalityForTests());
 
-  it('403: calls fail with a status naming the missing RBAC rule, and one ERROR line says it', async function () {
+  it('403: calls fail with a status naming the missing RBAC rule, and one ERROR line says it (again if it comes back after a fix)', async function () {
     const svc = suite.next();
     suite.kube.api.applySlice(endpointSlice('locked', svc, `${svc}-a`, { ports: [{ name: 'grpc', port: suite.pods.port }], endpoints: [sliceEndpoint(suite.pods.ips[0], 'p0')] }));
     suite.kube.api.forbid('locked');
@@ -55,6 +55,14 @@ describe('Kubernetes discovery: credentials, policies, zones (API server double)
       // RBAC fixed: the next retry lists.
       suite.kube.api.forbid('locked', true);
       await waitFor('calls succeed once allowed', async () => (await unaryError(c)) === null, { timeoutMs: 15_000, intervalMs: 200 });
+      // Forbidden again later (a Role removed): the line is printed again, once. Watches are ended
+      // until one that had opened (the problem gone) is refused on its re-watch.
+      suite.kube.api.forbid('locked');
+      const rbacLines = (): number => log.lines.filter(l => l.includes('forbidden to read EndpointSlices')).length;
+      await waitFor('the RBAC line again', () => rbacLines() === 2 || (suite.kube.api.closeWatches(), false), { timeoutMs: 15_000, intervalMs: 200 });
+      await waitFor('more refusals', () => suite.kube.api.requests.forbidden >= 4, { timeoutMs: 10_000 });
+      expect(rbacLines()).to.equal(2);
+      suite.kube.api.forbid('locked', true);
     } finally {
       log.restore();
     }
