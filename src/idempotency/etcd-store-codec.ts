@@ -1,6 +1,7 @@
 /**
  * The etcd store's values: a claim `{"s":"r","h":<request hash>,"o":<owner>}` or a result
- * `{"s":"d","h","c","d","m"?,"t"}` (JSON, the response base64), so `etcdctl get` shows them.
+ * `{"s":"d","h","c","d","m"?,"t","hd"?}` (JSON, the response base64; `hd` the response
+ * headers), so `etcdctl get` shows them.
  */
 import { type IdempotencyResult } from './idempotency-store';
 
@@ -21,6 +22,7 @@ export function encodeResult(result: IdempotencyResult): string {
     d: result.details,
     ...(result.response === undefined ? {} : { m: result.response.toString('base64') }),
     t: result.trailers,
+    ...(result.headers === undefined ? {} : { hd: result.headers }),
   });
 }
 
@@ -34,12 +36,10 @@ export function decodeStoredValue(raw: Buffer | string): StoredValue | undefined
   }
   if (value === null || typeof value !== 'object' || typeof value.h !== 'string') return undefined;
   if (value.s === 'r') return { state: 'running', requestHash: value.h };
-  if (value.s !== 'd' || typeof value.c !== 'number' || typeof value.d !== 'string' || !Array.isArray(value.t)) return undefined;
-  const trailers: Array<readonly [string, string]> = [];
-  for (const pair of value.t as unknown[]) {
-    if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') return undefined;
-    trailers.push([pair[0], pair[1]]);
-  }
+  if (value.s !== 'd' || typeof value.c !== 'number' || typeof value.d !== 'string') return undefined;
+  const trailers = decodePairs(value.t);
+  const headers = value.hd === undefined ? undefined : decodePairs(value.hd);
+  if (trailers === undefined || (value.hd !== undefined && headers === undefined)) return undefined;
   return {
     state: 'done',
     result: {
@@ -48,6 +48,18 @@ export function decodeStoredValue(raw: Buffer | string): StoredValue | undefined
       details: value.d,
       response: typeof value.m === 'string' ? Buffer.from(value.m, 'base64') : undefined,
       trailers,
+      ...(headers === undefined ? {} : { headers }),
     },
   };
+}
+
+/** `[[key, value], …]` of strings, or undefined when it is not that. */
+function decodePairs(raw: unknown): Array<readonly [string, string]> | undefined {
+  if (!Array.isArray(raw)) return undefined;
+  const pairs: Array<readonly [string, string]> = [];
+  for (const pair of raw as unknown[]) {
+    if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') return undefined;
+    pairs.push([pair[0], pair[1]]);
+  }
+  return pairs;
 }

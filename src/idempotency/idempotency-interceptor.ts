@@ -42,6 +42,7 @@ export function createIdempotencyInterceptor(options: IdempotencyInterceptorOpti
     const keyed = new KeyedServerCall(scope, methodDescriptor.path, methodDescriptor.responseSerialize, call);
     return new ServerInterceptingCall(call, {
       start: next => next(keyed.listener),
+      sendMetadata: (metadata, next) => keyed.sendMetadata(metadata, next),
       sendMessage: (message, next) => keyed.sendMessage(message, next),
       sendStatus: (status, next) => keyed.sendStatus(status, next),
     });

@@ -18,6 +18,8 @@ export interface IdempotencyResult {
   readonly response: Buffer | undefined;
   /** Trailing metadata, `[key, value]` pairs in order; values of `-bin` keys are base64. */
   readonly trailers: ReadonlyArray<readonly [string, string]>;
+  /** Response headers the handler sent, as `trailers`; absent when it sent none (a store must keep it when present). */
+  readonly headers?: ReadonlyArray<readonly [string, string]>;
 }
 
 /** A claim this process holds on a key: proof of ownership for `complete` and `release`. */

@@ -15,7 +15,7 @@ import {
 } from '@grpc/grpc-js';
 import { type IdempotencyClaim, type IdempotencyResult } from './idempotency-store';
 import { type ResolvedIdempotencyOptions } from './idempotency-options';
-import { decodeResponse, encodeResponse, encodeTrailers, hashRequest, replayTrailers } from './result-encoding';
+import { decodeMetadata, decodeResponse, encodeMetadata, encodeResponse, hashRequest, recordedResult, replayTrailers } from './result-encoding';
 
 /** Statuses that mean "not done, try again": never recorded, the claim is released. */
 const RETRYABLE_CODES: ReadonlySet<number> = new Set([status.UNAVAILABLE, status.RESOURCE_EXHAUSTED, status.ABORTED]);
@@ -59,6 +59,7 @@ export class KeyedServerCall {
   private claim: IdempotencyClaim | undefined;
   private response: unknown = undefined;
   private hasResponse = false;
+  private headers: Array<readonly [string, string]> | undefined;
   private cancelled = false;
   private readonly abort = new AbortController();
 
@@ -111,6 +112,14 @@ export class KeyedServerCall {
       this.abort.abort();
     },
   };
+
+  sendMetadata(metadata: Metadata, forward: (metadata: Metadata) => void): void {
+    if (this.phase === Phase.Running) {
+      const pairs = encodeMetadata(metadata);
+      if (pairs.length > 0) this.headers = pairs;
+    }
+    forward(metadata);
+  }
 
   sendMessage(message: unknown, forward: (message: unknown) => void): void {
     if (this.phase === Phase.Running) {
@@ -229,7 +238,8 @@ export class KeyedServerCall {
       this.answer({ code: status.INTERNAL, details: `idempotency key '${this.key}': recorded response unreadable: ${(err as Error)?.message}`, metadata: null });
       return;
     }
-    this.answer({ code: result.code, details: result.details, metadata: replayTrailers(result.trailers) }, result.response !== undefined, response);
+    const headers = result.headers === undefined ? undefined : decodeMetadata(result.headers);
+    this.answer({ code: result.code, details: result.details, metadata: replayTrailers(result.trailers) }, result.response !== undefined, response, headers);
   }
 
   private refuseMismatch(): void {
@@ -240,19 +250,16 @@ export class KeyedServerCall {
     });
   }
 
-  /** Answers without the handler (replay, refusal, fail closed). */
-  private answer(finalStatus: PartialStatus, hasMessage = false, message: unknown = undefined): void {
+  /** Answers without the handler (replay, refusal, fail closed); `headers` as the handler sent them. */
+  private answer(finalStatus: PartialStatus, hasMessage = false, message: unknown = undefined, headers?: Metadata): void {
     this.phase = Phase.Answered;
     this.metadata = undefined;
     this.request = undefined;
     if (this.cancelled) return;
     const next = this.next;
-    if (hasMessage) {
-      next.sendMetadata(new Metadata());
-      next.sendMessage(message, () => next.sendStatus(finalStatus));
-    } else {
-      next.sendStatus(finalStatus);
-    }
+    if (hasMessage || headers !== undefined) next.sendMetadata(headers ?? new Metadata());
+    if (hasMessage) next.sendMessage(message, () => next.sendStatus(finalStatus));
+    else next.sendStatus(finalStatus);
   }
 
   // ---- recording ----
@@ -274,15 +281,8 @@ export class KeyedServerCall {
       }
       response = encoded;
     }
-    const result: IdempotencyResult = {
-      requestHash: claim.requestHash,
-      code: finalStatus.code,
-      details: finalStatus.details,
-      response,
-      trailers: encodeTrailers(finalStatus.metadata),
-    };
     try {
-      await store.complete(claim, result, ttlMs);
+      await store.complete(claim, recordedResult(claim.requestHash, finalStatus, response, this.headers), ttlMs);
     } catch (err) {
       this.scope.warn(`could not record the result of key '${claim.key}' (${this.path}); a retry may run it again: ${(err as Error)?.message}`);
       await store.release(claim).catch(() => undefined);

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { deserialize, serialize } from 'node:v8';
 import { Metadata, type MetadataValue } from '@grpc/grpc-js';
+import { type IdempotencyResult } from './idempotency-store';
 
 /** Trailer added to every replayed answer. */
 export const REPLAYED_TRAILER = 'idempotency-replayed';
@@ -37,8 +38,8 @@ export function decodeResponse(stored: Buffer): unknown {
   return deserialize(stored);
 }
 
-/** Trailing metadata as `[key, value]` pairs, `-bin` values base64. */
-export function encodeTrailers(metadata: Metadata | null | undefined): Array<readonly [string, string]> {
+/** Metadata (headers or trailers) as `[key, value]` pairs, `-bin` values base64. */
+export function encodeMetadata(metadata: Metadata | null | undefined): Array<readonly [string, string]> {
   const pairs: Array<readonly [string, string]> = [];
   if (!metadata) return pairs;
   const map = metadata.toJSON() as Record<string, MetadataValue[]>;
@@ -48,13 +49,29 @@ export function encodeTrailers(metadata: Metadata | null | undefined): Array<rea
   return pairs;
 }
 
-/** The trailers of a replay: the recorded ones plus `idempotency-replayed: true`. */
-export function replayTrailers(pairs: ReadonlyArray<readonly [string, string]>): Metadata {
+/** Metadata from `encodeMetadata`'s pairs (empty for none). */
+export function decodeMetadata(pairs: ReadonlyArray<readonly [string, string]> | undefined): Metadata {
   const metadata = new Metadata();
-  for (const [key, value] of pairs) {
+  for (const [key, value] of pairs ?? []) {
     if (key.endsWith('-bin')) metadata.add(key, Buffer.from(value, 'base64'));
     else metadata.add(key, value);
   }
+  return metadata;
+}
+
+/** The trailers of a replay: the recorded ones plus `idempotency-replayed: true`. */
+export function replayTrailers(pairs: ReadonlyArray<readonly [string, string]>): Metadata {
+  const metadata = decodeMetadata(pairs);
   metadata.set(REPLAYED_TRAILER, 'true');
   return metadata;
+}
+
+/** What is stored of a call that ended with `status` (its response encoded, its headers as pairs). */
+export function recordedResult(
+  requestHash: string,
+  status: { code: number; details: string; metadata?: Metadata | null },
+  response: Buffer | undefined,
+  headers: ReadonlyArray<readonly [string, string]> | undefined,
+): IdempotencyResult {
+  return { requestHash, code: status.code, details: status.details, response, trailers: encodeMetadata(status.metadata), ...(headers === undefined ? {} : { headers }) };
 }

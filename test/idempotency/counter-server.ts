@@ -12,7 +12,7 @@ export const UNARY_PATH = '/grpc_etcd_lb.echo.Echo/Unary';
 
 /** What the handler does with a call (after counting it): reply, fail, or wait for a release. */
 export type CounterAction =
-  | { kind: 'reply' }
+  | { kind: 'reply'; headers?: Record<string, string> }
   | { kind: 'fail'; code: grpc.status; details: string; trailers?: Record<string, string> }
   | { kind: 'hold'; until: Promise<void> };
 
@@ -49,6 +49,11 @@ export async function startCounterServer(options: CounterServerOptions): Promise
       const action = options.action?.(call.request, key, execution) ?? { kind: 'reply' };
       const reply = (): void => callback(null, { message: call.request.message ?? '', server: options.name, index: execution });
       if (action.kind === 'reply') {
+        if (action.headers) {
+          const headers = new grpc.Metadata();
+          for (const [k, v] of Object.entries(action.headers)) headers.set(k, v);
+          call.sendMetadata(headers);
+        }
         reply();
       } else if (action.kind === 'fail') {
         const metadata = new grpc.Metadata();
@@ -96,10 +101,12 @@ export interface CallOutcome {
   readonly code: grpc.status;
   readonly details: string;
   readonly reply: EchoReply | undefined;
+  /** Response headers, when any were sent. */
+  readonly headers: grpc.Metadata | undefined;
   readonly trailers: grpc.Metadata | undefined;
 }
 
-/** One unary call; resolves with its status, reply and trailers (never rejects). */
+/** One unary call; resolves with its status, reply, headers and trailers (never rejects). */
 export function callCounter(client: grpc.Client, message: string, metadata = new grpc.Metadata(), deadlineMs = 10_000): Promise<CallOutcome> {
   return new Promise(resolve => {
     let reply: EchoReply | undefined;
@@ -110,7 +117,9 @@ export function callCounter(client: grpc.Client, message: string, metadata = new
     const call = c.unary({ message }, metadata, { deadline: Date.now() + deadlineMs }, (err, value) => {
       if (!err) reply = value;
     });
-    call.on('status', (s: grpc.StatusObject) => resolve({ code: s.code, details: s.details, reply, trailers: s.metadata }));
+    let headers: grpc.Metadata | undefined;
+    call.on('metadata', (m: grpc.Metadata) => { headers = m; });
+    call.on('status', (s: grpc.StatusObject) => resolve({ code: s.code, details: s.details, reply, headers, trailers: s.metadata }));
   });
 }
 

@@ -104,6 +104,20 @@ describe('idempotency interceptor over real servers and etcd', function () {
     expect(a.total() + b.total()).to.equal(1);
   });
 
+  it('replays the response headers the handler sent, and stores them in the etcd value', async () => {
+    const a = await replica('a', () => ({ kind: 'reply', headers: { 'x-request-cost': '7' } }));
+    const b = await replica('b');
+    const first = await callCounter(client(a.address), 'pay 10', withKey('k-headers'));
+    const second = await callCounter(client(b.address), 'pay 10', withKey('k-headers'));
+    expect(first.headers?.get('x-request-cost')).to.deep.equal(['7']);
+    expect(second.headers?.get('x-request-cost')).to.deep.equal(['7']);
+    expect(second.trailers?.get('idempotency-replayed')).to.deep.equal(['true']);
+    expect(second.reply).to.deep.equal(first.reply);
+    expect(a.total() + b.total()).to.equal(1);
+    const stored = JSON.parse((await raw.get(`${prefix}k-headers`).string())!) as { hd?: unknown };
+    expect(stored.hd).to.deep.equal([['x-request-cost', '7']]);
+  });
+
   it('replays a non-retryable failure exactly: code, details and trailers', async () => {
     const a = await replica('a', () => ({ kind: 'fail', code: grpc.status.FAILED_PRECONDITION, details: 'insufficient funds', trailers: { 'x-balance': '3' } }));
     const b = await replica('b');
