@@ -9,7 +9,7 @@
  *
  * `choiceCount` 0 (or ≥ n) scans every endpoint; 1 is weighted random. Excluded
  * endpoints (retry skip hook) are never drawn nor probed. O(1) per add, remove
- * and pick (O(log n) re-weights with unequal weights).
+ * or re-weight (O(log n) with unequal weights); a pick is O(d).
  */
 import { type status } from '@grpc/grpc-js';
 import { CandidateSampler } from './candidate-sampler';
